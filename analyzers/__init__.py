@@ -1,0 +1,1 @@
+"""Squeeze-episode drawdowns, attribution, exposures and performance: pure functions + thin analyzers."""

@@ -1,0 +1,278 @@
+"""squeeze-lab: the command line (``squeeze-lab`` or ``python run_backtest.py``).
+
+Parses arguments and configuration, wires feeds -> strategies -> analyzers -> tearsheet, and
+handles errors at the edge: any :class:`SqueezeLabError` becomes one line on stderr and exit
+code 2. Heavy imports (backtrader, empyrical, matplotlib) happen inside the subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from feeds.errors import SqueezeLabError
+from pipeline.config import (
+    apply_overrides,
+    config_help,
+    load_config_file,
+    load_market,
+    resolve_config,
+)
+from pipeline.ui import UI, fmt_pct
+
+PROG = "squeeze-lab"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
+
+
+# --------------------------------------------------------------------------- subcommands
+def cmd_market(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from feeds.summary import market_summary
+
+    ui = UI(args.quiet)
+    raw = apply_overrides({}, _data_sets(args))
+    data = resolve_config(raw)["data"]
+    with ui.progress("loading market") as advance:
+        market = load_market(data, progress=lambda t, d, n: advance(d, n, t))
+    summary = market_summary(market)
+    if args.export:
+        from feeds.export import export_market
+
+        out = export_market(market, args.export)
+        summary["exported_to"] = str(out)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return 0
+    tag = "[bold red]SYNTHETIC[/]" if market.synthetic else "[bold green]real data[/]"
+    ui.print(f"{tag} market: source={market.source} seed={market.seed} "
+             f"{summary['start']}..{summary['end']} ({summary['n_days']} sessions), "
+             f"{summary['n_names']} names, hash {summary['market_hash']}")
+    for note in market.notes:
+        ui.print(f"  note: {note}")
+    table = Table(title="Reference series over each window", title_justify="left")
+    table.add_column("window")
+    table.add_column("dates")
+    for series in summary["series"]:
+        table.add_column(series, justify="right")
+    for row in summary["windows"]:
+        table.add_row(row["name"], f"{row['start']}..{row['end']} ({row['sessions']}d)",
+                      *[fmt_pct(row["returns"].get(s)) for s in summary["series"]])
+    ui.print(table)
+    if summary.get("targets"):
+        t2 = Table(title="Calibration targets (SCENARIO.md)", title_justify="left")
+        for col in ("series", "window", "target", "got", "ok"):
+            t2.add_column(col, justify="right" if col in ("target", "got") else "left")
+        for row in summary["targets"]:
+            t2.add_row(row["series"], f"{row['start']}..{row['end']}", fmt_pct(row["target"]),
+                       fmt_pct(row["got"]), "[green]yes[/]" if row["ok"] else "[red]NO[/]")
+        ui.print(t2)
+    if args.export:
+        ui.print(f"exported to {summary['exported_to']}")
+    return 0
+
+
+def _data_sets(args: argparse.Namespace) -> list[str]:
+    """Translate --data/--seed/--start/--end into --set overrides."""
+    sets: list[str] = []
+    if getattr(args, "data", None):
+        spec = args.data
+        if spec.startswith("csv:"):
+            sets += ["data.source=csv", f"data.path={json.dumps(spec[4:])}"]
+        elif spec in ("scenario", "yahoo"):
+            sets.append(f"data.source={spec}")
+        else:
+            raise SqueezeLabError(f"--data {spec!r} is not one of scenario, yahoo, csv:PATH")
+    for flag, key in (("seed", "data.seed"), ("start", "data.start"), ("end", "data.end")):
+        val = getattr(args, flag, None)
+        if val is not None:
+            sets.append(f"{key}={json.dumps(val)}")
+    for flag, key in (("refresh", "data.refresh"), ("drop_missing", "data.drop_missing")):
+        if getattr(args, flag, False):
+            sets.append(f"{key}=true")
+    if getattr(args, "attributes", None):
+        sets.append(f"data.attributes={json.dumps(args.attributes)}")
+    for ep in getattr(args, "episode", None) or []:
+        sets.append(f"analysis.episodes={json.dumps([ep])}")
+    return sets
+
+
+def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
+    raw = load_config_file(args.config) if args.config else {}
+    raw.pop("study", None)
+    episodes = list((raw.get("analysis") or {}).get("episodes", []))
+    sets = [s for s in _data_sets(args) if not s.startswith("analysis.episodes=")]
+    raw = apply_overrides(raw, sets + list(args.set or []))
+    if getattr(args, "episode", None):
+        raw.setdefault("analysis", {})["episodes"] = episodes + list(args.episode)
+    return resolve_config(raw, name=args.name)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.run import run_one, summarize_run
+
+    ui = UI(args.quiet)
+    config = build_run_config(args)
+    path = run_one(config, out=args.out, ui=ui, command=_command_line())
+    summarize_run(path, ui)
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from pipeline.study import run_study
+
+    ui = UI(args.quiet)
+    raw = load_config_file(args.config or DEFAULT_CONFIG)
+    raw = apply_overrides(raw, _data_sets(args) + list(args.set or []))
+    run_study(raw, out=args.out, ui=ui, command=_command_line(), name=args.name)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipeline.study import compare_runs
+
+    ui = UI(args.quiet)
+    compare_runs([Path(p) for p in args.runs], out=Path(args.out) if args.out else None, ui=ui)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pipeline.sweep import run_sweep
+
+    ui = UI(args.quiet)
+    config = build_run_config(args)
+    run_sweep(config, grid=args.grid or [], engine=args.engine, jobs=args.jobs,
+              confirm_top=args.confirm_top, executor=args.executor, scheduler=args.scheduler,
+              out=args.out, resume=args.resume, ui=ui, command=_command_line())
+    return 0
+
+
+def _command_line() -> str:
+    return " ".join(shlex.quote(a) for a in [PROG, *sys.argv[1:]])
+
+
+# --------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) instead of a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+EPILOG_RUN = """examples:
+  squeeze-lab run configs/book_only.toml
+  squeeze-lab run configs/default.toml --set overlay.enabled=true --set 'overlay.actions=["degross"]'
+  squeeze-lab run --data csv:my_prices/ --start 2024-01-02 --end 2025-12-31 --name mybook
+  squeeze-lab run configs/real_universe.toml --data yahoo --episode tariff:2025-04-01:2025-04-30
+  squeeze-lab run runs/book-1a2b3c4d/config.json   # reproduces that run
+"""
+
+
+def _add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
+    if config:
+        p.add_argument("config", nargs="?", help="TOML config (or a run folder's config.json)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config key, e.g. book.gross=1.5 (repeatable)")
+        p.add_argument("--name", help="run name (folder prefix)")
+        p.add_argument("--out", default="runs", help="output folder (default: runs/)")
+        p.add_argument("--episode", action="append", metavar="NAME:START:END",
+                       help="analyze an extra episode (repeatable)")
+    p.add_argument("--data", metavar="SOURCE", help="scenario | yahoo | csv:PATH")
+    p.add_argument("--seed", type=int, help="scenario seed")
+    p.add_argument("--start", help="first date (YYYY-MM-DD)")
+    p.add_argument("--end", help="last date (YYYY-MM-DD)")
+    p.add_argument("--attributes", metavar="PATH|yahoo", help="per-ticker attributes")
+    p.add_argument("--refresh", action="store_true", help="yahoo: ignore the cache")
+    p.add_argument("--drop-missing", action="store_true", help="drop tickers that have no data")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress and no tables")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="config keys (use with --set SECTION.KEY=VALUE):\n" + _config_help_safe())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("market", help="summarize (and export) a market",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  squeeze-lab market\n  squeeze-lab market --seed 3 --export market_csv/\n"
+                              "  squeeze-lab run --data csv:market_csv/   # the exported market, read back\n")
+    _add_common(p, config=False)
+    p.add_argument("--export", metavar="DIR", help="write the market as CSV files the csv feed reads")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_market)
+
+    p = sub.add_parser("run", help="run one backtest into a run folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_RUN)
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("study", help="run a study: several runs and their comparison",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  squeeze-lab study                      # configs/default.toml\n"
+                              "  squeeze-lab study configs/default.toml --seed 3\n"
+                              "  squeeze-lab study configs/real_universe.toml --data yahoo\n")
+    _add_common(p)
+    p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("compare", help="compare run folders side by side",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  squeeze-lab compare runs/book-1a2b3c4d runs/degross-5e6f7a8b\n"
+                              "  squeeze-lab compare runs/*/ --out comparison.html\n")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--out", help="HTML page to write (default: comparison.html next to the runs)")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="run a parameter grid (vectorized twin by default)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  squeeze-lab sweep configs/overlay_degross.toml "
+                              "--grid overlay.threshold=1,1.5,2 --grid overlay.lookback=5,10,20\n"
+                              "  squeeze-lab sweep --grid book.gross=1,2 --jobs 2 --confirm-top 2\n"
+                              "  squeeze-lab sweep ... --executor dask --scheduler tcp://10.0.0.5:8786\n")
+    _add_common(p)
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                   help="a grid axis (repeatable); the sweep is the product of the axes")
+    p.add_argument("--engine", choices=("vectorized", "backtrader"), default="vectorized")
+    p.add_argument("--jobs", type=int, default=0, help="worker processes (default: cores)")
+    p.add_argument("--confirm-top", type=int, default=0, metavar="K",
+                   help="re-run the top K points through backtrader and check they reconcile")
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
+    p.add_argument("--resume", action="store_true", help="skip grid points already in sweep.csv")
+    p.set_defaults(func=cmd_sweep)
+    return parser
+
+
+def _config_help_safe() -> str:
+    try:
+        return config_help()
+    except ImportError:  # during early development a section module may be missing
+        return "(run `squeeze-lab run --help`)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, dispatch, and turn project errors into one line + exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SqueezeLabError as err:
+        sys.stderr.write(f"{PROG} {args.command}: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG} {args.command}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

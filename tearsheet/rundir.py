@@ -179,12 +179,17 @@ def _read_csv(path: Path, dates: bool = True) -> pd.DataFrame:
     return df
 
 
-def read_run(path: str | Path) -> RunData:
-    """Read a complete run folder; anything else is one clear error."""
+def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
+    """Read a complete run folder; anything else is one clear error.
+
+    ``require_tearsheet=False`` accepts a folder without tearsheet.html: the tearsheet renderer
+    reads the temporary folder ``write_run`` hands its ``render`` callback before the rename.
+    """
     p = Path(path)
     if not p.is_dir():
         raise SqueezeLabError(f"{p} is not a run folder (no such directory): pass a folder under runs/")
-    missing = [f for f in REQUIRED if not (p / f).is_file()]
+    needed = REQUIRED if require_tearsheet else tuple(f for f in REQUIRED if f != "tearsheet.html")
+    missing = [f for f in needed if not (p / f).is_file()]
     if missing:
         raise SqueezeLabError(
             f"{p} is not a complete run (missing {', '.join(missing)}): re-run it with squeeze-lab run"

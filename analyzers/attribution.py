@@ -1,0 +1,414 @@
+"""Where the money went: daily PnL by leg and cost, single names, and factor exposures.
+
+Pure functions over a :class:`strategies.result.BacktestResult` (either engine) and the market's
+closes. The split is exact: for every name and day,
+
+    pnl = old_shares * (close - prev_close) + sum(fill_size * (close - fill_price))
+
+(``old_shares`` = the previous close's holding), and the portfolio's equity change is the sum of
+that over names minus the day's commission and borrow. The carry term is split by the legs'
+previous shares (``BacktestResult.leg_shares``); the fill term by each leg's change in shares on
+the day (every leg's delta is priced at the name's average fill price; a leg that crosses another
+inside the book without a fill is priced at the close). Costs are kept apart (commission, borrow),
+so ``long + short + hedge + commission + borrow == total`` to float rounding; ``residual`` shows
+anything the result's holdings, fills and costs do not explain (0 for a consistent result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzers.episodes import _d, window_bounds
+from feeds.errors import SqueezeLabError
+from strategies.result import BacktestResult
+from strategies.targets import LEGS
+
+#: Columns of :attr:`Attribution.daily` (money; costs negative when paid).
+DAILY_COLUMNS = ("long", "short", "hedge", "commission", "borrow", "total", "residual")
+#: The parts that sum to ``total``.
+PARTS = ("long", "short", "hedge", "commission", "borrow")
+#: Reference columns used as factors when the market has no factor returns.
+REFERENCE_FACTORS = ("index", "most_shorted")
+#: Name attributes reported with top contributors/detractors (when the market has them).
+NAME_ATTRIBUTES = ("sector", "short_interest", "days_to_cover", "profitable", "beta", "is_tech")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Daily PnL split of one run (see the module docstring).
+
+    - ``daily``: DataFrame dates x :data:`DAILY_COLUMNS` (money).
+    - ``by_leg``: array (leg, date, ticker) of PnL before costs, legs in :data:`LEGS` order.
+    - ``held``: array (leg, date, ticker) of end-of-day market value (shares * close).
+    - ``equity``: the run's equity (index = dates); ``tickers``: columns of the arrays.
+    """
+
+    daily: pd.DataFrame
+    by_leg: np.ndarray
+    held: np.ndarray
+    equity: pd.Series
+    tickers: pd.Index
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self.daily.index  # type: ignore[return-value]
+
+    def names(self) -> pd.DataFrame:
+        """Per-name daily PnL before costs (dates x tickers), all legs together."""
+        return pd.DataFrame(self.by_leg.sum(axis=0), index=self.dates, columns=self.tickers)
+
+
+def sign_legs(shares: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Classify holdings by sign: positive shares are the long leg, negative the short leg.
+
+    Parameters
+    ----------
+    shares : pd.DataFrame
+        End-of-day shares, dates x tickers.
+
+    Returns
+    -------
+    dict
+        ``{"long", "short", "hedge"}`` frames (hedge all zero) summing to ``shares``.
+    """
+    s = shares.fillna(0.0).astype(np.float64)
+    return {"long": s.clip(lower=0.0), "short": s.clip(upper=0.0), "hedge": s * 0.0}
+
+
+def _date_positions(dates: pd.DatetimeIndex, values: Any, what: str) -> np.ndarray:
+    d = pd.DatetimeIndex(pd.to_datetime(pd.Series(values).to_numpy())).normalize()
+    pos = dates.get_indexer(d)
+    if (pos < 0).any():
+        bad = d[np.flatnonzero(pos < 0)[0]]
+        raise SqueezeLabError(
+            f"{what} dated {bad.date()} is not a trading date of the equity curve "
+            f"({_d(dates[0])}..{_d(dates[-1])}): date fills by their trading day"
+        )
+    return pos
+
+
+def _leg_arrays(result: BacktestResult, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+    legs = result.leg_shares if result.leg_shares else sign_legs(result.shares)
+    out = np.zeros((len(LEGS), len(dates), len(tickers)))
+    for i, leg in enumerate(LEGS):
+        df = legs.get(leg)
+        if df is None or df.empty:
+            continue
+        out[i] = np.nan_to_num(
+            df.reindex(index=dates, columns=tickers).to_numpy(np.float64), nan=0.0)
+    return out
+
+
+def _close_array(close: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+    missing = tickers.difference(close.columns)
+    if len(missing):
+        raise SqueezeLabError(
+            f"no close prices for {', '.join(map(str, missing[:5]))}: pass the market the run used"
+        )
+    c = close.reindex(index=dates, columns=tickers).ffill()
+    return np.nan_to_num(c.to_numpy(np.float64), nan=0.0)
+
+
+def _cost_series(result: BacktestResult, dates: pd.DatetimeIndex, col: str) -> np.ndarray:
+    costs = result.costs
+    if costs is not None and not costs.empty and col in costs.columns:
+        idx = pd.DatetimeIndex(costs.index).normalize()
+        s = pd.Series(costs[col].to_numpy(np.float64), index=idx).groupby(level=0).sum()
+        return np.nan_to_num(s.reindex(dates).to_numpy(np.float64), nan=0.0)
+    tr = result.trades
+    if col == "commission" and tr is not None and not tr.empty and "commission" in tr.columns:
+        pos = _date_positions(dates, tr["date"], "a fill")
+        out = np.zeros(len(dates))
+        np.add.at(out, pos, np.nan_to_num(tr["commission"].to_numpy(np.float64)))
+        return out
+    return np.zeros(len(dates))
+
+
+def attribute(result: BacktestResult, close: pd.DataFrame,
+              initial_equity: float | None = None) -> Attribution:
+    """Split each day's PnL into long, short and hedge legs, commission and borrow.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        A run of either engine (equity, shares, leg_shares, trades, costs).
+    close : pd.DataFrame
+        The market's closes (dates x tickers); reindexed to the run's dates and tickers
+        (forward-filled after a delisting; a held name must have a close).
+    initial_equity : float, optional
+        Capital before the first close; when given, day 0's total is ``equity[0] - initial``
+        (otherwise day 0's total is the sum of its parts).
+
+    Returns
+    -------
+    Attribution
+        ``daily`` parts sum to ``total`` (the equity change) to float rounding.
+    """
+    equity = result.equity.astype(np.float64)
+    dates = pd.DatetimeIndex(equity.index)
+    tickers = pd.Index(result.shares.columns)
+    for df in (result.leg_shares or {}).values():
+        tickers = tickers.union(df.columns, sort=False)
+    trades = result.trades
+    if trades is not None and not trades.empty:
+        tickers = tickers.union(pd.Index(trades["ticker"].unique()), sort=False)
+    n, m = len(dates), len(tickers)
+
+    S = _leg_arrays(result, dates, tickers)
+    C = _close_array(close, dates, tickers)
+    prevS = np.concatenate((np.zeros((len(LEGS), 1, m)), S[:, :-1]), axis=1)
+    prevC = np.concatenate((C[:1], C[:-1]), axis=0)
+    carry = prevS * (C - prevC)[None]
+
+    D = np.zeros((n, m))
+    V = np.zeros((n, m))
+    if trades is not None and not trades.empty:
+        dpos = _date_positions(dates, trades["date"], "a fill")
+        tpos = tickers.get_indexer(trades["ticker"])
+        size = trades["size"].to_numpy(np.float64)
+        np.add.at(D, (dpos, tpos), size)
+        np.add.at(V, (dpos, tpos), size * trades["price"].to_numpy(np.float64))
+    F = D * C - V  # money made by the day's fills, marked at the close
+
+    dS = S - prevS
+    tot = dS.sum(axis=0)
+    scale = np.abs(dS).sum(axis=0)
+    ok = np.abs(tot) > 1e-9 * np.maximum(scale, 1e-300)
+    w = np.divide(dS, tot[None], out=np.zeros_like(dS), where=ok[None])
+    fallback = np.argmax(np.abs(prevS) + np.abs(S), axis=0)  # 0 (long) when nothing is held
+    w_fb = (np.arange(len(LEGS))[:, None, None] == fallback[None]).astype(np.float64)
+    w = np.where(ok[None], w, w_fb)
+    by_leg = carry + w * F[None]
+
+    commission = -_cost_series(result, dates, "commission")
+    borrow = -_cost_series(result, dates, "borrow")
+    legs_total = by_leg.sum(axis=2)
+    parts = np.column_stack([legs_total[i] for i in range(len(LEGS))] + [commission, borrow])
+    parts_sum = parts.sum(axis=1)
+    total = np.empty(n)
+    total[1:] = np.diff(equity.to_numpy())
+    if n:
+        total[0] = parts_sum[0] if initial_equity is None else equity.iloc[0] - initial_equity
+    daily = pd.DataFrame(parts, index=dates, columns=list(PARTS))
+    daily["total"] = total
+    daily["residual"] = total - parts_sum
+    return Attribution(daily=daily, by_leg=by_leg, held=S * C[None], equity=equity,
+                       tickers=tickers)
+
+
+# --------------------------------------------------------------------------- windows
+def _window(attr: Attribution, start: Any, end: Any) -> tuple[int, int, int]:
+    a, b = window_bounds(attr.dates, start, end)
+    return a, b, (a - 1 if a > 0 else 0)
+
+
+def window_legs(attr: Attribution, start: Any = None, end: Any = None) -> dict[str, Any]:
+    """Leg and cost contributions to the return over ``[start, end]`` (all dates by default).
+
+    Parameters
+    ----------
+    attr : Attribution
+    start, end : date-like, optional
+
+    Returns
+    -------
+    dict
+        ``base_equity`` (close before the window), ``pnl`` {part: money, plus ``costs``,
+        ``total``, ``residual``} and ``contribution`` {the same / base equity}. The
+        contributions of :data:`PARTS` sum to the window's compounded return (up to the
+        residual).
+    """
+    dates = attr.dates
+    a, b, base = _window(attr, start if start is not None else dates[0],
+                         end if end is not None else dates[-1])
+    rows = attr.daily.iloc[a: b + 1]
+    pnl = {k: float(rows[k].sum()) for k in DAILY_COLUMNS}
+    if a == 0:  # the window's return starts from the first close
+        pnl = {k: float(rows[k].iloc[1:].sum()) for k in DAILY_COLUMNS}
+    pnl["costs"] = pnl["commission"] + pnl["borrow"]
+    base_eq = float(attr.equity.iloc[base])
+    return {
+        "base_equity": base_eq,
+        "pnl": pnl,
+        "contribution": {k: v / base_eq for k, v in pnl.items()},
+    }
+
+
+def _name_attrs(tickers: pd.Index, attributes: pd.DataFrame | None,
+                point_in_time: dict[str, pd.DataFrame | None], asof: pd.Timestamp
+                ) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {str(t): {} for t in tickers}
+    if attributes is not None and not attributes.empty:
+        att = attributes.reindex(tickers)
+        for col in NAME_ATTRIBUTES:
+            if col in att.columns:
+                for t, v in zip(tickers, att[col].tolist(), strict=True):
+                    out[str(t)][col] = v
+    for col, hist in point_in_time.items():
+        if hist is not None and not hist.empty:
+            row = hist.reindex(columns=tickers).loc[:asof]
+            if len(row):
+                for t, v in zip(tickers, row.iloc[-1].tolist(), strict=True):
+                    out[str(t)][col] = v
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    return str(v) if not isinstance(v, str) else v
+
+
+def top_names(attr: Attribution, start: Any = None, end: Any = None, k: int = 5,
+              attributes: pd.DataFrame | None = None,
+              short_interest: pd.DataFrame | None = None,
+              days_to_cover: pd.DataFrame | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Top ``k`` single-name contributors and detractors over a window, with their attributes.
+
+    Parameters
+    ----------
+    attr : Attribution
+    start, end : date-like, optional
+        Window (all dates by default).
+    k : int
+        Names per list.
+    attributes : pd.DataFrame, optional
+        ``Market.attributes`` (sector, short_interest, profitable, beta, ...).
+    short_interest, days_to_cover : pd.DataFrame, optional
+        Point-in-time histories; when given, the value known at the window's first session
+        replaces the static attribute.
+
+    Returns
+    -------
+    dict
+        ``contributors`` (pnl > 0, best first) and ``detractors`` (pnl < 0, worst first); each
+        item: ``ticker``, ``pnl`` (money, before costs), ``contribution`` (pnl / equity at the
+        window's base close), ``leg`` (the leg that held most value in the window) and the
+        attributes of :data:`NAME_ATTRIBUTES` the market has. Ties break by ticker.
+    """
+    dates = attr.dates
+    a, b, base = _window(attr, start if start is not None else dates[0],
+                         end if end is not None else dates[-1])
+    first = 1 if a == 0 else a
+    pnl = attr.by_leg[:, first: b + 1].sum(axis=(0, 1))
+    held = np.abs(attr.held[:, base: b + 1]).sum(axis=1)  # (leg, ticker)
+    lpnl = np.abs(attr.by_leg[:, first: b + 1]).sum(axis=1)
+    leg_idx = np.where(held.max(axis=0) > 0, held.argmax(axis=0), lpnl.argmax(axis=0))
+    base_eq = float(attr.equity.iloc[base])
+    tick = np.asarray(attr.tickers.astype(str))
+    order_pos = np.lexsort((tick, -pnl))
+    order_neg = np.lexsort((tick, pnl))
+    pos = [i for i in order_pos if pnl[i] > 0][:k]
+    neg = [i for i in order_neg if pnl[i] < 0][:k]
+    chosen = attr.tickers[sorted(set(pos) | set(neg))]
+    info = _name_attrs(chosen, attributes,
+                       {"short_interest": short_interest, "days_to_cover": days_to_cover},
+                       dates[a])
+
+    def rec(i: int) -> dict[str, Any]:
+        t = str(attr.tickers[i])
+        out = {"ticker": t, "pnl": float(pnl[i]), "contribution": float(pnl[i] / base_eq),
+               "leg": LEGS[int(leg_idx[i])]}
+        out.update({key: _plain(v) for key, v in info.get(t, {}).items()})
+        return out
+
+    return {"contributors": [rec(i) for i in pos], "detractors": [rec(i) for i in neg]}
+
+
+# --------------------------------------------------------------------------- factors
+def factor_frame(factors: pd.DataFrame | None, reference: pd.DataFrame | None
+                 ) -> tuple[pd.DataFrame, str]:
+    """The factor returns to regress on: the market's factors, else its reference baskets.
+
+    Parameters
+    ----------
+    factors : pd.DataFrame or None
+        ``Market.factors`` (market, junk, momentum, quality), possibly empty.
+    reference : pd.DataFrame or None
+        ``Market.reference``; its :data:`REFERENCE_FACTORS` columns are used when there are no
+        factors (all of its columns when none of those exist).
+
+    Returns
+    -------
+    (pd.DataFrame, str)
+        Daily factor returns and their source (``"factors"``, ``"reference"`` or ``"none"``).
+    """
+    if factors is not None and not factors.empty:
+        return factors.astype(np.float64), "factors"
+    if reference is not None and not reference.empty:
+        cols = [c for c in REFERENCE_FACTORS if c in reference.columns] or list(reference.columns)
+        return reference[cols].astype(np.float64), "reference"
+    return pd.DataFrame(), "none"
+
+
+def factor_attribution(returns: pd.Series, factors: pd.DataFrame, start: Any = None,
+                       end: Any = None) -> dict[str, Any]:
+    """Regress the book's daily returns on factor returns over a window (OLS with intercept).
+
+    ``sum(returns) = alpha * n + sum_f beta_f * sum(factor_f) + sum(residuals)``, and with an
+    intercept the residuals sum to 0, so ``contribution[f] = beta_f * sum(factor_f)`` and
+    ``specific = sum(returns) - sum(contributions)`` (= alpha * n) add up to ``sum_return``.
+    The first date of the data has no return and is left out.
+
+    Parameters
+    ----------
+    returns : pd.Series
+        Daily simple returns of the book.
+    factors : pd.DataFrame
+        Daily factor returns (see :func:`factor_frame`), aligned on dates.
+    start, end : date-like, optional
+        Window (all dates by default).
+
+    Returns
+    -------
+    dict
+        ``n_obs``, ``factors`` (names), ``betas``, ``alpha`` (daily intercept), ``r2``,
+        ``factor_returns`` (compounded over the window), ``contribution``, ``specific``,
+        ``sum_return`` (arithmetic), ``window_return`` (compounded). Betas, alpha, r2,
+        contributions and specific are None when there are fewer than ``k + 2`` observations.
+    """
+    r = returns.iloc[1:]
+    if start is not None or end is not None:
+        lo = pd.Timestamp(start) if start is not None else r.index[0]
+        hi = pd.Timestamp(end) if end is not None else r.index[-1]
+        r = r.loc[lo:hi]
+    names = [str(c) for c in factors.columns]
+    f = factors.reindex(r.index)
+    ok = np.isfinite(r.to_numpy(np.float64)) & np.isfinite(f.to_numpy(np.float64)).all(axis=1)
+    y = r.to_numpy(np.float64)[ok]
+    X = f.to_numpy(np.float64)[ok]
+    n, k = X.shape
+    out: dict[str, Any] = {
+        "n_obs": int(n),
+        "factors": names,
+        "factor_returns": {c: float(np.prod(1.0 + X[:, j]) - 1.0) for j, c in enumerate(names)},
+        "sum_return": float(y.sum()),
+        "window_return": float(np.prod(1.0 + y) - 1.0),
+        "betas": None, "alpha": None, "r2": None, "contribution": None, "specific": None,
+    }
+    if k == 0 or n < k + 2:
+        return out
+    A = np.column_stack([np.ones(n), X])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    fitted = A @ coef
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    ss_res = float(((y - fitted) ** 2).sum())
+    contrib = {c: float(coef[j + 1] * X[:, j].sum()) for j, c in enumerate(names)}
+    out.update({
+        "betas": {c: float(coef[j + 1]) for j, c in enumerate(names)},
+        "alpha": float(coef[0]),
+        "r2": (1.0 - ss_res / ss_tot) if ss_tot > 0 else None,
+        "contribution": contrib,
+        "specific": float(y.sum() - sum(contrib.values())),
+    })
+    return out

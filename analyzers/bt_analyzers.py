@@ -1,0 +1,396 @@
+"""Thin backtrader analyzers over the project's pure functions; they drop into anyone's Cerebro.
+
+::
+
+    cerebro.addanalyzer(EpisodeDrawdowns, _name="dd", top_n=5)
+    cerebro.addanalyzer(LegAttribution, _name="legs")
+    cerebro.addanalyzer(Exposures, _name="exp", betas={"AAA": 1.3})
+    cerebro.addanalyzer(Performance, _name="perf", benchmark=index_returns)
+    strat = cerebro.run()[0]
+    strat.analyzers.dd.get_analysis()   # a plain, JSON-able dict
+
+Each analyzer only *collects* per bar (broker value and cash in ``next()``, closes when it needs
+them, fills in ``notify_order``) and computes everything in ``stop()`` by building a
+:class:`strategies.result.BacktestResult` and calling the same pure functions as
+:func:`analyzers.report.build_metrics` does for the vectorized twin. Daily bars are assumed (one
+bar per date). ``get_analysis()`` returns plain python values: floats, ints, ISO date strings,
+None for missing (never NaN).
+
+Positions are rebuilt from fills; legs come from the strategy's ``leg_shares_log`` (or
+``leg_log``) when it has one, else positions are classified by sign (long/short). Accepted log
+forms: ``{leg: DataFrame dates x tickers}`` of end-of-day shares (the ``BacktestResult.leg_shares``
+shape, change-only rows are forward-filled), ``{leg: array (bars x datas)}`` in ``strategy.datas``
+order, or long records (a DataFrame or a list of dicts) with ``date``, ``leg``, ``ticker``,
+``shares``. Borrow is what the broker's cash lost besides fills and commission (backtrader charges
+short interest through the commission scheme's ``interest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from analyzers.attribution import Attribution, attribute, top_names, window_legs
+from analyzers.drawdowns import drawdown_summary
+from analyzers.episodes import episode_drawdown, split_episodes
+from analyzers.exposures import exposures, summarize_exposures
+from analyzers.performance import performance_stats
+from analyzers.report import SUMMARY_COLUMNS, canonical
+from feeds.episodes import EPISODES, Episode
+from feeds.errors import SqueezeLabError
+from strategies.result import TRADE_COLUMNS, BacktestResult
+from strategies.targets import LEGS
+
+#: Cash movements smaller than this (money) are float noise, not borrow.
+_CASH_NOISE = 1e-7
+
+
+def _num_dates(nums: list[float]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([bt.num2date(x) for x in nums]).normalize().astype("datetime64[ns]")
+
+
+def _returns(equity: pd.Series) -> pd.Series:
+    """Daily returns of an equity curve with the first one 0 (as ``BacktestResult.returns()``)."""
+    r = equity.pct_change(fill_method=None)
+    if len(r):
+        r.iloc[0] = 0.0
+    return r
+
+
+class _Collector(bt.Analyzer):
+    """Collect dates, broker value/cash (and optionally closes) per bar, and every fill."""
+
+    _closes_needed = False
+
+    def start(self) -> None:
+        self._names = [d._name or f"data{i}" for i, d in enumerate(self.datas)]
+        self._dt: list[float] = []
+        self._value: list[float] = []
+        self._cash: list[float] = []
+        self._closes: list[list[float]] = []
+        self._fills: list[tuple[float, str, float, float, float]] = []
+        self._start_cash = float(getattr(self.strategy.broker, "startingcash",
+                                         self.strategy.broker.getcash()))
+        self.rets_plain: dict[str, Any] = {}
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status not in (order.Partial, order.Completed):
+            return
+        name = order.data._name
+        int2pnl = bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
+        cinfo = getattr(order, "comminfo", None)
+        for bit in order.executed.iterpending():
+            if bit is None:
+                break
+            comm = bit.closedcomm + bit.openedcomm
+            if bit.closed and int2pnl and cinfo is not None:
+                # with int2pnl the broker adds the accrued short interest to the closing bit's
+                # commission (already paid from cash): keep the commission proper only
+                comm = cinfo.getcommission(bit.closed, bit.price) + bit.openedcomm
+            self._fills.append((float(bit.dt), name, float(bit.size), float(bit.price),
+                                float(comm)))
+
+    def next(self) -> None:
+        br = self.strategy.broker
+        self._dt.append(self.strategy.datetime[0])
+        self._value.append(br.getvalue())
+        self._cash.append(br.getcash())
+        if self._closes_needed:
+            self._closes.append([d.close[0] if len(d) else np.nan for d in self.datas])
+
+    # ----------------------------------------------------------------- build
+    def _dates(self) -> pd.DatetimeIndex:
+        idx = _num_dates(self._dt)
+        return pd.DatetimeIndex(idx, name="date")
+
+    def _equity(self) -> pd.Series:
+        return pd.Series(np.asarray(self._value, dtype=np.float64), index=self._dates(),
+                         name="equity")
+
+    def _close_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(np.asarray(self._closes, dtype=np.float64).reshape(
+            len(self._dt), len(self._names)), index=self._dates(), columns=self._names)
+
+    def _result(self) -> BacktestResult:
+        """A BacktestResult rebuilt from what was collected (shares from fills, legs, costs)."""
+        dates = self._dates()
+        n, names = len(dates), self._names
+        cash = np.asarray(self._cash, dtype=np.float64)
+        if self._fills:
+            f = pd.DataFrame(self._fills, columns=["dt", "ticker", "size", "price", "commission"])
+            fd = _num_dates(f["dt"].tolist())
+            pos = np.clip(dates.searchsorted(fd, side="right") - 1, 0, max(n - 1, 0))
+            f["date"] = dates[pos]
+        else:
+            f = pd.DataFrame(columns=["dt", "ticker", "size", "price", "commission", "date"])
+            pos = np.zeros(0, dtype=np.int64)
+        delta = np.zeros((n, len(names)))
+        flow = np.zeros(n)
+        comm = np.zeros(n)
+        if len(f):
+            col = pd.Index(names).get_indexer(f["ticker"])
+            size = f["size"].to_numpy(np.float64)
+            np.add.at(delta, (pos, col), size)
+            np.add.at(flow, pos, size * f["price"].to_numpy(np.float64))
+            np.add.at(comm, pos, f["commission"].to_numpy(np.float64))
+        shares = pd.DataFrame(np.cumsum(delta, axis=0), index=dates, columns=names)
+        prev_cash = np.concatenate(([self._start_cash], cash[:-1]))
+        borrow = -(cash - prev_cash) - flow - comm
+        borrow[np.abs(borrow) < _CASH_NOISE] = 0.0
+        costs = pd.DataFrame({"commission": comm, "borrow": borrow}, index=dates)
+        legs, source = _strategy_legs(self.strategy, dates, names)
+        if legs is None:
+            legs = {}
+        self._legs_from = source
+        f["leg"] = None  # one order per name may serve several legs: legs come from shares
+        trades = f[list(TRADE_COLUMNS)].reset_index(drop=True)
+        return BacktestResult(
+            equity=self._equity(), cash=pd.Series(cash, index=dates, name="cash"),
+            shares=shares, leg_shares=legs, trades=trades, costs=costs,
+            engine="backtrader-analyzer",
+        )
+
+    def get_analysis(self) -> dict[str, Any]:
+        """The analysis as plain JSON-able python values (see the class docstring)."""
+        return self.rets_plain
+
+
+def _frame_from_records(rec: pd.DataFrame, dates: pd.DatetimeIndex, names: list[str]
+                        ) -> dict[str, pd.DataFrame]:
+    need = {"date", "leg", "ticker", "shares"}
+    if not need <= set(rec.columns):
+        raise SqueezeLabError(
+            f"strategy leg log has columns {sorted(rec.columns)}: give date, leg, ticker, shares"
+        )
+    rec = rec.assign(date=pd.to_datetime(rec["date"]).dt.normalize().astype("datetime64[ns]"))
+    out = {}
+    for leg, sub in rec.groupby("leg", sort=True):
+        wide = sub.pivot_table(index="date", columns="ticker", values="shares", aggfunc="sum")
+        out[str(leg)] = wide
+    return _reindex_legs(out, dates, names)
+
+
+def _reindex_legs(legs: Mapping[str, pd.DataFrame], dates: pd.DatetimeIndex, names: list[str]
+                  ) -> dict[str, pd.DataFrame]:
+    out = {}
+    for leg in LEGS:
+        df = legs.get(leg)
+        if df is None:
+            out[leg] = pd.DataFrame(0.0, index=dates, columns=names)
+            continue
+        df = df.copy()
+        df.index = pd.DatetimeIndex(df.index).normalize().astype("datetime64[ns]")
+        full = df.reindex(df.index.union(dates)).sort_index().ffill()
+        out[leg] = full.reindex(index=dates, columns=names).fillna(0.0).astype(np.float64)
+    unknown = set(legs) - set(LEGS)
+    if unknown:
+        raise SqueezeLabError(f"strategy leg log has unknown legs {sorted(unknown)}: use {LEGS}")
+    return out
+
+
+def _strategy_legs(strategy: bt.Strategy, dates: pd.DatetimeIndex, names: list[str]
+                   ) -> tuple[dict[str, pd.DataFrame] | None, str]:
+    """End-of-day shares per leg from the strategy's log, or (None, "sign") without one."""
+    log = None
+    for attr in ("leg_shares_log", "leg_log"):
+        log = getattr(strategy, attr, None)
+        if log is not None and len(log):
+            break
+        log = None
+    if log is None:
+        return None, "sign"
+    if isinstance(log, pd.DataFrame):
+        return _frame_from_records(log, dates, names), "strategy"
+    if isinstance(log, list):
+        return _frame_from_records(pd.DataFrame(log), dates, names), "strategy"
+    if isinstance(log, Mapping):
+        frames = {}
+        for leg, v in log.items():
+            if isinstance(v, pd.DataFrame):
+                frames[leg] = v
+            else:
+                arr = np.asarray(v, dtype=np.float64)
+                if arr.ndim != 2 or arr.shape[1] != len(names) or arr.shape[0] != len(dates):
+                    raise SqueezeLabError(
+                        f"strategy leg log for {leg!r} has shape {arr.shape}: expected "
+                        f"({len(dates)} bars, {len(names)} datas)"
+                    )
+                frames[leg] = pd.DataFrame(arr, index=dates, columns=names)
+        return _reindex_legs(frames, dates, names), "strategy"
+    raise SqueezeLabError(
+        f"strategy leg log is a {type(log).__name__}: give a dict of DataFrames or records"
+    )
+
+
+def _episodes_param(episodes: Any) -> dict[str, Episode]:
+    if episodes is None:
+        return dict(EPISODES)
+    if isinstance(episodes, Mapping):
+        return dict(episodes)
+    return {e.name: e for e in episodes}
+
+
+def _daily_lists(df: pd.DataFrame) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {"dates": [d.strftime("%Y-%m-%d") for d in df.index]}
+    for c in df.columns:
+        out[str(c)] = df[c].tolist()
+    return out
+
+
+class EpisodeDrawdowns(_Collector):
+    """Drawdown table of the broker value and the drawdown inside each named episode.
+
+    Params
+    ------
+    episodes : mapping name -> Episode, iterable of Episode, or None (the built-ins)
+    top_n : int, rows of the drawdown table
+    strict : bool, raise (SqueezeLabError) for an episode outside the data instead of skipping
+
+    ``get_analysis()``: ``max_drawdown``, ``current_drawdown``, ``n_periods``, ``table``
+    (see :func:`analyzers.drawdowns.drawdown_summary`), ``episodes`` {name:
+    :func:`analyzers.episodes.episode_drawdown`}, ``skipped`` [{name, start, end, reason}].
+    """
+
+    params = (("episodes", None), ("top_n", 5), ("strict", False))
+
+    def stop(self) -> None:
+        eq = self._equity()
+        r = _returns(eq)
+        out = drawdown_summary(r, top=self.p.top_n)
+        eps = _episodes_param(self.p.episodes)
+        keep, skipped = split_episodes(eps, eq.index)
+        if self.p.strict and skipped:
+            from analyzers.episodes import check_episodes_in_range
+            check_episodes_in_range(eps, eq.index)
+        out["episodes"] = {n: episode_drawdown(eq, e) for n, e in keep.items()}
+        out["skipped"] = skipped
+        self.rets_plain = canonical(out)
+
+
+class LegAttribution(_Collector):
+    """Daily PnL by leg (long, short, hedge), commission and borrow; top names; per episode.
+
+    Params
+    ------
+    top_k : int, contributors/detractors listed
+    episodes : mapping/iterable of Episode or None (the built-ins); those outside the data skip
+    attributes : pd.DataFrame or None, ``Market.attributes`` for the top-name records
+    daily : bool, include the daily series (lists) in the analysis
+
+    ``get_analysis()``: ``legs_from`` ("strategy" | "sign"), ``max_abs_residual``, ``overall``
+    {legs, top_names}, ``episodes`` {name: {legs, top_names}}, ``daily`` {dates, long, short,
+    hedge, commission, borrow, total, residual} (when ``daily``). See
+    :mod:`analyzers.attribution`.
+    """
+
+    params = (("top_k", 5), ("episodes", None), ("attributes", None), ("daily", True))
+    _closes_needed = True
+
+    def stop(self) -> None:
+        result = self._result()
+        attr: Attribution = attribute(result, self._close_frame(),
+                                      initial_equity=self._start_cash)
+        self.result = result
+        self.attribution = attr
+        keep, skipped = split_episodes(_episodes_param(self.p.episodes), attr.dates)
+        out: dict[str, Any] = {
+            "legs_from": self._legs_from,
+            "max_abs_residual": float(np.abs(attr.daily["residual"].to_numpy()).max())
+            if len(attr.daily) else 0.0,
+            "overall": {"legs": window_legs(attr),
+                        "top_names": top_names(attr, k=self.p.top_k,
+                                               attributes=self.p.attributes)},
+            "episodes": {n: {"legs": window_legs(attr, e.start, e.end),
+                             "top_names": top_names(attr, e.start, e.end, k=self.p.top_k,
+                                                    attributes=self.p.attributes)}
+                         for n, e in keep.items()},
+            "skipped": skipped,
+        }
+        if self.p.daily:
+            out["daily"] = _daily_lists(attr.daily)
+        self.rets_plain = canonical(out)
+
+
+class Exposures(_Collector):
+    """Daily gross/net/long/short value, beta-adjusted net, names per leg, turnover, hedge size.
+
+    Params
+    ------
+    betas : mapping ticker -> beta, pd.Series, or None (beta-adjusted net = net)
+    episodes : mapping/iterable of Episode or None (the built-ins)
+    daily : bool, include the daily series (lists)
+
+    ``get_analysis()``: ``overall`` {column: {mean, max, min, at_start, at_end}}, ``episodes``
+    {name: same}, ``daily`` {dates, column: [...]} (all columns of
+    :func:`analyzers.exposures.exposures`, when ``daily``).
+    """
+
+    params = (("betas", None), ("episodes", None), ("daily", True))
+    _closes_needed = True
+
+    def stop(self) -> None:
+        result = self._result()
+        betas = self.p.betas
+        if betas is not None and not isinstance(betas, pd.Series):
+            betas = pd.Series(dict(betas), dtype=np.float64)
+        exp = exposures(result, self._close_frame(), betas=betas)
+        self.frame = exp
+        keep, skipped = split_episodes(_episodes_param(self.p.episodes), exp.index)
+        out: dict[str, Any] = {
+            "legs_from": self._legs_from,
+            "overall": summarize_exposures(exp, columns=SUMMARY_COLUMNS),
+            "episodes": {n: summarize_exposures(exp, e.start, e.end, SUMMARY_COLUMNS)
+                         for n, e in keep.items()},
+            "skipped": skipped,
+        }
+        if self.p.daily:
+            out["daily"] = _daily_lists(exp)
+        self.rets_plain = canonical(out)
+
+
+class Performance(_Collector):
+    """Annual return, volatility, Sharpe, Sortino, Calmar, max drawdown, tail ratio, alpha/beta,
+    hit rate of the broker value: :func:`analyzers.performance.performance_stats` (empyrical).
+
+    Params
+    ------
+    benchmark : pd.Series of daily returns (indexed by date), a data feed (its closes are
+        collected), or None
+    risk_free : float, constant daily risk-free return
+
+    Returns follow ``BacktestResult.returns()`` (the first bar's is 0 and left out), so the
+    numbers match :func:`analyzers.report.build_metrics` on the same run.
+    """
+
+    params = (("benchmark", None), ("risk_free", 0.0))
+
+    def start(self) -> None:
+        super().start()
+        self._bench: list[float] = []
+
+    def next(self) -> None:
+        super().next()
+        b = self.p.benchmark
+        if isinstance(b, bt.AbstractDataBase):
+            self._bench.append(b.close[0] if len(b) else np.nan)
+
+    def stop(self) -> None:
+        eq = self._equity()
+        r = _returns(eq)
+        b = self.p.benchmark
+        bench, name = None, None
+        if isinstance(b, bt.AbstractDataBase):
+            c = pd.Series(np.asarray(self._bench, dtype=np.float64), index=eq.index)
+            bench = c.pct_change(fill_method=None)
+            name = b._name or "benchmark"
+        elif isinstance(b, pd.Series):
+            bench = b.copy()
+            bench.index = pd.DatetimeIndex(bench.index).normalize().astype("datetime64[ns]")
+            name = str(b.name) if b.name is not None else "benchmark"
+        self.returns = r
+        self.rets_plain = canonical(performance_stats(r, benchmark=bench, risk_free=self.p.risk_free,
+                                                      benchmark_name=name))

@@ -1,0 +1,419 @@
+"""``metrics.json`` of a run: every analyzer's pure function applied to one ``BacktestResult``.
+
+:func:`build_metrics` works the same on a backtrader run and on the vectorized twin (both give a
+:class:`strategies.result.BacktestResult`). The output is plain JSON values only (str, int,
+float, bool, None, lists, dicts with str keys), floats rounded to 12 significant digits, dates as
+ISO ``YYYY-MM-DD``; the same inputs give the same bytes under ``json.dumps(..., sort_keys=True)``.
+Returns and drawdowns are fractions (-0.031), money in the account currency.
+
+Schema (section -> keys; ``<E>`` = an episode entry name, named or detected)
+--------------------------------------------------------------------------
+``performance`` (all empyrical; daily returns, first date left out; None when undefined)
+    start, end, n_days, cumulative_return, annual_return, annual_volatility, sharpe_ratio,
+    sortino_ratio, calmar_ratio, max_drawdown, tail_ratio, stability, value_at_risk,
+    conditional_value_at_risk, hit_rate (share of up days), benchmark ("index" or None), alpha
+    (annualized), beta, hit_rate_vs_benchmark, up_market_hit_rate, down_market_hit_rate.
+
+``drawdowns``
+    max_drawdown, current_drawdown, n_periods, table: [top_n x {peak_date, valley_date,
+    recovery_date (None = not recovered), drawdown (<0), duration (business days peak ->
+    recovery inclusive, pyfolio's count; None if not recovered), peak_to_valley_sessions,
+    sessions, recovered}] worst first.
+
+``episodes``
+    named: {<E>: entry} (built-in + user episodes with sessions in the data),
+    detected: [entry, ...] in time order (junk-rally spells and worst drawdowns, merged),
+    skipped: [{name, start, end, reason}] (episodes with no session in the data),
+    detection: {enabled, signal ("default"|"user"|"none"), signal_description, threshold,
+    lookback, top_drawdowns}.
+    entry = {name, kind ("named" | "junk_rally" | "drawdown" | "drawdown+junk_rally"),
+    description, start, end, first_session, last_session, sessions, truncated, base_date,
+    return (compounded, close before first session -> last close), max_drawdown_in_window,
+    peak_date, peak_in_window, trough_date, depth (trough / high-water mark - 1),
+    peak_to_trough_sessions, peak_to_trough_days, recovered, recovery_date,
+    trough_to_recovery_sessions, legs {long, short, hedge, commission, borrow, costs, total,
+    residual: contribution to the window return}, drawdown_legs {same keys: contribution to
+    the peak -> trough move, relative to the peak equity; None when the trough is the peak},
+    factors {contribution {factor: ..}, specific, betas {factor: ..}, r2, factor_returns
+    {factor: compounded window return}} (contribution/specific/betas/r2 None when the window is
+    too short to regress; the whole entry None when the market has no factors or reference),
+    reference_returns {index, growth, most_shorted, unprofitable_tech: compounded window
+    return of the market's reference series that exist}}.
+
+``attribution``
+    factor_source ("factors" | "reference" | "none"), max_abs_residual (money, over all days),
+    overall: {legs, top_names, factors}, episodes: {<E>: {legs, top_names, factors}} where
+    legs = {base_equity, pnl {long, short, hedge, commission, borrow, costs, total, residual},
+    contribution {same keys / base_equity}},
+    top_names = {contributors: [...], detractors: [...]}, each item {ticker, pnl (before
+    costs), contribution, leg, sector, short_interest (point-in-time at the window start when
+    the market has the history), days_to_cover, profitable, beta, is_tech (when known)},
+    factors = {n_obs, factors [names], betas, alpha (daily), r2, factor_returns, contribution,
+    specific, sum_return, window_return}.
+
+``exposures``
+    columns: [summarized columns], overall: {column: {mean, max, min, at_start, at_end}},
+    episodes: {<E>: same}. Columns: gross_exposure, net_exposure, long_exposure,
+    short_exposure, beta_net_exposure, hedge_exposure (fractions of equity), gross, net,
+    hedge_gross (money), n_long, n_short, n_hedge (names per leg), turnover (traded value /
+    previous equity).
+
+``overlay``
+    n_decisions, first_date, last_date, actions {action: count}, episodes {<E>:
+    {n_decisions, first_date, first_action, sessions_to_first (sessions from the episode's
+    first session to its first decision), actions {action: count}}}.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzers.attribution import (
+    Attribution,
+    attribute,
+    factor_attribution,
+    factor_frame,
+    top_names,
+    window_legs,
+)
+from analyzers.drawdowns import drawdown_summary
+from analyzers.episodes import (
+    DEFAULT_JUNK_THRESHOLD,
+    DEFAULT_JUNK_WINDOW,
+    KIND_NAMED,
+    default_junk_signal,
+    detect_episodes,
+    episode_drawdown,
+    session_mask,
+    split_episodes,
+)
+from analyzers.exposures import exposures, summarize_exposures
+from analyzers.performance import performance_stats
+from feeds.episodes import Episode
+from feeds.market import Market
+from strategies.result import BacktestResult
+
+#: Top-level sections written by :func:`build_metrics` (the CLI adds ``reconciliation``).
+SECTIONS = ("performance", "episodes", "drawdowns", "attribution", "exposures", "overlay")
+#: Exposure columns summarized per episode.
+SUMMARY_COLUMNS = (
+    "gross_exposure", "net_exposure", "long_exposure", "short_exposure", "beta_net_exposure",
+    "hedge_exposure", "gross", "net", "hedge_gross", "n_long", "n_short", "n_hedge", "turnover",
+)
+#: Significant digits kept in floats (deterministic output, hides last-bit noise).
+DIGITS = 12
+
+
+def canonical(obj: Any) -> Any:
+    """Plain JSON values: numpy to python, NaN/inf to None, dates to ISO, floats to 12 digits.
+
+    Parameters
+    ----------
+    obj : any
+        Nested dicts / lists / scalars.
+
+    Returns
+    -------
+    any
+        The same structure with JSON-able leaves (dict keys as str).
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [canonical(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        if not math.isfinite(f):
+            return None
+        f = float(f"{f:.{DIGITS}g}")
+        return 0.0 if f == 0 else f  # no "-0.0"
+    if isinstance(obj, (pd.Timestamp, np.datetime64)):
+        return None if pd.isna(obj) else pd.Timestamp(obj).strftime("%Y-%m-%d")
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NaT:
+        return None
+    return str(obj)
+
+
+def _iso(ts: Any) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def _drawdown_legs(attr: Attribution, dd: dict[str, Any]) -> dict[str, float] | None:
+    """Leg contributions to the peak -> trough move, relative to the peak equity."""
+    if dd["trough_date"] == dd["peak_date"]:
+        return None
+    start = attr.dates[attr.dates.get_loc(pd.Timestamp(dd["peak_date"])) + 1]
+    legs = window_legs(attr, start, dd["trough_date"])
+    return legs["contribution"]
+
+
+def _reference_returns(reference: pd.DataFrame, start: Any, end: Any) -> dict[str, float]:
+    if reference is None or reference.empty:
+        return {}
+    m = session_mask(pd.DatetimeIndex(reference.index), start, end)
+    rows = reference.iloc[np.flatnonzero(m)]
+    return {str(c): float(np.prod(1.0 + rows[c].fillna(0.0).to_numpy(np.float64)) - 1.0)
+            for c in reference.columns}
+
+
+def overlay_summary(overlay_log: pd.DataFrame | None, windows: Mapping[str, Episode],
+                    dates: pd.DatetimeIndex) -> dict[str, Any]:
+    """Counts of overlay decisions overall and per episode, and how fast the first one came.
+
+    Parameters
+    ----------
+    overlay_log : pd.DataFrame or None
+        Columns ``date``, ``signal``, ``action``, ``size``, ... (one row per decision).
+    windows : mapping name -> Episode
+    dates : pd.DatetimeIndex
+        The run's trading dates (to count sessions).
+
+    Returns
+    -------
+    dict
+        See the ``overlay`` section of the module docstring.
+    """
+    out: dict[str, Any] = {"n_decisions": 0, "first_date": None, "last_date": None,
+                           "actions": {}, "episodes": {}}
+    if overlay_log is None or overlay_log.empty or "date" not in overlay_log.columns:
+        for name in windows:
+            out["episodes"][name] = {"n_decisions": 0, "first_date": None, "first_action": None,
+                                     "sessions_to_first": None, "actions": {}}
+        return out
+    log = overlay_log.copy()
+    log["date"] = pd.to_datetime(log["date"]).dt.normalize()
+    log = log.sort_values("date", kind="stable").reset_index(drop=True)
+    actions = log["action"].astype(str) if "action" in log.columns else pd.Series(
+        "decision", index=log.index)
+
+    def counts(a: pd.Series) -> dict[str, int]:
+        return {str(k): int(v) for k, v in sorted(a.value_counts().items())}
+
+    out.update({"n_decisions": int(len(log)), "first_date": _iso(log["date"].iloc[0]),
+                "last_date": _iso(log["date"].iloc[-1]), "actions": counts(actions)})
+    for name, ep in windows.items():
+        m = session_mask(pd.DatetimeIndex(log["date"]), ep.start, ep.end)
+        sub = log[m]
+        first_session = dates[session_mask(dates, ep.start, ep.end)]
+        rec: dict[str, Any] = {"n_decisions": int(m.sum()), "first_date": None,
+                               "first_action": None, "sessions_to_first": None,
+                               "actions": counts(actions[m])}
+        if len(sub):
+            d0 = sub["date"].iloc[0]
+            rec["first_date"] = _iso(d0)
+            rec["first_action"] = str(actions[m].iloc[0])
+            if len(first_session):
+                rec["sessions_to_first"] = int(
+                    session_mask(dates, first_session[0], d0).sum() - 1)
+        out["episodes"][name] = rec
+    return out
+
+
+def _episode_entry(ep: Episode, kind: str, equity: pd.Series, attr: Attribution,
+                   returns: pd.Series, factors: pd.DataFrame, reference: pd.DataFrame
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    entry = episode_drawdown(equity, ep)
+    legs = window_legs(attr, ep.start, ep.end)
+    fac = factor_attribution(returns, factors, ep.start, ep.end) if not factors.empty else None
+    entry.update({
+        "kind": kind,
+        "description": ep.description,
+        "legs": legs["contribution"],
+        "drawdown_legs": _drawdown_legs(attr, entry),
+        "factors": None if fac is None else {k: fac[k] for k in
+                                             ("contribution", "specific", "betas", "r2",
+                                              "factor_returns")},
+        "reference_returns": _reference_returns(reference, ep.start, ep.end),
+    })
+    return entry, {"legs": legs, "factors": fac}
+
+
+def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str, Episode],
+                  top_n: int = 5, top_k: int = 5, detect: bool = True,
+                  junk_signal: pd.Series | None = None, *,
+                  junk_threshold: float | None = None, junk_lookback: int | None = None,
+                  detect_top: int | None = None, initial_equity: float | None = None
+                  ) -> dict[str, Any]:
+    """Every section of ``metrics.json`` for one run (see the module docstring for the schema).
+
+    Parameters
+    ----------
+    result : BacktestResult
+        A backtrader run or the vectorized twin.
+    market : Market
+        The market the run used (closes, attributes, reference, factors).
+    episodes : mapping name -> Episode
+        Named episodes (``feeds.episodes.resolve_episodes``); those with no session in the data
+        are listed under ``episodes.skipped`` (check user ones first with
+        :func:`analyzers.episodes.check_episodes_in_range` to make that an error).
+    top_n : int
+        Rows of the drawdown table.
+    top_k : int
+        Top contributors / detractors per window.
+    detect : bool
+        Add detected episodes (junk-rally spells + the ``detect_top`` worst drawdowns, merged).
+    junk_signal : pd.Series, optional
+        The rally signal; default: :func:`analyzers.episodes.default_junk_signal` on the
+        market's reference series (most-shorted minus index, 10 sessions, threshold 0.10,
+        spells extended back 9 sessions).
+    junk_threshold : float, optional
+        "On" when the signal is above it (default 0.5 for a boolean signal, else 0.10).
+    junk_lookback : int, optional
+        Sessions to extend each spell back (default 0 for a user signal).
+    detect_top : int, optional
+        Worst drawdowns to add as detected episodes (default ``top_n``).
+    initial_equity : float, optional
+        Capital before the first close (see :func:`analyzers.attribution.attribute`).
+
+    Returns
+    -------
+    dict
+        Sections :data:`SECTIONS`, canonical JSON values.
+    """
+    equity = result.equity.astype(np.float64)
+    dates = pd.DatetimeIndex(equity.index)
+    returns = result.returns()
+    reference = market.reference.reindex(dates) if not market.reference.empty else market.reference
+    bench = reference["index"] if "index" in reference.columns else None
+    factors, fsource = factor_frame(market.factors, market.reference)
+    if not factors.empty:
+        factors = factors.reindex(dates)
+
+    attr = attribute(result, market.close, initial_equity=initial_equity)
+    betas = market.attributes["beta"] if "beta" in market.attributes.columns else None
+    exp = exposures(result, market.close, betas=betas)
+
+    # ---- episodes: named (in range) and detected
+    named, skipped = split_episodes(episodes, dates)
+    signal_kind, signal_desc = "none", None
+    sig, threshold, lookback = None, junk_threshold, junk_lookback
+    if detect:
+        if junk_signal is not None:
+            sig, signal_kind, signal_desc = junk_signal, "user", "user-supplied junk signal"
+            if threshold is None:
+                threshold = 0.5 if junk_signal.dtype == bool else DEFAULT_JUNK_THRESHOLD
+            lookback = 0 if lookback is None else lookback
+        else:
+            sig = default_junk_signal(reference, DEFAULT_JUNK_WINDOW)
+            if len(sig):
+                signal_kind = "default"
+                signal_desc = (f"most_shorted minus index, compounded over {DEFAULT_JUNK_WINDOW} "
+                               "sessions")
+            threshold = DEFAULT_JUNK_THRESHOLD if threshold is None else threshold
+            lookback = DEFAULT_JUNK_WINDOW - 1 if lookback is None else lookback
+    detected = detect_episodes(
+        returns, sig, threshold=threshold if threshold is not None else DEFAULT_JUNK_THRESHOLD,
+        lookback=lookback or 0, top=top_n if detect_top is None else detect_top,
+    ) if detect else []
+
+    windows: dict[str, tuple[Episode, str]] = {n: (e, KIND_NAMED) for n, e in named.items()}
+    for e in detected:
+        windows[e.name] = (e, e.description)
+
+    ep_named: dict[str, Any] = {}
+    ep_detected: list[dict[str, Any]] = []
+    attr_eps: dict[str, Any] = {}
+    exp_eps: dict[str, Any] = {}
+    for name, (ep, kind) in windows.items():
+        entry, extra = _episode_entry(ep, kind, equity, attr, returns, factors, reference)
+        if kind == KIND_NAMED:
+            ep_named[name] = entry
+        else:
+            ep_detected.append(entry)
+        attr_eps[name] = {
+            "legs": extra["legs"],
+            "factors": extra["factors"],
+            "top_names": top_names(attr, ep.start, ep.end, k=top_k,
+                                   attributes=market.attributes,
+                                   short_interest=market.short_interest,
+                                   days_to_cover=market.days_to_cover),
+        }
+        exp_eps[name] = summarize_exposures(exp, ep.start, ep.end, SUMMARY_COLUMNS)
+
+    metrics = {
+        "performance": performance_stats(returns, benchmark=bench,
+                                         benchmark_name="index" if bench is not None else None),
+        "drawdowns": drawdown_summary(returns, top=top_n),
+        "episodes": {
+            "named": ep_named,
+            "detected": ep_detected,
+            "skipped": skipped,
+            "detection": {
+                "enabled": bool(detect),
+                "signal": signal_kind,
+                "signal_description": signal_desc,
+                "threshold": threshold if detect else None,
+                "lookback": lookback if detect else None,
+                "top_drawdowns": (top_n if detect_top is None else detect_top) if detect else None,
+            },
+        },
+        "attribution": {
+            "factor_source": fsource,
+            "max_abs_residual": float(np.abs(attr.daily["residual"].to_numpy()).max())
+            if len(attr.daily) else 0.0,
+            "overall": {
+                "legs": window_legs(attr),
+                "top_names": top_names(attr, k=top_k, attributes=market.attributes),
+                "factors": factor_attribution(returns, factors) if not factors.empty else None,
+            },
+            "episodes": attr_eps,
+        },
+        "exposures": {
+            "columns": list(SUMMARY_COLUMNS),
+            "overall": summarize_exposures(exp, columns=SUMMARY_COLUMNS),
+            "episodes": exp_eps,
+        },
+        "overlay": overlay_summary(result.overlay_log, {n: e for n, (e, _) in windows.items()},
+                                   dates),
+    }
+    return canonical(metrics)
+
+
+def daily_table(result: BacktestResult, market: Market,
+                initial_equity: float | None = None) -> pd.DataFrame:
+    """One row per trading day for ``equity.csv``: equity, cash, return, drawdown, exposures, PnL.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    market : Market
+    initial_equity : float, optional
+        See :func:`analyzers.attribution.attribute`.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index ``date``; columns ``equity``, ``cash``, ``return``, ``drawdown``, the exposure
+        columns of :func:`analyzers.exposures.exposures` (money and fractions), and
+        ``pnl_long``, ``pnl_short``, ``pnl_hedge``, ``pnl_commission``, ``pnl_borrow``,
+        ``pnl_total``, ``pnl_residual``.
+    """
+    from analyzers.drawdowns import underwater
+
+    betas = market.attributes["beta"] if "beta" in market.attributes.columns else None
+    exp = exposures(result, market.close, betas=betas)
+    attr = attribute(result, market.close, initial_equity=initial_equity)
+    out = pd.DataFrame(index=pd.DatetimeIndex(result.equity.index, name="date"))
+    out["equity"] = result.equity.to_numpy(np.float64)
+    out["cash"] = result.cash.reindex(out.index).to_numpy(np.float64)
+    out["return"] = result.returns().to_numpy(np.float64)
+    out["drawdown"] = np.asarray(underwater(out["equity"].to_numpy()))
+    for c in exp.columns:
+        if c != "equity":
+            out[c] = exp[c].to_numpy()
+    for c in attr.daily.columns:
+        out[f"pnl_{c}"] = attr.daily[c].to_numpy()
+    return out

@@ -1,0 +1,542 @@
+"""The embedded scenario market: a seeded factor model of the 2025-2026 junk rallies, offline.
+
+Daily returns of every name are
+
+    r[i, t] = beta_i * market_t + J_i * junk_t + Q_i * quality_t + M[i, t] * momentum_t
+              + sector shock + alpha_i + fat-tailed idiosyncratic noise + squeeze jumps
+
+on the real NYSE calendar. ``J_i`` (the squeeze) is high for unprofitable, heavily shorted,
+high-beta names and convex in short interest; ``Q_i`` is positive for profitable low-beta names;
+``M[i, t]`` is each name's standardized trailing 12-1 return, so a momentum sort picks up the
+momentum factor. Squeeze jumps are concentrated in the most-shorted names and turn one-sided in
+the episodes.
+
+Everything that makes the scenario what it is lives in the tables below (data, not code): the
+universe groups, the sectors, the ordinary factor regime, the shaped factor paths of the episodes
+(``EPISODE_PATHS``), the jump regimes, and ``CALIBRATION``, which names the factor path that is
+tuned so the *constructed* baskets (feeds.baskets, from the constituents) hit each row of
+``feeds.episodes.MARKET_TARGETS`` exactly, whatever the seed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from feeds.baskets import market_cap, reference_series
+from feeds.episodes import EPISODES, MARKET_TARGETS
+from feeds.errors import SqueezeLabError
+from feeds.market import Market, normalize_index
+
+#: Factor columns of ``Market.factors``, in order.
+FACTORS = ("market", "junk", "momentum", "quality")
+
+#: Universe groups (the generator's own labels; never exported). ``share`` of the names; draws:
+#: (median, log-sd) for short interest (fraction of float), market cap ($) and price ($); (mean,
+#: sd) for beta and the quality loading; ``idio`` daily idiosyncratic vol; ``turnover`` daily
+#: volume / shares; ``alpha`` annual drift of the name beyond its factors; ``sectors`` the column
+#: of SECTORS used to draw the sector. "crowded" + "broken" are the junk (~19%).
+GROUPS: dict[str, dict] = {
+    "quality": dict(share=0.29, profitable=0.97, si=(0.015, 0.5), beta=(0.80, 0.15),
+                    cap=(30e9, 1.2), price=(110.0, 0.6), quality=(0.9, 0.25), idio=0.011,
+                    turnover=0.005, alpha=0.00, sectors="broad"),
+    "core": dict(share=0.51, profitable=0.75, si=(0.035, 0.6), beta=(1.05, 0.20),
+                 cap=(6e9, 1.1), price=(50.0, 0.7), quality=(0.1, 0.35), idio=0.018,
+                 turnover=0.009, alpha=0.00, sectors="broad"),
+    "crowded": dict(share=0.09, profitable=0.15, si=(0.25, 0.25), beta=(1.60, 0.25),
+                    cap=(4e9, 0.5), price=(20.0, 0.6), quality=(-0.5, 0.3), idio=0.026,
+                    turnover=0.040, alpha=0.00, sectors="junk"),
+    "broken": dict(share=0.11, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
+                   cap=(0.4e9, 0.5), price=(2.5, 0.5), quality=(-1.0, 0.3), idio=0.036,
+                   turnover=0.010, alpha=-0.10, sectors="junk"),
+}
+#: Groups that count as "junk" (unprofitable, heavily shorted, high beta, often under $5).
+JUNK_GROUPS = ("crowded", "broken")
+
+#: Sector, weight among ordinary names ("broad"), weight among junk names ("junk").
+SECTORS: tuple[tuple[str, float, float], ...] = (
+    ("Technology", 0.22, 0.36),
+    ("Health Care", 0.11, 0.24),
+    ("Financials", 0.13, 0.02),
+    ("Consumer Discretionary", 0.10, 0.14),
+    ("Industrials", 0.12, 0.06),
+    ("Communication Services", 0.07, 0.06),
+    ("Consumer Staples", 0.06, 0.02),
+    ("Energy", 0.05, 0.05),
+    ("Utilities", 0.05, 0.01),
+    ("Real Estate", 0.05, 0.02),
+    ("Materials", 0.04, 0.02),
+)
+TECH_SECTOR = "Technology"
+
+#: Junk (squeeze) loading from attributes: unprofitable + beta above 1 + "squeezability", plus
+#: noise. Squeezability = crowding x size: crowding is (short interest / scale)^2 (capped), and the
+#: size term rises from 0 below ``size_lo`` to 1 above ``size_hi`` market cap: squeezes hit the
+#: crowded institutional shorts (the most-shorted basket's $1bn floor), less the tiny broken names.
+JUNK_LOADING = dict(unprofitable=0.10, beta_excess=0.10, squeeze=0.55, noise=0.06)
+CROWDING = dict(scale=0.25, cap=3.0, size_lo=4e8, size_hi=2e9)
+
+#: Ordinary regime: (annual drift, annual vol) of each factor; sector shocks' daily vol.
+ORDINARY = {"market": (0.10, 0.14), "junk": (-0.10, 0.10), "momentum": (0.03, 0.05),
+            "quality": (0.03, 0.04)}
+SECTOR_VOL = 0.005
+FACTOR_TAIL_DF = 5      # student-t degrees of freedom of the factor shocks
+IDIO_TAIL_DF = 4        # ... and of the idiosyncratic shocks
+EPISODE_NOISE = 0.3     # factor noise inside an episode path, as a fraction of the ordinary vol
+
+#: Shaped factor paths: cumulative simple return since the close of ``base`` at each anchor date,
+#: log-linear between anchors (plus bridged noise that leaves the anchors exact). Columns:
+#: market, junk, momentum, quality, tech (the Technology sector shock).
+EPISODE_PATHS: dict[str, dict] = {
+    # Summer 2025: nine straight weekly gains for junk; momentum loses too.
+    "jun_jul_2025": dict(base="2025-05-30", anchors=(
+        ("2025-06-06", 0.005, 0.010, -0.002, -0.001, 0.000),
+        ("2025-06-13", -0.005, 0.020, -0.004, -0.001, 0.000),
+        ("2025-06-20", -0.002, 0.028, -0.006, -0.002, 0.000),
+        ("2025-06-27", 0.020, 0.037, -0.008, -0.003, 0.000),
+        ("2025-07-03", 0.030, 0.046, -0.010, -0.003, 0.000),
+        ("2025-07-11", 0.025, 0.055, -0.011, -0.004, 0.000),
+        ("2025-07-18", 0.030, 0.064, -0.013, -0.004, 0.000),
+        ("2025-07-25", 0.035, 0.073, -0.015, -0.005, 0.000),
+        ("2025-07-31", 0.030, 0.080, -0.015, -0.005, 0.000),
+    )),
+    # January 2026: junk rips, index flat, momentum flat-to-up; the "Greenland" scare on Jan 20
+    # knocks junk off its high, and it rebounds on Jan 21.
+    "jan_2026": dict(base="2025-12-31", anchors=(
+        ("2026-01-02", 0.002, 0.015, 0.000, -0.001, -0.002),
+        ("2026-01-09", 0.010, 0.055, 0.005, -0.003, -0.004),
+        ("2026-01-14", 0.009, 0.100, 0.008, -0.005, -0.006),
+        ("2026-01-16", 0.008, 0.140, 0.010, -0.006, -0.006),
+        ("2026-01-20", -0.013, 0.090, 0.008, -0.006, -0.010),
+        ("2026-01-21", -0.007, 0.140, 0.012, -0.006, -0.008),
+        ("2026-01-30", -0.003, 0.150, 0.015, -0.007, -0.008),
+    )),
+}
+PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
+
+#: Single-name jumps: daily rate per unit of squeezability (CROWDING), probability of an up-move,
+#: median size and log-sd of |jump|.
+JUMPS = {"ordinary": dict(rate=0.0015, p_up=0.5, size=0.10, sd=0.5),
+         "episode": dict(rate=0.012, p_up=0.9, size=0.12, sd=0.5)}
+
+#: Short interest: AR(1) in logs between settlements (mid-month and month-end), published
+#: ``lag`` sessions after settlement; shorts cover a little in the episodes.
+SHORT_INTEREST = dict(phi=0.85, sigma=0.10, lag=8, cover=0.05, adv_window=20, cap=0.9)
+#: Volume: lognormal noise and extra volume on big moves (per unit |return| / idio vol).
+VOLUME = dict(noise=0.35, move=0.6)
+#: OHLC: share of the (non-jump) move that happens overnight, gap noise and range (x idio vol).
+OHLC = dict(overnight=0.35, gap=0.25, range=0.6)
+#: Listings: share of names that list after the start (IPO) / delist before the end.
+LISTINGS = dict(ipo=0.02, delist=0.01, margin=60)
+#: Sessions simulated before ``start`` so 12-1 momentum loadings exist from day one.
+BURN_IN = 273
+
+#: Which factor path is tuned, and over which sessions, to hit each MARKET_TARGETS series.
+CALIBRATION: dict[str, tuple[str, str, str]] = {
+    "most_shorted": ("junk", "2026-01-02", "2026-01-21"),
+    "unprofitable_tech": ("junk", "2026-01-22", "2026-01-30"),
+    "index": ("market", "2026-01-02", "2026-01-21"),
+    "growth": ("tech", "2026-01-02", "2026-01-21"),
+}
+CALIBRATION_SLICE = 45   # sessions before the first calibration window used to evaluate baskets
+
+NOTE_SYNTHETIC = ("SYNTHETIC market: a seeded factor model calibrated to reported facts of the "
+                  "June-July 2025 and January 2026 junk rallies (SCENARIO.md), not real prices")
+
+
+@lru_cache(maxsize=1)
+def _calendar():
+    import exchange_calendars as xc
+
+    return xc.get_calendar("XNYS")
+
+
+def nyse_sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeIndex:
+    """NYSE (XNYS) trading sessions in ``[start, end]`` as a normalized ``date`` index."""
+    cal = _calendar()
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    if s > e:
+        raise SqueezeLabError(f"start {s.date()} is after end {e.date()}: swap them")
+    first, last = cal.first_session, cal.last_session
+    if s < first or e > last:
+        raise SqueezeLabError(f"dates {s.date()}..{e.date()} are outside the NYSE calendar "
+                              f"({first.date()}..{last.date()}): pick dates inside it")
+    return normalize_index(cal.sessions_in_range(s, e))
+
+
+# ----------------------------------------------------------------------------- universe
+def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    names = list(GROUPS)
+    counts = np.array([int(round(GROUPS[g]["share"] * n)) for g in names])
+    counts[names.index("core")] += n - counts.sum()
+    group = rng.permutation(np.repeat(np.arange(len(names)), counts))
+    gp = {k: np.array([GROUPS[g][k] for g in names]) for k in
+          ("profitable", "idio", "turnover", "alpha")}
+    pair = {k: np.array([GROUPS[g][k] for g in names], dtype=float) for k in
+            ("si", "beta", "cap", "price", "quality")}
+    z = rng.standard_normal((6, n))
+    u = rng.random((3, n))
+    si = np.clip(pair["si"][group, 0] * np.exp(pair["si"][group, 1] * z[0]), 0.002, 0.6)
+    beta = np.clip(pair["beta"][group, 0] + pair["beta"][group, 1] * z[1], 0.3, 2.8)
+    cap = pair["cap"][group, 0] * np.exp(pair["cap"][group, 1] * z[2])
+    price = np.clip(pair["price"][group, 0] * np.exp(pair["price"][group, 1] * z[3]), 0.5, 2000.0)
+    qual = pair["quality"][group, 0] + pair["quality"][group, 1] * z[4]
+    profitable = u[0] < gp["profitable"][group]
+    junk = np.isin(group, [names.index(g) for g in JUNK_GROUPS])
+    col = np.where(junk, 2, 1)
+    w = np.array([[s[1], s[2]] for s in SECTORS])      # sectors x (broad, junk)
+    cum = np.cumsum(w / w.sum(axis=0), axis=0)          # sectors x 2
+    sector = (u[1][None, :] > cum[:, col - 1]).sum(axis=0).clip(0, len(SECTORS) - 1)
+    cw = CROWDING
+    size = np.clip(np.log(cap / cw["size_lo"]) / np.log(cw["size_hi"] / cw["size_lo"]), 0.0, 1.0)
+    crowd = np.minimum((si / cw["scale"]) ** 2, cw["cap"]) * size
+    jl = JUNK_LOADING
+    J = (jl["unprofitable"] * (~profitable) + jl["beta_excess"] * np.maximum(beta - 1, 0)
+         + jl["squeeze"] * crowd + jl["noise"] * z[5])
+    idio = gp["idio"][group] * np.exp(0.25 * rng.standard_normal(n))
+    turnover = gp["turnover"][group] * np.exp(0.3 * rng.standard_normal(n))
+    return dict(group=group, junk=junk, si=si, beta=beta, cap=cap, price=price, quality=qual,
+                profitable=profitable, sector=sector, J=J, crowd=crowd, idio=idio, turnover=turnover,
+                alpha=gp["alpha"][group], shares=cap / price)
+
+
+# ----------------------------------------------------------------------------- factor paths
+def _episode_rows(sim: pd.DatetimeIndex) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each episode path inside the simulation: (rows, segment id per row, daily log moves)."""
+    out = []
+    for spec in EPISODE_PATHS.values():
+        base = pd.Timestamp(spec["base"])
+        dates = pd.DatetimeIndex([a[0] for a in spec["anchors"]])
+        levels = np.log1p(np.array([a[1:] for a in spec["anchors"]], dtype=float))
+        if base < sim[0] or dates[-1] > sim[-1]:
+            continue
+        b = sim.get_indexer([base])[0]
+        pos = sim.searchsorted(dates)
+        if b < 0 or (sim[np.minimum(pos, len(sim) - 1)] != dates).any():
+            raise SqueezeLabError("an episode anchor is not an NYSE session: fix EPISODE_PATHS")
+        prev_pos, prev_lvl = b, np.zeros(len(PATH_COLUMNS))
+        rows, seg, moves = [], [], []
+        for k, (p, lvl) in enumerate(zip(pos, levels, strict=True)):
+            m = p - prev_pos
+            rows.append(np.arange(prev_pos + 1, p + 1))
+            seg.append(np.full(m, k))
+            moves.append(np.repeat(((lvl - prev_lvl) / m)[None, :], m, axis=0))
+            prev_pos, prev_lvl = p, lvl
+        out.append((np.concatenate(rows), np.concatenate(seg), np.vstack(moves)))
+    return out
+
+
+def _factor_paths(rng: np.random.Generator, sim: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray,
+                                                                               np.ndarray]:
+    """Daily factor returns (T x 4), sector shocks (T x S) and the episode mask (T,)."""
+    T = len(sim)
+    df = FACTOR_TAIL_DF
+    eps = rng.standard_t(df, (T, len(FACTORS))) / np.sqrt(df / (df - 2))
+    drift = np.array([ORDINARY[f][0] for f in FACTORS]) / 252
+    vol = np.array([ORDINARY[f][1] for f in FACTORS]) / np.sqrt(252)
+    logf = drift + vol * eps
+    sec = SECTOR_VOL * rng.standard_normal((T, len(SECTORS)))
+    tech = [s[0] for s in SECTORS].index(TECH_SECTOR)
+    in_episode = np.zeros(T, dtype=bool)
+    noise_vol = np.append(vol, SECTOR_VOL) * EPISODE_NOISE
+    for rows, seg, moves in _episode_rows(sim):
+        shocks = np.column_stack([eps[rows], sec[rows, tech] / SECTOR_VOL]) * noise_vol
+        # bridge the noise: it sums to zero inside each anchor segment, so anchors stay exact
+        seg_mean = np.zeros((seg.max() + 1, shocks.shape[1]))
+        np.add.at(seg_mean, seg, shocks)
+        seg_mean /= np.bincount(seg)[:, None]
+        path = moves + shocks - seg_mean[seg]
+        logf[rows] = path[:, :len(FACTORS)]
+        sec[rows, tech] = path[:, len(FACTORS)]
+        in_episode[rows] = True
+    return np.expm1(logf), sec, in_episode
+
+
+# ----------------------------------------------------------------------------- names' returns
+def _momentum_loading(base: np.ndarray) -> np.ndarray:
+    """Standardized trailing 12-1 log return known at t - 1 (the loading on day t's momentum)."""
+    lp = np.vstack([np.zeros((1, base.shape[1])), np.cumsum(np.log1p(np.maximum(base, -0.95)), axis=0)])
+    T = base.shape[0]
+    t = np.arange(T)                       # loading for day t uses prices up to close t - 1
+    recent = np.clip(t - 21, 0, None)
+    old = np.clip(t - 252, 0, None)
+    mom = lp[recent] - lp[old]
+    mu = mom.mean(axis=1, keepdims=True)
+    sd = mom.std(axis=1, keepdims=True)
+    z = np.divide(mom - mu, sd, out=np.zeros_like(mom), where=sd > 0)
+    return np.clip(z, -3.0, 3.0)
+
+
+def _ohlcv(rng_draws: dict[str, np.ndarray], close: np.ndarray, prev: np.ndarray,
+           jump: np.ndarray, u: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    x = np.log(close / prev)
+    xj = np.log1p(jump)
+    sig = u["idio"][None, :]
+    gap = OHLC["overnight"] * (x - xj) + xj + OHLC["gap"] * sig * rng_draws["gap"]
+    gap = np.where(np.abs(gap) > np.abs(x) + 3 * sig, x, gap)
+    openp = prev * np.exp(gap)
+    hi = np.maximum(openp, close) * np.exp(OHLC["range"] * sig * np.abs(rng_draws["hi"]))
+    lo = np.minimum(openp, close) * np.exp(-OHLC["range"] * sig * np.abs(rng_draws["lo"]))
+    vol = (u["turnover"] * u["shares"])[None, :] * np.exp(
+        VOLUME["noise"] * rng_draws["vol"] - 0.5 * VOLUME["noise"] ** 2
+    ) * (1.0 + VOLUME["move"] * np.abs(x) / sig)
+    return openp, hi, lo, np.round(vol)
+
+
+# ----------------------------------------------------------------------------- short interest
+def _settlements(sim: pd.DatetimeIndex) -> np.ndarray:
+    """Rows of the settlement sessions: last session on or before the 15th, and month-end."""
+    key = sim.year * 24 + (sim.month - 1) * 2 + (sim.day > 15)
+    key = np.asarray(key)
+    last = np.r_[key[1:] != key[:-1], True]
+    return np.flatnonzero(last)
+
+
+def _short_interest(rng_si: np.ndarray, sim: pd.DatetimeIndex, u: dict[str, np.ndarray],
+                    in_episode: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Point-in-time short interest and days to cover (T x N), known ``lag`` sessions after."""
+    p = SHORT_INTEREST
+    rows = _settlements(sim)
+    K, N = len(rows), len(u["si"])
+    crowd = u["crowd"]
+    dev = np.zeros((K, N))
+    d = np.zeros(N)
+    for k in range(K):   # K ~ 24 a year: a loop over settlements, vectorized over names
+        d = p["phi"] * d + p["sigma"] * rng_si[k] - p["cover"] * crowd * in_episode[rows[k]]
+        dev[k] = d
+    si = np.minimum(u["si"][None, :] * np.exp(dev), p["cap"])
+    cs = np.vstack([np.zeros((1, N)), np.cumsum(np.nan_to_num(volume), axis=0)])
+    w = p["adv_window"]
+    lo = np.clip(rows + 1 - w, 0, None)
+    adv = (cs[rows + 1] - cs[lo]) / (rows + 1 - lo)[:, None]
+    dtc = np.divide(si * u["shares"][None, :], adv, out=np.full_like(si, np.nan), where=adv > 0)
+    known = np.searchsorted(rows + p["lag"], np.arange(len(sim)), side="right") - 1
+    si_pit = np.where(known[:, None] >= 0, si[np.maximum(known, 0)], np.nan)
+    dtc_pit = np.where(known[:, None] >= 0, dtc[np.maximum(known, 0)], np.nan)
+    return si_pit, dtc_pit
+
+
+# ----------------------------------------------------------------------------- calibration
+def _levers(sim: pd.DatetimeIndex, dates: pd.DatetimeIndex) -> list[tuple[str, str, np.ndarray]]:
+    """(target series, lever path, rows) for each calibration target inside the data."""
+    out = []
+    for tgt in MARKET_TARGETS:
+        if tgt.series not in CALIBRATION:
+            continue
+        path, s, e = CALIBRATION[tgt.series]
+        if pd.Timestamp(tgt.start) < dates[0] or pd.Timestamp(tgt.end) > dates[-1]:
+            continue
+        rows = np.flatnonzero((sim >= pd.Timestamp(s)) & (sim <= pd.Timestamp(e)))
+        if len(rows):
+            out.append((tgt.series, path, rows))
+    return out
+
+
+def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03",
+                    end: str = "2026-03-31") -> Market:
+    """Build the seeded synthetic scenario market (see the module docstring).
+
+    Parameters
+    ----------
+    seed : int, optional
+        Random seed; the same seed gives byte-identical frames.
+    n_names : int, optional
+        Number of stocks in the universe (at least 50).
+    start, end : str, optional
+        First and last calendar dates; trading days are NYSE sessions in between.
+
+    Returns
+    -------
+    Market
+        ``source="scenario"``, ``synthetic=True``, with reference series built from the
+        constituents, the true factor returns and point-in-time short interest.
+    """
+    try:
+        seed = int(seed)
+        n_names = int(n_names)
+    except (TypeError, ValueError) as err:
+        raise SqueezeLabError(f"seed and n_names must be integers (got {seed!r}, {n_names!r})") from err
+    if not 50 <= n_names <= 20000:
+        raise SqueezeLabError(f"n_names={n_names} is out of range: use 50..20000 (default 500)")
+    if seed < 0:
+        raise SqueezeLabError(f"seed={seed} is negative: use a seed >= 0")
+    dates = nyse_sessions(start, end)
+    if len(dates) < 60:
+        raise SqueezeLabError(f"{start}..{end} has {len(dates)} sessions: the scenario needs at "
+                              "least 60; widen --start/--end")
+    pre = nyse_sessions(dates[0] - pd.Timedelta(days=int(BURN_IN * 1.6)),
+                        dates[0] - pd.Timedelta(days=1))[-BURN_IN:]
+    sim = pre.append(dates)
+    T, B = len(sim), len(pre)
+    rng = np.random.default_rng(seed)
+
+    # ---- draws, in a fixed order
+    u = _draw_universe(rng, n_names)
+    N = n_names
+    fac, sec, in_episode = _factor_paths(rng, sim)
+    df = IDIO_TAIL_DF
+    eps = rng.standard_t(df, (T, N)) / np.sqrt(df / (df - 2)) * u["idio"][None, :]
+    j_u, j_z, j_s = rng.random((T, N)), rng.standard_normal((T, N)), rng.random((T, N))
+    draws = {k: rng.standard_normal((len(dates), N)) for k in ("gap", "hi", "lo", "vol")}
+    rng_si = rng.standard_normal((len(_settlements(sim)), N))
+    lst = rng.random((3, N))
+
+    # ---- jumps: crowding x regime intensity; one-sided in the episodes
+    crowd = u["crowd"]
+    reg = {k: np.where(in_episode, JUMPS["episode"][k], JUMPS["ordinary"][k])[:, None]
+           for k in ("rate", "p_up", "size", "sd")}
+    hit = j_u < reg["rate"] * crowd[None, :]
+    size = reg["size"] * np.exp(reg["sd"] * j_z)
+    jump = np.where(hit, np.where(j_s < reg["p_up"], size, -size / (1 + size)), 0.0)
+
+    # ---- returns without momentum, then the momentum loading from them
+    sector_of = u["sector"]
+    tech = [s[0] for s in SECTORS].index(TECH_SECTOR)
+    is_tech = sector_of == tech
+
+    def base_returns(f: np.ndarray, s: np.ndarray) -> np.ndarray:
+        return (f[:, [0]] * u["beta"] + f[:, [1]] * u["J"] + f[:, [3]] * u["quality"]
+                + s[:, sector_of] + u["alpha"] / 252 + eps + jump)
+
+    def total_returns(f: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        base = base_returns(f, s)
+        mload = _momentum_loading(base)
+        return np.maximum(base + mload * f[:, [2]], -0.95), base
+
+    # ---- listings (IPOs / delistings) inside the data window
+    listed = np.ones((len(dates), N), dtype=bool)
+    m = LISTINGS["margin"]
+    if len(dates) > 3 * m:
+        n_ipo = int(round(LISTINGS["ipo"] * N))
+        n_del = int(round(LISTINGS["delist"] * N))
+        order = np.argsort(lst[0])
+        ipo = order[:n_ipo]
+        broken = np.flatnonzero(u["group"] == list(GROUPS).index("broken"))
+        cand = np.setdiff1d(broken if len(broken) >= n_del else np.arange(N), ipo)
+        dele = cand[np.argsort(lst[1][cand])][:n_del]
+        first = (m + lst[2] * (len(dates) - 3 * m)).astype(int)
+        last = (2 * m + lst[2] * (len(dates) - 3 * m)).astype(int)
+        for i in ipo:
+            listed[: first[i], i] = False
+        for i in dele:
+            listed[last[i] + 1:, i] = False
+
+    # ---- calibration: shift the lever paths so the constructed baskets hit MARKET_TARGETS
+    ret0, _ = total_returns(fac, sec)
+    levers = _levers(sim, dates)
+    targets = {t.series: t.value for t in MARKET_TARGETS}
+    tickers = _tickers(N)
+    shares = pd.Series(u["shares"], index=tickers)
+    attrs_core = pd.DataFrame({"shares": u["shares"], "is_tech": is_tech,
+                               "profitable": u["profitable"]}, index=tickers)
+    si_pit_pre = None
+    deltas = np.zeros(len(levers))
+    calib_meta: dict[str, float] = {}
+    if levers:
+        # short interest does not depend on prices except through days to cover: draw it once
+        # with a placeholder volume for the calibration slice (only SI enters the baskets)
+        si_pit_pre, _ = _short_interest(rng_si, sim, u, in_episode, np.ones((T, N)))
+        first_row = min(rows[0] for _, _, rows in levers)
+        last_row = max(rows[-1] for _, _, rows in levers)
+        lo_row = max(B, first_row - CALIBRATION_SLICE)
+        loads = {"market": u["beta"], "junk": u["J"], "tech": is_tech.astype(float)}
+        col = {"market": 0, "junk": 1}
+        g0 = np.cumprod(1 + ret0[B:lo_row], axis=0)
+        level = u["price"] * g0[-1] / g0[0] if len(g0) else u["price"] / (1 + ret0[B])
+
+        def window_logs(delta: np.ndarray) -> np.ndarray:
+            r = ret0[lo_row:last_row + 1].copy()
+            for (_, path, rows), dl in zip(levers, delta, strict=True):
+                base_f = fac[rows, col[path]] if path in col else sec[rows, tech]
+                df_ = np.expm1(np.log1p(base_f) + dl) - base_f
+                r[rows - lo_row] += df_[:, None] * loads[path][None, :]
+            r = np.maximum(r, -0.95)
+            c = level[None, :] * np.cumprod(1 + r, axis=0)
+            c = np.where(listed[lo_row - B:last_row + 1 - B], c, np.nan)
+            idx = sim[lo_row:last_row + 1]
+            close = pd.DataFrame(c, index=idx, columns=tickers)
+            si = pd.DataFrame(np.where(np.isfinite(c), si_pit_pre[lo_row:last_row + 1], np.nan),
+                              index=idx, columns=tickers)
+            ref = reference_series(close, attrs_core, si)
+            out = []
+            for t in MARKET_TARGETS:
+                if t.series in {s for s, _, _ in levers}:
+                    rr = ref[t.series].loc[pd.Timestamp(t.start): pd.Timestamp(t.end)]
+                    out.append(np.log1p(rr).sum() - np.log1p(targets[t.series]))
+            return np.array(out)
+
+        g = window_logs(deltas)
+        h = 1e-3
+        jac = np.column_stack([(window_logs(deltas + h * e) - g) / h for e in np.eye(len(levers))])
+        for _ in range(8):
+            step = np.linalg.lstsq(jac, -g, rcond=None)[0]
+            deltas = deltas + step
+            g = window_logs(deltas)
+            if np.abs(g).max() < 1e-7:
+                break
+        for (series, path, rows), dl in zip(levers, deltas, strict=True):
+            if path in col:
+                c_ = col[path]
+                fac[rows, c_] = np.expm1(np.log1p(fac[rows, c_]) + dl)
+            else:
+                sec[rows, tech] = np.expm1(np.log1p(sec[rows, tech]) + dl)
+            calib_meta[f"calibration_{series}_{path}_shift"] = float(np.expm1(dl * len(rows)))
+        calib_meta["calibration_residual"] = float(np.abs(g).max())
+
+    # ---- final prices from the calibrated paths
+    ret, _ = total_returns(fac, sec)
+    ret = ret[B:]
+    jump_d = jump[B:]
+    growth = np.cumprod(1 + ret, axis=0)
+    close = u["price"][None, :] * growth / growth[0]
+    prev = np.vstack([close[:1] / (1 + ret[:1]), close[:-1]])
+    openp, hi, lo, vol = _ohlcv(draws, close, prev, jump_d, u)
+    vol_sim = np.vstack([np.repeat(vol[:1], B, axis=0), vol])
+    si_pit, dtc_pit = _short_interest(rng_si, sim, u, in_episode, vol_sim)
+    si_pit, dtc_pit = si_pit[B:], dtc_pit[B:]
+    nan = ~listed
+    frames = {}
+    for name, arr in (("open", openp), ("high", hi), ("low", lo), ("close", close),
+                      ("volume", vol), ("si", si_pit), ("dtc", dtc_pit)):
+        a = np.where(nan, np.nan, arr).astype(np.float64)
+        frames[name] = pd.DataFrame(a, index=dates, columns=tickers)
+
+    def last_known(df: pd.DataFrame) -> np.ndarray:
+        return df.ffill().iloc[-1].to_numpy()
+
+    attributes = pd.DataFrame({
+        "sector": np.array([s[0] for s in SECTORS], dtype=object)[sector_of],
+        "profitable": u["profitable"],
+        "beta": np.round(u["beta"], 4),
+        "short_interest": np.round(last_known(frames["si"]), 6),
+        "days_to_cover": np.round(last_known(frames["dtc"]), 4),
+        "shares": np.round(u["shares"]),
+        "is_tech": is_tech,
+    }, index=pd.Index(tickers, name="ticker"))
+    attributes["sector"] = attributes["sector"].astype(str)
+    reference = reference_series(frames["close"], attributes, frames["si"])
+    factors = pd.DataFrame(fac[B:], index=dates, columns=list(FACTORS))
+    meta = {
+        "generator": "feeds.scenario.scenario_market",
+        "junk_share": float(u["junk"].mean()),
+        "episodes": sorted(k for k in EPISODE_PATHS if k in EPISODES),
+        **calib_meta,
+    }
+    notes = (
+        NOTE_SYNTHETIC,
+        "reference series are built from the constituents (feeds.baskets); the January 2026 "
+        "factor paths are tuned per seed so they hit feeds.episodes.MARKET_TARGETS",
+    )
+    return Market(
+        open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
+        volume=frames["volume"], attributes=attributes, reference=reference, factors=factors,
+        short_interest=frames["si"], days_to_cover=frames["dtc"], source="scenario",
+        synthetic=True, seed=seed, fill_model="next_open", notes=notes, meta=meta,
+    )
+
+
+def _tickers(n: int) -> list[str]:
+    width = max(3, len(str(n)))
+    return [f"SYN{i:0{width}d}" for i in range(1, n + 1)]

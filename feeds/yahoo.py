@@ -1,0 +1,605 @@
+"""Real daily prices from Yahoo Finance (yfinance 1.7) as a :class:`~feeds.market.Market`, cached on disk.
+
+``yahoo_market(tickers, start, end)`` downloads adjusted daily bars in batches through
+``yfinance.download(..., auto_adjust=True, group_by="column", multi_level_index=True)``, keeps them
+in the parquet cache of :mod:`feeds.cache` (a second run of the same range downloads nothing; a
+longer range downloads only the missing part, plus a short overlap that proves the cached prices
+were adjusted the same way), and builds the market: prices, reference series (the index and growth
+ETFs' returns, the junk baskets from the universe when attributes allow), attributes and optional
+point-in-time short interest.
+
+yfinance never raises for an unknown or delisted symbol, nor for a rate limit inside a batch: it
+logs and returns empty or all-NaN columns. Those are detected here and reported as one
+:class:`~feeds.errors.SqueezeLabError` line naming the tickers and the fix; with
+``drop_missing=True`` unknown tickers are dropped instead and listed in ``Market.notes``/``meta``.
+The run never proceeds on silently missing data. Nothing here prints: progress goes to the
+``progress(done, total, what)`` callback the command line supplies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feeds.cache import (
+    PRICE_COLUMNS,
+    CacheEntry,
+    PriceCache,
+    configure_yfinance_cache,
+    empty_bars,
+    missing_segments,
+)
+from feeds.errors import SqueezeLabError
+from feeds.market import Market, normalize_index
+
+#: ``progress(done, total, what)``: called before the first and after every batch.
+ProgressFn = Callable[[int, int, str], None]
+#: Calendar days of already-cached data re-downloaded next to an extension, to check adjustments.
+OVERLAP_DAYS = 10
+#: Relative difference of a re-downloaded close above which the cached prices count as re-adjusted.
+ADJUST_TOLERANCE = 1e-6
+#: The keyword arguments of every ``yfinance.download`` call.
+DOWNLOAD_KWARGS: dict[str, Any] = {
+    "auto_adjust": True, "group_by": "column", "progress": False, "threads": True,
+    "multi_level_index": True, "interval": "1d",
+}
+_FIELD_MAP = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"}
+_DAY = pd.Timedelta(days=1)
+
+
+# =============================================================================== yfinance frames
+def split_download(frame: pd.DataFrame | None, symbols: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Per-symbol bars (date-indexed float64 open..volume, rows without a close dropped).
+
+    Accepts what ``yfinance.download`` returns for one or several tickers: a ``['Price', 'Ticker']``
+    (or ``['Ticker', 'Price']``) column MultiIndex, or single-level price columns for one ticker.
+    A symbol absent from the frame, or with only NaN, gets an empty frame.
+    """
+    out = {s: empty_bars() for s in symbols}
+    if frame is None or not isinstance(frame, pd.DataFrame) or frame.empty:
+        return out
+    cols = frame.columns
+    if isinstance(cols, pd.MultiIndex):
+        if cols.nlevels != 2:
+            raise SqueezeLabError(f"unexpected yfinance column levels {list(cols.names)}: "
+                                  "upgrade squeeze-lab or pin yfinance 1.7")
+        lv0 = set(map(str, cols.get_level_values(0)))
+        price_level = 0 if lv0 & set(_FIELD_MAP) else 1
+        tick_level = 1 - price_level
+        present = set(map(str, cols.get_level_values(tick_level)))
+        for s in symbols:
+            if s not in present:
+                continue
+            sub = frame.xs(s, axis=1, level=tick_level)
+            out[s] = _bars(sub)
+    else:
+        if len(symbols) != 1:
+            raise SqueezeLabError("yfinance returned single-level columns for several tickers: "
+                                  "download with multi_level_index=True")
+        out[symbols[0]] = _bars(frame)
+    return out
+
+
+def _bars(sub: pd.DataFrame) -> pd.DataFrame:
+    data = {}
+    for src, dst in _FIELD_MAP.items():
+        col = sub[src] if src in sub.columns else pd.Series(np.nan, index=sub.index)
+        if isinstance(col, pd.DataFrame):  # repeated column: keep the first
+            col = col.iloc[:, 0]
+        data[dst] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bars = pd.DataFrame(data, index=normalize_index(sub.index), columns=list(PRICE_COLUMNS))
+    bars = bars[np.isfinite(bars["close"].to_numpy())]
+    bars = bars[~bars.index.duplicated(keep="last")].sort_index()
+    return bars
+
+
+class _LogCapture(logging.Handler):
+    """Collects yfinance's error lines (it reports failed tickers by logging, not raising)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # noqa: BLE001 - a bad log record must not break the download
+            pass
+
+    def by_symbol(self, symbols: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for msg in self.messages:
+            for line in msg.strip().splitlines():
+                m = re.match(r"^\[(.*?)\]:\s*(.*)$", line.strip())
+                if m:
+                    names = re.findall(r"'([^']+)'", m.group(1))
+                    for n in names:
+                        out.setdefault(n.upper(), m.group(2))
+                    continue
+                m = re.match(r"^\$?([A-Za-z0-9.\-^=_]+):\s*(.*)$", line.strip())
+                if m and m.group(1).upper() in symbols:
+                    out.setdefault(m.group(1).upper(), m.group(2))
+        return out
+
+
+@contextlib.contextmanager
+def _capture_yf_log() -> Iterator[_LogCapture]:
+    """Collect yfinance's log lines instead of letting them reach stderr, and silence the warnings
+    yfinance 1.7 itself triggers under pandas 3 (``inplace`` deprecations in ``download``)."""
+    logger = logging.getLogger("yfinance")
+    handler = _LogCapture()
+    old = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"yfinance(\..*)?$")
+            yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old
+
+
+def _is_rate_limit(text: str) -> bool:
+    return bool(re.search(r"RateLimit|Too Many Requests|rate.?limit", text, re.IGNORECASE))
+
+
+def _is_hard_error(text: str) -> bool:
+    return _is_rate_limit(text) or (
+        bool(re.search(r"\w+(Error|Exception)\(", text)) and "possibly delisted" not in text)
+
+
+def _rate_limited(done: int) -> SqueezeLabError:
+    cached = f"; the {done} ticker(s) already downloaded are cached" if done else ""
+    return SqueezeLabError(f"Yahoo rate-limited the download (Too Many Requests): wait a few minutes "
+                           f"and retry, or use a smaller --batch-size{cached}")
+
+
+def _call_download(symbols: list[str], start: pd.Timestamp, end: pd.Timestamp,
+                   done: int) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """One ``yfinance.download`` call for ``[start, end]`` (inclusive); exceptions become one line."""
+    import yfinance as yf
+    from yfinance.exceptions import YFRateLimitError
+
+    with _capture_yf_log() as log:
+        try:
+            frame = yf.download(
+                list(symbols), start=start.strftime("%Y-%m-%d"),
+                end=(end + _DAY).strftime("%Y-%m-%d"), **DOWNLOAD_KWARGS,
+            )
+        except YFRateLimitError as err:
+            raise _rate_limited(done) from err
+        except SqueezeLabError:
+            raise
+        except Exception as err:  # noqa: BLE001 - network stacks raise many types; report them all
+            text = f"{type(err).__name__}: {err}"
+            if _is_rate_limit(text):
+                raise _rate_limited(done) from err
+            raise SqueezeLabError(
+                f"download from Yahoo failed ({text[:120]}): check the network connection and "
+                "retry; ranges already in the cache need no network"
+            ) from err
+    return frame, log.by_symbol(symbols)
+
+
+# =============================================================================== download + cache
+@dataclass
+class BarsResult:
+    """Bars per symbol for the requested range, failures with their reason, and cache notes."""
+
+    bars: dict[str, pd.DataFrame]
+    failed: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    requests: list[tuple[list[str], str, str]] = field(default_factory=list)
+    from_cache: list[str] = field(default_factory=list)
+
+
+def download_bars(
+    symbols: Sequence[str],
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    cache_dir: str | Path | None = None,
+    refresh: bool = False,
+    batch_size: int = 50,
+    progress: ProgressFn | None = None,
+) -> BarsResult:
+    """Adjusted daily bars of ``symbols`` over ``[start, end]`` (inclusive), from cache or Yahoo.
+
+    Only the parts of the range the cache does not cover are downloaded (``refresh`` downloads
+    everything again), in batches of ``batch_size`` symbols sharing the same missing range. An
+    extension re-downloads ``OVERLAP_DAYS`` of cached data: if those closes differ (a dividend or
+    split re-adjusted history since the cache was written) the symbol's whole range is downloaded
+    again. A corrupt cache file is reported in ``notes`` and downloaded again. Symbols Yahoo gave
+    nothing for land in ``failed`` (symbol -> reason); exceptions and rate limits raise.
+    """
+    s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    if batch_size < 1:
+        raise SqueezeLabError(f"batch size {batch_size} must be at least 1: use e.g. --batch-size 50")
+    cache = PriceCache(cache_dir)
+    configure_yfinance_cache(cache.root)
+    result = BarsResult(bars={}, failed={})
+    state: dict[str, CacheEntry | None] = {}
+    plan: dict[tuple[pd.Timestamp, pd.Timestamp, bool], list[str]] = {}
+    for sym in symbols:
+        entry, warn = (None, None) if refresh else cache.load(sym)
+        if warn:
+            result.notes.append(warn)
+        state[sym] = entry
+        if entry is None:
+            plan.setdefault((s, e, False), []).append(sym)
+            continue
+        segs = missing_segments(entry.start, entry.end, s, e)
+        if not segs:
+            result.from_cache.append(sym)
+        for a, b in segs:
+            if b < entry.start:  # before the cached block: reach into it to check adjustments
+                b = min(entry.start - _DAY + pd.Timedelta(days=OVERLAP_DAYS), entry.end)
+            else:
+                a = max(entry.end + _DAY - pd.Timedelta(days=OVERLAP_DAYS), entry.start)
+            plan.setdefault((a, b, True), []).append(sym)
+    jobs = [(key, syms[i:i + batch_size]) for key, syms in plan.items()
+            for i in range(0, len(syms), batch_size)]
+    total = sum(len(b) for _, b in jobs)
+    done = 0
+    redo: list[str] = []
+    if progress is not None and total:
+        progress(0, total, "prices")
+    for (a, b, extension), batch in jobs:
+        batch = [x for x in batch if x not in result.failed and x not in redo]
+        if not batch:
+            continue
+        frame, reasons = _call_download(batch, a, b, done)
+        result.requests.append((list(batch), a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d")))
+        got = split_download(frame, batch)
+        for sym in batch:
+            new, entry = got[sym], state[sym]
+            reason = reasons.get(sym, "")
+            if entry is None or not extension:
+                if new.empty or _is_hard_error(reason):
+                    result.failed[sym] = reason or "no data returned"
+                    continue
+                merged, cs, ce = new, a, b
+            else:
+                window = entry.frame.loc[a:b]
+                if _is_hard_error(reason) or (len(window) and new.empty):
+                    result.failed[sym] = reason or "no data returned"
+                    continue
+                common = window.index.intersection(new.index)
+                if len(common):
+                    old_c = window.loc[common, "close"].to_numpy()
+                    new_c = new.loc[common, "close"].to_numpy()
+                    with np.errstate(all="ignore"):
+                        rel = np.nanmax(np.abs(new_c / old_c - 1.0)) if len(common) else 0.0
+                    if not np.isfinite(rel) or rel > ADJUST_TOLERANCE:
+                        redo.append(sym)
+                        result.notes.append(
+                            f"{sym}: cached prices were adjusted differently (a dividend or split "
+                            f"since they were cached); downloaded {s.date()}..{e.date()} again")
+                        continue
+                keep = entry.frame[(entry.frame.index < a) | (entry.frame.index > b)]
+                merged = pd.concat([keep, new]).sort_index() if len(keep) else new
+                cs, ce = min(entry.start, a), max(entry.end, b)
+            cache.store(sym, merged, cs, ce)
+            state[sym] = CacheEntry(sym, merged, cs, ce)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total, "prices")
+    for i in range(0, len(redo), batch_size):
+        batch = redo[i:i + batch_size]
+        frame, reasons = _call_download(batch, s, e, done)
+        result.requests.append((list(batch), s.strftime("%Y-%m-%d"), e.strftime("%Y-%m-%d")))
+        got = split_download(frame, batch)
+        for sym in batch:
+            reason = reasons.get(sym, "")
+            if got[sym].empty or _is_hard_error(reason):
+                result.failed[sym] = reason or "no data returned"
+                continue
+            cache.store(sym, got[sym], s, e)
+            state[sym] = CacheEntry(sym, got[sym], s, e)
+    for sym in symbols:
+        entry = state[sym]
+        if sym in result.failed or entry is None:
+            result.failed.setdefault(sym, "no data returned")
+            continue
+        bars = entry.frame.loc[s:e]
+        if bars.empty:
+            result.failed[sym] = f"no prices between {s.date()} and {e.date()}"
+            continue
+        result.bars[sym] = bars
+    return result
+
+
+# =============================================================================== attributes
+def fetch_info(
+    tickers: Sequence[str], cache_dir: str | Path | None = None, refresh: bool = False,
+    progress: ProgressFn | None = None, today: pd.Timestamp | None = None,
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Yahoo ``Ticker.info`` fields (``attributes.INFO_KEYS``) per ticker, cached; and notes."""
+    import yfinance as yf
+    from yfinance.exceptions import YFRateLimitError
+
+    from feeds.attributes import INFO_KEYS
+
+    cache = PriceCache(cache_dir)
+    day = (today or pd.Timestamp.today()).strftime("%Y-%m-%d")
+    infos: dict[str, dict[str, Any]] = {}
+    fetched: set[str] = set()
+    failures: dict[str, str] = {}
+    notes: list[str] = []
+    todo = []
+    for t in tickers:
+        cached, warn = (None, None) if refresh else cache.load_info(t)
+        if warn:
+            notes.append(warn)
+        if cached is None:
+            todo.append(t)
+        else:
+            infos[t] = cached["info"]
+            fetched.add(str(cached.get("fetched", "?")))
+    if progress is not None and todo:
+        progress(0, len(todo), "attributes")
+    with _capture_yf_log():
+        for k, t in enumerate(todo):
+            try:
+                info = yf.Ticker(t).info
+            except YFRateLimitError as err:
+                raise SqueezeLabError(
+                    "Yahoo rate-limited the attribute look-ups (Too Many Requests): wait a few "
+                    f"minutes and retry (the {k} fetched are cached), or give --attributes FILE"
+                ) from err
+            except Exception as err:  # noqa: BLE001 - yfinance raises many types per ticker
+                failures[t] = f"{type(err).__name__}: {err}"[:100]
+                info = None
+            if not isinstance(info, dict) or not info:
+                failures.setdefault(t, "no info returned")
+                infos[t] = {}
+            else:
+                kept = {key: info.get(key) for key in INFO_KEYS if info.get(key) is not None}
+                kept = {key: (v if isinstance(v, (str, int, float, bool)) else str(v))
+                        for key, v in kept.items()}
+                infos[t] = kept
+                cache.store_info(t, kept, day)
+                fetched.add(day)
+            if progress is not None:
+                progress(k + 1, len(todo), "attributes")
+    if todo and len(failures) == len(todo) and len(todo) == len(tickers):
+        first = next(iter(failures.values()))
+        raise SqueezeLabError(f"could not fetch Yahoo attributes for any of the {len(todo)} tickers "
+                              f"({first}): check the network and retry, or give --attributes FILE")
+    if failures:
+        names = list(failures)
+        notes.append(f"Yahoo attributes unavailable for {len(names)} ticker(s) (e.g. "
+                     f"{', '.join(names[:5])}): left unknown")
+    notes.insert(0, "attributes are Yahoo's current values (fetched "
+                 f"{', '.join(sorted(fetched)) or day}), not point-in-time: signals that use "
+                 "them look ahead")
+    return infos, notes
+
+
+# =============================================================================== the feed
+def _repair_bars(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], str | None]:
+    """Fix Yahoo bars whose open/high/low are missing/zero or do not bracket open and close."""
+    c = frames["close"].to_numpy()
+    live = np.isfinite(c)
+    o, h, lo = (frames[f].to_numpy().copy() for f in ("open", "high", "low"))
+    fixed = np.zeros(c.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for arr in (o, h, lo):
+            bad = live & ~(np.isfinite(arr) & (arr > 0))
+            arr[bad] = c[bad]
+            fixed |= bad
+        top = np.fmax(np.fmax(h, o), c)
+        bottom = np.fmin(np.fmin(lo, o), c)
+        fixed |= live & ((top != h) | (bottom != lo))
+    h = np.where(live, top, np.nan)
+    lo = np.where(live, bottom, np.nan)
+    o = np.where(live, o, np.nan)
+    out = dict(frames)
+    for name, arr in (("open", o), ("high", h), ("low", lo)):
+        out[name] = pd.DataFrame(arr, index=frames["close"].index, columns=frames["close"].columns)
+    if not fixed.any():
+        return out, None
+    cols = frames["close"].columns
+    i, j = np.argwhere(fixed)[0]
+    return out, (f"repaired {int(fixed.sum())} Yahoo bar(s) whose open/high/low were missing, zero "
+                 f"or did not bracket open and close (e.g. {cols[j]} on "
+                 f"{frames['close'].index[i].date()}): set from the close / widened")
+
+
+def _clean_symbols(tickers: Sequence[str] | str) -> list[str]:
+    if isinstance(tickers, str):
+        tickers = tickers.replace(",", " ").split()
+    out: list[str] = []
+    for t in tickers:
+        s = str(t).strip().upper()
+        if not s:
+            continue
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def yahoo_market(
+    tickers: Sequence[str] | str,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    index: str | None = "SPY",
+    growth: str | None = "QQQ",
+    attributes: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    refresh: bool = False,
+    drop_missing: bool = False,
+    batch_size: int = 50,
+    progress: ProgressFn | None = None,
+    short_interest: str | Path | None = None,
+    si_lag_days: int = 8,
+    ffill_limit: int = 0,
+    max_gap_days: int | None = 7,
+    today: str | pd.Timestamp | None = None,
+) -> Market:
+    """A market of adjusted daily Yahoo prices for ``tickers`` over ``[start, end]`` (inclusive).
+
+    Parameters
+    ----------
+    tickers : symbols (a list, or one string separated by commas/spaces); upper-cased.
+    start, end : first and last date (inclusive). An end of today or later becomes yesterday
+        (today's bar is not final).
+    index, growth : ETFs whose returns are the ``index`` / ``growth`` reference series; None builds
+        them from the universe (cap-weighted with shares, else equal-weighted).
+    attributes : None, a CSV path (see :mod:`feeds.attributes`), or ``"yahoo"`` (Ticker.info:
+        today's values, not point-in-time).
+    cache_dir : cache folder (default ``$SQUEEZE_LAB_CACHE`` or the user cache dir).
+    refresh : download everything again (the cache is rewritten).
+    drop_missing : drop tickers Yahoo has no data for (listed in notes) instead of failing.
+    batch_size : tickers per ``yfinance.download`` call.
+    progress : ``progress(done, total, what)`` callback (``what`` is "prices" or "attributes").
+    short_interest : optional short-interest history CSV (public twice-monthly form), lagged by
+        ``si_lag_days`` business days after settlement.
+    ffill_limit : missing bars inside a listed period forward-filled, at most this many in a row.
+    max_gap_days : largest calendar-day gap allowed between consecutive dates (None: off).
+    today : the current date (tests); default the machine's date.
+    """
+    from feeds.attributes import (
+        align_attributes,
+        attributes_from_info,
+        read_attributes,
+        read_short_interest,
+    )
+    from feeds.csv_feed import _check_and_build, _Panel, build_reference
+
+    universe = _clean_symbols(tickers)
+    if not universe:
+        raise SqueezeLabError("no tickers given: pass --tickers AAPL,MSFT,... or a tickers file")
+    try:
+        s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+        now = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
+    except (ValueError, TypeError) as err:
+        raise SqueezeLabError(f"start/end {start!r}..{end!r} is not a date: write YYYY-MM-DD") from err
+    notes: list[str] = []
+    if e >= now:
+        e = now - _DAY
+        notes.append(f"end moved to {e.date()}: today's bar is not final")
+    if s > e:
+        raise SqueezeLabError(f"start {s.date()} is after end {e.date()}: swap --start and --end "
+                              "(the end cannot be today or later)")
+    refs = {role: _clean_symbols([sym])[0] for role, sym in (("index", index), ("growth", growth))
+            if sym is not None and str(sym).strip().lower() not in ("", "none")}
+    symbols = universe + [x for x in refs.values() if x not in universe]
+    got = download_bars(symbols, s, e, cache_dir=cache_dir, refresh=refresh,
+                        batch_size=batch_size, progress=progress)
+    notes.extend(got.notes)
+    failed = got.failed
+    span = f"{s.date()}..{e.date()}"
+    if failed:
+        reasons = list(failed.values())
+        if any(_is_rate_limit(r) for r in reasons):
+            raise _rate_limited(len(got.bars))
+        hard = [t for t, r in failed.items() if _is_hard_error(r)]
+        if hard:
+            raise SqueezeLabError(
+                f"download from Yahoo failed for {len(hard)} ticker(s) ({', '.join(hard[:5])}"
+                f"{' ...' if len(hard) > 5 else ''}: {failed[hard[0]][:100]}): check the network "
+                "and retry (downloaded tickers are cached)")
+        if len(failed) == len(symbols):
+            names = ", ".join(symbols[:8]) + (" ..." if len(symbols) > 8 else "")
+            if len(symbols) == 1:
+                raise SqueezeLabError(
+                    f"no data from Yahoo for {symbols[0]} in {span} (unknown or delisted symbol, no "
+                    "trading days in the range, or no network): check the symbol and dates, and retry")
+            raise SqueezeLabError(
+                f"no data from Yahoo for any of the {len(symbols)} tickers ({names}) in {span}: no "
+                "network or Yahoo unavailable? check the connection and retry (cached ranges need no "
+                "network), and check the dates")
+        for role, sym in refs.items():
+            if sym in failed:
+                raise SqueezeLabError(
+                    f"no data from Yahoo for the {role} ticker {sym} in {span} ({failed[sym][:80]}): "
+                    f"retry, or pass --{role} none to build it from the universe")
+        missing = [t for t in universe if t in failed]
+        if missing and not drop_missing:
+            raise SqueezeLabError(
+                f"no data from Yahoo for {len(missing)} ticker(s) in {span}: "
+                f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} (unknown or "
+                "delisted, or the download failed): drop them with --drop-missing, check the "
+                "symbols, or retry (downloaded tickers are cached)")
+        if missing:
+            notes.append(f"dropped {len(missing)} ticker(s) with no Yahoo data in {span} "
+                         f"(--drop-missing): {', '.join(missing)}")
+        universe = [t for t in universe if t not in failed]
+        if not universe:
+            raise SqueezeLabError(f"no ticker has Yahoo data in {span}: check the symbols and dates")
+    dropped = [t for t in _clean_symbols(tickers) if t not in universe]
+
+    # ------------------------------------------------------------- prices on one calendar
+    dates = pd.DatetimeIndex([])
+    for t in universe:
+        dates = dates.union(got.bars[t].index)
+    dates = normalize_index(dates)
+    cols = pd.Index(universe)
+    frames = {f: pd.DataFrame({t: got.bars[t][f].reindex(dates) for t in universe},
+                              index=dates, columns=cols).astype(np.float64) for f in PRICE_COLUMNS}
+    frames, repair = _repair_bars(frames)
+    if repair:
+        notes.append(repair)
+    vals = {f: frames[f].to_numpy() for f in PRICE_COLUMNS}
+    panel = _Panel(dates, list(universe), vals, np.isfinite(vals["close"]),
+                   lambda _f, _i, j: f"Yahoo data for {universe[j]}", "Yahoo data", wide=True)
+    frames, fill_model = _check_and_build(panel, int(ffill_limit), max_gap_days, notes)
+
+    # ------------------------------------------------------------- attributes
+    if attributes is None:
+        att, more = align_attributes(None, cols)
+    elif isinstance(attributes, str) and attributes.strip().lower() == "yahoo":
+        infos, more = fetch_info(universe, cache_dir=cache_dir, refresh=refresh, progress=progress,
+                                 today=now)
+        table, more2 = attributes_from_info(infos)
+        att, more3 = align_attributes(table, cols, source="Yahoo info")
+        more = more + more2 + more3
+    else:
+        table = read_attributes(attributes)
+        att, more = align_attributes(table, cols, source=str(attributes))
+    notes.extend(more)
+    si = dtc = None
+    if short_interest is not None:
+        si, dtc, more = read_short_interest(
+            short_interest, dates, cols, lag_days=si_lag_days,
+            shares=att["shares"] if "shares" in att.columns else None, volume=frames["volume"])
+        notes.extend(more)
+
+    # ------------------------------------------------------------- reference series
+    def etf_returns(sym: str) -> pd.Series:
+        c = got.bars[sym]["close"].reindex(dates.union(got.bars[sym].index)).ffill().reindex(dates)
+        r = c.pct_change(fill_method=None)
+        return r
+
+    ref, more = build_reference(
+        frames["close"], att, si,
+        index=etf_returns(refs["index"]) if "index" in refs else None,
+        growth=etf_returns(refs["growth"]) if "growth" in refs else None,
+    )
+    for role, sym in refs.items():
+        more.insert(0, f"reference {role}: daily returns of {sym} (adjusted close)")
+    notes.extend(more)
+    meta: dict[str, Any] = {
+        "index_ticker": refs.get("index", ""),
+        "growth_ticker": refs.get("growth", ""),
+        "dropped_tickers": dropped,
+        "n_requested": len(_clean_symbols(tickers)),
+        "cache": {"dir": str(PriceCache(cache_dir).root), "from_cache": list(got.from_cache),
+                  "requests": [list(r) for r in got.requests]},
+    }
+    return Market(
+        open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
+        volume=frames["volume"], attributes=att, reference=ref, factors=pd.DataFrame(),
+        short_interest=si, days_to_cover=dtc, source="yahoo", synthetic=False, seed=None,
+        fill_model=fill_model, notes=tuple(notes), meta=meta,
+    )

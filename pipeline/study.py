@@ -1,0 +1,95 @@
+"""A study (several runs on one market, then their comparison) and ``compare`` of run folders."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from feeds.errors import SqueezeLabError
+from pipeline.config import load_market, resolve_config
+from pipeline.run import run_one
+from pipeline.ui import UI, fmt_num, fmt_pct
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``over`` into a copy of ``base`` (tables merge, everything else replaces)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def study_configs(raw: Mapping[str, Any], name: str | None = None) -> list[dict[str, Any]]:
+    """Resolved configs of a study: the base config with each ``[[study.runs]]`` table merged over it."""
+    base = {k: v for k, v in raw.items() if k != "study"}
+    study = raw.get("study") or {}
+    if not isinstance(study, Mapping):
+        raise SqueezeLabError("[study] must be a table with a list of [[study.runs]]")
+    specs = study.get("runs") or [{"name": base.get("name", "run")}]
+    unknown = [k for k in study if k != "runs"]
+    if unknown:
+        raise SqueezeLabError(f"unknown key study.{unknown[0]}: [study] takes only [[study.runs]]")
+    configs = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, Mapping) or not spec.get("name"):
+            raise SqueezeLabError(f"study run #{i + 1} needs a name: write name = \"...\" in its table")
+        run_name = f"{name}-{spec['name']}" if name else str(spec["name"])
+        configs.append(resolve_config(merge(base, spec), name=run_name))
+    names = [c["name"] for c in configs]
+    if len(set(names)) != len(names):
+        raise SqueezeLabError(f"study runs need distinct names, got {names}")
+    return configs
+
+
+def run_study(raw: Mapping[str, Any], out: str | Path, ui: UI, command: str,
+              name: str | None = None) -> tuple[list[Path], Path]:
+    """Run every configuration of the study (the market is built once) and compare them."""
+    configs = study_configs(raw, name)
+    markets: dict[str, Any] = {}
+    paths: list[Path] = []
+    for i, config in enumerate(configs, 1):
+        key = repr(sorted(config["data"].items()))
+        if key not in markets:
+            with ui.progress("loading market") as advance:
+                markets[key] = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
+        ui.print(f"[bold]run {i}/{len(configs)}: {config['name']}[/]")
+        path = run_one(config, out=out, ui=ui, command=command, market=markets[key])
+        paths.append(path)
+    study_name = name or raw.get("name") or "study"
+    page = compare_runs(paths, out=Path(out) / f"{study_name}-comparison.html", ui=ui)
+    return paths, page
+
+
+def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
+    """Side-by-side page and terminal table of complete run folders (refuses anything else)."""
+    from rich.table import Table
+
+    from tearsheet.render import comparison_table, render_comparison
+    from tearsheet.rundir import read_run
+
+    runs = [read_run(p) for p in paths]  # raises one line for an incomplete folder
+    if out is None:
+        out = Path(paths[0]).resolve().parent / "comparison.html"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SqueezeLabError(f"cannot write {out}: {err.strerror}; pick a writable --out") from err
+    page = render_comparison([r.path for r in runs], out)
+    rows = comparison_table(runs)
+    table = Table(title="Runs side by side", title_justify="left")
+    table.add_column("metric")
+    for r in runs:
+        table.add_column(r.config.get("name", r.name), justify="right")
+    for row in rows:
+        kind = row.get("kind", "pct")
+        cells = [fmt_pct(v) if kind == "pct" else fmt_num(v) if kind == "num" else str(v)
+                 for v in row["values"]]
+        table.add_row(row["label"], *cells)
+    ui.print(table)
+    ui.print(f"comparison: {page}")
+    return page

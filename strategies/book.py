@@ -1,0 +1,350 @@
+"""The crowded long-short quant book: long quality + momentum, short junk.
+
+:func:`book_targets` turns a :class:`~feeds.market.Market` into :class:`~strategies.targets.Targets`
+once, before a run, vectorized over dates and names:
+
+1. scores (point-in-time, see :mod:`strategies.signals`): the long composite is
+   ``quality_weight * z(quality) + (1 - quality_weight) * z(12-1 momentum)``, the short score is
+   :func:`~strategies.signals.junk_score`;
+2. signal dates: the rebalance dates (first session of each month / week, every session, or every
+   N sessions) once every window has enough history (warm-up), except the last date (no next bar);
+3. universe on a signal date: names listed on that date *and* on the next bar. Knowing that a name
+   is not listed tomorrow uses the delisting date one session early; this is benign (the engines
+   could not trade it on the fill bar anyway and would only be left with a stale position) and is
+   the only use of future data;
+4. selection: ``k`` names per leg (``names_per_leg``, or ``fraction_per_leg`` of the scored
+   universe), at most half the scored names each; longs are picked first, shorts from the rest;
+5. weights within a leg (equal, rank of score, inverse volatility), scaled to the leg's total with
+   the per-name cap ``max_weight`` (excess redistributed pro rata over the uncapped names; an
+   infeasible cap is an error naming the fix);
+6. leg totals: dollar neutral ``(gross + net) / 2`` long and ``(gross - net) / 2`` short, or beta
+   neutral (long total x long beta = short total x short beta, totals summing to ``gross``).
+
+Every signal-date row resizes every name (``resize`` all True), reason ``"rebalance"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import SqueezeLabError
+from feeds.market import Market
+from strategies.params import check_params
+from strategies.signals import (
+    cross_sectional_zscore,
+    index_returns,
+    junk_score,
+    listed_returns,
+    momentum_12_1,
+    quality_score,
+    realized_vol,
+    rolling_beta,
+)
+from strategies.targets import LEGS, Targets
+
+#: Book parameters, backtrader-style ``(name, default)`` pairs.
+BOOK_PARAMS: tuple[tuple[str, Any], ...] = (
+    ("rebalance", "monthly"),
+    ("momentum_lookback", 252),
+    ("momentum_skip", 21),
+    ("vol_window", 63),
+    ("beta_window", 126),
+    ("names_per_leg", 50),
+    ("fraction_per_leg", 0.0),
+    ("weighting", "equal"),
+    ("gross", 2.0),
+    ("net", 0.0),
+    ("neutral", "dollar"),
+    ("max_weight", 0.05),
+    ("quality_weight", 0.5),
+    ("low_price", 5.0),
+)
+
+#: One line per book parameter.
+BOOK_PARAM_DOCS: dict[str, str] = {
+    "rebalance": "when the book is rebuilt: 'monthly' / 'weekly' (first session of each month / "
+                 "week), 'daily', or an int N (every N sessions after warm-up)",
+    "momentum_lookback": "sessions back to the start of the 12-1 momentum window (252 ~ 12 months)",
+    "momentum_skip": "most recent sessions left out of momentum (21 ~ 1 month)",
+    "vol_window": "sessions of realized volatility (quality, junk proxy, inverse_vol weights)",
+    "beta_window": "sessions of the rolling beta to the index (quality, junk, beta neutrality)",
+    "names_per_leg": "names held in each leg (used when fraction_per_leg is 0)",
+    "fraction_per_leg": "if > 0: share of the scored universe held in each leg, instead of "
+                        "names_per_leg",
+    "weighting": "weights within a leg: 'equal', 'score' (proportional to rank: best = k, "
+                 "worst selected = 1) or 'inverse_vol'",
+    "gross": "target gross exposure, sum of |weights| as a fraction of equity (2.0 = 200%)",
+    "net": "target net exposure (long - short) when neutral='dollar' (0.0 = dollar neutral)",
+    "neutral": "'dollar': legs sized by gross and net; 'beta': legs sized so long beta "
+               "exposure = short beta exposure, gross unchanged (net is ignored)",
+    "max_weight": "cap on any one name's |weight| (excess redistributed within the leg)",
+    "quality_weight": "weight of quality vs 12-1 momentum in the long composite (0..1)",
+    "low_price": "price under which a stock counts as low-priced junk (dollars)",
+}
+
+#: Allowed values of enum-like book parameters.
+BOOK_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {
+    "rebalance": ("monthly", "weekly", "daily", int),
+    "weighting": ("equal", "score", "inverse_vol"),
+    "neutral": ("dollar", "beta"),
+}
+
+#: Numeric ranges of book parameters.
+BOOK_PARAM_BOUNDS: dict[str, str] = {
+    "rebalance": "[1, inf)",
+    "momentum_lookback": "[2, inf)",
+    "momentum_skip": "[0, inf)",
+    "vol_window": "[2, inf)",
+    "beta_window": "[2, inf)",
+    "names_per_leg": "[1, inf)",
+    "fraction_per_leg": "[0, 0.5]",
+    "gross": "(0, inf)",
+    "net": "(-inf, inf)",
+    "max_weight": "(0, inf)",
+    "quality_weight": "[0, 1]",
+    "low_price": "[0, inf)",
+}
+
+#: Tolerance on leg totals and the per-name cap.
+TOL = 1e-9
+
+
+def resolve_book_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults filled in, types and choices checked (see :func:`strategies.params.check_params`)."""
+    p = check_params(BOOK_PARAMS, params, BOOK_PARAM_CHOICES, bounds=BOOK_PARAM_BOUNDS, where="book")
+    if p["momentum_skip"] >= p["momentum_lookback"]:
+        raise SqueezeLabError(
+            f"book param momentum_skip={p['momentum_skip']} must be smaller than "
+            f"momentum_lookback={p['momentum_lookback']}: e.g. 252 and 21"
+        )
+    if abs(p["net"]) >= p["gross"]:
+        raise SqueezeLabError(f"book param net={p['net']} must be inside (-gross, gross) with "
+                              f"gross={p['gross']}: e.g. net=0.0")
+    return p
+
+
+def warmup_sessions(params: dict[str, Any]) -> int:
+    """Index of the first date with enough history for every window of the book."""
+    p = resolve_book_params(params)
+    return max(p["momentum_lookback"], p["vol_window"], p["beta_window"])
+
+
+def rebalance_mask(dates: pd.DatetimeIndex, rebalance: str | int, start: int = 0) -> np.ndarray:
+    """Boolean mask of rebalance dates, decided from each date and the one before it only.
+
+    'monthly' / 'weekly': the first session of each calendar month / ISO week (the first date in
+    the data counts); 'daily': every session; an int N: every N-th session from ``start``.
+    """
+    n = len(dates)
+    if isinstance(rebalance, (int, np.integer)) and not isinstance(rebalance, bool):
+        if rebalance < 1:
+            raise SqueezeLabError(f"rebalance={rebalance} must be >= 1 sessions: e.g. rebalance=21")
+        pos = np.arange(n)
+        return (pos >= start) & ((pos - start) % int(rebalance) == 0)
+    if rebalance == "daily":
+        return np.ones(n, bool)
+    if rebalance == "monthly":
+        key = dates.year * 12 + dates.month
+    elif rebalance == "weekly":
+        iso = dates.isocalendar()
+        key = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
+    else:
+        raise SqueezeLabError(f"rebalance={rebalance!r} is not valid: use monthly, weekly, daily or "
+                              "an int number of sessions")
+    key = np.asarray(key)
+    out = np.ones(n, bool)
+    out[1:] = key[1:] != key[:-1]
+    return out
+
+
+def cap_weights(raw: np.ndarray, total: np.ndarray, cap: float) -> np.ndarray:
+    """Scale each row of non-negative ``raw`` to sum to ``total`` with every weight <= ``cap``.
+
+    Water-filling: names over the cap are set to it and the rest is spread over the uncapped names
+    in proportion to ``raw``, repeated until nothing exceeds the cap. Rows must be feasible
+    (``count(raw > 0) * cap >= total``).
+
+    Parameters
+    ----------
+    raw : np.ndarray
+        (rows, names), >= 0; zero = not held.
+    total : np.ndarray
+        (rows,) leg totals.
+    cap : float
+    """
+    raw = np.asarray(raw, np.float64)
+    total = np.asarray(total, np.float64)
+    held = raw > 0
+    capped = np.zeros_like(held)
+    w = np.zeros_like(raw)
+    for _ in range(raw.shape[1] + 1):
+        free = held & ~capped
+        rem = total - capped.sum(axis=1) * cap
+        s = np.where(free, raw, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(s > 0, rem / s, 0.0)
+        w = np.where(capped, cap, np.where(free, raw * scale[:, None], 0.0))
+        over = free & (w > cap * (1 + 1e-12))
+        if not over.any():
+            break
+        capped |= over
+    return w
+
+
+def _rank_desc(key: np.ndarray) -> np.ndarray:
+    """Rank of each cell in its row, 0 = largest (-inf last; ties by column order)."""
+    order = np.argsort(-key, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    rows = np.arange(key.shape[0])[:, None]
+    rank[rows, order] = np.arange(key.shape[1])[None, :]
+    return rank
+
+
+def book_scores(market: Market, **params: Any) -> dict[str, pd.DataFrame]:
+    """The frames the book ranks on: long composite, junk score, momentum, quality, vol, beta."""
+    p = resolve_book_params(params)
+    r = listed_returns(market)
+    mom = momentum_12_1(market.close, p["momentum_lookback"], p["momentum_skip"])
+    qual = quality_score(market, beta_window=p["beta_window"], vol_window=p["vol_window"])
+    qw = p["quality_weight"]
+    long_score = qw * cross_sectional_zscore(qual) + (1 - qw) * cross_sectional_zscore(mom)
+    junk = junk_score(market, momentum_lookback=p["momentum_lookback"],
+                      momentum_skip=p["momentum_skip"], beta_window=p["beta_window"],
+                      vol_window=p["vol_window"], drawdown_window=p["momentum_lookback"],
+                      low_price=p["low_price"])
+    return {
+        "long": long_score,
+        "junk": junk,
+        "momentum": mom,
+        "quality": qual,
+        "vol": realized_vol(r, p["vol_window"]),
+        "beta": rolling_beta(r, index_returns(market), p["beta_window"]),
+    }
+
+
+def book_targets(market: Market, **params: Any) -> Targets:
+    """Target weights of the long-short book on its rebalance dates.
+
+    Parameters
+    ----------
+    market : Market
+    **params
+        Any of :data:`BOOK_PARAMS` (see :data:`BOOK_PARAM_DOCS`); unknown names or wrong types
+        raise :class:`~feeds.errors.SqueezeLabError`.
+
+    Returns
+    -------
+    Targets
+        Long leg >= 0, short leg <= 0, hedge leg 0; on each signal date the sum of |weights| is
+        ``gross``; net is ``net`` (dollar) or the beta exposures cancel (beta); no |weight| exceeds
+        ``max_weight``. A signal date with fewer than two scorable names gets an all-zero row
+        (reason ``"rebalance: too few names, flat"``).
+    """
+    p = resolve_book_params(params)
+    dates = market.dates
+    n_dates, n_names = market.close.shape
+    warm = max(p["momentum_lookback"], p["vol_window"], p["beta_window"])
+    mask = rebalance_mask(dates, p["rebalance"], start=warm)
+    pos = np.flatnonzero(mask & (np.arange(n_dates) >= warm) & (np.arange(n_dates) < n_dates - 1))
+    sig_dates = dates[pos]
+    tickers = market.tickers
+    empty = pd.DataFrame(0.0, index=sig_dates, columns=tickers)
+    if len(pos) == 0:
+        return Targets(legs={leg: empty.copy() for leg in LEGS},
+                       resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
+                       reasons=pd.Series([], index=sig_dates, dtype=object))
+    sc = book_scores(market, **p)
+    listed = market.tradable.to_numpy()
+    nxt = np.zeros_like(listed)
+    nxt[:-1] = listed[1:]
+    elig = (listed & nxt)[pos]
+    ls = sc["long"].to_numpy()[pos]
+    js = sc["junk"].to_numpy()[pos]
+    cand = elig & np.isfinite(ls) & np.isfinite(js)
+    vol = sc["vol"].to_numpy()[pos]
+    beta = sc["beta"].to_numpy()[pos]
+    if p["weighting"] == "inverse_vol":
+        cand &= np.isfinite(vol) & (vol > 0)
+    if p["neutral"] == "beta":
+        cand &= np.isfinite(beta)
+    n_cand = cand.sum(axis=1)
+    if p["fraction_per_leg"] > 0:
+        k = np.maximum(1, np.floor(p["fraction_per_leg"] * n_cand + 1e-9).astype(int))
+    else:
+        k = np.full(len(pos), p["names_per_leg"])
+    k = np.minimum(k, n_cand // 2)
+
+    long_rank = _rank_desc(np.where(cand, ls, -np.inf))
+    is_long = cand & (long_rank < k[:, None])
+    short_pool = cand & ~is_long
+    short_rank = _rank_desc(np.where(short_pool, js, -np.inf))
+    is_short = short_pool & (short_rank < k[:, None])
+
+    if p["weighting"] == "equal":
+        raw_l = is_long.astype(float)
+        raw_s = is_short.astype(float)
+    elif p["weighting"] == "score":
+        raw_l = np.where(is_long, k[:, None] - long_rank, 0.0).astype(float)
+        raw_s = np.where(is_short, k[:, None] - short_rank, 0.0).astype(float)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inv = 1.0 / vol
+        raw_l = np.where(is_long, inv, 0.0)
+        raw_s = np.where(is_short, inv, 0.0)
+
+    gross, cap = p["gross"], p["max_weight"]
+    active = k >= 1
+    if p["neutral"] == "dollar":
+        tot_l = np.where(active, (gross + p["net"]) / 2, 0.0)
+        tot_s = np.where(active, (gross - p["net"]) / 2, 0.0)
+        _check_cap(tot_l, tot_s, k, cap, sig_dates)
+        w_l = cap_weights(raw_l, tot_l, cap)
+        w_s = cap_weights(raw_s, tot_s, cap)
+    else:
+        tot_l = np.where(active, gross / 2, 0.0)
+        tot_s = tot_l.copy()
+        bfill = np.where(np.isfinite(beta), beta, 0.0)
+        for _ in range(50):
+            _check_cap(tot_l, tot_s, k, cap, sig_dates)
+            w_l = cap_weights(raw_l, tot_l, cap)
+            w_s = cap_weights(raw_s, tot_s, cap)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                b_l = np.where(active, (w_l * bfill).sum(1) / np.where(active, tot_l, 1.0), 1.0)
+                b_s = np.where(active, (w_s * bfill).sum(1) / np.where(active, tot_s, 1.0), 1.0)
+            # Leg betas are floored so a near-zero or negative leg beta cannot flip the book.
+            b_l = np.maximum(b_l, 0.05)
+            b_s = np.maximum(b_s, 0.05)
+            new_l = np.where(active, gross * b_s / (b_l + b_s), 0.0)
+            new_s = np.where(active, gross - new_l, 0.0)
+            done = np.allclose(new_l, tot_l, rtol=0, atol=1e-13)
+            tot_l, tot_s = new_l, new_s
+            if done:
+                break
+        _check_cap(tot_l, tot_s, k, cap, sig_dates)
+        w_l = cap_weights(raw_l, tot_l, cap)
+        w_s = cap_weights(raw_s, tot_s, cap)
+
+    reasons = np.where(active, "rebalance", "rebalance: too few names, flat").astype(object)
+    legs = {
+        "long": pd.DataFrame(w_l, index=sig_dates, columns=tickers),
+        "short": pd.DataFrame(-w_s, index=sig_dates, columns=tickers) + 0.0,
+        "hedge": empty.copy(),
+    }
+    return Targets(legs=legs, resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
+                   reasons=pd.Series(reasons, index=sig_dates, dtype=object))
+
+
+def _check_cap(tot_l: np.ndarray, tot_s: np.ndarray, k: np.ndarray, cap: float,
+               sig_dates: pd.DatetimeIndex) -> None:
+    for leg, tot in (("long", tot_l), ("short", tot_s)):
+        bad = (k >= 1) & (k * cap < tot - TOL)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise SqueezeLabError(
+                f"book: max_weight={cap} x {int(k[i])} names cannot hold the {leg} leg's "
+                f"{tot[i]:.4f} on {sig_dates[i].date()}: raise max_weight to at least "
+                f"{tot[i] / k[i]:.4f} or hold more names per leg"
+            )

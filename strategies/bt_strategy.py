@@ -1,0 +1,202 @@
+"""``SqueezeBook``: the crowded long-short book (and its overlay) as a backtrader strategy.
+
+Targets are computed once, vectorized, in ``start()`` (``book_targets`` + ``apply_overlay``) or
+given (``targets=``); ``next()`` only acts on the precomputed signal bars, sizing with the shared
+:func:`strategies.execution.target_shares` so the vectorized twin places the very same orders.
+Drop it into any Cerebro: ``cerebro.addstrategy(SqueezeBook)`` builds a minimal market from the
+datas when ``market`` is not given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from feeds.errors import SqueezeLabError
+from strategies.execution import (
+    dates_to_num,
+    leg_labels,
+    num_to_dates,
+    order_sequence,
+    plan_actions,
+    target_shares,
+)
+from strategies.targets import LEGS, Targets
+
+try:  # the book and overlay modules are written in parallel; their params join ours when present
+    from strategies.book import BOOK_PARAMS
+except ImportError:  # pragma: no cover - only while strategies/book.py does not exist yet
+    BOOK_PARAMS = ()
+try:
+    from strategies.overlay import OVERLAY_PARAMS
+except ImportError:  # pragma: no cover - only while strategies/overlay.py does not exist yet
+    OVERLAY_PARAMS = ()
+
+#: The strategy's own params (besides the book's and the overlay's).
+STRATEGY_PARAMS: tuple[tuple[str, Any], ...] = (
+    ("fractional", True),       # execution.fractional
+    ("raise_on_reject", True),  # raise SqueezeLabError at stop() if any order was refused
+    ("market", None),           # a feeds.market.Market (None: built from the datas)
+    ("targets", None),          # Targets to execute as given (None: book + overlay from market)
+)
+
+
+def _merge_params(*groups: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    seen: dict[str, Any] = {}
+    for group in groups:
+        for name, default in group:
+            if name in seen:
+                raise SqueezeLabError(f"parameter {name!r} is declared twice: rename one of them")
+            seen[name] = default
+    return tuple(seen.items())
+
+
+def market_from_datas(datas: list[Any]) -> Any:
+    """A minimal :class:`feeds.market.Market` from preloaded backtrader datas (one per ticker).
+
+    Dates are the union of the feeds' dates; bars an :class:`~strategies.bt_feed.ArrayFeed`
+    marks as unlisted become NaN. Attributes only carry ``sector = "Unknown"``.
+    """
+    from feeds.market import FIELDS, Market, normalize_index
+
+    names = [d._name or f"data{i}" for i, d in enumerate(datas)]
+    if len(set(names)) != len(names):
+        raise SqueezeLabError("SqueezeBook needs one data feed per ticker with distinct names: "
+                              "pass name=TICKER to cerebro.adddata")
+    cols: dict[str, dict[str, np.ndarray]] = {}
+    stamps: list[np.ndarray] = []
+    for d, name in zip(datas, names):
+        n = d.buflen()
+        if n <= 0:
+            raise SqueezeLabError(
+                "SqueezeBook without a market needs preloaded data: use Cerebro(preload=True) "
+                "or pass market=..."
+            )
+        nums = np.asarray(d.lines.datetime.array[:n], dtype=np.float64)
+        vals = {f: np.asarray(getattr(d.lines, f).array[:n], dtype=np.float64) for f in FIELDS}
+        listed = getattr(d, "listed", None)
+        if listed is not None and len(listed) == n:
+            for f in FIELDS:
+                vals[f] = np.where(listed, vals[f], np.nan)
+        cols[name] = {"datetime": nums, **vals}
+        stamps.append(nums)
+    all_nums = np.unique(np.concatenate(stamps))
+    index = normalize_index(num_to_dates(all_nums))
+    frames = {}
+    for f in FIELDS:
+        data = np.full((len(all_nums), len(names)), np.nan)
+        for j, name in enumerate(names):
+            rows = np.searchsorted(all_nums, cols[name]["datetime"])
+            data[rows, j] = cols[name][f]
+        frames[f] = pd.DataFrame(data, index=index, columns=pd.Index(names))
+    frames["volume"] = frames["volume"].where(frames["close"].notna())
+    attributes = pd.DataFrame({"sector": "Unknown"}, index=pd.Index(names))
+    return Market(**frames, attributes=attributes, source="backtrader-datas")
+
+
+class SqueezeBook(bt.Strategy):
+    """Executes per-leg target weights at the next open; sells before buys; no order refused.
+
+    Attributes after ``start()``: ``market``, ``targets``, ``overlay_log``, ``plan`` (the signal
+    rows, :class:`strategies.execution.ActionPlan`), ``tickers``. During/after the run:
+    ``leg_log`` (alias ``leg_shares_log``): one ``(signal date, leg shares array (legs x
+    tickers))`` per signal row, the shares each leg holds after the fill; ``rejected`` (count) and
+    ``rejections`` (details) of orders refused by the broker (Margin/Rejected).
+    """
+
+    params = _merge_params(BOOK_PARAMS, OVERLAY_PARAMS, STRATEGY_PARAMS)
+
+    # ------------------------------------------------------------------ set-up
+    def start(self) -> None:
+        market = self.p.market if self.p.market is not None else market_from_datas(list(self.datas))
+        self.market = market
+        if self.p.targets is not None:
+            if not isinstance(self.p.targets, Targets):
+                raise SqueezeLabError("SqueezeBook targets= must be a strategies.targets.Targets")
+            self.targets = self.p.targets
+            self.overlay_log = pd.DataFrame()
+        else:
+            from strategies.book import book_targets
+            from strategies.overlay import apply_overlay
+
+            book_kw = {k: getattr(self.p, k) for k, _ in BOOK_PARAMS}
+            overlay_kw = {k: getattr(self.p, k) for k, _ in OVERLAY_PARAMS}
+            targets = book_targets(market, **book_kw)
+            self.targets, self.overlay_log = apply_overlay(market, targets, **overlay_kw)
+        self.plan = plan_actions(market, self.targets)
+        self.tickers = market.tickers
+        by_name = {d._name: d for d in self.datas}
+        missing = [t for t in self.tickers if str(t) not in by_name]
+        if missing:
+            raise SqueezeLabError(
+                f"no data feed for {len(missing)} ticker(s) of the market (e.g. {missing[0]}): "
+                "add one feed per ticker named by ticker (strategies.bt_feed.feeds_for)"
+            )
+        self._datas = [by_name[str(t)] for t in self.tickers]
+        self._close = market.close.to_numpy(np.float64)
+        # by day number, so feeds stamped at a session end (CSV feeds: 23:59:59) map too
+        self._row_of = {int(x): i for i, x in enumerate(dates_to_num(market.dates))}
+        self._action_of = {int(r): k for k, r in enumerate(self.plan.rows)}
+        self._legs = np.zeros((len(LEGS), len(self.tickers)))
+        self.leg_log: list[tuple[pd.Timestamp, np.ndarray]] = []
+        self.leg_shares_log = self.leg_log
+        self.rejected = 0
+        self.rejections: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ trading
+    def prenext(self) -> None:
+        self.next()  # feeds that start later only restrict what is tradable (market.tradable)
+
+    def next(self) -> None:
+        row = self._row_of.get(int(self.datetime[0]))
+        if row is None:
+            return
+        k = self._action_of.get(row)
+        if k is None:
+            return
+        plan = self.plan
+        new_legs, delta = target_shares(plan.weights[k], self.broker.getvalue(), self._close[row],
+                                        self._legs, plan.resize[k], self.p.fractional)
+        labels = leg_labels(self._legs, new_legs)
+        exits = plan.exits[k]
+        reason = plan.reasons[k]
+        for j in order_sequence(delta):
+            size = delta[j]
+            kw = {"leg": labels[j], "reason": "delist_exit" if exits[j] else reason}
+            if size < 0:
+                self.sell(data=self._datas[j], size=-size, **kw)
+            else:
+                self.buy(data=self._datas[j], size=size, **kw)
+        self._legs = new_legs
+        self.leg_log.append((self.market.dates[row], new_legs))
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status in (order.Margin, order.Rejected):
+            self.rejected += 1
+            if len(self.rejections) < 20:
+                self.rejections.append({
+                    "ticker": order.data._name, "size": float(order.created.size),
+                    "date": bt.num2date(order.created.dt).date().isoformat(),
+                    "status": order.getstatusname(),
+                })
+
+    def stop(self) -> None:
+        if self.rejected and self.p.raise_on_reject:
+            first = self.rejections[0]
+            raise SqueezeLabError(
+                f"{self.rejected} order(s) refused by the broker ({first['status']}: "
+                f"{first['ticker']} {first['size']:+.4g} shares signalled {first['date']}): "
+                "the book needs more cash than it has; lower its net long exposure or gross"
+            )
+
+    # ------------------------------------------------------------------ outputs
+    def leg_shares_frames(self) -> dict[str, pd.DataFrame]:
+        """{leg: DataFrame signal dates x tickers} of the shares each leg targets after the fill."""
+        dates = pd.DatetimeIndex([d for d, _ in self.leg_log], name="date")
+        states = (np.stack([s for _, s in self.leg_log]) if self.leg_log
+                  else np.zeros((0, len(LEGS), len(self.tickers))))
+        return {leg: pd.DataFrame(states[:, i, :], index=dates, columns=self.tickers)
+                for i, leg in enumerate(LEGS)}

@@ -1,0 +1,484 @@
+"""Execution conventions shared by the backtrader engine and the vectorized twin.
+
+Both engines call the functions below, so order generation, fill prices, commissions and borrow
+cannot diverge (see DESIGN.md, "Execution conventions"):
+
+- a signal at the close of row ``t`` is filled at the open of row ``t + 1``;
+- target shares per leg = ``w_leg * V_t / close_t`` (:func:`target_shares`), fractional or
+  truncated toward zero per leg; the order per name is the change of the net (sum over legs);
+- all sells are submitted before all buys (:func:`order_sequence`);
+- fill price = the open slipped by ``slippage_bps`` and capped at the bar's high/low, exactly as
+  backtrader's ``set_slippage_perc(slip_match=True, slip_out=False)`` does (:func:`fill_prices`);
+- commission = ``commission_bps`` of ``|size| * fill price`` (:class:`SqueezeCommInfo`);
+- borrow = backtrader's credit-interest rule on short positions: each bar, for a position held
+  since the previous bar, ``days * (borrow / 365) * |size| * average price``, with the average
+  price following backtrader's ``Position.update`` (:func:`borrow_charges`, :func:`update_positions`);
+- a name is traded only if it is listed at the signal close and at the fill bar; a position in a
+  name that delists inside the data is closed at the open of its last listed bar (the signal is
+  given the bar before: the delisting date is treated as known one bar ahead, like an announced
+  merger); unlisted bars carry the first open / last close with volume 0 (:func:`carry_unlisted`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from feeds.errors import SqueezeLabError
+from strategies.targets import LEGS, Targets
+
+#: Execution parameters (backtrader-style params tuple of (name, default)).
+EXEC_PARAMS: tuple[tuple[str, Any], ...] = (
+    ("cash", 1_000_000.0),      # starting cash (account currency)
+    ("commission_bps", 1.0),    # commission, basis points of traded value
+    ("slippage_bps", 0.0),      # slippage, basis points of the fill price (capped at high/low)
+    ("borrow_bps", 50.0),       # yearly borrow fee on short positions, basis points
+    ("fractional", True),       # fractional shares (False: whole shares, truncated toward zero)
+)
+EXEC_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {"fractional": (True, False)}
+EXEC_PARAM_DOCS: dict[str, str] = {
+    "cash": "starting cash in the account currency",
+    "commission_bps": "commission in basis points of |size| x fill price (1.0 = 0.01%)",
+    "slippage_bps": "slippage in basis points of the open (buys higher, sells lower; capped at "
+                    "the bar's high/low like backtrader's set_slippage_perc)",
+    "borrow_bps": "yearly fee on short positions in basis points, charged per calendar day on "
+                  "|size| x average short price (backtrader's CommInfo interest rule)",
+    "fractional": "trade fractional shares (to 2**-20 of a share); false truncates each leg's "
+                  "target toward zero to whole shares",
+}
+
+#: Order of legs in every (leg, ticker) array.
+LEG_INDEX = {leg: i for i, leg in enumerate(LEGS)}
+
+#: Fractional shares are multiples of this (2**-20, about a millionth of a share): sums of such
+#: sizes below 2**32 shares are exact in float64, so positions, leg sums and order sizes carry no
+#: rounding residue (otherwise backtrader leaves a 1e-13-share remainder on a reversing order,
+#: split into closed + opened, and fills it the next bar).
+SHARE_QUANTUM = 2.0 ** -20
+
+#: backtrader's date number of 1970-01-01 (``date2num`` is the proleptic ordinal).
+_EPOCH_ORDINAL = 719163
+
+
+def resolve_exec_params(params: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Execution parameters with defaults filled in, checked; unknown keys are an error."""
+    given = {**(dict(params) if params else {}), **overrides}
+    defaults = dict(EXEC_PARAMS)
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise SqueezeLabError(
+            f"unknown execution parameter {unknown[0]!r}: use one of {', '.join(defaults)}"
+        )
+    out = {**defaults, **given}
+    for key in ("cash", "commission_bps", "slippage_bps", "borrow_bps"):
+        v = out[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise SqueezeLabError(f"execution.{key} must be a number, got {v!r}: write e.g. {key}=1.0")
+        out[key] = float(v)
+        if not np.isfinite(out[key]) or out[key] < 0:
+            raise SqueezeLabError(f"execution.{key} must be finite and >= 0, got {v!r}: fix the value")
+    if out["cash"] <= 0:
+        raise SqueezeLabError(f"execution.cash must be > 0, got {out['cash']!r}: give a starting cash")
+    if out["slippage_bps"] >= 1e4:
+        raise SqueezeLabError("execution.slippage_bps must be below 10000 (100%): fix the value")
+    if not isinstance(out["fractional"], (bool, np.bool_)):
+        raise SqueezeLabError(
+            f"execution.fractional must be true or false, got {out['fractional']!r}"
+        )
+    out["fractional"] = bool(out["fractional"])
+    return out
+
+
+def commission_rate(commission_bps: float) -> float:
+    """Commission as a fraction of traded value (what backtrader's CommInfo ``commission`` holds)."""
+    return commission_bps / 1e4
+
+
+def slippage_rate(slippage_bps: float) -> float:
+    """Slippage as a fraction of the price (backtrader's ``slip_perc``)."""
+    return slippage_bps / 1e4
+
+
+def borrow_rate(borrow_bps: float) -> float:
+    """Yearly borrow fee as a fraction (backtrader's CommInfo ``interest``)."""
+    return borrow_bps / 1e4
+
+
+def daily_credit_rate(borrow_bps: float) -> float:
+    """Per-calendar-day rate, computed exactly as backtrader's ``CommInfoBase._creditrate``."""
+    return borrow_rate(borrow_bps) / 365.0
+
+
+class SqueezeCommInfo(bt.CommInfoBase):
+    """Stock-like commission scheme: percentage commission, short borrow via ``interest``.
+
+    ``commission`` is a fraction of traded value (``percabs=True``: 0.0001 = 1 bp), charged by
+    backtrader as ``|size| * commission * price``; ``interest`` is the yearly borrow fee on short
+    positions, charged by the broker every bar as ``days * interest / 365 * |size| * pos.price``
+    (``CommInfoBase.get_credit_interest``). Longs pay nothing (``interest_long=False``); leverage
+    stays 1 so cash and value keep their plain meaning (short proceeds are cash: ``shortcash``).
+    """
+
+    params = (
+        ("stocklike", True),
+        ("commtype", bt.CommInfoBase.COMM_PERC),
+        ("percabs", True),
+        ("commission", 0.0),
+        ("interest", 0.0),
+        ("interest_long", False),
+        ("leverage", 1.0),
+    )
+
+    @classmethod
+    def from_bps(cls, commission_bps: float, borrow_bps: float) -> SqueezeCommInfo:
+        """The scheme for ``commission_bps`` of traded value and ``borrow_bps`` a year on shorts."""
+        return cls(commission=commission_rate(commission_bps), interest=borrow_rate(borrow_bps))
+
+
+# --------------------------------------------------------------------------- prices
+def dates_to_num(dates: pd.Index | np.ndarray) -> np.ndarray:
+    """backtrader date numbers (``bt.date2num``: ordinal days + fraction) of naive datetimes."""
+    idx = pd.DatetimeIndex(dates)
+    if idx.tz is not None:
+        idx = idx.tz_localize(None)
+    ns = idx.as_unit("ns").asi8
+    day_ns = 86_400 * 10**9
+    days = np.floor_divide(ns, day_ns)
+    rem = ns - days * day_ns
+    out = (days + _EPOCH_ORDINAL).astype(np.float64)
+    if rem.any():  # intraday stamps: use backtrader's own formula to stay bit-identical
+        slow = np.flatnonzero(rem)
+        stamps = idx[slow].to_pydatetime()
+        out[slow] = [bt.date2num(s) for s in stamps]
+    return out
+
+
+def num_to_dates(nums: np.ndarray) -> pd.DatetimeIndex:
+    """Inverse of :func:`dates_to_num` (to the microsecond), as a DatetimeIndex."""
+    nums = np.asarray(nums, dtype=np.float64)
+    days = np.floor(nums)
+    us = np.round((nums - days) * 86_400e6).astype(np.int64)
+    base = (days.astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[ns]")
+    return pd.DatetimeIndex(base + us.astype("timedelta64[us]"))
+
+
+def carry_unlisted(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """OHLCV (dates x names) with unlisted bars filled: first open before listing, last close after.
+
+    backtrader needs a bar from every feed on every date; before a name lists its bars are flat at
+    its first open, after it delists flat at its last close, both with volume 0. Engines never
+    trade those bars (see :func:`plan_actions`), they only value a position there.
+
+    Returns
+    -------
+    (prices, listed): ``prices`` maps open/high/low/close/volume to float64 arrays without NaN in
+    the price fields; ``listed`` is the bool mask of real bars (close is finite).
+    """
+    c = np.asarray(close, dtype=np.float64)
+    listed = np.isfinite(c)
+    out = {
+        "open": np.array(open_, dtype=np.float64), "high": np.array(high, dtype=np.float64),
+        "low": np.array(low, dtype=np.float64), "close": c.copy(),
+        "volume": np.array(volume, dtype=np.float64),
+    }
+    if listed.all():
+        return out, listed
+    n_rows = c.shape[0]
+    any_live = listed.any(axis=0)
+    first = np.argmax(listed, axis=0)
+    last = n_rows - 1 - np.argmax(listed[::-1], axis=0)
+    rows = np.arange(n_rows)[:, None]
+    before = (rows < first) & any_live
+    after = (rows > last) & any_live
+    cols = np.arange(c.shape[1])
+    first_open = out["open"][first, cols]
+    last_close = c[last, cols]
+    for name in ("open", "high", "low", "close"):
+        arr = out[name]
+        np.copyto(arr, np.broadcast_to(first_open, arr.shape), where=before)
+        np.copyto(arr, np.broadcast_to(last_close, arr.shape), where=after)
+    out["volume"][before | after] = 0.0
+    return out, listed
+
+
+@dataclass(frozen=True)
+class PriceArrays:
+    """A market's prices as arrays (dates x tickers), unlisted bars carried; see :func:`carry_unlisted`."""
+
+    dates: pd.DatetimeIndex
+    tickers: pd.Index
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    listed: np.ndarray
+
+    @property
+    def days(self) -> np.ndarray:
+        """Calendar days since the previous row (0 on the first), as backtrader's credit counts them."""
+        d = self.dates.normalize().asi8 // (86_400 * 10**9)
+        out = np.zeros(len(d), dtype=np.int64)
+        out[1:] = np.diff(d)
+        return out
+
+
+def price_arrays(market: Any) -> PriceArrays:
+    """The market's OHLCV as carried arrays plus the listed mask (what both engines trade on)."""
+    prices, listed = carry_unlisted(
+        market.open.to_numpy(np.float64), market.high.to_numpy(np.float64),
+        market.low.to_numpy(np.float64), market.close.to_numpy(np.float64),
+        market.volume.to_numpy(np.float64),
+    )
+    return PriceArrays(dates=market.dates, tickers=market.tickers, listed=listed, **prices)
+
+
+def fill_prices(open_: np.ndarray, high: np.ndarray, low: np.ndarray, buy: np.ndarray,
+                slip: float) -> np.ndarray:
+    """Market-order fill prices at the open, replicating backtrader's ``_slip_up``/``_slip_down``.
+
+    With ``slip`` (a fraction) non-zero a buy pays ``open * (1 + slip)`` unless that is above the
+    high, then the high; a sell gets ``open * (1 - slip)`` unless below the low, then the low
+    (``slip_match=True, slip_out=False``). With ``slip == 0`` the fill is the open itself.
+    """
+    open_ = np.asarray(open_, dtype=np.float64)
+    if not slip:
+        return open_.copy()
+    up = open_ * (1 + slip)
+    down = open_ * (1 - slip)
+    p_buy = np.where(up <= high, up, high)
+    p_sell = np.where(down >= low, down, low)
+    return np.where(buy, p_buy, p_sell)
+
+
+def commissions(size: np.ndarray, price: np.ndarray, rate: float) -> np.ndarray:
+    """Commission per fill: ``|size| * rate * price`` (backtrader's COMM_PERC formula)."""
+    return np.abs(size) * rate * price
+
+
+def update_positions(size: np.ndarray, price: np.ndarray, delta: np.ndarray,
+                     fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """New (size, average price) after one fill per name, as backtrader's ``Position.update``.
+
+    Closing to zero resets the price to 0; opening from zero or reversing sets it to the fill
+    price; increasing averages ``(price * size + delta * fill) / new size``; reducing keeps it.
+    Names with ``delta == 0`` are untouched.
+    """
+    new = size + delta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = (price * size + delta * fill) / new
+    increase = ((size > 0) & (delta > 0)) | ((size < 0) & (delta < 0))
+    reduce = ~increase & (size != 0) & (np.sign(new) == np.sign(size))
+    out = np.where(increase, avg, np.where(reduce, price, fill))
+    out = np.where(new == 0, 0.0, out)
+    out = np.where(delta == 0, price, out)
+    return np.where(delta == 0, size, new), out
+
+
+def borrow_charges(days: int | np.ndarray, daily_rate: float, size: np.ndarray,
+                   avg_price: np.ndarray) -> np.ndarray:
+    """Borrow per name for positions held since the previous bar (0 for longs and flat names).
+
+    ``days * daily_rate * |size| * avg_price``, in backtrader's operation order.
+    """
+    charge = days * daily_rate * np.abs(size) * avg_price
+    return np.where(size < 0, charge, 0.0)
+
+
+# --------------------------------------------------------------------------- orders
+def target_shares(weights_by_leg: np.ndarray, value: float, close: np.ndarray,
+                  current_leg_shares: np.ndarray, resize: np.ndarray,
+                  fractional: bool) -> tuple[np.ndarray, np.ndarray]:
+    """New shares per leg and the order per name for one signal close.
+
+    Parameters
+    ----------
+    weights_by_leg : (n_legs, n_names) target weights (fractions of ``value``; NaN = 0).
+    value : portfolio value at the signal close.
+    close : (n_names,) closes at the signal date (NaN allowed where ``resize`` is False).
+    current_leg_shares : (n_legs, n_names) shares held per leg.
+    resize : (n_names,) bool, names traded back to target; the others keep their leg shares.
+    fractional : True truncates each leg's target toward zero to a multiple of
+        :data:`SHARE_QUANTUM`; False to whole shares.
+
+    Returns
+    -------
+    (new_leg_shares, order_delta): ``order_delta`` is the new net minus the current net per name.
+    """
+    w = np.nan_to_num(np.asarray(weights_by_leg, dtype=np.float64), nan=0.0)
+    cur = np.asarray(current_leg_shares, dtype=np.float64)
+    rs = np.asarray(resize, dtype=bool)
+    px = np.where(rs, close, 1.0)
+    raw = w * value / px
+    raw = np.trunc(raw / SHARE_QUANTUM) * SHARE_QUANTUM if fractional else np.trunc(raw)
+    new = np.where(rs[None, :], raw, cur)
+    delta = new.sum(axis=0) - cur.sum(axis=0)
+    return new, delta
+
+
+def order_sequence(delta: np.ndarray) -> np.ndarray:
+    """Column indices of the orders in submission order: every sell, then every buy."""
+    return np.concatenate([np.flatnonzero(delta < 0), np.flatnonzero(delta > 0)])
+
+
+_LABELS = np.array(["+".join(leg for i, leg in enumerate(LEGS) if code >> i & 1) or "none"
+                    for code in range(2 ** len(LEGS))], dtype=object)
+
+
+def leg_labels(old_leg_shares: np.ndarray, new_leg_shares: np.ndarray) -> np.ndarray:
+    """Per name, the legs whose shares changed, joined with '+' (e.g. 'long', 'short+hedge')."""
+    changed = np.asarray(new_leg_shares) != np.asarray(old_leg_shares)
+    code = (changed.astype(np.int64) << np.arange(changed.shape[0])[:, None]).sum(axis=0)
+    return _LABELS[code]
+
+
+def rejected_orders(cash: float, delta: np.ndarray, price: np.ndarray, position: np.ndarray,
+                    rate: float, sequence: np.ndarray) -> np.ndarray:
+    """Bool per order in ``sequence``: would backtrader refuse it for cash (``Order.Margin``)?
+
+    Orders run in sequence; a part that closes a position is always done, the part that opens
+    one is refused if it leaves cash below zero (``BackBroker._execute``). Cash proceeds of a
+    short count as cash (``shortcash=True``). Used by the twin with the close at the signal
+    (backtrader's ``checksubmit`` pseudo-execution) and with the fill prices.
+    """
+    d = delta[sequence]
+    p = price[sequence]
+    pos = position[sequence]
+    flow = d * p + np.abs(d) * rate * p
+    running = cash - np.cumsum(flow)
+    same_side = (pos == 0) | (np.sign(pos) == np.sign(d))
+    opens = same_side | (np.abs(d) > np.abs(pos))
+    return opens & (running < 0)
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """The signal rows both engines act on, with weights and the effective resize mask.
+
+    ``rows[k]`` is a market row whose close decides orders filled at ``rows[k] + 1``;
+    ``weights[k]`` is (n_legs, n_names); ``resize[k]`` already excludes names not listed at the
+    signal close or at the fill bar and includes forced exits (``exits[k]``) before a delisting.
+    """
+
+    rows: np.ndarray
+    weights: np.ndarray
+    resize: np.ndarray
+    exits: np.ndarray
+    reasons: tuple[str, ...]
+
+
+def plan_actions(market: Any, targets: Targets) -> ActionPlan:
+    """Signal rows of ``targets`` on ``market`` plus forced exits before delistings."""
+    dates, tickers = market.dates, market.tickers
+    n_rows, n_names = len(dates), len(tickers)
+    if not targets.tickers.isin(tickers).all():
+        bad = targets.tickers[~targets.tickers.isin(tickers)]
+        raise SqueezeLabError(
+            f"targets name tickers not in the market ({', '.join(map(str, bad[:5]))}): "
+            "build targets from the same market"
+        )
+    sig_rows = dates.get_indexer(targets.dates)
+    if (sig_rows < 0).any():
+        d = targets.dates[sig_rows < 0][0]
+        raise SqueezeLabError(
+            f"target date {pd.Timestamp(d).date()} is not a market date: "
+            "build targets on the market's dates"
+        )
+    if targets.dates.has_duplicates or not targets.dates.is_monotonic_increasing:
+        raise SqueezeLabError("target dates are not unique and sorted: sort the targets by date")
+    w_t, rs_t = targets.arrays()
+    cols = tickers.get_indexer(targets.tickers)
+    weights_all = np.zeros((len(sig_rows), len(LEGS), n_names))
+    weights_all[:, :, cols] = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
+    resize_all = np.zeros((len(sig_rows), n_names), dtype=bool)
+    resize_all[:, cols] = rs_t
+
+    listed = market.tradable.to_numpy(bool)
+    can_trade = np.zeros_like(listed)
+    can_trade[:-1] = listed[:-1] & listed[1:]
+    # forced exits: signal on the bar before the last listed bar of names delisting in range
+    any_live = listed.any(axis=0)
+    last = n_rows - 1 - np.argmax(listed[::-1], axis=0)
+    exit_row = last - 1
+    delists = any_live & (last < n_rows - 1) & (exit_row >= 0)
+    delists &= listed[np.clip(exit_row, 0, None), np.arange(n_names)]
+    exit_mask = np.zeros((n_rows, n_names), dtype=bool)
+    exit_mask[exit_row[delists], np.flatnonzero(delists)] = True
+
+    keep = sig_rows < n_rows - 1  # a signal on the last bar has no fill bar
+    rows = np.union1d(sig_rows[keep], exit_row[delists]).astype(np.int64)
+    k_of_sig = {int(r): k for k, r in enumerate(sig_rows)}
+    reasons_src = targets.reasons if isinstance(targets.reasons, pd.Series) else pd.Series(dtype=object)
+    weights = np.zeros((len(rows), len(LEGS), n_names))
+    resize = np.zeros((len(rows), n_names), dtype=bool)
+    reasons: list[str] = []
+    for i, r in enumerate(rows):
+        k = k_of_sig.get(int(r))
+        if k is not None:
+            weights[i] = weights_all[k]
+            resize[i] = resize_all[k] & can_trade[r]
+            reason = reasons_src.get(targets.dates[k], "") if len(reasons_src) else ""
+            reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
+                           else str(reason))
+        else:
+            reasons.append("delist_exit")
+        ex = exit_mask[r]
+        weights[i][:, ex] = 0.0
+        resize[i] |= ex
+    return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exit_mask[rows],
+                      reasons=tuple(reasons))
+
+
+# --------------------------------------------------------------------------- results
+def trades_frame(dates: pd.DatetimeIndex, tickers: pd.Index, rows: np.ndarray, cols: np.ndarray,
+                 size: np.ndarray, price: np.ndarray, commission: np.ndarray,
+                 leg: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
+    """The trades table (``result.TRADE_COLUMNS`` + reason) from per-fill arrays."""
+    return pd.DataFrame({
+        "date": pd.DatetimeIndex(dates[np.asarray(rows, dtype=np.int64)], name=None),
+        "ticker": pd.Index(tickers[np.asarray(cols, dtype=np.int64)]).astype(object),
+        "size": np.asarray(size, dtype=np.float64),
+        "price": np.asarray(price, dtype=np.float64),
+        "commission": np.asarray(commission, dtype=np.float64),
+        "leg": np.asarray(leg, dtype=object),
+        "reason": np.asarray(reason, dtype=object),
+    })
+
+
+def shares_from_fills(n_rows: int, n_names: int, rows: np.ndarray, cols: np.ndarray,
+                      size: np.ndarray) -> np.ndarray:
+    """End-of-day net shares (rows x names) as the running sum of fills."""
+    delta = np.zeros((n_rows, n_names))
+    np.add.at(delta, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)), size)
+    return np.cumsum(delta, axis=0)
+
+
+def legs_from_log(n_rows: int, n_names: int, fill_rows: np.ndarray,
+                  leg_states: np.ndarray) -> np.ndarray:
+    """End-of-day shares per leg (legs x rows x names) from the leg shares set at each fill row."""
+    out = np.zeros((len(LEGS), n_rows, n_names))
+    if len(fill_rows) == 0:
+        return out
+    fill_rows = np.asarray(fill_rows, dtype=np.int64)
+    which = np.searchsorted(fill_rows, np.arange(n_rows), side="right") - 1
+    held = which >= 0
+    states = np.asarray(leg_states)  # (k, legs, names)
+    out[:, held, :] = np.transpose(states[which[held]], (1, 0, 2))
+    return out
+
+
+def frames_by_leg(legs: np.ndarray, dates: pd.DatetimeIndex, tickers: pd.Index) -> dict[str, pd.DataFrame]:
+    """{leg: DataFrame dates x tickers} from a (legs, rows, names) array."""
+    return {leg: pd.DataFrame(legs[i], index=dates, columns=tickers) for i, leg in enumerate(LEGS)}
+
+
+def costs_frame(dates: pd.DatetimeIndex, commission: np.ndarray, borrow: np.ndarray) -> pd.DataFrame:
+    """Per-date costs (money paid): columns commission and borrow."""
+    return pd.DataFrame({"commission": commission, "borrow": borrow}, index=dates)

@@ -1,0 +1,518 @@
+"""The junk-momentum overlay: de-risk a long-short book while a junk rally / short squeeze runs.
+
+Composable with any book: :func:`apply_overlay` takes the book's :class:`Targets` and returns
+adjusted targets (plus a hedge leg) and a log of every decision. Detection, computed once over all
+dates with data up to each close (:func:`~strategies.signals.junk_rally_signal`), feeds a small
+state machine (:func:`regime_switch`):
+
+- off -> on when ``signal >= threshold`` (and, if ``breadth_min > 0``, at least that share of
+  the book's current shorts rose over ``signal_lookback``) and ``cooloff`` sessions have passed
+  since the last switch;
+- on -> off (re-risk) when ``signal < exit_threshold`` and the overlay has been on for at least
+  ``cooloff`` sessions (hysteresis + minimum time de-risked).
+
+While on, the configured actions run, in the configured order, on the book's current targets, like
+bt's ``Algo`` / ``AlgoStack``: each action is a small callable doing one job on a target-weights
+state and returning whether the chain goes on. Available actions (:data:`ACTIONS`):
+
+- ``degross``: scale the long and short legs by ``degross_to``;
+- ``cover_crowded``: buy back the ``cover_fraction`` most squeezable shorts (ranked by
+  :func:`~strategies.signals.squeeze_pressure`), their short weight set to 0 (not redistributed);
+- ``hedge_basket``: hedge leg long ``hedge_size`` of equity in the most-shorted basket's current
+  constituents, equal weight;
+- ``neutralize_beta``: scale the short leg so its beta exposure matches the long side's
+  (long leg plus any hedge leg built earlier in the chain).
+
+A new Targets row is emitted on every decision date: a switch on or off, and each book rebalance
+date while on (actions re-applied to the new book). Book rebalance rows (on or off) resize every
+name; overlay-only rows resize only the names whose target changed. Decisions start at the book's
+first signal date and never on the last date (there is no next bar to trade on).
+
+The log (:data:`OVERLAY_LOG_COLUMNS`) has one row per action per decision, and one ``re_risk`` row
+per switch off; ``detail`` starts with the event: ``on:``, ``rebalance:`` or ``off:``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import SqueezeLabError
+from feeds.market import Market
+from strategies.params import check_params
+from strategies.signals import (
+    SIGNAL_MODES,
+    index_returns,
+    junk_rally_signal,
+    listed_returns,
+    most_shorted_members,
+    rolling_beta,
+    short_breadth,
+    squeeze_pressure,
+)
+from strategies.targets import LEGS, Targets
+
+#: Overlay parameters, backtrader-style ``(name, default)`` pairs (names distinct from the book's).
+OVERLAY_PARAMS: tuple[tuple[str, Any], ...] = (
+    ("enabled", False),
+    ("actions", ("degross",)),
+    ("signal_mode", "zscore"),
+    ("signal_lookback", 10),
+    ("signal_vol_window", 63),
+    ("threshold", 2.0),
+    ("exit_threshold", None),
+    ("cooloff", 10),
+    ("degross_to", 0.5),
+    ("cover_fraction", 0.5),
+    ("hedge_size", 0.1),
+    ("basket_names", 50),
+    ("basket_min_cap", 1e9),
+    ("breadth_min", 0.0),
+    ("overlay_beta_window", 126),
+)
+
+#: One line per overlay parameter.
+OVERLAY_PARAM_DOCS: dict[str, str] = {
+    "enabled": "switch the overlay on (False: the book's targets pass through unchanged)",
+    "actions": "actions applied in this order while the overlay is on: degross, cover_crowded, "
+               "hedge_basket, neutralize_beta",
+    "signal_mode": "'zscore': most-shorted basket minus index over signal_lookback, in units of "
+                   "its trailing volatility; 'return': the basket's raw return over "
+                   "signal_lookback",
+    "signal_lookback": "sessions of the junk-rally move (10 ~ two weeks)",
+    "signal_vol_window": "sessions of the trailing volatility that scales the zscore signal",
+    "threshold": "switch on when the signal reaches this (e.g. 2.0 z, or 0.15 in return mode)",
+    "exit_threshold": "switch off (re-risk) when the signal falls below this; None = half the "
+                      "threshold (the threshold itself if it is not positive)",
+    "cooloff": "minimum sessions between two switches: time de-risked before re-risking, and "
+               "time after re-risking before de-risking again",
+    "degross_to": "degross: the book's long and short legs are scaled to this fraction",
+    "cover_fraction": "cover_crowded: fraction of the short names bought back, most squeezable "
+                      "first (rounded up)",
+    "hedge_size": "hedge_basket: fraction of equity held long in the most-shorted basket's "
+                  "constituents, equal weight",
+    "basket_names": "names in the most-shorted basket (hedge, and the signal when the market has "
+                    "no most_shorted reference series)",
+    "basket_min_cap": "market-cap floor (dollars) of the most-shorted basket",
+    "breadth_min": "if > 0: also require this share of the book's current shorts to be up over "
+                   "signal_lookback before switching on",
+    "overlay_beta_window": "sessions of the rolling beta used by neutralize_beta",
+}
+
+#: Allowed values of enum-like overlay parameters.
+OVERLAY_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {
+    "actions": ("degross", "cover_crowded", "hedge_basket", "neutralize_beta"),
+    "signal_mode": SIGNAL_MODES,
+    "exit_threshold": (None, float),
+}
+
+#: Numeric ranges of overlay parameters.
+OVERLAY_PARAM_BOUNDS: dict[str, str] = {
+    "signal_lookback": "[1, inf)",
+    "signal_vol_window": "[2, inf)",
+    "cooloff": "[0, inf)",
+    "degross_to": "[0, 1]",
+    "cover_fraction": "[0, 1]",
+    "hedge_size": "[0, inf)",
+    "basket_names": "[1, inf)",
+    "basket_min_cap": "[0, inf)",
+    "breadth_min": "[0, 1]",
+    "overlay_beta_window": "[2, inf)",
+}
+
+#: Columns of the overlay log.
+OVERLAY_LOG_COLUMNS = ("date", "signal", "action", "size", "detail")
+
+#: What ``size`` means for each logged action.
+OVERLAY_LOG_SIZE: dict[str, str] = {
+    "degross": "the book's gross (long + short legs) after de-grossing",
+    "cover_crowded": "short weight bought back (sum of |weights| covered)",
+    "hedge_basket": "gross of the hedge leg (= hedge_size unless no member is tradable)",
+    "neutralize_beta": "factor applied to the short leg",
+    "re_risk": "the book's gross restored",
+}
+
+
+def resolve_overlay_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults filled in, types and choices checked; ``exit_threshold`` None -> threshold / 2.
+
+    (When the threshold is not positive, None means the threshold itself: no hysteresis.)
+    """
+    p = check_params(OVERLAY_PARAMS, params, OVERLAY_PARAM_CHOICES, bounds=OVERLAY_PARAM_BOUNDS,
+                     where="overlay")
+    if p["exit_threshold"] is None:
+        p["exit_threshold"] = min(p["threshold"], p["threshold"] / 2.0)
+    if not math.isfinite(p["threshold"]) or not math.isfinite(p["exit_threshold"]):
+        raise SqueezeLabError("overlay params threshold and exit_threshold must be finite numbers: "
+                              "e.g. threshold=2.0, exit_threshold=1.0")
+    if p["exit_threshold"] > p["threshold"]:
+        raise SqueezeLabError(
+            f"overlay param exit_threshold={p['exit_threshold']} is above threshold="
+            f"{p['threshold']}: give an exit_threshold <= threshold (hysteresis), e.g. "
+            f"{p['threshold'] / 2}"
+        )
+    if len(set(p["actions"])) != len(p["actions"]):
+        raise SqueezeLabError(f"overlay param actions={list(p['actions'])} repeats an action: "
+                              "list each action once")
+    return p
+
+
+def empty_log() -> pd.DataFrame:
+    """An overlay log with no rows and the right columns and dtypes."""
+    return pd.DataFrame({
+        "date": pd.Series([], dtype="datetime64[ns]"),
+        "signal": pd.Series([], dtype=np.float64),
+        "action": pd.Series([], dtype=object),
+        "size": pd.Series([], dtype=np.float64),
+        "detail": pd.Series([], dtype=object),
+    })
+
+
+# --------------------------------------------------------------------------- state machine
+def regime_switch(signal: np.ndarray, threshold: float, exit_threshold: float, cooloff: int,
+                  start: int = 0, stop: int | None = None, gate: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Hysteresis state machine over a signal: on at ``threshold``, off below ``exit_threshold``.
+
+    Parameters
+    ----------
+    signal : np.ndarray
+        One value per date (NaN: no switch that date).
+    threshold, exit_threshold : float
+        Switch on when ``signal >= threshold``; off when ``signal < exit_threshold``.
+    cooloff : int
+        Minimum sessions between two switches (so also the minimum time on).
+    start, stop : int
+        Positions where decisions may happen: ``start <= i < stop`` (default: all).
+    gate : np.ndarray of bool, optional
+        Extra condition needed to switch on (e.g. short-book breadth).
+
+    Returns
+    -------
+    (np.ndarray, list)
+        ``state[i]`` True while on (after the decision of date i), and the switches as
+        ``(position, "on" | "off")``.
+    """
+    sig = np.asarray(signal, np.float64)
+    n = len(sig)
+    stop = n if stop is None else stop
+    state = np.zeros(n, bool)
+    events: list[tuple[int, str]] = []
+    on = False
+    last = -(10 ** 12)
+    for i in range(start, stop):
+        s = sig[i]
+        if not on:
+            if s >= threshold and i - last >= cooloff and (gate is None or gate[i]):
+                on, last = True, i
+                events.append((i, "on"))
+        elif s < exit_threshold and i - last >= cooloff:
+            on, last = False, i
+            events.append((i, "off"))
+        state[i] = on
+    if stop < n:
+        state[stop:] = on
+    return state, events
+
+
+# --------------------------------------------------------------------------- actions (bt-style)
+@dataclass
+class OverlayState:
+    """The target-weights state an action works on, for one decision date."""
+
+    date: pd.Timestamp
+    pos: int
+    signal: float
+    event: str
+    legs: dict[str, np.ndarray]
+    tickers: pd.Index
+    log: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def record(self, action: str, size: float, detail: str) -> None:
+        self.log.append((action, float(size), f"{self.event}: {detail}"))
+
+
+class Action:
+    """One overlay step: ``action(state) -> bool`` (False stops the chain), like bt's ``Algo``."""
+
+    name = "action"
+
+    def __call__(self, state: OverlayState) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class ActionStack(Action):
+    """Run actions in order while each returns True, like bt's ``AlgoStack``."""
+
+    name = "stack"
+
+    def __init__(self, *actions: Action) -> None:
+        self.actions = actions
+
+    def __call__(self, state: OverlayState) -> bool:
+        return all(a(state) for a in self.actions)
+
+
+class Degross(Action):
+    """Scale the book's long and short legs by ``degross_to``."""
+
+    name = "degross"
+
+    def __init__(self, degross_to: float) -> None:
+        self.degross_to = degross_to
+
+    def __call__(self, state: OverlayState) -> bool:
+        before = np.abs(state.legs["long"]).sum() + np.abs(state.legs["short"]).sum()
+        state.legs["long"] = state.legs["long"] * self.degross_to
+        state.legs["short"] = state.legs["short"] * self.degross_to + 0.0
+        after = np.abs(state.legs["long"]).sum() + np.abs(state.legs["short"]).sum()
+        state.record(self.name, after, f"book gross {before:.4f} -> {after:.4f} "
+                     f"(x{self.degross_to:g})")
+        return True
+
+
+class CoverCrowded(Action):
+    """Cover the most squeezable ``cover_fraction`` of the short names (weights set to 0)."""
+
+    name = "cover_crowded"
+
+    def __init__(self, pressure: np.ndarray, cover_fraction: float) -> None:
+        self.pressure = pressure
+        self.cover_fraction = cover_fraction
+
+    def __call__(self, state: OverlayState) -> bool:
+        short = state.legs["short"]
+        names = np.flatnonzero(short < 0)
+        n_cover = min(len(names), math.ceil(self.cover_fraction * len(names) - 1e-9))
+        if n_cover == 0:
+            state.record(self.name, 0.0, f"no short to cover ({len(names)} shorts)")
+            return True
+        pr = self.pressure[state.pos, names]
+        key = np.where(np.isfinite(pr), pr, -np.inf)
+        chosen = names[np.argsort(-key, kind="stable")[:n_cover]]
+        covered = float(np.abs(short[chosen]).sum())
+        new = short.copy()
+        new[chosen] = 0.0
+        state.legs["short"] = new
+        shown = ", ".join(map(str, state.tickers[chosen][:10])) + (", ..." if n_cover > 10 else "")
+        state.record(self.name, covered, f"covered {n_cover} of {len(names)} shorts, most "
+                     f"squeezed first: {shown}")
+        return True
+
+
+class HedgeBasket(Action):
+    """Hold ``hedge_size`` of equity long in the most-shorted basket's members, equal weight."""
+
+    name = "hedge_basket"
+
+    def __init__(self, members: np.ndarray, tradable_next: np.ndarray, hedge_size: float,
+                 source: str) -> None:
+        self.members = members
+        self.tradable_next = tradable_next
+        self.hedge_size = hedge_size
+        self.source = source
+
+    def __call__(self, state: OverlayState) -> bool:
+        mem = self.members[state.pos] & self.tradable_next[state.pos]
+        m = int(mem.sum())
+        hedge = np.zeros(len(state.tickers))
+        if m and self.hedge_size > 0:
+            hedge[mem] = self.hedge_size / m
+        state.legs["hedge"] = hedge
+        state.record(self.name, float(hedge.sum()),
+                     f"long {m} most-shorted names at {self.hedge_size / m if m else 0:.4f} each "
+                     f"({self.source})" if m else f"no tradable most-shorted member ({self.source})")
+        return True
+
+
+class NeutralizeBeta(Action):
+    """Scale the short leg so its beta exposure equals the long side's (long + hedge legs)."""
+
+    name = "neutralize_beta"
+
+    def __init__(self, beta: np.ndarray) -> None:
+        self.beta = beta
+
+    def __call__(self, state: OverlayState) -> bool:
+        b = self.beta[state.pos]
+        b = np.where(np.isfinite(b), b, 1.0)  # unknown beta counts as 1
+        long_beta = float(((state.legs["long"] + state.legs["hedge"]) * b).sum())
+        short_beta = float((-state.legs["short"] * b).sum())
+        if long_beta <= 0 or short_beta <= 0:
+            state.record(self.name, 1.0, f"skipped: long beta {long_beta:.4f}, short beta "
+                         f"{short_beta:.4f} (both must be > 0)")
+            return True
+        scale = long_beta / short_beta
+        state.legs["short"] = state.legs["short"] * scale + 0.0
+        state.record(self.name, scale, f"short beta exposure {short_beta:.4f} -> {long_beta:.4f} "
+                     f"(short leg x{scale:.4f})")
+        return True
+
+
+#: Action names -> classes.
+ACTIONS: dict[str, type[Action]] = {
+    "degross": Degross,
+    "cover_crowded": CoverCrowded,
+    "hedge_basket": HedgeBasket,
+    "neutralize_beta": NeutralizeBeta,
+}
+
+
+def build_actions(market: Market, p: dict[str, Any]) -> ActionStack:
+    """The configured actions, in order, with the frames they need computed once."""
+    builders: dict[str, Callable[[], Action]] = {
+        "degross": lambda: Degross(p["degross_to"]),
+        "cover_crowded": lambda: CoverCrowded(
+            squeeze_pressure(market, lookback=p["signal_lookback"]).to_numpy(), p["cover_fraction"]),
+        "hedge_basket": lambda: _hedge(market, p),
+        "neutralize_beta": lambda: NeutralizeBeta(rolling_beta(
+            listed_returns(market), index_returns(market), p["overlay_beta_window"]).to_numpy()),
+    }
+    return ActionStack(*(builders[name]() for name in p["actions"]))
+
+
+def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
+    members, src = most_shorted_members(market, n=p["basket_names"], min_cap=p["basket_min_cap"])
+    listed = market.tradable.to_numpy()
+    nxt = np.zeros_like(listed)
+    nxt[:-1] = listed[1:]
+    return HedgeBasket(members.to_numpy(bool), listed & nxt, p["hedge_size"], src)
+
+
+# --------------------------------------------------------------------------- apply
+def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None = None,
+                  **params: Any) -> tuple[Targets, pd.DataFrame]:
+    """Adjust a book's targets with the junk-momentum overlay.
+
+    Parameters
+    ----------
+    market : Market
+    targets : Targets
+        The book's targets (signal dates must be market dates, tickers the market's).
+    signal : pd.Series, optional
+        A precomputed detection signal on the market's dates (default:
+        :func:`~strategies.signals.junk_rally_signal` with the overlay's signal params).
+    **params
+        Any of :data:`OVERLAY_PARAMS` (see :data:`OVERLAY_PARAM_DOCS`).
+
+    Returns
+    -------
+    (Targets, pd.DataFrame)
+        Adjusted targets (book rows plus overlay decision rows) and the overlay log
+        (:data:`OVERLAY_LOG_COLUMNS`). With ``enabled=False``: the targets unchanged and an empty
+        log.
+    """
+    p = resolve_overlay_params(params)
+    if not p["enabled"]:
+        return targets, empty_log()
+    dates = market.dates
+    if not targets.tickers.equals(market.tickers):
+        raise SqueezeLabError("overlay: the targets' tickers are not the market's: build the book "
+                              "targets from the same market")
+    book_pos = dates.get_indexer(targets.dates)
+    if (book_pos < 0).any():
+        bad = targets.dates[book_pos < 0][0]
+        raise SqueezeLabError(f"overlay: target date {bad.date()} is not a market date: build the "
+                              "book targets from the same market")
+    if len(book_pos) == 0:
+        return targets, empty_log()
+    if signal is None:
+        sig = junk_rally_signal(market, lookback=p["signal_lookback"],
+                                vol_window=p["signal_vol_window"], mode=p["signal_mode"],
+                                n_names=p["basket_names"], min_cap=p["basket_min_cap"])
+    else:
+        sig = signal
+    sig_arr = sig.reindex(dates).to_numpy(np.float64)
+
+    w_book, rs_book = targets.arrays()  # (leg, date, ticker), (date, ticker)
+    n_dates = len(dates)
+    # Index of the book row in force at each market date (-1 before the first).
+    in_force = np.full(n_dates, -1)
+    in_force[book_pos] = np.arange(len(book_pos))
+    in_force = np.maximum.accumulate(in_force)
+
+    gate = None
+    if p["breadth_min"] > 0:
+        short_held = pd.DataFrame(np.where(in_force[:, None] >= 0,
+                                           w_book[LEGS.index("short")][np.maximum(in_force, 0)] < 0,
+                                           False), index=dates, columns=market.tickers)
+        br = short_breadth(market.close, short_held, p["signal_lookback"]).to_numpy()
+        gate = np.where(np.isfinite(br), br >= p["breadth_min"], False)
+
+    _, events = regime_switch(sig_arr, p["threshold"], p["exit_threshold"], p["cooloff"],
+                              start=int(book_pos[0]), stop=n_dates - 1, gate=gate)
+    switch = dict(events)
+    is_book = np.zeros(n_dates, bool)
+    is_book[book_pos] = True
+    stack = build_actions(market, p)
+
+    rows_w: list[np.ndarray] = []
+    rows_rs: list[np.ndarray] = []
+    row_dates: list[pd.Timestamp] = []
+    reasons: list[str] = []
+    log: list[tuple[pd.Timestamp, float, str, float, str]] = []
+    on = False
+    prev: np.ndarray | None = None
+    book_reason = targets.reasons if len(targets.reasons) else None
+    decision_pos = sorted(set(book_pos.tolist()) | set(switch))
+    for i in decision_pos:
+        ev = switch.get(i)
+        if ev == "on":
+            on = True
+        elif ev == "off":
+            on = False
+        j = in_force[i]
+        base = w_book[:, j, :].copy()
+        date = dates[i]
+        if on:
+            state = OverlayState(date=date, pos=i, signal=float(sig_arr[i]),
+                                 event="on" if ev == "on" else "rebalance",
+                                 legs={leg: base[k].copy() for k, leg in enumerate(LEGS)},
+                                 tickers=market.tickers)
+            stack(state)
+            new = np.stack([state.legs[leg] for leg in LEGS])
+            for action, size, detail in state.log:
+                log.append((date, float(sig_arr[i]), action, size, detail))
+            why = f"overlay {state.event}: {'+'.join(p['actions'])}"
+        else:
+            new = base
+            why = ""
+            if ev == "off":
+                restored = float(np.abs(base[LEGS.index("long")]).sum()
+                                 + np.abs(base[LEGS.index("short")]).sum())
+                log.append((date, float(sig_arr[i]), "re_risk", restored,
+                            f"off: signal {sig_arr[i]:.4f} < exit {p['exit_threshold']:g}; book "
+                            f"targets restored, hedge closed"))
+                why = "overlay off: re-risk"
+        if is_book[i]:
+            rs = rs_book[j].copy()
+            br = book_reason.iloc[j] if book_reason is not None else "rebalance"
+            why = f"{br}; {why}" if why else str(br)
+        elif prev is None:  # cannot happen: decisions start at the first book date
+            rs = np.ones(len(market.tickers), bool)
+        else:
+            rs = (new != prev).any(axis=0)
+        rows_w.append(new)
+        rows_rs.append(rs)
+        row_dates.append(date)
+        reasons.append(why)
+        prev = new
+
+    idx = pd.DatetimeIndex(row_dates, name=targets.dates.name)
+    legs = {leg: pd.DataFrame(np.stack([w[k] for w in rows_w]), index=idx, columns=market.tickers)
+            for k, leg in enumerate(LEGS)}
+    out = Targets(legs=legs, resize=pd.DataFrame(np.stack(rows_rs), index=idx,
+                                                  columns=market.tickers),
+                  reasons=pd.Series(reasons, index=idx, dtype=object))
+    if log:
+        log_df = pd.DataFrame(log, columns=list(OVERLAY_LOG_COLUMNS))
+        log_df["date"] = pd.to_datetime(log_df["date"]).astype("datetime64[ns]")
+        log_df = log_df.astype({"signal": np.float64, "size": np.float64})
+    else:
+        log_df = empty_log()
+    return out, log_df

@@ -1,0 +1,600 @@
+"""Pure, point-in-time signals over market frames: momentum, volatility, beta, quality, junk, squeeze.
+
+Every function here is vectorized over (dates x tickers) frames, computed once before a run, and
+uses data up to each date's close only: a value on date ``t`` never changes when prices after
+``t`` change. Short interest and days to cover come from the market's point-in-time history
+(``Market.short_interest`` / ``Market.days_to_cover``, already lagged by the publication delay)
+when present, else from the static attributes (the latest known value, broadcast over dates).
+
+Cross-sectional z-scores and ranks ignore names that are not listed on the date (NaN close).
+Composite scores average the z-scores of their components and are NaN for a listed name unless
+every component is known for it (complete case): a name needs enough history to be scored.
+The components actually used are reported in ``score.attrs["components"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import SqueezeLabError
+from feeds.market import Market
+
+#: Trading sessions per year, for annualizing volatility.
+TRADING_DAYS = 252
+
+#: Quality components (higher = better quality).
+QUALITY_COMPONENTS = ("profitable", "low_beta", "low_volatility")
+
+#: Junk components from attributes / short-interest data (higher = junkier).
+JUNK_ATTRIBUTE_COMPONENTS = ("unprofitable", "short_interest", "days_to_cover")
+#: Junk components always computable from prices.
+JUNK_PRICE_COMPONENTS = ("beta", "low_price", "momentum")
+#: Price-based proxies added when an attribute component is missing.
+JUNK_PROXY_COMPONENTS = ("volatility", "drawdown")
+JUNK_COMPONENTS = JUNK_ATTRIBUTE_COMPONENTS + JUNK_PRICE_COMPONENTS + JUNK_PROXY_COMPONENTS
+
+#: Squeeze-pressure components (higher = more squeezable).
+SQUEEZE_COMPONENTS = ("short_interest", "days_to_cover", "recent_return")
+
+#: Modes of :func:`junk_rally_signal`.
+SIGNAL_MODES = ("zscore", "return")
+
+
+# --------------------------------------------------------------------------- basic helpers
+def _check_window(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SqueezeLabError(f"{name}={value!r} is not a whole number >= {minimum}: pass e.g. {name}=21")
+    return int(value)
+
+
+def listed_returns(market: Market) -> pd.DataFrame:
+    """Daily close-to-close returns, NaN wherever the name is not listed (first row 0 if listed)."""
+    return market.returns().where(market.tradable)
+
+
+def cross_sectional_zscore(frame: pd.DataFrame, clip: float | None = 3.0) -> pd.DataFrame:
+    """Z-score each row across its finite cells (population std); NaN cells stay NaN.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        Dates x tickers; cells of names not listed must already be NaN.
+    clip : float, optional
+        Clip |z| at this value (None: no clipping).
+
+    Returns
+    -------
+    pd.DataFrame
+        Same shape. A row whose finite values are all equal (or a single value) scores 0.
+    """
+    x = frame.to_numpy(np.float64)
+    ok = np.isfinite(x)
+    n = ok.sum(axis=1, keepdims=True)
+    xs = np.where(ok, x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = xs.sum(axis=1, keepdims=True) / n
+        var = np.where(ok, (x - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n
+        sd = np.sqrt(var)
+        z = (x - mean) / sd
+    tiny = ~(sd > 1e-12 * np.maximum(1.0, np.abs(mean)))
+    z = np.where(tiny & ok, 0.0, z)
+    z = np.where(ok, z, np.nan)
+    if clip is not None:
+        z = np.clip(z, -clip, clip)
+    return pd.DataFrame(z, index=frame.index, columns=frame.columns)
+
+
+def cross_sectional_rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Percentile rank of each row across its finite cells (0 < rank <= 1; NaN stays NaN)."""
+    return frame.rank(axis=1, pct=True, method="average")
+
+
+def top_n_members(score: pd.DataFrame, n: int, eligible: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Boolean frame: the ``n`` highest finite scores of each row (ties broken by column order).
+
+    Parameters
+    ----------
+    score : pd.DataFrame
+        Dates x tickers.
+    n : int
+        Members per date (fewer when fewer names qualify).
+    eligible : pd.DataFrame of bool, optional
+        Names allowed on each date.
+    """
+    n = _check_window("n", n)
+    s = score.to_numpy(np.float64)
+    ok = np.isfinite(s)
+    if eligible is not None:
+        ok &= eligible.reindex_like(score).fillna(False).to_numpy(bool)
+    key = np.where(ok, -s, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(s.shape[1])[None, :].repeat(s.shape[0], 0), axis=1)
+    return pd.DataFrame((rank < n) & ok, index=score.index, columns=score.columns)
+
+
+def _attribute_frame(market: Market, column: str) -> pd.DataFrame | None:
+    """A static attribute broadcast over dates (NaN where not listed), or None if unknown."""
+    att = market.attributes
+    if column not in att.columns:
+        return None
+    col = att[column]
+    if col.dtype == object:
+        col = col.map(lambda v: np.nan if v is None else v)
+    vals = pd.to_numeric(col, errors="coerce").astype(np.float64).to_numpy()
+    if not np.isfinite(vals).any():
+        return None
+    arr = np.broadcast_to(vals, market.close.shape)
+    return pd.DataFrame(arr, index=market.dates, columns=market.tickers).where(market.tradable)
+
+
+def point_in_time(market: Market, name: str) -> tuple[pd.DataFrame | None, str]:
+    """Short interest or days to cover known on each date, and where it came from.
+
+    Returns the point-in-time history when the market has one (``"point_in_time"``), else the
+    static attribute broadcast over dates (``"static"``), else ``(None, "missing")``.
+    Non-listed cells are NaN.
+    """
+    if name not in ("short_interest", "days_to_cover"):
+        raise SqueezeLabError(f"unknown point-in-time field {name!r}: use short_interest or days_to_cover")
+    hist = getattr(market, name)
+    if hist is not None and np.isfinite(hist.to_numpy(np.float64)).any():
+        return hist.astype(np.float64).where(market.tradable), "point_in_time"
+    static = _attribute_frame(market, name)
+    if static is not None:
+        return static, "static"
+    return None, "missing"
+
+
+def market_cap(market: Market) -> pd.DataFrame | None:
+    """Shares outstanding x close (NaN where not listed), or None without a ``shares`` attribute."""
+    shares = _attribute_frame(market, "shares")
+    return None if shares is None else shares * market.close
+
+
+def index_returns(market: Market) -> pd.Series:
+    """The broad index's daily returns: ``reference["index"]`` if given, else built from prices.
+
+    Without a reference series the index is cap-weighted with weights at the previous close when
+    the ``shares`` attribute is known, equal-weighted over listed names otherwise (both use only
+    data up to each date).
+    """
+    ref = market.reference
+    if not ref.empty and "index" in ref.columns and np.isfinite(ref["index"].to_numpy(np.float64)).any():
+        return ref["index"].astype(np.float64).fillna(0.0).rename("index")
+    r = listed_returns(market)
+    cap = market_cap(market)
+    if cap is not None:
+        w = cap.shift(1)
+        ok = r.notna() & w.notna() & (w > 0)
+        num = (r.where(ok, 0.0) * w.where(ok, 0.0)).sum(axis=1)
+        den = w.where(ok, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = pd.Series(np.where(den > 0, num / den.where(den > 0, 1.0), 0.0), index=r.index)
+    else:
+        out = r.mean(axis=1).fillna(0.0)
+    out.iloc[0] = 0.0
+    return out.rename("index")
+
+
+# --------------------------------------------------------------------------- basic signals
+def momentum_12_1(close: pd.DataFrame | pd.Series, lookback: int = 252, skip: int = 21
+                  ) -> pd.DataFrame | pd.Series:
+    """12-1 momentum: the return from ``lookback`` to ``skip`` sessions ago.
+
+    Parameters
+    ----------
+    close : pd.DataFrame or pd.Series
+        Closing prices (dates x tickers), NaN where not listed.
+    lookback : int
+        Sessions back to the start of the window (252 ~ 12 months).
+    skip : int
+        Most recent sessions left out (21 ~ 1 month, the short-term reversal).
+
+    Returns
+    -------
+    Same kind as ``close``
+        ``close[t - skip] / close[t - lookback] - 1``; NaN without enough history or when the
+        name is not listed on ``t``.
+    """
+    lookback = _check_window("lookback", lookback)
+    skip = _check_window("skip", skip, 0)
+    if skip >= lookback:
+        raise SqueezeLabError(f"momentum skip={skip} must be smaller than lookback={lookback}: "
+                              "e.g. lookback=252, skip=21")
+    mom = close.shift(skip) / close.shift(lookback) - 1.0
+    return mom.where(close.notna())
+
+
+def realized_vol(returns: pd.DataFrame | pd.Series, window: int, annualize: bool = True,
+                 min_periods: int | None = None) -> pd.DataFrame | pd.Series:
+    """Rolling standard deviation of daily returns (sample std, ddof=1).
+
+    Parameters
+    ----------
+    returns : pd.DataFrame or pd.Series
+        Daily simple returns, NaN where not listed.
+    window : int
+        Sessions in the rolling window (>= 2).
+    annualize : bool
+        Multiply by sqrt(252).
+    min_periods : int, optional
+        Observations needed for a value (default: the whole window).
+
+    Returns
+    -------
+    Same kind as ``returns``
+    """
+    window = _check_window("window", window, 2)
+    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    vol = returns.rolling(window, min_periods=mp).std()
+    return vol * np.sqrt(TRADING_DAYS) if annualize else vol
+
+
+def rolling_beta(returns: pd.DataFrame | pd.Series, index_returns: pd.Series, window: int,
+                 min_periods: int | None = None) -> pd.DataFrame | pd.Series:
+    """Rolling OLS beta of each name's returns on the index: cov(r, m) / var(m).
+
+    Vectorized with rolling sums over pairwise-complete observations (no per-name loop).
+
+    Parameters
+    ----------
+    returns : pd.DataFrame or pd.Series
+        Daily returns, NaN where not listed.
+    index_returns : pd.Series
+        Daily index returns on the same dates.
+    window : int
+        Sessions in the rolling window (>= 2).
+    min_periods : int, optional
+        Paired observations needed (default: the whole window).
+
+    Returns
+    -------
+    Same kind as ``returns``
+        NaN where there are too few observations or the index did not move.
+    """
+    window = _check_window("window", window, 2)
+    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    is_series = isinstance(returns, pd.Series)
+    x = returns.to_frame() if is_series else returns
+    m = index_returns.reindex(x.index).astype(np.float64)
+    xv = x.to_numpy(np.float64)
+    mv = np.broadcast_to(m.to_numpy()[:, None], xv.shape)
+    ok = np.isfinite(xv) & np.isfinite(mv)
+    frames = {
+        "n": ok.astype(np.float64),
+        "x": np.where(ok, xv, 0.0),
+        "y": np.where(ok, mv, 0.0),
+        "xy": np.where(ok, xv * mv, 0.0),
+        "yy": np.where(ok, mv * mv, 0.0),
+    }
+    s = {k: pd.DataFrame(v, index=x.index, columns=x.columns).rolling(window, min_periods=1).sum()
+         .to_numpy() for k, v in frames.items()}
+    n = s["n"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = s["xy"] - s["x"] * s["y"] / n
+        var = s["yy"] - s["y"] * s["y"] / n
+        beta = cov / var
+    scale = np.maximum(s["yy"], 1e-300)
+    good = (n >= mp) & (var > 1e-12 * scale) & ok
+    out = pd.DataFrame(np.where(good, beta, np.nan), index=x.index, columns=x.columns)
+    return out.iloc[:, 0].rename(returns.name) if is_series else out
+
+
+def drawdown_from_peak(close: pd.DataFrame, window: int = 252) -> pd.DataFrame:
+    """``close / rolling max(close over window) - 1`` (<= 0; NaN where not listed)."""
+    window = _check_window("window", window)
+    peak = close.rolling(window, min_periods=1).max()
+    return (close / peak - 1.0).where(close.notna())
+
+
+# --------------------------------------------------------------------------- composites
+def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: float | None,
+               what: str) -> pd.DataFrame:
+    """Average of the components' cross-sectional z-scores; NaN unless all are finite."""
+    if not components:
+        raise SqueezeLabError(f"{what}: no component can be computed from this market: "
+                              "provide prices with enough history or the attributes it needs")
+    zs = [cross_sectional_zscore(c.where(listed), clip).to_numpy() for c in components.values()]
+    z = np.stack(zs)
+    complete = np.isfinite(z).all(axis=0)
+    score = np.where(complete, z.mean(axis=0), np.nan)
+    out = pd.DataFrame(score, index=listed.index, columns=listed.columns)
+    out.attrs["components"] = tuple(components)
+    return out
+
+
+def _pick(available: dict[str, Any], wanted: Sequence[str] | None, default: Sequence[str],
+          universe: Sequence[str], what: str) -> list[str]:
+    if wanted is None:
+        return [c for c in default if c in available]
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    for c in wanted:
+        if c not in universe:
+            raise SqueezeLabError(f"{what}: unknown component {c!r}: use some of {', '.join(universe)}")
+        if c not in available:
+            raise SqueezeLabError(f"{what}: component {c!r} needs data this market lacks: "
+                                  f"use some of {', '.join(available) or 'none'}")
+    return wanted
+
+
+def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
+                  components: Sequence[str] | None = None, clip: float | None = 3.0) -> pd.DataFrame:
+    """Quality: profitable, low beta, low volatility; mean of cross-sectional z-scores per date.
+
+    Parameters
+    ----------
+    market : Market
+    beta_window, vol_window : int
+        Rolling windows (sessions) for beta to the index and realized volatility.
+    components : sequence of str, optional
+        Subset of :data:`QUALITY_COMPONENTS` (default: all the market supports).
+    clip : float, optional
+        Clip each component's |z| at this value.
+
+    Returns
+    -------
+    pd.DataFrame
+        Dates x tickers, higher = better quality; ``attrs["components"]`` lists what was used.
+    """
+    listed = market.tradable
+    r = listed_returns(market)
+    avail: dict[str, Any] = {}
+    prof = _attribute_frame(market, "profitable")
+    if prof is not None:
+        avail["profitable"] = lambda: prof
+    avail["low_beta"] = lambda: -rolling_beta(r, index_returns(market), beta_window)
+    avail["low_volatility"] = lambda: -realized_vol(r, vol_window)
+    use = _pick(avail, components, QUALITY_COMPONENTS, QUALITY_COMPONENTS, "quality_score")
+    return _composite({c: avail[c]() for c in use}, listed, clip, "quality_score")
+
+
+def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip: int = 21,
+                    beta_window: int = 126, vol_window: int = 63, drawdown_window: int = 252,
+                    low_price: float = 5.0, components: Sequence[str] | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The raw junk components (higher = junkier) and a report of what was used.
+
+    Components: ``unprofitable`` (1 - profitable), ``short_interest`` (% of float),
+    ``days_to_cover``, ``beta`` (rolling, to the index), ``low_price`` (1 if close < low_price),
+    ``momentum`` (minus 12-1 momentum), ``volatility`` (realized), ``drawdown`` (depth below the
+    rolling peak). By default the attribute components the market has, the price components, and
+    — when any attribute component is missing — the price proxies volatility and drawdown.
+
+    Returns
+    -------
+    (dict, dict)
+        name -> frame (dates x tickers), and a report ``{"components", "fallback", "sources"}``
+        where ``sources`` says whether short interest / days to cover were point-in-time or static.
+    """
+    r = listed_returns(market)
+    avail: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    prof = _attribute_frame(market, "profitable")
+    if prof is not None:
+        avail["unprofitable"] = lambda: 1.0 - prof
+    for name in ("short_interest", "days_to_cover"):
+        frame, src = point_in_time(market, name)
+        sources[name] = src
+        if frame is not None:
+            avail[name] = (lambda f=frame: f)
+    avail["beta"] = lambda: rolling_beta(r, index_returns(market), beta_window)
+    avail["low_price"] = lambda: (market.close < low_price).astype(np.float64).where(market.tradable)
+    avail["momentum"] = lambda: -momentum_12_1(market.close, momentum_lookback, momentum_skip)
+    avail["volatility"] = lambda: realized_vol(r, vol_window)
+    avail["drawdown"] = lambda: -drawdown_from_peak(market.close, drawdown_window)
+    fallback = any(c not in avail for c in JUNK_ATTRIBUTE_COMPONENTS)
+    default = JUNK_ATTRIBUTE_COMPONENTS + JUNK_PRICE_COMPONENTS
+    if fallback:
+        default = default + JUNK_PROXY_COMPONENTS
+    use = _pick(avail, components, default, JUNK_COMPONENTS, "junk_score")
+    report = {"components": tuple(use), "fallback": bool(components is None and fallback),
+              "sources": sources}
+    return {c: avail[c]() for c in use}, report
+
+
+def junk_score(market: Market, momentum_lookback: int = 252, momentum_skip: int = 21,
+               beta_window: int = 126, vol_window: int = 63, drawdown_window: int = 252,
+               low_price: float = 5.0, components: Sequence[str] | None = None,
+               clip: float | None = 3.0) -> pd.DataFrame:
+    """Junk: unprofitable, heavily shorted, high beta, low price, poor momentum (higher = junkier).
+
+    Mean of the cross-sectional z-scores of :func:`junk_components`; when attributes are missing
+    it falls back to price-based proxies (beta, volatility, low price, drawdown, momentum).
+
+    Returns
+    -------
+    pd.DataFrame
+        Dates x tickers; ``attrs["components"]`` (tuple of names used), ``attrs["fallback"]``
+        (True when price proxies stood in for missing attributes) and ``attrs["sources"]``.
+    """
+    comps, report = junk_components(market, momentum_lookback, momentum_skip, beta_window,
+                                    vol_window, drawdown_window, low_price, components)
+    out = _composite(comps, market.tradable, clip, "junk_score")
+    out.attrs.update(report)
+    return out
+
+
+def squeeze_pressure(market: Market, lookback: int = 10, components: Sequence[str] | None = None,
+                     clip: float | None = 3.0) -> pd.DataFrame:
+    """Single-name squeeze pressure: short interest, days to cover and the recent return.
+
+    Parameters
+    ----------
+    market : Market
+    lookback : int
+        Sessions for the recent return ``close[t] / close[t - lookback] - 1``.
+    components : sequence of str, optional
+        Subset of :data:`SQUEEZE_COMPONENTS` (default: all the market supports).
+
+    Returns
+    -------
+    pd.DataFrame
+        Dates x tickers, mean of cross-sectional z-scores, higher = more squeezable;
+        ``attrs["components"]`` lists what was used.
+    """
+    lookback = _check_window("lookback", lookback)
+    avail: dict[str, Any] = {}
+    for name in ("short_interest", "days_to_cover"):
+        frame, _ = point_in_time(market, name)
+        if frame is not None:
+            avail[name] = (lambda f=frame: f)
+    avail["recent_return"] = lambda: (market.close / market.close.shift(lookback) - 1.0)
+    use = _pick(avail, components, SQUEEZE_COMPONENTS, SQUEEZE_COMPONENTS, "squeeze_pressure")
+    return _composite({c: avail[c]() for c in use}, market.tradable, clip, "squeeze_pressure")
+
+
+# --------------------------------------------------------------------------- baskets and the rally
+def most_shorted_members(market: Market, n: int = 50, min_cap: float = 1e9,
+                         proxy_window: int = 63) -> tuple[pd.DataFrame, str]:
+    """Members of the most-shorted basket on each date (known at that date's close), and how.
+
+    Uses ``feeds.baskets.most_shorted_members`` (twice-monthly rebalance, cap floor) when that
+    module and the short-interest data are available; otherwise ranks the point-in-time short
+    interest (% of float) daily among listed names above ``min_cap`` (no floor without a
+    ``shares`` attribute); without any short-interest data, the ``n`` junkiest names by
+    :func:`junk_score` on price proxies (beta, volatility, low price, drawdown over
+    ``proxy_window`` sessions) stand in.
+
+    Returns
+    -------
+    (pd.DataFrame, str)
+        Boolean members (dates x tickers) and a short description of the source.
+    """
+    n = _check_window("n", n)
+    si, src = point_in_time(market, "short_interest")
+    cap = market_cap(market)
+    if si is not None:
+        if cap is not None:
+            try:
+                from feeds.baskets import most_shorted_members as _baskets_members
+            except ImportError:
+                _baskets_members = None
+            if _baskets_members is not None:
+                mem = _baskets_members(si, cap, n=n, min_cap=min_cap)
+                mem = mem.reindex(index=market.dates, columns=market.tickers).fillna(False)
+                return mem.astype(bool), f"feeds.baskets.most_shorted_members ({src} short interest)"
+            eligible = market.tradable & (cap >= min_cap)
+        else:
+            eligible = market.tradable
+        return top_n_members(si, n, eligible), f"top {n} by {src} short interest"
+    js = junk_score(market, beta_window=proxy_window, vol_window=proxy_window,
+                    drawdown_window=proxy_window,
+                    components=("beta", "volatility", "low_price", "drawdown"))
+    return top_n_members(js, n, market.tradable), f"top {n} by junk score (no short-interest data)"
+
+
+def basket_returns(market: Market, members: pd.DataFrame) -> pd.Series:
+    """Equal-weight daily returns of a basket whose members are decided at the previous close."""
+    r = listed_returns(market)
+    held = members.reindex_like(r).fillna(False).astype(bool).shift(1, fill_value=False)
+    ok = held & r.notna()
+    num = r.where(ok, 0.0).sum(axis=1)
+    den = ok.sum(axis=1)
+    out = (num / den.where(den > 0, 1)).where(den > 0, 0.0)
+    out.iloc[0] = 0.0
+    return out.rename("basket")
+
+
+def most_shorted_returns(market: Market, n: int = 50, min_cap: float = 1e9) -> tuple[pd.Series, str]:
+    """Daily returns of the most-shorted basket: ``reference["most_shorted"]`` or rebuilt.
+
+    Rebuilt from :func:`most_shorted_members` with ``feeds.baskets.equal_weight_basket`` (equal
+    weight at each membership change, drifting in between, as the feeds build the reference
+    series) when available, else re-weighted equally every day (:func:`basket_returns`).
+    """
+    ref = market.reference
+    if not ref.empty and "most_shorted" in ref.columns and \
+            np.isfinite(ref["most_shorted"].to_numpy(np.float64)).any():
+        return ref["most_shorted"].astype(np.float64).fillna(0.0), "reference most_shorted series"
+    members, src = most_shorted_members(market, n, min_cap)
+    try:
+        from feeds.baskets import equal_weight_basket
+    except ImportError:
+        return basket_returns(market, members), f"equal-weight basket (daily), {src}"
+    b = equal_weight_basket(market.close, members.reindex_like(market.close).fillna(False)
+                            .astype(bool))
+    return b.astype(np.float64), f"feeds.baskets.equal_weight_basket, {src}"
+
+
+def _compound(r: pd.Series, lookback: int) -> pd.Series:
+    return np.expm1(np.log1p(r).rolling(lookback, min_periods=lookback).sum())
+
+
+def junk_rally_signal(market: Market, lookback: int = 10, vol_window: int = 63, mode: str = "zscore",
+                      basket: pd.Series | None = None, n_names: int = 50, min_cap: float = 1e9
+                      ) -> pd.Series:
+    """Is junk rallying? The most-shorted basket's move over a short lookback.
+
+    Parameters
+    ----------
+    market : Market
+    lookback : int
+        Sessions of the move (10 ~ two weeks).
+    vol_window : int
+        Sessions of the trailing volatility (zscore mode).
+    mode : {"zscore", "return"}
+        ``"zscore"``: compounded basket return minus compounded index return over ``lookback``,
+        divided by the excess return's volatility, ``std(daily basket - index returns)`` over the
+        ``vol_window`` sessions ending ``lookback`` sessions before ``t`` (the move being scored is
+        not in its own yardstick) times ``sqrt(lookback)``.
+        ``"return"``: the raw compounded basket return over ``lookback``; the practitioners'
+        "most-shorted basket up more than 15% in two weeks" is ``mode="return", lookback=10``
+        with a threshold of 0.15.
+    basket : pd.Series, optional
+        Daily basket returns to use instead of the market's (default:
+        :func:`most_shorted_returns`).
+    n_names, min_cap : int, float
+        Basket size and cap floor when the basket has to be rebuilt from short interest.
+
+    Returns
+    -------
+    pd.Series
+        On the market's dates, NaN during warm-up; ``attrs["basket"]`` says where the basket
+        came from.
+    """
+    lookback = _check_window("lookback", lookback)
+    vol_window = _check_window("vol_window", vol_window, 2)
+    if mode not in SIGNAL_MODES:
+        raise SqueezeLabError(f"junk_rally_signal mode={mode!r} is not valid: use one of "
+                              f"{', '.join(SIGNAL_MODES)}")
+    if basket is None:
+        b, src = most_shorted_returns(market, n_names, min_cap)
+    else:
+        b, src = basket.reindex(market.dates).astype(np.float64).fillna(0.0), "given basket"
+    if mode == "return":
+        out = _compound(b, lookback)
+    else:
+        m = index_returns(market)
+        excess = _compound(b, lookback) - _compound(m, lookback)
+        vol = (b - m).rolling(vol_window, min_periods=vol_window).std().shift(lookback)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = excess / (vol * np.sqrt(lookback))
+        out = out.where(vol > 0)
+    out = pd.Series(out.to_numpy(np.float64), index=market.dates, name=f"junk_rally_{mode}")
+    out.attrs["basket"] = src
+    return out
+
+
+def short_breadth(close: pd.DataFrame, shorts: pd.DataFrame, lookback: int = 10) -> pd.Series:
+    """Share of the current shorts whose price rose over ``lookback`` sessions (NaN if no shorts).
+
+    Parameters
+    ----------
+    close : pd.DataFrame
+        Closing prices.
+    shorts : pd.DataFrame of bool
+        True where the name is held short on the date (e.g. the book's forward-filled short leg).
+    lookback : int
+    """
+    lookback = _check_window("lookback", lookback)
+    ret = close / close.shift(lookback) - 1.0
+    held = shorts.reindex_like(close).fillna(False).astype(bool)
+    known = held & ret.notna()
+    up = (known & (ret > 0)).sum(axis=1)
+    n = known.sum(axis=1)
+    return (up / n.where(n > 0, 1)).where(n > 0).rename("short_breadth")

@@ -1,0 +1,206 @@
+"""Performance statistics (empyrical) and the whole metrics.json built by analyzers.report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import empyrical
+import numpy as np
+import pandas as pd
+import pytest
+
+from analyzers.performance import PERFORMANCE_KEYS, performance_stats, to_float
+from analyzers.report import SECTIONS, build_metrics, canonical, daily_table
+from feeds.episodes import EPISODES, Episode, resolve_episodes, window_return
+from tests.test_attribution import simulate, tiny_market
+
+
+def _walk_plain(obj, path="$"):
+    """Every leaf is a plain JSON value (no numpy, no NaN, no Timestamp)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            assert type(k) is str, path
+            _walk_plain(v, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _walk_plain(v, f"{path}[{i}]")
+    else:
+        assert obj is None or type(obj) in (str, int, float, bool), (path, type(obj))
+        if type(obj) is float:
+            assert math.isfinite(obj), path
+
+
+def _series(values, start="2025-01-01"):
+    return pd.Series(values, index=pd.bdate_range(start, periods=len(values)), dtype=float)
+
+
+def test_every_number_is_empyricals():
+    rng = np.random.default_rng(4)
+    r = _series(np.r_[0.0, rng.normal(0.0005, 0.01, 299)])
+    b = _series(np.r_[0.0, rng.normal(0.0003, 0.008, 299)])
+    out = performance_stats(r, benchmark=b, benchmark_name="index")
+    assert set(out) == set(PERFORMANCE_KEYS)
+    x, bx = r.iloc[1:], b.iloc[1:]
+    alpha, beta = empyrical.alpha_beta(x, bx)
+    expected = {
+        "cumulative_return": empyrical.cum_returns_final(x),
+        "annual_return": empyrical.annual_return(x),
+        "annual_volatility": empyrical.annual_volatility(x),
+        "sharpe_ratio": empyrical.sharpe_ratio(x),
+        "sortino_ratio": empyrical.sortino_ratio(x),
+        "calmar_ratio": empyrical.calmar_ratio(x),
+        "max_drawdown": empyrical.max_drawdown(x),
+        "tail_ratio": empyrical.tail_ratio(x),
+        "stability": empyrical.stability_of_timeseries(x),
+        "value_at_risk": empyrical.value_at_risk(x),
+        "conditional_value_at_risk": empyrical.conditional_value_at_risk(x),
+        "alpha": alpha,
+        "beta": beta,
+    }
+    for k, v in expected.items():
+        assert out[k] == float(v), k
+        assert type(out[k]) is float, k
+    assert out["n_days"] == 299 and out["start"] == "2025-01-02" and out["benchmark"] == "index"
+    assert out["hit_rate"] == pytest.approx((x > 0).mean())
+    up = bx >= 0
+    assert out["up_market_hit_rate"] == pytest.approx(((x - bx)[up] > 0).mean())
+    _walk_plain(out)
+
+
+def test_hand_checked_hit_rate_and_undefined_numbers():
+    r = _series([0.0, 0.01, -0.02, 0.03, 0.0, 0.01])
+    out = performance_stats(r)
+    assert out["hit_rate"] == pytest.approx(0.6)
+    assert out["cumulative_return"] == pytest.approx(1.01 * 0.98 * 1.03 * 1.01 - 1)
+    assert out["alpha"] is None and out["beta"] is None and out["benchmark"] is None
+    flat = performance_stats(_series([0.0] * 10))
+    assert flat["sharpe_ratio"] is None and flat["annual_volatility"] == 0.0
+    up_only = performance_stats(_series([0.0, 0.01, 0.02, 0.01]))
+    assert up_only["sortino_ratio"] is None  # empyrical gives inf
+    empty = performance_stats(_series([0.0]))
+    assert empty["n_days"] == 0 and empty["sharpe_ratio"] is None
+    _walk_plain([out, flat, up_only, empty])
+    assert to_float(np.float64(1.5)) == 1.5 and type(to_float(np.float64(1.5))) is float
+    assert to_float(np.nan) is None and to_float(np.array([2.0])) == 2.0
+
+
+# --------------------------------------------------------------------------- metrics.json
+def _run(seed: int = 2, n_days: int = 90):
+    mk = tiny_market(n_days=n_days, seed=seed, start="2025-05-01")
+    rng = np.random.default_rng(seed)
+    orders = {}
+    for t in range(0, n_days - 1, 10):
+        orders[t] = {"long": {"AAA": float(rng.integers(500, 1500)),
+                              "DDD": float(rng.integers(100, 400))},
+                     "short": {"BBB": -float(rng.integers(500, 1500)),
+                               "CCC": -float(rng.integers(100, 400))},
+                     "hedge": {"BBB": float(rng.integers(0, 200))}}
+    res = simulate(mk, orders, cash=1e5, commission_bps=5.0, borrow_bps=200.0)
+    if n_days < 80:
+        return mk, res
+    res.overlay_log = pd.DataFrame({
+        "date": [mk.dates[5], mk.dates[30], mk.dates[31], mk.dates[70]],
+        "signal": [0.1, 0.4, 0.5, 0.2],
+        "action": ["degross", "hedge_basket", "cover_crowded", "hedge_basket"],
+        "size": [0.1, 0.2, 0.3, 0.0],
+        "detail": ["", "", "", ""],
+    })
+    return mk, res
+
+
+def test_build_metrics_schema_and_numbers():
+    mk, res = _run()
+    user = Episode("mid_june", "2025-06-10", "2025-06-20", "user-defined")
+    eps = {**EPISODES, "mid_june": user}
+    m = build_metrics(res, mk, eps, top_n=3, top_k=2)
+    assert set(m) == set(SECTIONS)
+    _walk_plain(m)
+    r = res.returns()
+    # performance and drawdowns agree with empyrical on the same returns
+    assert m["performance"]["sharpe_ratio"] == pytest.approx(empyrical.sharpe_ratio(r.iloc[1:]),
+                                                            rel=1e-10)
+    assert m["drawdowns"]["max_drawdown"] == pytest.approx(empyrical.max_drawdown(r), abs=1e-12)
+    assert len(m["drawdowns"]["table"]) <= 3
+    # named episodes: in range analyzed, out of range skipped with a reason
+    ep = m["episodes"]
+    assert set(ep["named"]) == {"jun_jul_2025", "mid_june"}
+    assert [s["name"] for s in ep["skipped"]] == ["jan_2026"]
+    jj = ep["named"]["jun_jul_2025"]
+    assert jj["kind"] == "named" and jj["first_session"] == "2025-06-02"
+    assert jj["return"] == pytest.approx(window_return(r, "2025-06-02", "2025-07-31"), rel=1e-10)
+    legs = jj["legs"]
+    parts = legs["long"] + legs["short"] + legs["hedge"] + legs["commission"] + legs["borrow"]
+    assert parts == pytest.approx(jj["return"], rel=1e-9, abs=1e-12)
+    assert legs["costs"] == pytest.approx(legs["commission"] + legs["borrow"])
+    assert legs["borrow"] < 0 and legs["commission"] < 0
+    assert set(jj["factors"]["contribution"]) == {"market", "junk", "momentum", "quality"}
+    assert set(jj["reference_returns"]) == {"index", "growth", "most_shorted", "unprofitable_tech"}
+    # detected episodes: disjoint, inside the data, each with attribution and exposures
+    det = ep["detected"]
+    assert det and all(d["kind"] in {"drawdown", "junk_rally", "drawdown+junk_rally"} for d in det)
+    for a, b in zip(det, det[1:], strict=False):
+        assert a["end"] < b["start"]
+    names = set(ep["named"]) | {d["name"] for d in det}
+    assert set(m["attribution"]["episodes"]) == names == set(m["exposures"]["episodes"])
+    assert set(m["overlay"]["episodes"]) == names
+    # attribution: overall legs add up to the whole return; top names carry attributes
+    at = m["attribution"]
+    assert at["factor_source"] == "factors" and at["max_abs_residual"] < 1e-6
+    ov = at["overall"]["legs"]["contribution"]
+    assert ov["total"] == pytest.approx(res.equity.iloc[-1] / res.equity.iloc[0] - 1, rel=1e-10)
+    top = at["episodes"]["jun_jul_2025"]["top_names"]
+    for rec in top["contributors"] + top["detractors"]:
+        assert {"ticker", "pnl", "contribution", "leg", "beta", "profitable",
+                "short_interest"} <= set(rec)
+    # exposures and overlay
+    assert m["exposures"]["overall"]["gross_exposure"]["max"] > 0
+    assert m["overlay"]["n_decisions"] == 4
+    assert m["overlay"]["actions"] == {"cover_crowded": 1, "degross": 1, "hedge_basket": 2}
+    jo = m["overlay"]["episodes"]["jun_jul_2025"]
+    assert jo["first_date"] == mk.dates[30].strftime("%Y-%m-%d")
+    assert jo["first_action"] == "hedge_basket"
+    assert jo["sessions_to_first"] == int(((mk.dates >= "2025-06-02")
+                                           & (mk.dates < mk.dates[30])).sum())
+
+
+def test_build_metrics_is_deterministic_json():
+    mk, res = _run(seed=3)
+    eps = resolve_episodes(["wk:2025-06-02:2025-06-06"])
+    a = json.dumps(build_metrics(res, mk, eps), sort_keys=True, allow_nan=False)
+    b = json.dumps(build_metrics(res, mk, eps), sort_keys=True, allow_nan=False)
+    assert a == b
+    assert "NaN" not in a and "Infinity" not in a
+
+
+def test_build_metrics_detection_options_and_reference_factors():
+    mk, res = _run(seed=4)
+    sig = pd.Series(False, index=mk.dates)
+    sig.iloc[40:46] = True
+    m = build_metrics(res, mk, {}, detect=True, junk_signal=sig, detect_top=0)
+    det = m["episodes"]["detected"]
+    assert [(d["start"], d["end"], d["kind"]) for d in det] == [
+        (mk.dates[40].strftime("%Y-%m-%d"), mk.dates[45].strftime("%Y-%m-%d"), "junk_rally")]
+    assert m["episodes"]["detection"]["signal"] == "user"
+    assert m["episodes"]["detection"]["threshold"] == 0.5
+    off = build_metrics(res, mk, {}, detect=False)
+    assert off["episodes"]["detected"] == [] and off["episodes"]["detection"]["enabled"] is False
+    # without factor returns the market's reference baskets are the factors
+    from dataclasses import replace
+    mk2 = replace(mk, factors=pd.DataFrame())
+    m2 = build_metrics(res, mk2, {}, detect=False)
+    assert m2["attribution"]["factor_source"] == "reference"
+    assert set(m2["attribution"]["overall"]["factors"]["betas"]) == {"index", "most_shorted"}
+
+
+def test_canonical_and_daily_table():
+    assert canonical({"a": np.float64(0.1 + 0.2), "b": np.nan, "c": pd.Timestamp("2025-01-02"),
+                      "d": (np.int64(3), np.bool_(True)), "e": -0.0}) == {
+        "a": 0.3, "b": None, "c": "2025-01-02", "d": [3, True], "e": 0.0}
+    mk, res = _run(seed=5, n_days=30)
+    d = daily_table(res, mk)
+    assert d.index.name == "date" and len(d) == 30
+    assert {"equity", "cash", "return", "drawdown", "gross", "net", "hedge_value",
+            "pnl_long", "pnl_total"} <= set(d.columns)
+    assert np.allclose(d["pnl_total"].iloc[1:], np.diff(res.equity.to_numpy()))
+    assert (d["drawdown"] <= 0).all()

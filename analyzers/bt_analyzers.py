@@ -21,7 +21,8 @@ Positions are rebuilt from fills; legs come from the strategy's ``leg_shares_log
 forms: ``{leg: DataFrame dates x tickers}`` of end-of-day shares (the ``BacktestResult.leg_shares``
 shape, change-only rows are forward-filled), ``{leg: array (bars x datas)}`` in ``strategy.datas``
 order, or long records (a DataFrame or a list of dicts) with ``date``, ``leg``, ``ticker``,
-``shares``. Borrow is what the broker's cash lost besides fills and commission (backtrader charges
+``shares``; or SqueezeBook's ``leg_log``, a list of ``(signal date, array legs x tickers)``
+held from the next bar (the fill) on, tickers in ``strategy.tickers`` order. Borrow is what the broker's cash lost besides fills and commission (backtrader charges
 short interest through the commission scheme's ``interest``).
 """
 
@@ -68,6 +69,7 @@ class _Collector(bt.Analyzer):
 
     def start(self) -> None:
         self._names = [d._name or f"data{i}" for i, d in enumerate(self.datas)]
+        self._name_of = {id(d): n for d, n in zip(self.datas, self._names, strict=True)}
         self._dt: list[float] = []
         self._value: list[float] = []
         self._cash: list[float] = []
@@ -80,7 +82,7 @@ class _Collector(bt.Analyzer):
     def notify_order(self, order: bt.Order) -> None:
         if order.status not in (order.Partial, order.Completed):
             return
-        name = order.data._name
+        name = self._name_of.get(id(order.data), order.data._name)
         int2pnl = bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
         cinfo = getattr(order, "comminfo", None)
         for bit in order.executed.iterpending():
@@ -146,6 +148,8 @@ class _Collector(bt.Analyzer):
         if legs is None:
             legs = {}
         self._legs_from = source
+        self._leg_mismatch = (float(np.abs(sum(legs.values()) - shares).to_numpy().max())
+                              if legs and n else 0.0)
         f["leg"] = None  # one order per name may serve several legs: legs come from shares
         trades = f[list(TRADE_COLUMNS)].reset_index(drop=True)
         return BacktestResult(
@@ -172,6 +176,27 @@ def _frame_from_records(rec: pd.DataFrame, dates: pd.DatetimeIndex, names: list[
         wide = sub.pivot_table(index="date", columns="ticker", values="shares", aggfunc="sum")
         out[str(leg)] = wide
     return _reindex_legs(out, dates, names)
+
+
+def _frame_from_signal_log(log: list[tuple[Any, Any]], tickers: Any, dates: pd.DatetimeIndex,
+                           names: list[str]) -> dict[str, pd.DataFrame]:
+    """``[(signal date, array legs x tickers)]`` (SqueezeBook's ``leg_log``): held from the bar
+    after the signal date (the fill bar) on."""
+    sig = pd.DatetimeIndex([pd.Timestamp(d) for d, _ in log]).normalize().astype("datetime64[ns]")
+    rows = dates.searchsorted(sig, side="right")
+    keep = rows < len(dates)
+    states = np.stack([np.asarray(a, dtype=np.float64) for _, a in log])[keep]
+    cols = [str(t) for t in tickers]
+    if states.ndim != 3 or states.shape[1] != len(LEGS) or states.shape[2] != len(cols):
+        raise SqueezeLabError(
+            f"strategy leg_log entries have shape {states.shape[1:]}: expected "
+            f"({len(LEGS)} legs, {len(cols)} tickers)"
+        )
+    idx = dates[rows[keep]]
+    frames = {leg: pd.DataFrame(states[:, i], index=idx, columns=cols)
+              for i, leg in enumerate(LEGS)}
+    frames = {k: v[~v.index.duplicated(keep="last")] for k, v in frames.items()}
+    return _reindex_legs(frames, dates, names)
 
 
 def _reindex_legs(legs: Mapping[str, pd.DataFrame], dates: pd.DatetimeIndex, names: list[str]
@@ -205,6 +230,9 @@ def _strategy_legs(strategy: bt.Strategy, dates: pd.DatetimeIndex, names: list[s
         return None, "sign"
     if isinstance(log, pd.DataFrame):
         return _frame_from_records(log, dates, names), "strategy"
+    if isinstance(log, list) and isinstance(log[0], tuple) and len(log[0]) == 2:
+        return _frame_from_signal_log(log, getattr(strategy, "tickers", names), dates,
+                                      names), "strategy"
     if isinstance(log, list):
         return _frame_from_records(pd.DataFrame(log), dates, names), "strategy"
     if isinstance(log, Mapping):
@@ -214,6 +242,10 @@ def _strategy_legs(strategy: bt.Strategy, dates: pd.DatetimeIndex, names: list[s
                 frames[leg] = v
             else:
                 arr = np.asarray(v, dtype=np.float64)
+                if arr.ndim == 2 and arr.shape[1] == len(names) and arr.shape[0] < len(dates):
+                    # logged from the strategy's next() only: no holdings in its prenext bars
+                    pad = np.zeros((len(dates) - arr.shape[0], len(names)))
+                    arr = np.vstack([pad, arr])
                 if arr.ndim != 2 or arr.shape[1] != len(names) or arr.shape[0] != len(dates):
                     raise SqueezeLabError(
                         f"strategy leg log for {leg!r} has shape {arr.shape}: expected "
@@ -281,7 +313,9 @@ class LegAttribution(_Collector):
     attributes : pd.DataFrame or None, ``Market.attributes`` for the top-name records
     daily : bool, include the daily series (lists) in the analysis
 
-    ``get_analysis()``: ``legs_from`` ("strategy" | "sign"), ``max_abs_residual``, ``overall``
+    ``get_analysis()``: ``legs_from`` ("strategy" | "sign"), ``max_abs_leg_mismatch`` (shares:
+    the strategy's legs vs the positions rebuilt from fills; 0 when consistent),
+    ``max_abs_residual`` (money the holdings/fills/costs do not explain), ``overall``
     {legs, top_names}, ``episodes`` {name: {legs, top_names}}, ``daily`` {dates, long, short,
     hedge, commission, borrow, total, residual} (when ``daily``). See
     :mod:`analyzers.attribution`.
@@ -299,6 +333,7 @@ class LegAttribution(_Collector):
         keep, skipped = split_episodes(_episodes_param(self.p.episodes), attr.dates)
         out: dict[str, Any] = {
             "legs_from": self._legs_from,
+            "max_abs_leg_mismatch": self._leg_mismatch,
             "max_abs_residual": float(np.abs(attr.daily["residual"].to_numpy()).max())
             if len(attr.daily) else 0.0,
             "overall": {"legs": window_legs(attr),
@@ -324,7 +359,8 @@ class Exposures(_Collector):
     episodes : mapping/iterable of Episode or None (the built-ins)
     daily : bool, include the daily series (lists)
 
-    ``get_analysis()``: ``overall`` {column: {mean, max, min, at_start, at_end}}, ``episodes``
+    ``get_analysis()``: ``legs_from`` ("strategy" | "sign"), ``overall`` {column: {mean, max,
+    min, at_start, at_end}} for :data:`analyzers.report.SUMMARY_COLUMNS`, ``episodes``
     {name: same}, ``daily`` {dates, column: [...]} (all columns of
     :func:`analyzers.exposures.exposures`, when ``daily``).
     """

@@ -295,8 +295,9 @@ def window_bounds(dates: pd.DatetimeIndex, start: Any, end: Any) -> tuple[int, i
 def episode_drawdown(equity: pd.Series, episode: Episode) -> dict[str, Any]:
     """How deep under water the book got inside an episode, and whether it came back.
 
-    The trough is the lowest close inside the window; the peak is the high-water mark before it
-    (anywhere from the first date to the trough: before or inside the window). Depth is
+    The trough is the lowest close inside the window (the first one on a tie); the peak is the
+    last close at the high-water mark before it (anywhere from the first date to the trough:
+    before or inside the window, as the drawdown table's peak). Depth is
     ``trough / peak - 1``; recovery is the first later close at or above the peak.
 
     Parameters
@@ -322,7 +323,8 @@ def episode_drawdown(equity: pd.Series, episode: Episode) -> dict[str, Any]:
     a, b = window_bounds(dates, episode.start, episode.end)
     base = a - 1 if a > 0 else 0
     trough = a + int(np.argmin(v[a: b + 1]))
-    peak = int(np.argmax(v[: trough + 1]))  # first occurrence of the high-water mark
+    seg = v[: trough + 1]
+    peak = int(trough - np.argmax(seg[::-1]))  # the last close at the high-water mark
     depth = v[trough] / v[peak] - 1.0
     rec = None
     if depth < 0:

@@ -188,7 +188,7 @@ def align_attributes(
     """Attributes indexed exactly by ``tickers`` (missing rows unknown) and one note per gap."""
     tickers = pd.Index(tickers)
     if table is None:
-        att = pd.DataFrame({"sector": pd.Series([UNKNOWN_SECTOR] * len(tickers), index=tickers)},
+        att = pd.DataFrame({"sector": pd.Series([UNKNOWN_SECTOR] * len(tickers), index=tickers.copy())},
                            index=tickers)
         return att, ["no attributes given (sector, profitability, beta, short interest unknown): the "
                      "junk score falls back to price-based proxies"]
@@ -209,7 +209,7 @@ def align_attributes(
     if absent:
         notes.append(f"attributes without {', '.join(absent)}: measures that need them fall back to "
                      "price-based proxies")
-    att.index = tickers
+    att.index = tickers.copy()
     return att, notes
 
 
@@ -264,12 +264,17 @@ def attributes_from_info(infos: Mapping[str, Mapping[str, Any]]) -> tuple[pd.Dat
                          else pd.array(prof.tolist(), dtype="boolean"))
     att["is_tech"] = att["is_tech"].astype(bool)
     notes = []
+    empty = np.array([not infos[t] for t in tickers], dtype=bool)
+    if empty.any():
+        names = att.index[empty]
+        notes.append(f"no Yahoo info for {len(names)} ticker(s) (e.g. {', '.join(map(str, names[:5]))}): "
+                     "their attributes are unknown")
     for col in ("profitable", "beta", "short_interest", "days_to_cover", "shares"):
-        miss = att.index[att[col].isna().to_numpy()]
+        miss = att.index[att[col].isna().to_numpy() & ~empty]
         if len(miss):
             notes.append(f"Yahoo gave no {col} for {len(miss)} ticker(s) (e.g. "
                          f"{', '.join(map(str, miss[:5]))}): left unknown")
-    unknown = att.index[(att["sector"] == UNKNOWN_SECTOR).to_numpy()]
+    unknown = att.index[(att["sector"] == UNKNOWN_SECTOR).to_numpy() & ~empty]
     if len(unknown):
         notes.append(f"Yahoo gave no sector for {len(unknown)} ticker(s) (e.g. "
                      f"{', '.join(map(str, unknown[:5]))}): sector Unknown, not tech")

@@ -24,9 +24,9 @@ from feeds.errors import SqueezeLabError
 #: Most-shorted basket rule (SCENARIO.md): top 50 by short interest % of float, cap above $1bn,
 #: equal weight, rebalanced twice a month.
 MOST_SHORTED_RULE = {"n": 50, "min_cap": 1e9, "freq": "SMS"}
-#: Unprofitable-tech rule: technology names with negative net income, top 50 by size (market cap as
-#: the revenue proxy), equal weight, rebalanced monthly.
-UNPROFITABLE_TECH_RULE = {"n": 50, "min_cap": 0.0, "freq": "MS"}
+#: Unprofitable-tech rule: technology names with negative net income, liquid (market cap above
+#: $1bn), top 50 by size (market cap as the revenue proxy), equal weight, rebalanced monthly.
+UNPROFITABLE_TECH_RULE = {"n": 50, "min_cap": 1e9, "freq": "MS"}
 
 
 def _as_float(df: pd.DataFrame, what: str) -> np.ndarray:
@@ -165,7 +165,7 @@ def most_shorted_members(short_interest: pd.DataFrame, market_cap: pd.DataFrame,
 
 
 def unprofitable_tech_members(attributes: pd.DataFrame, market_cap: pd.DataFrame, n: int = 50,
-                              freq: str = "MS", min_cap: float = 0.0) -> pd.DataFrame:
+                              freq: str = "MS", min_cap: float = 1e9) -> pd.DataFrame:
     """Members of the unprofitable-tech basket: the ``n`` largest unprofitable technology names.
 
     Eligible: ``is_tech`` and not ``profitable`` (attributes), listed, cap at least ``min_cap``.
@@ -183,7 +183,7 @@ def unprofitable_tech_members(attributes: pd.DataFrame, market_cap: pd.DataFrame
     freq : str, optional
         Rebalance schedule (pandas alias); ``"MS"`` = monthly.
     min_cap : float, optional
-        Size (liquidity) floor.
+        Size (liquidity) floor, $1bn by default.
 
     Returns
     -------
@@ -361,7 +361,7 @@ def reference_series(close: pd.DataFrame, attributes: pd.DataFrame,
         out["most_shorted"] = equal_weight_basket(
             close, mem, rebalance_dates(close.index, rule["freq"]))
     if {"is_tech", "profitable"} <= set(att.columns):
-        rule = dict(UNPROFITABLE_TECH_RULE, n=n)
+        rule = dict(UNPROFITABLE_TECH_RULE, n=n, min_cap=min_cap)
         mem = unprofitable_tech_members(att, cap, n=rule["n"], freq=rule["freq"],
                                         min_cap=rule["min_cap"])
         if mem.to_numpy().any():

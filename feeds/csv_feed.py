@@ -359,10 +359,14 @@ def _wide_tables(tables: dict[str, Table]) -> _Panel:
         if ref_dates is None:
             ref_dates = di
         elif not di.equals(ref_dates):
-            bad = di.symmetric_difference(ref_dates)[0]
-            at = t.loc(int(order[int(np.flatnonzero(di == bad)[0])])) if bad in di else t.path
-            raise _fail(f"{at}: dates differ from {close.path} (e.g. {bad.date()}): "
-                        "give every wide file the same date rows")
+            extra = di.difference(ref_dates)
+            if len(extra):
+                at = t.loc(int(order[int(np.flatnonzero(di == extra[0])[0])]))
+                raise _fail(f"{at}: date {extra[0].date()} is not in {close.path}: give every wide "
+                            "file the same date rows")
+            gone = ref_dates.difference(di)[0]
+            raise _fail(f"{t.path}: no row for {gone.date()} (which {close.path} has): give every "
+                        "wide file the same date rows")
         arr = np.empty((len(t), len(tickers)))
         given = np.empty((len(t), len(tickers)), dtype=bool)
         for j, tk in enumerate(tickers):
@@ -394,6 +398,7 @@ def _check_and_build(
     p: _Panel, ffill_limit: int, max_gap_days: int | None, notes: list[str],
 ) -> tuple[dict[str, pd.DataFrame], str]:
     """Validate a panel and return the five OHLCV frames and the fill model."""
+    p = _drop_empty(p, notes)
     dates, tickers, vals, present = p.dates, p.tickers, p.values, p.present
     given = set(vals)
 
@@ -655,7 +660,7 @@ def build_reference(
         out["index"] = first_zero(baskets.equal_weight_basket(close, listed, monthly))
         notes.append("reference index: equal-weighted universe, rebalanced monthly (no shares "
                      "outstanding known for every ticker)")
-    tech = _complete_bool(att, "is_tech")
+    tech, tech_unknown = _known_bool(att, "is_tech", unknown_as=False)
     if growth is not None:
         out["growth"] = first_zero(growth)
     elif tech is not None and bool(tech.any()):
@@ -667,7 +672,7 @@ def build_reference(
             out["growth"] = first_zero(baskets.equal_weight_basket(close, members, monthly))
             notes.append("reference growth: equal-weighted is_tech names, rebalanced monthly")
     else:
-        notes.append("reference growth unavailable: no growth ticker and no is_tech attribute")
+        notes.append("reference growth unavailable: no growth ticker and no is_tech names")
     si, si_static = short_interest, False
     if si is None and "short_interest" in att.columns:
         col = pd.to_numeric(att["short_interest"], errors="coerce").astype(np.float64)
@@ -689,23 +694,28 @@ def build_reference(
         notes.append(f"reference most_shorted: equal-weighted {how}, rebalanced twice a month")
     else:
         notes.append("reference most_shorted unavailable: no short-interest data")
-    prof = _complete_bool(att, "profitable")
+    prof, prof_unknown = _known_bool(att, "profitable", unknown_as=True)
     urule = baskets.UNPROFITABLE_TECH_RULE
     if prof is not None and tech is not None:
         a = att.assign(profitable=prof, is_tech=tech)
+        # without shares the size ranking uses price and no cap floor can apply
         members = baskets.unprofitable_tech_members(
             a, cap if cap is not None else close, n=basket_size, freq=urule["freq"],
-            min_cap=urule["min_cap"])
+            min_cap=float(urule.get("min_cap", 0.0)) if cap is not None else 0.0)
         if members.to_numpy().any():
             out["unprofitable_tech"] = first_zero(baskets.equal_weight_basket(
                 close, members, baskets.rebalance_dates(dates, urule["freq"])))
+            unknown = int(((tech_unknown | prof_unknown) & ~(tech == False)).sum())  # noqa: E712
             notes.append(f"reference unprofitable_tech: equal-weighted, up to {basket_size} "
-                         "unprofitable is_tech names, rebalanced monthly")
+                         "unprofitable is_tech names, rebalanced monthly"
+                         + ("" if cap is not None else " (no cap floor: shares unknown)")
+                         + (f" ({unknown} ticker(s) with unknown profitability or sector left out)"
+                            if unknown else ""))
         else:
             notes.append("reference unprofitable_tech unavailable: no unprofitable is_tech names")
     else:
-        notes.append("reference unprofitable_tech unavailable: needs profitable and is_tech "
-                     "attributes for every ticker")
+        notes.append("reference unprofitable_tech unavailable: needs the profitable and is_tech "
+                     "attributes")
     out.index = normalize_index(out.index)
     return out.astype(np.float64), notes
 
@@ -717,10 +727,15 @@ def _complete_float(att: pd.DataFrame, name: str) -> pd.Series | None:
     return s if bool((np.isfinite(s) & (s > 0)).all()) else None
 
 
-def _complete_bool(att: pd.DataFrame, name: str) -> pd.Series | None:
-    if name not in att.columns or att[name].isna().any():
-        return None
-    return att[name].astype(bool)
+def _known_bool(att: pd.DataFrame, name: str, unknown_as: bool) -> tuple[pd.Series | None, pd.Series]:
+    """A boolean attribute with unknown cells set to ``unknown_as`` (None when nothing is known)."""
+    if name not in att.columns:
+        return None, pd.Series(True, index=att.index)
+    unknown = att[name].isna()
+    if unknown.all():
+        return None, unknown
+    filled = att[name].astype(object).where(~unknown, unknown_as)
+    return filled.astype(bool), unknown
 
 
 # =============================================================================== the feed
@@ -803,8 +818,7 @@ def csv_market(
         table = read_attributes(att_path, dtypes=manifest.get("attribute_dtypes") if exact else None)
         if exact and set(tickers) <= set(table.index):
             att = table.reindex(tickers)
-            att.index = tickers
-            att.index.name = manifest.get("attributes_index_name")
+            att.index = tickers.rename(manifest.get("attributes_index_name"))
         else:
             att, att_notes = align_attributes(table, tickers, source=str(att_path))
             notes.extend(att_notes)
@@ -879,16 +893,38 @@ def _cut_dates(p: _Panel, start: Any, end: Any) -> _Panel:
     if len(keep) == 0:
         raise _fail(f"{p.source}: no data between {s.date()} and {e.date()} (data: "
                     f"{p.dates[0].date()}..{p.dates[-1].date()}): pick --start/--end inside it")
-    live = p.present[keep].any(axis=0)
-    cols = np.flatnonzero(live)
+    return _subset(p, keep, np.arange(len(p.tickers)))
+
+
+def _subset(p: _Panel, rows: np.ndarray, cols: np.ndarray) -> _Panel:
+    """The panel restricted to ``rows`` x ``cols`` (positions), messages still naming the source."""
     base = p.where
 
     def where(field: str, i: int, j: int) -> str:
-        return base(field, int(keep[i]), int(cols[j]))
+        return base(field, int(rows[min(i, len(rows) - 1)]), int(cols[j]))
 
-    return _Panel(p.dates[keep], [p.tickers[j] for j in cols],
-                  {k: v[np.ix_(keep, cols)] for k, v in p.values.items()},
-                  p.present[np.ix_(keep, cols)], where, p.source, p.wide)
+    return _Panel(p.dates[rows], [p.tickers[j] for j in cols],
+                  {k: v[np.ix_(rows, cols)] for k, v in p.values.items()},
+                  p.present[np.ix_(rows, cols)], where, p.source, p.wide)
+
+
+def _drop_empty(p: _Panel, notes: list[str]) -> _Panel:
+    """Drop tickers with no price at all and dates on which no ticker has a price (noted)."""
+    col_live = p.present.any(axis=0)
+    if not col_live.any():
+        raise _fail(f"{p.source}: no prices at all in the selected dates: check the file and "
+                    "--start/--end")
+    row_live = p.present[:, col_live].any(axis=1)
+    if col_live.all() and row_live.all():
+        return p
+    dead = [p.tickers[j] for j in np.flatnonzero(~col_live)]
+    if dead:
+        notes.append(f"dropped {len(dead)} ticker(s) with no prices in the data: "
+                     f"{', '.join(dead[:10])}{' ...' if len(dead) > 10 else ''}")
+    if not row_live.all():
+        notes.append(f"dropped {int((~row_live).sum())} date(s) on which no ticker has a price "
+                     f"(e.g. {p.dates[int(np.argmax(~row_live))].date()})")
+    return _subset(p, np.flatnonzero(row_live), np.flatnonzero(col_live))
 
 
 def _read_manifest(folder: Path | None) -> dict[str, Any]:

@@ -50,7 +50,7 @@ GROUPS: dict[str, dict] = {
                     turnover=0.040, alpha=0.00, sectors="junk"),
     "broken": dict(share=0.11, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
                    cap=(0.4e9, 0.5), price=(2.5, 0.5), quality=(-1.0, 0.3), idio=0.036,
-                   turnover=0.010, alpha=-0.10, sectors="junk"),
+                   turnover=0.010, alpha=-0.12, sectors="junk"),
 }
 #: Groups that count as "junk" (unprofitable, heavily shorted, high beta, often under $5).
 JUNK_GROUPS = ("crowded", "broken")
@@ -71,17 +71,26 @@ SECTORS: tuple[tuple[str, float, float], ...] = (
 )
 TECH_SECTOR = "Technology"
 
-#: Junk (squeeze) loading from attributes: unprofitable + beta above 1 + "squeezability", plus
-#: noise. Squeezability = crowding x size: crowding is (short interest / scale)^2 (capped), and the
-#: size term rises from 0 below ``size_lo`` to 1 above ``size_hi`` market cap: squeezes hit the
-#: crowded institutional shorts (the most-shorted basket's $1bn floor), less the tiny broken names.
-JUNK_LOADING = dict(unprofitable=0.10, beta_excess=0.10, squeeze=0.55, noise=0.06)
+#: Junk (squeeze) loading from attributes. Crowding = (short interest / scale)^2, capped; the size
+#: term rises from 0 below ``size_lo`` to 1 above ``size_hi`` market cap. The squeeze hits names big
+#: enough to be crowded institutional shorts (the baskets' $1bn floor):
+#: J = size * unprofitable * [not profitable] + squeeze * crowding + beta_excess * (beta - 1)+ + noise.
+#: Tiny "broken" names get little of it: they drift down on their own (alpha, quality).
+JUNK_LOADING = dict(unprofitable=0.30, squeeze=0.80, beta_excess=0.05, noise=0.06)
 CROWDING = dict(scale=0.25, cap=3.0, size_lo=4e8, size_hi=2e9)
 
 #: Ordinary regime: (annual drift, annual vol) of each factor; sector shocks' daily vol.
-ORDINARY = {"market": (0.10, 0.14), "junk": (-0.10, 0.10), "momentum": (0.03, 0.05),
-            "quality": (0.03, 0.04)}
+ORDINARY = {"market": (0.08, 0.14), "junk": (-0.12, 0.10), "momentum": (0.03, 0.05),
+            "quality": (0.04, 0.04)}
 SECTOR_VOL = 0.005
+#: Dated regimes between the episodes: (start, end, annual drift per factor, vol multiplier).
+#: Spring 2025: the tariff sell-off, then junk's rebound from its mid-April lows; autumn 2025: the
+#: speculative names keep running, so by January 2026 crowded shorts are 12-1 momentum winners.
+REGIMES: tuple[tuple[str, str, dict[str, float], float], ...] = (
+    ("2025-02-19", "2025-04-08", {"market": -0.90, "junk": -0.60, "quality": 0.08}, 1.8),
+    ("2025-04-09", "2025-05-30", {"market": 0.80, "junk": 0.50, "momentum": -0.10}, 1.3),
+    ("2025-08-01", "2025-10-31", {"junk": 0.20}, 1.0),
+)
 FACTOR_TAIL_DF = 5      # student-t degrees of freedom of the factor shocks
 IDIO_TAIL_DF = 4        # ... and of the idiosyncratic shocks
 EPISODE_NOISE = 0.3     # factor noise inside an episode path, as a fraction of the ordinary vol
@@ -92,34 +101,36 @@ EPISODE_NOISE = 0.3     # factor noise inside an episode path, as a fraction of 
 EPISODE_PATHS: dict[str, dict] = {
     # Summer 2025: nine straight weekly gains for junk; momentum loses too.
     "jun_jul_2025": dict(base="2025-05-30", anchors=(
-        ("2025-06-06", 0.005, 0.010, -0.002, -0.001, 0.000),
-        ("2025-06-13", -0.005, 0.020, -0.004, -0.001, 0.000),
-        ("2025-06-20", -0.002, 0.028, -0.006, -0.002, 0.000),
-        ("2025-06-27", 0.020, 0.037, -0.008, -0.003, 0.000),
-        ("2025-07-03", 0.030, 0.046, -0.010, -0.003, 0.000),
-        ("2025-07-11", 0.025, 0.055, -0.011, -0.004, 0.000),
-        ("2025-07-18", 0.030, 0.064, -0.013, -0.004, 0.000),
-        ("2025-07-25", 0.035, 0.073, -0.015, -0.005, 0.000),
-        ("2025-07-31", 0.030, 0.080, -0.015, -0.005, 0.000),
+        ("2025-06-06", 0.004, 0.004, -0.001, -0.001, 0.000),
+        ("2025-06-13", -0.006, 0.008, -0.002, -0.001, 0.000),
+        ("2025-06-20", -0.004, 0.011, -0.004, -0.002, 0.000),
+        ("2025-06-27", 0.010, 0.014, -0.005, -0.003, 0.000),
+        ("2025-07-03", 0.016, 0.018, -0.006, -0.003, 0.000),
+        ("2025-07-11", 0.012, 0.021, -0.007, -0.004, 0.000),
+        ("2025-07-18", 0.016, 0.024, -0.008, -0.004, 0.000),
+        ("2025-07-25", 0.020, 0.027, -0.010, -0.005, 0.000),
+        ("2025-07-31", 0.016, 0.030, -0.010, -0.005, 0.000),
     )),
     # January 2026: junk rips, index flat, momentum flat-to-up; the "Greenland" scare on Jan 20
     # knocks junk off its high, and it rebounds on Jan 21.
     "jan_2026": dict(base="2025-12-31", anchors=(
         ("2026-01-02", 0.002, 0.015, 0.000, -0.001, -0.002),
-        ("2026-01-09", 0.010, 0.055, 0.005, -0.003, -0.004),
-        ("2026-01-14", 0.009, 0.100, 0.008, -0.005, -0.006),
-        ("2026-01-16", 0.008, 0.140, 0.010, -0.006, -0.006),
-        ("2026-01-20", -0.013, 0.090, 0.008, -0.006, -0.010),
-        ("2026-01-21", -0.007, 0.140, 0.012, -0.006, -0.008),
-        ("2026-01-30", -0.003, 0.150, 0.015, -0.007, -0.008),
+        ("2026-01-09", 0.010, 0.055, 0.001, -0.003, -0.004),
+        ("2026-01-14", 0.009, 0.100, 0.002, -0.005, -0.006),
+        ("2026-01-16", 0.008, 0.140, 0.003, -0.006, -0.006),
+        ("2026-01-20", -0.013, 0.090, 0.002, -0.006, -0.010),
+        ("2026-01-21", -0.007, 0.140, 0.004, -0.006, -0.008),
+        ("2026-01-30", -0.003, 0.150, 0.008, -0.007, -0.008),
     )),
 }
 PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
 
 #: Single-name jumps: daily rate per unit of squeezability (CROWDING), probability of an up-move,
-#: median size and log-sd of |jump|.
-JUMPS = {"ordinary": dict(rate=0.0015, p_up=0.5, size=0.10, sd=0.5),
-         "episode": dict(rate=0.012, p_up=0.9, size=0.12, sd=0.5)}
+#: median size and log-sd of |jump|, and the tilt of the rate towards momentum winners (> 0) or
+#: losers (< 0): rate x exp(tilt x momentum loading at the start of the episode, clipped at +-2).
+JUMPS = {"ordinary": dict(rate=0.0015, p_up=0.5, size=0.10, sd=0.5, tilt=0.0),
+         "jun_jul_2025": dict(rate=0.004, p_up=0.85, size=0.10, sd=0.5, tilt=-0.4),
+         "jan_2026": dict(rate=0.030, p_up=0.9, size=0.12, sd=0.5, tilt=0.8)}
 
 #: Short interest: AR(1) in logs between settlements (mid-month and month-end), published
 #: ``lag`` sessions after settlement; shorts cover a little in the episodes.
@@ -193,8 +204,8 @@ def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     size = np.clip(np.log(cap / cw["size_lo"]) / np.log(cw["size_hi"] / cw["size_lo"]), 0.0, 1.0)
     crowd = np.minimum((si / cw["scale"]) ** 2, cw["cap"]) * size
     jl = JUNK_LOADING
-    J = (jl["unprofitable"] * (~profitable) + jl["beta_excess"] * np.maximum(beta - 1, 0)
-         + jl["squeeze"] * crowd + jl["noise"] * z[5])
+    J = (size * jl["unprofitable"] * (~profitable) + jl["squeeze"] * crowd
+         + jl["beta_excess"] * np.maximum(beta - 1, 0) + jl["noise"] * z[5])
     idio = gp["idio"][group] * np.exp(0.25 * rng.standard_normal(n))
     turnover = gp["turnover"][group] * np.exp(0.3 * rng.standard_normal(n))
     return dict(group=group, junk=junk, si=si, beta=beta, cap=cap, price=price, quality=qual,
@@ -203,10 +214,10 @@ def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- factor paths
-def _episode_rows(sim: pd.DatetimeIndex) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """For each episode path inside the simulation: (rows, segment id per row, daily log moves)."""
+def _episode_rows(sim: pd.DatetimeIndex) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """For each episode path inside the simulation: (name, rows, segment per row, daily log moves)."""
     out = []
-    for spec in EPISODE_PATHS.values():
+    for name, spec in EPISODE_PATHS.items():
         base = pd.Timestamp(spec["base"])
         dates = pd.DatetimeIndex([a[0] for a in spec["anchors"]])
         levels = np.log1p(np.array([a[1:] for a in spec["anchors"]], dtype=float))
@@ -224,24 +235,33 @@ def _episode_rows(sim: pd.DatetimeIndex) -> list[tuple[np.ndarray, np.ndarray, n
             seg.append(np.full(m, k))
             moves.append(np.repeat(((lvl - prev_lvl) / m)[None, :], m, axis=0))
             prev_pos, prev_lvl = p, lvl
-        out.append((np.concatenate(rows), np.concatenate(seg), np.vstack(moves)))
+        out.append((name, np.concatenate(rows), np.concatenate(seg), np.vstack(moves)))
     return out
 
 
 def _factor_paths(rng: np.random.Generator, sim: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray,
                                                                                np.ndarray]:
-    """Daily factor returns (T x 4), sector shocks (T x S) and the episode mask (T,)."""
+    """Daily factor returns (T x 4), sector shocks (T x S) and the regime of each day (T,).
+
+    The regime is an index into ``("ordinary", *EPISODE_PATHS)``.
+    """
     T = len(sim)
     df = FACTOR_TAIL_DF
     eps = rng.standard_t(df, (T, len(FACTORS))) / np.sqrt(df / (df - 2))
-    drift = np.array([ORDINARY[f][0] for f in FACTORS]) / 252
+    drift = np.repeat(np.array([[ORDINARY[f][0] for f in FACTORS]]) / 252, T, axis=0)
     vol = np.array([ORDINARY[f][1] for f in FACTORS]) / np.sqrt(252)
-    logf = drift + vol * eps
+    scale = np.ones((T, 1))
+    for s_, e_, drifts, vmult in REGIMES:
+        rows = (sim >= pd.Timestamp(s_)) & (sim <= pd.Timestamp(e_))
+        for f, d in drifts.items():
+            drift[rows, FACTORS.index(f)] = d / 252
+        scale[rows] = vmult
+    logf = drift + vol * scale * eps
     sec = SECTOR_VOL * rng.standard_normal((T, len(SECTORS)))
     tech = [s[0] for s in SECTORS].index(TECH_SECTOR)
-    in_episode = np.zeros(T, dtype=bool)
+    regime = np.zeros(T, dtype=np.int64)
     noise_vol = np.append(vol, SECTOR_VOL) * EPISODE_NOISE
-    for rows, seg, moves in _episode_rows(sim):
+    for name, rows, seg, moves in _episode_rows(sim):
         shocks = np.column_stack([eps[rows], sec[rows, tech] / SECTOR_VOL]) * noise_vol
         # bridge the noise: it sums to zero inside each anchor segment, so anchors stay exact
         seg_mean = np.zeros((seg.max() + 1, shocks.shape[1]))
@@ -250,8 +270,8 @@ def _factor_paths(rng: np.random.Generator, sim: pd.DatetimeIndex) -> tuple[np.n
         path = moves + shocks - seg_mean[seg]
         logf[rows] = path[:, :len(FACTORS)]
         sec[rows, tech] = path[:, len(FACTORS)]
-        in_episode[rows] = True
-    return np.expm1(logf), sec, in_episode
+        regime[rows] = 1 + list(EPISODE_PATHS).index(name)
+    return np.expm1(logf), sec, regime
 
 
 # ----------------------------------------------------------------------------- names' returns
@@ -375,7 +395,8 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     # ---- draws, in a fixed order
     u = _draw_universe(rng, n_names)
     N = n_names
-    fac, sec, in_episode = _factor_paths(rng, sim)
+    fac, sec, regime = _factor_paths(rng, sim)
+    in_episode = regime > 0
     df = IDIO_TAIL_DF
     eps = rng.standard_t(df, (T, N)) / np.sqrt(df / (df - 2)) * u["idio"][None, :]
     j_u, j_z, j_s = rng.random((T, N)), rng.standard_normal((T, N)), rng.random((T, N))
@@ -383,25 +404,37 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     rng_si = rng.standard_normal((len(_settlements(sim)), N))
     lst = rng.random((3, N))
 
-    # ---- jumps: crowding x regime intensity; one-sided in the episodes
-    crowd = u["crowd"]
-    reg = {k: np.where(in_episode, JUMPS["episode"][k], JUMPS["ordinary"][k])[:, None]
-           for k in ("rate", "p_up", "size", "sd")}
-    hit = j_u < reg["rate"] * crowd[None, :]
-    size = reg["size"] * np.exp(reg["sd"] * j_z)
-    jump = np.where(hit, np.where(j_s < reg["p_up"], size, -size / (1 + size)), 0.0)
-
-    # ---- returns without momentum, then the momentum loading from them
+    # ---- returns without momentum (the momentum loading is computed from them)
     sector_of = u["sector"]
     tech = [s[0] for s in SECTORS].index(TECH_SECTOR)
     is_tech = sector_of == tech
 
-    def base_returns(f: np.ndarray, s: np.ndarray) -> np.ndarray:
+    def base_returns(f: np.ndarray, s: np.ndarray, jumps: np.ndarray) -> np.ndarray:
         return (f[:, [0]] * u["beta"] + f[:, [1]] * u["J"] + f[:, [3]] * u["quality"]
-                + s[:, sector_of] + u["alpha"] / 252 + eps + jump)
+                + s[:, sector_of] + u["alpha"] / 252 + eps + jumps)
+
+    # ---- jumps: squeezability x regime intensity, one-sided in the episodes, and tilted by each
+    # name's momentum loading at the start of the episode (exp(tilt * M)): in June 2025 the
+    # beaten-down shorts squeeze (momentum loses), in January 2026 the squeezes keep going in
+    # last year's winners (momentum partly offsets)
+    regimes = ("ordinary", *EPISODE_PATHS)
+    reg = {k: np.array([JUMPS[r][k] for r in regimes])[regime][:, None]
+           for k in ("rate", "p_up", "size", "sd", "tilt")}
+    size = reg["size"] * np.exp(reg["sd"] * j_z)
+    signed = np.where(j_s < reg["p_up"], size, -size / (1 + size))
+    intensity = reg["rate"] * u["crowd"][None, :]
+    ordinary_jump = np.where((regime == 0)[:, None] & (j_u < intensity), signed, 0.0)
+    if (regime > 0).any():
+        mload0 = _momentum_loading(base_returns(fac, sec, ordinary_jump))
+        for k in range(1, len(regimes)):
+            rows = np.flatnonzero(regime == k)
+            if len(rows):
+                m0 = np.clip(mload0[rows[0]], -2.0, 2.0)
+                intensity[rows] *= np.exp(reg["tilt"][rows] * m0[None, :])
+    jump = np.where(j_u < intensity, signed, 0.0)
 
     def total_returns(f: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        base = base_returns(f, s)
+        base = base_returns(f, s, jump)
         mload = _momentum_loading(base)
         return np.maximum(base + mload * f[:, [2]], -0.95), base
 

@@ -13,7 +13,7 @@ logs and returns empty or all-NaN columns. Those are detected here and reported 
 :class:`~feeds.errors.SqueezeLabError` line naming the tickers and the fix; with
 ``drop_missing=True`` unknown tickers are dropped instead and listed in ``Market.notes``/``meta``.
 The run never proceeds on silently missing data. Nothing here prints: progress goes to the
-``progress(done, total, what)`` callback the command line supplies.
+``progress(what, done, total)`` callback the command line supplies.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from feeds.cache import (
 from feeds.errors import SqueezeLabError
 from feeds.market import Market, normalize_index
 
-#: ``progress(done, total, what)``: called before the first and after every batch.
-ProgressFn = Callable[[int, int, str], None]
+#: ``progress(what, done, total)`` (``what``: "prices" or "attributes"): called before the first
+#: and after every batch.
+ProgressFn = Callable[[str, int, int], None]
 #: Calendar days of already-cached data re-downloaded next to an extension, to check adjustments.
 OVERLAP_DAYS = 10
 #: Relative difference of a re-downloaded close above which the cached prices count as re-adjusted.
@@ -252,7 +253,7 @@ def download_bars(
     done = 0
     redo: list[str] = []
     if progress is not None and total:
-        progress(0, total, "prices")
+        progress("prices", 0, total)
     for (a, b, extension), batch in jobs:
         batch = [x for x in batch if x not in result.failed and x not in redo]
         if not batch:
@@ -292,7 +293,7 @@ def download_bars(
             state[sym] = CacheEntry(sym, merged, cs, ce)
         done += len(batch)
         if progress is not None:
-            progress(done, total, "prices")
+            progress("prices", done, total)
     for i in range(0, len(redo), batch_size):
         batch = redo[i:i + batch_size]
         frame, reasons = _call_download(batch, s, e, done)
@@ -346,7 +347,7 @@ def fetch_info(
             infos[t] = cached["info"]
             fetched.add(str(cached.get("fetched", "?")))
     if progress is not None and todo:
-        progress(0, len(todo), "attributes")
+        progress("attributes", 0, len(todo))
     with _capture_yf_log():
         for k, t in enumerate(todo):
             try:
@@ -370,15 +371,11 @@ def fetch_info(
                 cache.store_info(t, kept, day)
                 fetched.add(day)
             if progress is not None:
-                progress(k + 1, len(todo), "attributes")
+                progress("attributes", k + 1, len(todo))
     if todo and len(failures) == len(todo) and len(todo) == len(tickers):
         first = next(iter(failures.values()))
         raise SqueezeLabError(f"could not fetch Yahoo attributes for any of the {len(todo)} tickers "
                               f"({first}): check the network and retry, or give --attributes FILE")
-    if failures:
-        names = list(failures)
-        notes.append(f"Yahoo attributes unavailable for {len(names)} ticker(s) (e.g. "
-                     f"{', '.join(names[:5])}): left unknown")
     notes.insert(0, "attributes are Yahoo's current values (fetched "
                  f"{', '.join(sorted(fetched)) or day}), not point-in-time: signals that use "
                  "them look ahead")
@@ -461,7 +458,7 @@ def yahoo_market(
     refresh : download everything again (the cache is rewritten).
     drop_missing : drop tickers Yahoo has no data for (listed in notes) instead of failing.
     batch_size : tickers per ``yfinance.download`` call.
-    progress : ``progress(done, total, what)`` callback (``what`` is "prices" or "attributes").
+    progress : ``progress(what, done, total)`` callback (``what`` is "prices" or "attributes").
     short_interest : optional short-interest history CSV (public twice-monthly form), lagged by
         ``si_lag_days`` business days after settlement.
     ffill_limit : missing bars inside a listed period forward-filled, at most this many in a row.
@@ -480,10 +477,13 @@ def yahoo_market(
     if not universe:
         raise SqueezeLabError("no tickers given: pass --tickers AAPL,MSFT,... or a tickers file")
     try:
-        s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+        s, e = pd.Timestamp(start), pd.Timestamp(end)
         now = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
     except (ValueError, TypeError) as err:
         raise SqueezeLabError(f"start/end {start!r}..{end!r} is not a date: write YYYY-MM-DD") from err
+    if pd.isna(s) or pd.isna(e):
+        raise SqueezeLabError("Yahoo data needs a date range: give --start and --end (YYYY-MM-DD)")
+    s, e = s.normalize(), e.normalize()
     notes: list[str] = []
     if e >= now:
         e = now - _DAY
@@ -586,8 +586,8 @@ def yahoo_market(
         index=etf_returns(refs["index"]) if "index" in refs else None,
         growth=etf_returns(refs["growth"]) if "growth" in refs else None,
     )
-    for role, sym in refs.items():
-        more.insert(0, f"reference {role}: daily returns of {sym} (adjusted close)")
+    notes.extend(f"reference {role}: daily returns of {sym} (adjusted close)"
+                 for role, sym in refs.items())
     notes.extend(more)
     meta: dict[str, Any] = {
         "index_ticker": refs.get("index", ""),

@@ -73,17 +73,23 @@ ANALYSIS_DOCS = {
 }
 
 
-def _strategy_sections() -> dict[str, tuple[tuple, dict, dict]]:
-    from strategies.book import BOOK_PARAM_CHOICES, BOOK_PARAM_DOCS, BOOK_PARAMS
-    from strategies.execution import EXEC_PARAM_CHOICES, EXEC_PARAM_DOCS, EXEC_PARAMS
-    from strategies.overlay import OVERLAY_PARAM_CHOICES, OVERLAY_PARAM_DOCS, OVERLAY_PARAMS
+DATA_BOUNDS = {"n_names": "[4, inf)", "ffill_limit": "[0, inf)"}
+ANALYSIS_BOUNDS = {"top_n": "[1, inf)", "top_k": "[1, inf)"}
+
+
+def _strategy_sections() -> dict[str, tuple[tuple, dict, dict, dict]]:
+    """Section -> (params tuple, choices, docs, bounds), in config order."""
+    from strategies import book, execution, overlay
 
     return {
-        "data": (DATA_PARAMS, DATA_CHOICES, DATA_DOCS),
-        "book": (BOOK_PARAMS, BOOK_PARAM_CHOICES, BOOK_PARAM_DOCS),
-        "overlay": (OVERLAY_PARAMS, OVERLAY_PARAM_CHOICES, OVERLAY_PARAM_DOCS),
-        "execution": (EXEC_PARAMS, EXEC_PARAM_CHOICES, EXEC_PARAM_DOCS),
-        "analysis": (ANALYSIS_PARAMS, {}, ANALYSIS_DOCS),
+        "data": (DATA_PARAMS, DATA_CHOICES, DATA_DOCS, DATA_BOUNDS),
+        "book": (book.BOOK_PARAMS, book.BOOK_PARAM_CHOICES, book.BOOK_PARAM_DOCS,
+                 book.BOOK_PARAM_BOUNDS),
+        "overlay": (overlay.OVERLAY_PARAMS, overlay.OVERLAY_PARAM_CHOICES,
+                    overlay.OVERLAY_PARAM_DOCS, overlay.OVERLAY_PARAM_BOUNDS),
+        "execution": (execution.EXEC_PARAMS, execution.EXEC_PARAM_CHOICES,
+                      execution.EXEC_PARAM_DOCS, getattr(execution, "EXEC_PARAM_BOUNDS", {})),
+        "analysis": (ANALYSIS_PARAMS, {}, ANALYSIS_DOCS, ANALYSIS_BOUNDS),
     }
 
 
@@ -152,21 +158,23 @@ def resolve_config(raw: Mapping[str, Any], name: str | None = None) -> dict[str,
             f"unknown config section {unknown[0]!r}: sections are {', '.join(TOP_KEYS)}"
         )
     out: dict[str, Any] = {"name": str(name or raw.get("name") or "run")}
-    for section, (params, choices, _docs) in _strategy_sections().items():
+    for section, (params, choices, _docs, bounds) in _strategy_sections().items():
         given = raw.get(section, {}) or {}
         if not isinstance(given, Mapping):
             raise SqueezeLabError(f"config section [{section}] must be a table of keys")
-        out[section] = check_params(params, dict(given), choices, where=section)
+        out[section] = check_params(params, dict(given), choices, bounds=bounds, where=section)
     return out
 
 
 def config_help() -> str:
     """Every config key with its default and meaning (for --help and the README)."""
+    from strategies.params import describe_choices
+
     lines = []
-    for section, (params, choices, docs) in _strategy_sections().items():
+    for section, (params, choices, docs, _bounds) in _strategy_sections().items():
         lines.append(f"[{section}]")
         for key, default in params:
-            choice = f" (one of: {', '.join(map(str, choices[key]))})" if key in choices else ""
+            choice = f" (one of: {describe_choices(choices[key])})" if key in choices else ""
             lines.append(f"  {key} = {json.dumps(default)}  # {docs.get(key, '')}{choice}")
     return "\n".join(lines)
 

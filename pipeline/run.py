@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,33 +61,157 @@ def reconcile(a: pd.Series, b: pd.Series, tol: float = RECONCILE_TOL) -> dict[st
     }
 
 
-def strategy_params(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The flat params dict the engines take: book, overlay (prefixed) and execution."""
-    from strategies.bt_strategy import flat_params
-
-    return flat_params(config["book"], config["overlay"], config["execution"])
-
-
 def execute(config: Mapping[str, Any], market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
-    from analyzers.bt_analyzers import standard_analyzers
     from analyzers.report import build_metrics
     from strategies.engine import run_backtrader
     from strategies.twin import run_vectorized
 
     episodes = run_episodes(config, market)
     analysis = config["analysis"]
-    params = strategy_params(config)
-    result, analyzed = run_backtrader(
-        market, params,
-        analyzers=standard_analyzers(episodes=episodes, top_n=analysis["top_n"],
-                                     top_k=analysis["top_k"], detect=analysis["detect"],
-                                     market=market),
-    )
+    params = {s: config[s] for s in ("book", "overlay", "execution")}
+    result, _ = run_backtrader(market, params)
+    if result.rejected_orders:
+        raise SqueezeLabError(f"{result.rejected_orders} orders were rejected: lower book.gross")
     metrics = build_metrics(result, market, episodes, top_n=analysis["top_n"],
-                            top_k=analysis["top_k"], detect=analysis["detect"],
-                            analyzed=analyzed)
+                            top_k=analysis["top_k"], detect=analysis["detect"])
     if analysis["reconcile"]:
         twin = run_vectorized(market, result.targets, **config["execution"])
         metrics["reconciliation"] = reconcile(result.equity, twin.equity)
     return RunOutput(dict(config), market, result, metrics, episodes)
+
+
+def overlay_signal(config: Mapping[str, Any], market: Market) -> pd.Series:
+    """The junk-rally signal the overlay watches (with the run's own overlay settings)."""
+    from strategies.signals import junk_rally_signal
+
+    ov = config["overlay"]
+    return junk_rally_signal(market, lookback=ov["signal_lookback"],
+                             vol_window=ov["signal_vol_window"], mode=ov["signal_mode"],
+                             n_names=ov["basket_names"], min_cap=ov["basket_min_cap"])
+
+
+def overlay_state(log: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
+    """1 on the days the overlay is de-risked (from its ``on:``/``off:`` decisions), else 0."""
+    state = np.zeros(len(dates), dtype=np.int8)
+    if log is None or log.empty:
+        return state
+    switches = log[log["detail"].astype(str).str.match(r"^(on|off):")]
+    for date, detail in zip(pd.to_datetime(switches["date"]), switches["detail"].astype(str),
+                            strict=True):
+        i = dates.searchsorted(date)
+        state[i:] = 1 if detail.startswith("on:") else 0
+    return state
+
+
+def daily_frame(out: RunOutput) -> pd.DataFrame:
+    """``equity.csv``: the analyzers' daily table plus reference series and the overlay signal."""
+    from analyzers.report import daily_table
+
+    daily = daily_table(out.result, out.market)
+    ref = out.market.reference
+    for name in ("index", "growth", "most_shorted", "unprofitable_tech"):
+        if name in ref.columns:
+            daily[name] = ref[name].reindex(daily.index).to_numpy()
+    daily["junk_signal"] = overlay_signal(out.config, out.market).reindex(daily.index).to_numpy()
+    daily["overlay_on"] = overlay_state(out.result.overlay_log, daily.index)
+    return daily
+
+
+def provenance(out: RunOutput, command: str) -> dict[str, Any]:
+    """provenance.json: data source, synthetic flag, seed, market hash, versions, command."""
+    from pipeline.ui import versions
+
+    prov = out.market.provenance()
+    prov.update({
+        "engine": "backtrader",
+        "versions": versions(),
+        "command": command,
+        "rejected_orders": int(out.result.rejected_orders),
+        "episodes": {k: [e.start.strftime("%Y-%m-%d"), e.end.strftime("%Y-%m-%d")]
+                     for k, e in out.episodes.items()},
+    })
+    return prov
+
+
+def artifacts(out: RunOutput, command: str):
+    """Everything the run folder holds, as frames and dicts (see RUN_FOLDER.md)."""
+    from strategies.overlay import OVERLAY_LOG_COLUMNS
+    from tearsheet.rundir import RunArtifacts
+
+    log = out.result.overlay_log
+    if log is None or log.empty:
+        log = pd.DataFrame(columns=list(OVERLAY_LOG_COLUMNS))
+    return RunArtifacts(
+        config=out.config,
+        provenance=provenance(out, command),
+        metrics=out.metrics,
+        equity=daily_frame(out),
+        trades=out.result.trades,
+        positions=out.result.shares,
+        overlay_log=log,
+    )
+
+
+def run_one(config: Mapping[str, Any], out: str | Path, ui: Any, command: str,
+            market: Market | None = None, after_file: Any = None) -> Path:
+    """Run one configuration and write its run folder atomically; return the folder."""
+    from pipeline.config import load_market
+    from tearsheet.render import render_tearsheet
+    from tearsheet.rundir import write_run
+
+    if market is None:
+        with ui.progress("loading market") as advance:
+            market = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
+    with ui.progress(f"backtest {config['name']}", total=None):
+        output = execute(config, market)
+    rec = output.metrics.get("reconciliation")
+    if rec is not None and not rec["ok"]:
+        raise SqueezeLabError(
+            f"backtrader and the vectorized twin disagree by {rec['max_rel_diff']:.3g} "
+            f"(> {rec['tolerance']:g}) on {rec['worst_date']}: this is a bug, please report it"
+        )
+    return write_run(out, config["name"], artifacts(output, command),
+                     render=lambda folder: render_tearsheet(folder), after_file=after_file)
+
+
+def summarize_run(path: Path, ui: Any) -> None:
+    """Compact terminal summary of a written run folder (read back, nothing recomputed)."""
+    from rich.table import Table
+
+    from pipeline.ui import fmt_num, fmt_pct
+    from tearsheet.rundir import read_run
+
+    run = read_run(path)
+    m, prov = run.metrics, run.provenance
+    tag = "[bold red]SYNTHETIC[/] scenario market" if prov.get("synthetic") else f"{prov['source']} data"
+    ui.print(f"{run.config['name']}: {tag}, {prov['start']}..{prov['end']}, {prov['n_names']} names")
+    perf = m["performance"]
+    t = Table(show_header=True, title_justify="left")
+    for col in ("annual return", "volatility", "Sharpe", "max drawdown", "alpha", "beta"):
+        t.add_column(col, justify="right")
+    t.add_row(fmt_pct(perf["annual_return"]), fmt_pct(perf["annual_volatility"]),
+              fmt_num(perf["sharpe_ratio"]), fmt_pct(perf["max_drawdown"]),
+              fmt_pct(perf["alpha"]), fmt_num(perf["beta"]))
+    ui.print(t)
+    named = m["episodes"]["named"]
+    if named:
+        e = Table(title="Episodes", title_justify="left")
+        for col in ("episode", "window", "return", "drawdown", "long leg", "short leg", "hedge",
+                    "costs", "top short detractor"):
+            e.add_column(col, justify="left" if col in ("episode", "window", "top short detractor") else "right")
+        for name, ep in named.items():
+            legs = ep.get("legs") or {}
+            det = (m["attribution"]["episodes"].get(name) or {}).get("top_names", {}).get("detractors", [])
+            short = next((d for d in det if d.get("leg") == "short"), None)
+            who = (f"{short['ticker']} ({fmt_pct(short['contribution'], 2)}, SI "
+                   f"{fmt_pct(short.get('short_interest'), 0).lstrip('+')})" if short else "")
+            e.add_row(name, f"{ep['start']}..{ep['end']}", fmt_pct(ep["return"]),
+                      fmt_pct(ep["max_drawdown_in_window"]), fmt_pct(legs.get("long")), fmt_pct(legs.get("short")),
+                      fmt_pct(legs.get("hedge")), fmt_pct(legs.get("costs")), who)
+        ui.print(e)
+    rec = m.get("reconciliation")
+    if rec:
+        ui.print(f"engines reconcile: max relative difference {rec['max_rel_diff']:.1e} "
+                 f"(tolerance {rec['tolerance']:.0e})")
+    ui.print(f"tearsheet: {path / 'tearsheet.html'}")

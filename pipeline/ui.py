@@ -19,6 +19,8 @@ class UI:
 
         self.quiet = quiet
         self.out = Console(highlight=False, soft_wrap=True)
+        if not self.out.is_terminal:
+            self.out.width = 132  # piped or captured: wide enough for the episode table
         self.err = Console(stderr=True, highlight=False)
         self.live = not quiet and self.err.is_terminal
 

@@ -9,6 +9,7 @@ datas when ``market`` is not given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import backtrader as bt
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import SqueezeLabError
+from strategies.book import BOOK_PARAMS
 from strategies.execution import (
     dates_to_num,
     leg_labels,
@@ -24,16 +26,8 @@ from strategies.execution import (
     plan_actions,
     target_shares,
 )
+from strategies.overlay import OVERLAY_PARAMS
 from strategies.targets import LEGS, Targets
-
-try:  # the book and overlay modules are written in parallel; their params join ours when present
-    from strategies.book import BOOK_PARAMS
-except ImportError:  # pragma: no cover - only while strategies/book.py does not exist yet
-    BOOK_PARAMS = ()
-try:
-    from strategies.overlay import OVERLAY_PARAMS
-except ImportError:  # pragma: no cover - only while strategies/overlay.py does not exist yet
-    OVERLAY_PARAMS = ()
 
 #: The strategy's own params (besides the book's and the overlay's).
 STRATEGY_PARAMS: tuple[tuple[str, Any], ...] = (
@@ -54,6 +48,19 @@ def _merge_params(*groups: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any]
     return tuple(seen.items())
 
 
+def flat_params(book: Mapping[str, Any] | None = None, overlay: Mapping[str, Any] | None = None,
+                execution: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One flat params dict (what :func:`strategies.engine.run_backtrader` and the strategy take)
+    from the book, overlay and execution config sections; a key in two sections is an error."""
+    out: dict[str, Any] = {}
+    for section, values in (("book", book), ("overlay", overlay), ("execution", execution)):
+        for k, v in dict(values or {}).items():
+            if k in out:
+                raise SqueezeLabError(f"{section}.{k} collides with another section's {k}: rename one")
+            out[k] = v
+    return out
+
+
 def market_from_datas(datas: list[Any]) -> Any:
     """A minimal :class:`feeds.market.Market` from preloaded backtrader datas (one per ticker).
 
@@ -68,7 +75,7 @@ def market_from_datas(datas: list[Any]) -> Any:
                               "pass name=TICKER to cerebro.adddata")
     cols: dict[str, dict[str, np.ndarray]] = {}
     stamps: list[np.ndarray] = []
-    for d, name in zip(datas, names):
+    for d, name in zip(datas, names, strict=True):
         n = d.buflen()
         if n <= 0:
             raise SqueezeLabError(
@@ -102,9 +109,11 @@ class SqueezeBook(bt.Strategy):
 
     Attributes after ``start()``: ``market``, ``targets``, ``overlay_log``, ``plan`` (the signal
     rows, :class:`strategies.execution.ActionPlan`), ``tickers``. During/after the run:
-    ``leg_log`` (alias ``leg_shares_log``): one ``(signal date, leg shares array (legs x
-    tickers))`` per signal row, the shares each leg holds after the fill; ``rejected`` (count) and
-    ``rejections`` (details) of orders refused by the broker (Margin/Rejected).
+    ``leg_log``: one ``(signal date, leg shares array (legs x tickers))`` per signal row, the
+    shares each leg holds once the orders are filled; ``leg_shares_log``: the same as
+    ``{leg: DataFrame fill dates x tickers}`` of end-of-day shares from the fill on (change-only
+    rows, the form :mod:`analyzers.bt_analyzers` reads); ``rejected`` (count) and ``rejections``
+    (details) of orders refused by the broker (Margin/Rejected).
     """
 
     params = _merge_params(BOOK_PARAMS, OVERLAY_PARAMS, STRATEGY_PARAMS)
@@ -142,7 +151,6 @@ class SqueezeBook(bt.Strategy):
         self._action_of = {int(r): k for k, r in enumerate(self.plan.rows)}
         self._legs = np.zeros((len(LEGS), len(self.tickers)))
         self.leg_log: list[tuple[pd.Timestamp, np.ndarray]] = []
-        self.leg_shares_log = self.leg_log
         self.rejected = 0
         self.rejections: list[dict[str, Any]] = []
 
@@ -193,10 +201,14 @@ class SqueezeBook(bt.Strategy):
             )
 
     # ------------------------------------------------------------------ outputs
-    def leg_shares_frames(self) -> dict[str, pd.DataFrame]:
-        """{leg: DataFrame signal dates x tickers} of the shares each leg targets after the fill."""
-        dates = pd.DatetimeIndex([d for d, _ in self.leg_log], name="date")
-        states = (np.stack([s for _, s in self.leg_log]) if self.leg_log
+    @property
+    def leg_shares_log(self) -> dict[str, pd.DataFrame]:
+        """{leg: DataFrame fill dates x tickers}: shares per leg from each fill bar on."""
+        log = getattr(self, "leg_log", [])
+        dates = self.market.dates
+        rows = dates.get_indexer(pd.DatetimeIndex([d for d, _ in log])) + 1
+        states = (np.stack([s for _, s in log]) if log
                   else np.zeros((0, len(LEGS), len(self.tickers))))
-        return {leg: pd.DataFrame(states[:, i, :], index=dates, columns=self.tickers)
+        index = pd.DatetimeIndex(dates[rows], name="date")
+        return {leg: pd.DataFrame(states[:, i, :], index=index, columns=self.tickers)
                 for i, leg in enumerate(LEGS)}

@@ -34,7 +34,7 @@ import pandas as pd
 
 from feeds.errors import SqueezeLabError
 from strategies.bt_feed import feeds_for
-from strategies.bt_strategy import SqueezeBook
+from strategies.bt_strategy import SqueezeBook, flat_params
 from strategies.execution import (
     EXEC_PARAMS,
     SqueezeCommInfo,
@@ -154,12 +154,7 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     """
     params = dict(params or {})
     if any(isinstance(params.get(s), Mapping) for s in ("book", "overlay", "execution")):
-        flat: dict[str, Any] = {}
-        for section in ("book", "overlay", "execution"):
-            for k, v in dict(params.get(section) or {}).items():
-                if k in flat:
-                    raise SqueezeLabError(f"parameter {k!r} is set in two sections: rename one")
-                flat[k] = v
+        flat = flat_params(params.get("book"), params.get("overlay"), params.get("execution"))
     else:
         flat = params
     exec_keys = {k for k, _ in EXEC_PARAMS}

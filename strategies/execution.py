@@ -159,7 +159,7 @@ def dates_to_num(dates: pd.Index | np.ndarray) -> np.ndarray:
 
 
 def num_to_dates(nums: np.ndarray) -> pd.DatetimeIndex:
-    """Inverse of :func:`dates_to_num` (to the microsecond), as a DatetimeIndex."""
+    """Inverse of :func:`dates_to_num` (to a few microseconds: float day numbers), as a DatetimeIndex."""
     nums = np.asarray(nums, dtype=np.float64)
     days = np.floor(nums)
     us = np.round((nums - days) * 86_400e6).astype(np.int64)

@@ -414,6 +414,9 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     if not targets.tickers.equals(market.tickers):
         raise SqueezeLabError("overlay: the targets' tickers are not the market's: build the book "
                               "targets from the same market")
+    if not targets.dates.is_monotonic_increasing or targets.dates.has_duplicates:
+        raise SqueezeLabError("overlay: the targets' dates are not sorted and unique: sort the "
+                              "book targets by date")
     book_pos = dates.get_indexer(targets.dates)
     if (book_pos < 0).any():
         bad = targets.dates[book_pos < 0][0]

@@ -51,7 +51,8 @@ def _is_real(v: Any) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
-def _describe(choices: Sequence[Any]) -> str:
+def describe_choices(choices: Sequence[Any]) -> str:
+    """Choices as text for messages and help: ``monthly, weekly, daily, an int``."""
     out = []
     for c in choices:
         if isinstance(c, type):
@@ -178,7 +179,7 @@ def _check_one(name: str, value: Any, default: Any, allowed: Sequence[Any] | Non
         if not isinstance(value, (tuple, list)):
             raise SqueezeLabError(
                 f"{head}={value!r} is not a list: give a list such as {list(default)!r}"
-                + (f" with items from {_describe(allowed)}" if allowed else "")
+                + (f" with items from {describe_choices(allowed)}" if allowed else "")
             )
         items = []
         for item in value:
@@ -186,14 +187,14 @@ def _check_one(name: str, value: Any, default: Any, allowed: Sequence[Any] | Non
                 ok, item = _match_choice(item, allowed)
                 if not ok:
                     raise SqueezeLabError(
-                        f"{head}: {item!r} is not a valid item: use items from {_describe(allowed)}"
+                        f"{head}: {item!r} is not a valid item: use items from {describe_choices(allowed)}"
                     )
             items.append(item)
         return tuple(items)
     if allowed is not None:
         ok, norm = _match_choice(value, allowed)
         if not ok:
-            raise SqueezeLabError(f"{head}={value!r} is not valid: use one of {_describe(allowed)}")
+            raise SqueezeLabError(f"{head}={value!r} is not valid: use one of {describe_choices(allowed)}")
         return norm
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -226,7 +227,7 @@ def describe_params(
             "name": name,
             "default": list(d) if isinstance(d, tuple) else d,
             "doc": docs.get(name, ""),
-            "choices": _describe(choices[name]) if name in choices else "",
+            "choices": describe_choices(choices[name]) if name in choices else "",
         }
         for name, d in params
     ]

@@ -410,9 +410,10 @@ def leg_pnl_figure(equity: pd.DataFrame, windows: Sequence[Window]) -> Figure | 
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
         ax.margins(x=0.01)
         if k == 0:
-            ax.legend(loc="best", ncol=1)
+            handles, labels = ax.get_legend_handles_labels()
     for k in range(n, nrows * ncols):
         axes[k // ncols, k % ncols].set_visible(False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
     return fig
 
 
@@ -480,7 +481,8 @@ def compare_figure(curves: dict[str, pd.Series], windows: Sequence[Window] = ())
     top.axhline(1.0, color="#6c757d", lw=0.6)
     top.set_ylabel("growth of 1")
     top.set_title("Equity")
-    top.legend(loc="upper left", ncol=2)
+    fig.legend(*top.get_legend_handles_labels(), loc="outside lower center",
+               ncol=min(len(curves), 4))
     _pct_axis(bot, 1)
     bot.set_ylabel("drawdown")
     bot.set_title("Underwater")
@@ -537,5 +539,6 @@ def heatmap_figure(grid: pd.DataFrame, title: str, x: str, y: str,
             dark = span > 0 and abs((v - (vmin + vmax) / 2) / span) > 0.35
             ax.text(j, i, fmt(v), ha="center", va="center", fontsize=8,
                     color="white" if dark else "#111111")
-    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02,
+                 format=FuncFormatter(lambda v, _p: fmt(v)))
     return fig

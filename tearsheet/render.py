@@ -64,7 +64,7 @@ KEY_KINDS: dict[str, str] = {
 KIND_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ratio", ("sharpe", "sortino", "calmar", "beta", "ratio", "tstat", "t", "corr",
                "correlation", "skew", "skewness", "kurtosis", "r2", "rsquared", "zscore", "z",
-               "stability", "tail", "omega", "information", "ir", "dtc", "lookback_ratio")),
+               "stability", "tail", "omega", "information", "ir", "dtc")),
     ("int", ("days", "sessions", "n", "count", "trades", "decisions", "rank", "names", "fills",
              "periods", "lookback", "seed", "obs")),
     ("money", ("equity", "cash", "value", "commission", "commissions", "money", "notional",
@@ -72,11 +72,10 @@ KIND_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("spct", ("return", "returns", "drawdown", "dd", "depth", "pnl", "contribution",
               "contributions", "alpha", "cagr", "market", "junk", "momentum", "quality",
               "residual", "idiosyncratic", "specific", "factor", "total", "long", "short",
-              "hedge", "costs", "cost", "borrow", "excess", "worst", "best", "mean", "var",
-              "cvar")),
+              "hedge", "costs", "cost", "borrow", "excess", "var", "cvar")),
     ("pct", ("vol", "volatility", "exposure", "exposures", "gross", "net", "weight", "weights",
              "share", "interest", "hit", "turnover", "tracking", "pct", "frac", "fraction",
-             "rate", "bps_frac", "float")),
+             "rate", "float")),
 )
 
 
@@ -195,7 +194,8 @@ def _cell(key: str, value: Any, kind: str | None = None) -> Cell:
     text = fmt_value(key, value, kind)
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     css = "num" if numeric else ""
-    if _is_negative(value) and (kind or value_kind(key)) in ("spct", "ratio", "num", "money"):
+    if _is_negative(value) and text.startswith("-") and text.strip("-0.,%") and \
+            (kind or value_kind(key)) in ("spct", "ratio", "num", "money", "money2"):
         css += " neg"
     return Cell(text, css.strip())
 
@@ -599,7 +599,7 @@ def _drawdown_tables(metrics: Mapping[str, Any]) -> list[Table]:
                   "recovered": "Recovered"}
         recs = [{**r, "recovery_date": r.get("recovery_date") or
                  ("not recovered" if r.get("recovered") is False else None)} for r in table]
-        out.append(records_table(f"Top {len(table)} drawdowns", recs,
+        out.append(records_table("Top drawdowns", recs,
                                  columns=cols + list(dict.fromkeys(extra)), labels=labels,
                                  kinds={"drawdown": "spct", "duration": "int", "sessions": "int"},
                                  index=("#", [str(i + 1) for i in range(len(table))]),
@@ -1030,7 +1030,12 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
                 **{f"legs.{p}": "spct" for p in ("long", "short", "hedge", "costs")},
                 "reference_returns.most_shorted": "spct"}
     for n in names:
-        recs = [{k: v for k, v in _flatten(e.get(n, {})).items() if k in ep_labels} for e in eps]
+        recs = []
+        for e in eps:
+            rec = {k: v for k, v in _flatten(e.get(n, {})).items() if k in ep_labels}
+            if rec and rec.get("recovery_date") is None and _get(e, n, "recovered") is False:
+                rec["recovery_date"] = "not recovered"
+            recs.append(rec)
         first = next((e[n] for e in eps if n in e), {})
         window = f" ({first.get('start')} to {first.get('end')})" if first.get("start") else ""
         ep_tables.append(records_table(f"{n}{window}", recs, columns=list(EPISODE_COMPARE_COLUMNS),

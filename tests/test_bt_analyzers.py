@@ -39,13 +39,19 @@ SCRIPT = {
 class Scripted(bt.Strategy):
     """Trades SCRIPT; keeps its own per-leg positions; records broker value each bar."""
 
-    params = (("script", SCRIPT), ("log_legs", False))
+    params = (("script", SCRIPT), ("log_legs", False), ("warmup", 0), ("signal_log", False))
 
     def __init__(self) -> None:
+        if self.p.warmup:  # an indicator makes backtrader call prenext() for the first bars
+            self.sma = bt.indicators.SMA(self.data.close, period=self.p.warmup + 1)
         self.leg_pos = {leg: np.zeros(len(self.datas)) for leg in LEGS}
         self.values: list[float] = []
         if self.p.log_legs:
             self.leg_shares_log = {leg: [] for leg in LEGS}
+        if self.p.signal_log:  # SqueezeBook's form: (signal date, legs x tickers after the fill)
+            self.leg_log = []
+            self.tickers = [d._name for d in self.datas]
+            self._planned = np.zeros((len(LEGS), len(self.datas)))
 
     def notify_order(self, order: bt.Order) -> None:
         if order.status == order.Completed:
@@ -61,9 +67,13 @@ class Scripted(bt.Strategy):
             data = self.getdatabyname(ticker)
             o = self.buy(data=data, size=size) if size > 0 else self.sell(data=data, size=-size)
             o.addinfo(leg=leg)
+            if self.p.signal_log:
+                self._planned[LEGS.index(leg), self.tickers.index(ticker)] += size
+        if self.p.signal_log and len(self) - 1 in self.p.script:
+            self.leg_log.append((self.datetime.date(0), self._planned.copy()))
 
 
-def _cerebro(market, analyzers, log_legs=False, int2pnl=True):
+def _cerebro(market, analyzers, log_legs=False, int2pnl=True, warmup=0, signal_log=False):
     cerebro = bt.Cerebro(stdstats=False)
     for t in market.tickers:
         df = pd.DataFrame({f: market.frame(f)[t] for f in ("open", "high", "low", "close",
@@ -72,7 +82,7 @@ def _cerebro(market, analyzers, log_legs=False, int2pnl=True):
     cerebro.broker.setcash(CASH)
     cerebro.broker.setcommission(commission=COMM, interest=INTEREST)
     cerebro.broker.set_int2pnl(int2pnl)
-    cerebro.addstrategy(Scripted, log_legs=log_legs)
+    cerebro.addstrategy(Scripted, log_legs=log_legs, warmup=warmup, signal_log=signal_log)
     for cls, name, kw in analyzers:
         cerebro.addanalyzer(cls, _name=name, **kw)
     return cerebro.run()[0]
@@ -145,12 +155,22 @@ def test_leg_attribution_uses_the_strategy_leg_log(market):
     strat = _cerebro(market, [(LegAttribution, "legs", {"episodes": {}})], log_legs=True)
     a = strat.analyzers.legs.get_analysis()
     assert a["legs_from"] == "strategy"
-    assert a["max_abs_residual"] < 1e-8
+    assert a["max_abs_residual"] < 1e-8 and a["max_abs_leg_mismatch"] == 0.0
     d = a["daily"]
     c, o = market.close["BBB"], market.open["BBB"]
     # the hedge leg bought 20 BBB at open[10] and held them
     hedge = 20 * (c.iloc[-1] - o.iloc[10])
     assert sum(d["hedge"]) == pytest.approx(hedge, rel=1e-10)
+    # a strategy that logs only from next() (after a 2-bar prenext warm-up) is aligned
+    warm = _cerebro(market, [(LegAttribution, "legs", {"episodes": {}})], log_legs=True,
+                    warmup=2).analyzers.legs.get_analysis()
+    assert len(warm["daily"]["dates"]) == len(market.dates)
+    assert warm["max_abs_leg_mismatch"] == 0.0 and warm["daily"]["hedge"] == d["hedge"]
+    # SqueezeBook's (signal date, legs x tickers) log gives the same legs
+    sig = _cerebro(market, [(LegAttribution, "legs", {"episodes": {}})],
+                   signal_log=True).analyzers.legs.get_analysis()
+    assert sig["legs_from"] == "strategy" and sig["max_abs_leg_mismatch"] == 0.0
+    assert sig["daily"] == d
     # the same run classified by sign would show no hedge at all
     plain = _cerebro(market, [(LegAttribution, "legs", {"episodes": {}})]).analyzers.legs
     assert sum(plain.get_analysis()["daily"]["hedge"]) == 0.0

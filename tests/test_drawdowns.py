@@ -229,3 +229,12 @@ def test_property_detected_episodes_inside_and_disjoint(returns, signal, lookbac
     for a, b in zip(eps, eps[1:], strict=False):
         assert a.end < b.start
     assert len({e.name for e in eps}) == len(eps)
+
+
+def test_episode_peak_is_the_last_close_at_the_high_water_mark():
+    eq = pd.Series([100.0, 105.0, 104.0, 105.0, 101.0, 103.0, 106.0], index=DATES[:7])
+    out = episode_drawdown(eq, Episode("e", DATES[4], DATES[5]))
+    assert out["peak_date"] == DATES[3].strftime("%Y-%m-%d")  # 105 again on day 3
+    assert out["peak_to_trough_sessions"] == 1 and out["recovery_date"] == "2025-06-10"
+    t = drawdown_table(_returns(eq))
+    assert t["peak_date"][0] == DATES[3] and t["valley_date"][0] == DATES[4]

@@ -86,6 +86,12 @@ def test_bad_params_rejected(given_, match):
         apply_overlay(mk, book_targets(mk, **BOOK), **given_)
 
 
+def test_param_names_do_not_clash_with_the_book():
+    """The engine merges BOOK_PARAMS + OVERLAY_PARAMS into one backtrader params tuple."""
+    from strategies.book import BOOK_PARAMS
+    assert not {n for n, _ in BOOK_PARAMS} & {n for n, _ in OVERLAY_PARAMS}
+
+
 def test_disabled_passes_through():
     mk = hand_market()
     bt = book_targets(mk, **BOOK)

@@ -204,3 +204,20 @@ def test_canonical_and_daily_table():
             "pnl_long", "pnl_total"} <= set(d.columns)
     assert np.allclose(d["pnl_total"].iloc[1:], np.diff(res.equity.to_numpy()))
     assert (d["drawdown"] <= 0).all()
+
+
+def test_build_metrics_without_reference_factors_or_trades():
+    from dataclasses import replace
+
+    mk = replace(tiny_market(n_days=30, seed=6), reference=pd.DataFrame(), factors=pd.DataFrame())
+    res = simulate(mk, {}, cash=1e5)
+    m = build_metrics(res, mk, EPISODES)
+    _walk_plain(m)
+    assert m["performance"]["sharpe_ratio"] is None and m["performance"]["beta"] is None
+    assert m["drawdowns"]["table"] == [] and m["drawdowns"]["max_drawdown"] == 0.0
+    assert m["episodes"]["detected"] == [] and m["episodes"]["detection"]["signal"] == "none"
+    jj = m["episodes"]["named"]["jun_jul_2025"]
+    assert jj["factors"] is None and jj["reference_returns"] == {} and jj["return"] == 0.0
+    assert m["attribution"]["factor_source"] == "none"
+    assert m["attribution"]["overall"]["top_names"] == {"contributors": [], "detractors": []}
+    assert m["overlay"]["n_decisions"] == 0

@@ -105,9 +105,9 @@ def test_yahoo_market_builds_a_validated_real_market(yahoo, tmp_path):
 
 def test_progress_callback_reports_batches(yahoo, tmp_path):
     seen = []
-    market(tmp_path, batch_size=2, progress=lambda d, t, w: seen.append((d, t, w)))
-    assert seen[0] == (0, 5, "prices") and seen[-1] == (5, 5, "prices")
-    assert [d for d, _, _ in seen] == [0, 2, 4, 5]
+    market(tmp_path, batch_size=2, progress=lambda w, d, t: seen.append((w, d, t)))
+    assert seen[0] == ("prices", 0, 5) and seen[-1] == ("prices", 5, 5)
+    assert [d for _, d, _ in seen] == [0, 2, 4, 5]
     assert len(yahoo.calls) == 3
 
 
@@ -296,3 +296,20 @@ def test_bad_tickers_argument(yahoo, tmp_path):
     with pytest.raises(SqueezeLabError) as err:
         market(tmp_path, batch_size=0)
     assert "batch size" in one_line(err)
+    with pytest.raises(SqueezeLabError) as err:
+        market(tmp_path, start="")
+    assert "--start and --end" in one_line(err)
+
+
+def test_ticker_without_yahoo_info_is_unknown_not_invented(yahoo, tmp_path):
+    yahoo.info = {"AAA": info_dict("Technology", net_income=-5e8, short_pct=0.31, shares=3e9),
+                  "BBB": info_dict("Energy", net_income=2e9, short_pct=0.02, shares=5e9)}
+    m = market(tmp_path, attributes="yahoo")
+    assert m.attributes.loc["CCC", "sector"] == "Unknown"
+    assert m.attributes["profitable"].isna().tolist() == [False, False, True]
+    assert np.isnan(m.attributes.loc["CCC", "short_interest"])
+    assert [n for n in m.notes if "no Yahoo info" in n] == [
+        "no Yahoo info for 1 ticker(s) (e.g. CCC): their attributes are unknown"]
+    # the baskets are still built, CCC left out of unprofitable tech, no cap floor without shares
+    assert {"most_shorted", "unprofitable_tech"} <= set(m.reference.columns)
+    assert any("unprofitable_tech" in n and "no cap floor" in n for n in m.notes)

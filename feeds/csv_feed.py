@@ -131,7 +131,7 @@ def read_table(path: str | Path) -> Table:
             reader = csv.reader(fh)
             for rec in reader:
                 line = reader.line_num
-                if not rec or all(not f.strip() for f in rec):
+                if not rec or (not rec[0].strip() and all(not f.strip() for f in rec)):
                     continue
                 if header is None:
                     header = [f.strip() for f in rec]
@@ -173,25 +173,28 @@ def _check_header(p: Path, line: int, header: list[str]) -> None:
 
 def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, int | None]:
     """Floats from string cells (empty -> NaN); also the index of the first unparseable cell or None."""
-    vals = np.asarray(values, dtype=object)
-    stripped = np.array([str(v).strip() for v in vals], dtype=object)
-    stripped[stripped == ""] = "nan"
-    try:
-        return stripped.astype(np.float64), None
-    except (ValueError, OverflowError):
-        out = np.full(len(stripped), np.nan)
-        for i, v in enumerate(stripped):
+    vals = np.array(values, dtype=object)  # a copy: empty cells are rewritten below
+    vals[vals == ""] = "nan"
+    try:  # float() accepts surrounding blanks; anything else falls through to the slow path
+        return vals.astype(np.float64), None
+    except (ValueError, OverflowError, TypeError):
+        out = np.full(len(vals), np.nan)
+        for i, v in enumerate(vals):
+            text = str(v).strip()
+            if text == "":
+                continue
             try:
-                out[i] = float(v)
+                out[i] = float(text)
             except (ValueError, OverflowError):
                 return out, i
-        return out, None  # pragma: no cover - astype failed, the loop must find the cell
+        return out, None
 
 
 def parse_dates(values: np.ndarray) -> tuple[np.ndarray, int | None]:
     """datetime64[ns] (midnight) from ``YYYY-MM-DD`` cells; also the first unparseable index or None."""
-    strs = np.array([str(v).strip() for v in np.asarray(values, dtype=object)], dtype=object)
-    uniq, inverse = np.unique(strs, return_inverse=True) if len(strs) else (strs, np.zeros(0, int))
+    codes, raw = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    uniq = np.array([str(u).strip() for u in raw], dtype=object)
+    inverse = codes
     ok = np.array([bool(_DATE_RE.match(u)) for u in uniq], dtype=bool)
     parsed = np.full(len(uniq), np.datetime64("NaT"), dtype="datetime64[ns]")
     if ok.any():

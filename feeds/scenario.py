@@ -114,13 +114,13 @@ EPISODE_PATHS: dict[str, dict] = {
     # January 2026: junk rips, index flat, momentum flat-to-up; the "Greenland" scare on Jan 20
     # knocks junk off its high, and it rebounds on Jan 21.
     "jan_2026": dict(base="2025-12-31", anchors=(
-        ("2026-01-02", 0.002, 0.015, 0.000, -0.001, -0.002),
-        ("2026-01-09", 0.010, 0.055, 0.001, -0.003, -0.004),
-        ("2026-01-14", 0.009, 0.100, 0.002, -0.005, -0.006),
-        ("2026-01-16", 0.008, 0.140, 0.003, -0.006, -0.006),
-        ("2026-01-20", -0.013, 0.090, 0.002, -0.006, -0.010),
-        ("2026-01-21", -0.007, 0.140, 0.004, -0.006, -0.008),
-        ("2026-01-30", -0.003, 0.150, 0.008, -0.007, -0.008),
+        ("2026-01-02", 0.001, 0.018, 0.000, -0.001, -0.002),
+        ("2026-01-09", 0.007, 0.071, 0.001, -0.003, -0.004),
+        ("2026-01-14", 0.004, 0.125, 0.002, -0.005, -0.006),
+        ("2026-01-16", 0.002, 0.172, 0.003, -0.006, -0.006),
+        ("2026-01-20", -0.019, 0.123, 0.002, -0.006, -0.010),
+        ("2026-01-21", -0.014, 0.178, 0.004, -0.006, -0.008),
+        ("2026-01-30", -0.010, 0.152, 0.008, -0.007, -0.008),
     )),
 }
 PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
@@ -130,7 +130,7 @@ PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
 #: losers (< 0): rate x exp(tilt x momentum loading at the start of the episode, clipped at +-2).
 JUMPS = {"ordinary": dict(rate=0.0015, p_up=0.5, size=0.10, sd=0.5, tilt=0.0),
          "jun_jul_2025": dict(rate=0.004, p_up=0.85, size=0.10, sd=0.5, tilt=-0.4),
-         "jan_2026": dict(rate=0.030, p_up=0.9, size=0.12, sd=0.5, tilt=0.8)}
+         "jan_2026": dict(rate=0.020, p_up=0.9, size=0.12, sd=0.5, tilt=0.5)}
 
 #: Short interest: AR(1) in logs between settlements (mid-month and month-end), published
 #: ``lag`` sessions after settlement; shorts cover a little in the episodes.

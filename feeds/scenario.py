@@ -40,15 +40,15 @@ FACTORS = ("market", "junk", "momentum", "quality")
 #: of SECTORS used to draw the sector. "crowded" + "broken" are the junk (~19%).
 GROUPS: dict[str, dict] = {
     "quality": dict(share=0.29, profitable=0.97, si=(0.015, 0.5), beta=(0.80, 0.15),
-                    cap=(30e9, 1.2), price=(110.0, 0.6), quality=(0.9, 0.25), idio=0.011,
+                    cap=(30e9, 1.0), price=(110.0, 0.6), quality=(0.9, 0.25), idio=0.011,
                     turnover=0.005, alpha=0.00, sectors="broad"),
     "core": dict(share=0.51, profitable=0.75, si=(0.035, 0.6), beta=(1.05, 0.20),
-                 cap=(6e9, 1.1), price=(50.0, 0.7), quality=(0.1, 0.35), idio=0.018,
+                 cap=(6e9, 1.0), price=(50.0, 0.7), quality=(0.1, 0.35), idio=0.018,
                  turnover=0.009, alpha=0.00, sectors="broad"),
-    "crowded": dict(share=0.09, profitable=0.15, si=(0.25, 0.25), beta=(1.60, 0.25),
-                    cap=(4e9, 0.5), price=(20.0, 0.6), quality=(-0.5, 0.3), idio=0.026,
+    "crowded": dict(share=0.10, profitable=0.15, si=(0.25, 0.25), beta=(1.60, 0.25),
+                    cap=(5e9, 0.5), price=(20.0, 0.6), quality=(-0.5, 0.3), idio=0.026,
                     turnover=0.040, alpha=0.00, sectors="junk"),
-    "broken": dict(share=0.11, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
+    "broken": dict(share=0.10, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
                    cap=(0.4e9, 0.5), price=(2.5, 0.5), quality=(-1.0, 0.3), idio=0.036,
                    turnover=0.010, alpha=-0.12, sectors="junk"),
 }
@@ -188,18 +188,18 @@ def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     pair = {k: np.array([GROUPS[g][k] for g in names], dtype=float) for k in
             ("si", "beta", "cap", "price", "quality")}
     z = rng.standard_normal((6, n))
-    u = rng.random((3, n))
+    uni = rng.random((2, n))
     si = np.clip(pair["si"][group, 0] * np.exp(pair["si"][group, 1] * z[0]), 0.002, 0.6)
     beta = np.clip(pair["beta"][group, 0] + pair["beta"][group, 1] * z[1], 0.3, 2.8)
     cap = pair["cap"][group, 0] * np.exp(pair["cap"][group, 1] * z[2])
     price = np.clip(pair["price"][group, 0] * np.exp(pair["price"][group, 1] * z[3]), 0.5, 2000.0)
     qual = pair["quality"][group, 0] + pair["quality"][group, 1] * z[4]
-    profitable = u[0] < gp["profitable"][group]
+    profitable = uni[0] < gp["profitable"][group]
     junk = np.isin(group, [names.index(g) for g in JUNK_GROUPS])
     col = np.where(junk, 2, 1)
     w = np.array([[s[1], s[2]] for s in SECTORS])      # sectors x (broad, junk)
     cum = np.cumsum(w / w.sum(axis=0), axis=0)          # sectors x 2
-    sector = (u[1][None, :] > cum[:, col - 1]).sum(axis=0).clip(0, len(SECTORS) - 1)
+    sector = (uni[1][None, :] > cum[:, col - 1]).sum(axis=0).clip(0, len(SECTORS) - 1)
     cw = CROWDING
     size = np.clip(np.log(cap / cw["size_lo"]) / np.log(cw["size_hi"] / cw["size_lo"]), 0.0, 1.0)
     crowd = np.minimum((si / cw["scale"]) ** 2, cw["cap"]) * size
@@ -210,7 +210,7 @@ def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     turnover = gp["turnover"][group] * np.exp(0.3 * rng.standard_normal(n))
     return dict(group=group, junk=junk, si=si, beta=beta, cap=cap, price=price, quality=qual,
                 profitable=profitable, sector=sector, J=J, crowd=crowd, idio=idio, turnover=turnover,
-                alpha=gp["alpha"][group], shares=cap / price)
+                alpha=gp["alpha"][group], shares=np.round(cap / price))
 
 
 # ----------------------------------------------------------------------------- factor paths
@@ -400,7 +400,7 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     df = IDIO_TAIL_DF
     eps = rng.standard_t(df, (T, N)) / np.sqrt(df / (df - 2)) * u["idio"][None, :]
     j_u, j_z, j_s = rng.random((T, N)), rng.standard_normal((T, N)), rng.random((T, N))
-    draws = {k: rng.standard_normal((len(dates), N)) for k in ("gap", "hi", "lo", "vol")}
+    draws = {k: rng.standard_normal((T, N)) for k in ("gap", "hi", "lo", "vol")}
     rng_si = rng.standard_normal((len(_settlements(sim)), N))
     lst = rng.random((3, N))
 
@@ -440,8 +440,8 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
 
     # ---- listings (IPOs / delistings) inside the data window
     listed = np.ones((len(dates), N), dtype=bool)
-    m = LISTINGS["margin"]
-    if len(dates) > 3 * m:
+    margin = LISTINGS["margin"]
+    if len(dates) > 3 * margin:
         n_ipo = int(round(LISTINGS["ipo"] * N))
         n_del = int(round(LISTINGS["delist"] * N))
         order = np.argsort(lst[0])
@@ -449,8 +449,8 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
         broken = np.flatnonzero(u["group"] == list(GROUPS).index("broken"))
         cand = np.setdiff1d(broken if len(broken) >= n_del else np.arange(N), ipo)
         dele = cand[np.argsort(lst[1][cand])][:n_del]
-        first = (m + lst[2] * (len(dates) - 3 * m)).astype(int)
-        last = (2 * m + lst[2] * (len(dates) - 3 * m)).astype(int)
+        first = (margin + lst[2] * (len(dates) - 3 * margin)).astype(int)
+        last = (2 * margin + lst[2] * (len(dates) - 3 * margin)).astype(int)
         for i in ipo:
             listed[: first[i], i] = False
         for i in dele:
@@ -461,7 +461,6 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     levers = _levers(sim, dates)
     targets = {t.series: t.value for t in MARKET_TARGETS}
     tickers = _tickers(N)
-    shares = pd.Series(u["shares"], index=tickers)
     attrs_core = pd.DataFrame({"shares": u["shares"], "is_tech": is_tech,
                                "profitable": u["profitable"]}, index=tickers)
     si_pit_pre = None
@@ -518,22 +517,18 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
             calib_meta[f"calibration_{series}_{path}_shift"] = float(np.expm1(dl * len(rows)))
         calib_meta["calibration_residual"] = float(np.abs(g).max())
 
-    # ---- final prices from the calibrated paths
+    # ---- final prices from the calibrated paths (the burn-in is simulated, then dropped)
     ret, _ = total_returns(fac, sec)
-    ret = ret[B:]
-    jump_d = jump[B:]
     growth = np.cumprod(1 + ret, axis=0)
-    close = u["price"][None, :] * growth / growth[0]
+    close = u["price"][None, :] * growth / growth[B]
     prev = np.vstack([close[:1] / (1 + ret[:1]), close[:-1]])
-    openp, hi, lo, vol = _ohlcv(draws, close, prev, jump_d, u)
-    vol_sim = np.vstack([np.repeat(vol[:1], B, axis=0), vol])
-    si_pit, dtc_pit = _short_interest(rng_si, sim, u, in_episode, vol_sim)
-    si_pit, dtc_pit = si_pit[B:], dtc_pit[B:]
+    ohlcv = _ohlcv(draws, close, prev, jump, u)
+    si_pit, dtc_pit = _short_interest(rng_si, sim, u, in_episode, ohlcv[3])
     nan = ~listed
     frames = {}
-    for name, arr in (("open", openp), ("high", hi), ("low", lo), ("close", close),
-                      ("volume", vol), ("si", si_pit), ("dtc", dtc_pit)):
-        a = np.where(nan, np.nan, arr).astype(np.float64)
+    for name, arr in (("open", ohlcv[0]), ("high", ohlcv[1]), ("low", ohlcv[2]),
+                      ("close", close), ("volume", ohlcv[3]), ("si", si_pit), ("dtc", dtc_pit)):
+        a = np.where(nan, np.nan, arr[B:]).astype(np.float64)
         frames[name] = pd.DataFrame(a, index=dates, columns=tickers)
 
     def last_known(df: pd.DataFrame) -> np.ndarray:

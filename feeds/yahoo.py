@@ -254,9 +254,12 @@ def download_bars(
     redo: list[str] = []
     if progress is not None and total:
         progress("prices", 0, total)
-    for (a, b, extension), batch in jobs:
-        batch = [x for x in batch if x not in result.failed and x not in redo]
-        if not batch:
+    for (a, b, extension), planned in jobs:
+        batch = [x for x in planned if x not in result.failed and x not in redo]
+        if not batch:  # all of them already failed or are queued for a full download
+            done += len(planned)
+            if progress is not None:
+                progress("prices", done, total)
             continue
         frame, reasons = _call_download(batch, a, b, done)
         result.requests.append((list(batch), a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d")))
@@ -291,7 +294,7 @@ def download_bars(
                 cs, ce = min(entry.start, a), max(entry.end, b)
             cache.store(sym, merged, cs, ce)
             state[sym] = CacheEntry(sym, merged, cs, ce)
-        done += len(batch)
+        done += len(planned)
         if progress is not None:
             progress("prices", done, total)
     for i in range(0, len(redo), batch_size):

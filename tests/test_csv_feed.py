@@ -368,3 +368,33 @@ def test_empty_columns_and_rows_are_dropped_with_a_note(tmp_path):
     assert any("dropped 1 date(s)" in n for n in m.notes)
     write(d / "close.csv", "date,AAA\n2024-01-01,\n")
     fails(d, r"no prices at all")
+
+
+_SIDE_HEADERS = ["ticker,sector,profitable,beta,short_interest,days_to_cover,shares,is_tech,extra",
+                 "date,ticker,shares_short,days_to_cover,float_shares",
+                 "date,ticker,short_interest,publication_date", "date,AAA,BBB"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), header=st.sampled_from(_SIDE_HEADERS))
+def test_fuzz_side_files_give_frames_or_clean_error(tmp_path_factory, data, header):
+    import csv
+    import io
+
+    n = header.count(",") + 1
+    rows = data.draw(st.lists(st.one_of(st.lists(_cell, min_size=n, max_size=n), _row), max_size=6))
+    buf = io.StringIO()
+    buf.write(header + "\n")
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path = write(tmp_path_factory.mktemp("side") / "f.csv", buf.getvalue())
+    dates = pd.DatetimeIndex(pd.bdate_range("2024-01-02", periods=30)).as_unit("ns")
+    try:
+        if header.startswith("ticker"):
+            out = read_attributes(path)
+            assert out.index.is_unique
+        else:
+            si, _, _ = read_short_interest(path, dates, pd.Index(["AAA", "BBB"]),
+                                           shares=pd.Series({"AAA": 1e9, "BBB": 2e9}))
+            assert si.shape == (30, 2)
+    except SqueezeLabError as err:
+        assert "\n" not in str(err)

@@ -20,6 +20,7 @@ tuned so the *constructed* baskets (feeds.baskets, from the constituents) hit ea
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -161,20 +162,32 @@ NOTE_SYNTHETIC = ("SYNTHETIC market: a seeded factor model calibrated to reporte
 def _calendar():
     import exchange_calendars as xc
 
-    return xc.get_calendar("XNYS")
+    # exchange_calendars trips pandas 3.1 deprecation warnings internally; keep them out of ours
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return xc.get_calendar("XNYS")
 
 
 def nyse_sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeIndex:
     """NYSE (XNYS) trading sessions in ``[start, end]`` as a normalized ``date`` index."""
-    cal = _calendar()
-    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    try:
+        s, e = pd.Timestamp(start), pd.Timestamp(end)
+    except (TypeError, ValueError) as err:
+        raise SqueezeLabError(f"dates {start!r}..{end!r} are not YYYY-MM-DD: write e.g. "
+                              "2023-01-03") from err
     if s > e:
         raise SqueezeLabError(f"start {s.date()} is after end {e.date()}: swap them")
+    cal = _calendar()
     first, last = cal.first_session, cal.last_session
     if s < first or e > last:
         raise SqueezeLabError(f"dates {s.date()}..{e.date()} are outside the NYSE calendar "
                               f"({first.date()}..{last.date()}): pick dates inside it")
-    return normalize_index(cal.sessions_in_range(s, e))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        sessions = cal.sessions_in_range(s, e)
+    return normalize_index(sessions)
 
 
 # ----------------------------------------------------------------------------- universe

@@ -73,7 +73,7 @@ ANALYSIS_DOCS = {
 }
 
 
-DATA_BOUNDS = {"n_names": "[4, inf)", "ffill_limit": "[0, inf)"}
+DATA_BOUNDS = {"n_names": "[50, 20000]", "ffill_limit": "[0, inf)"}
 ANALYSIS_BOUNDS = {"top_n": "[1, inf)", "top_k": "[1, inf)"}
 
 

@@ -144,15 +144,16 @@ def check_params(
     choices = dict(choices or {})
     bounds = dict(bounds or {})
     given = dict(given or {})
-    label = f"{where} " if where else ""
+    label = f"{where}." if where else ""
     names = param_names(params)
     unknown = [k for k in given if k not in names]
     if unknown:
         k = unknown[0]
         close = difflib.get_close_matches(str(k), names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
+        section = f" of [{where}]" if where else ""
         raise SqueezeLabError(
-            f"unknown {label}param {k!r}{hint}: valid {label}params are {', '.join(names)}"
+            f"unknown key {label}{k}{hint}: valid keys{section} are {', '.join(names)}"
         )
     out: dict[str, Any] = {}
     for name, default in params:
@@ -164,7 +165,7 @@ def check_params(
             for x in vals:
                 if _is_real(x) and not _in_interval(float(x), bounds[name]):
                     raise SqueezeLabError(
-                        f"{label}param {name}={x!r} is outside {bounds[name]}: "
+                        f"{label}{name}={x!r} is outside {bounds[name]}: "
                         f"give a value in {bounds[name]}"
                     )
     return out
@@ -172,7 +173,7 @@ def check_params(
 
 def _check_one(name: str, value: Any, default: Any, allowed: Sequence[Any] | None,
                label: str) -> Any:
-    head = f"{label}param {name}"
+    head = f"{label}{name}"
     if isinstance(default, (tuple, list)):
         if isinstance(value, str):
             value = tuple(s.strip() for s in value.split(",") if s.strip())

@@ -50,8 +50,8 @@ def test_params_documented_and_typed():
 
 
 @pytest.mark.parametrize("given_, match", [
-    ({"grosss": 2.0}, r"unknown book param 'grosss' \(did you mean 'gross'\?\): valid book params "
-                      r"are rebalance, momentum_lookback"),
+    ({"grosss": 2.0}, r"unknown key book.grosss \(did you mean 'gross'\?\): valid keys of \[book\] are "
+                      r"rebalance, momentum_lookback"),
     ({"weighting": "cap"}, "weighting='cap' is not valid: use one of equal, score, inverse_vol"),
     ({"rebalance": "quarterly"}, "use one of monthly, weekly, daily, an int"),
     ({"rebalance": 2.5}, "use one of monthly, weekly, daily, an int"),

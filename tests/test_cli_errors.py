@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--set", "data.n_names=40", "--start", "2025-05-01", "--end", "2025-08-29"]
+SMALL = ["--set", "data.n_names=60", "--start", "2025-05-01", "--end", "2025-08-29"]
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -41,7 +41,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> s
     [
         (["--set", "book.no_such_key=1"], ["book.no_such_key", "gross"]),
         (["--set", "nosection.key=1"], ["nosection.key", "book"]),
-        (["--set", "book.gross=lots"], ["book.gross", "float"]),
+        (["--set", "book.gross=lots"], ["book.gross", "number"]),
         (["--set", "book.weighting=cubic"], ["book.weighting", "equal"]),
         (["--set", "overlay.actions=[\"explode\"]"], ["explode", "degross"]),
         (["--set", "data.source=bloomberg"], ["data.source", "scenario"]),

@@ -69,7 +69,7 @@ def test_params_documented():
 
 
 @pytest.mark.parametrize("given_, match", [
-    ({"enable": True}, r"unknown overlay param 'enable' \(did you mean 'enabled'\?\)"),
+    ({"enable": True}, r"unknown key overlay.enable \(did you mean 'enabled'\?\)"),
     ({"enabled": 1}, "enabled=1 is not a bool"),
     ({"actions": ("degross", "panic")}, "'panic' is not a valid item: use items from degross, "
                                         "cover_crowded, hedge_basket, neutralize_beta"),

@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from feeds.baskets import market_cap, reference_series
+from feeds.baskets import reference_series
 from feeds.episodes import EPISODES, MARKET_TARGETS
 from feeds.errors import SqueezeLabError
 from feeds.market import Market, normalize_index
@@ -46,10 +46,10 @@ GROUPS: dict[str, dict] = {
     "core": dict(share=0.51, profitable=0.75, si=(0.035, 0.6), beta=(1.05, 0.20),
                  cap=(6e9, 1.0), price=(50.0, 0.7), quality=(0.1, 0.35), idio=0.018,
                  turnover=0.009, alpha=0.00, sectors="broad"),
-    "crowded": dict(share=0.10, profitable=0.15, si=(0.25, 0.25), beta=(1.60, 0.25),
+    "crowded": dict(share=0.09, profitable=0.15, si=(0.25, 0.25), beta=(1.60, 0.25),
                     cap=(5e9, 0.5), price=(20.0, 0.6), quality=(-0.5, 0.3), idio=0.026,
                     turnover=0.040, alpha=0.00, sectors="junk"),
-    "broken": dict(share=0.10, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
+    "broken": dict(share=0.11, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
                    cap=(0.4e9, 0.5), price=(2.5, 0.5), quality=(-1.0, 0.3), idio=0.036,
                    turnover=0.010, alpha=-0.12, sectors="junk"),
 }
@@ -102,26 +102,26 @@ EPISODE_NOISE = 0.3     # factor noise inside an episode path, as a fraction of 
 EPISODE_PATHS: dict[str, dict] = {
     # Summer 2025: nine straight weekly gains for junk; momentum loses too.
     "jun_jul_2025": dict(base="2025-05-30", anchors=(
-        ("2025-06-06", 0.004, 0.004, -0.001, -0.001, 0.000),
-        ("2025-06-13", -0.006, 0.008, -0.002, -0.001, 0.000),
-        ("2025-06-20", -0.004, 0.011, -0.004, -0.002, 0.000),
-        ("2025-06-27", 0.010, 0.014, -0.005, -0.003, 0.000),
-        ("2025-07-03", 0.016, 0.018, -0.006, -0.003, 0.000),
-        ("2025-07-11", 0.012, 0.021, -0.007, -0.004, 0.000),
-        ("2025-07-18", 0.016, 0.024, -0.008, -0.004, 0.000),
-        ("2025-07-25", 0.020, 0.027, -0.010, -0.005, 0.000),
-        ("2025-07-31", 0.016, 0.030, -0.010, -0.005, 0.000),
+        ("2025-06-06", 0.004, 0.005, -0.001, -0.001, 0.000),
+        ("2025-06-13", -0.006, 0.010, -0.002, -0.001, 0.000),
+        ("2025-06-20", -0.004, 0.015, -0.004, -0.002, 0.000),
+        ("2025-06-27", 0.010, 0.020, -0.005, -0.003, 0.000),
+        ("2025-07-03", 0.016, 0.025, -0.006, -0.003, 0.000),
+        ("2025-07-11", 0.012, 0.030, -0.007, -0.004, 0.000),
+        ("2025-07-18", 0.016, 0.035, -0.008, -0.004, 0.000),
+        ("2025-07-25", 0.020, 0.040, -0.010, -0.005, 0.000),
+        ("2025-07-31", 0.016, 0.045, -0.010, -0.005, 0.000),
     )),
     # January 2026: junk rips, index flat, momentum flat-to-up; the "Greenland" scare on Jan 20
     # knocks junk off its high, and it rebounds on Jan 21.
     "jan_2026": dict(base="2025-12-31", anchors=(
-        ("2026-01-02", 0.001, 0.018, 0.000, -0.001, -0.002),
-        ("2026-01-09", 0.007, 0.071, 0.001, -0.003, -0.004),
-        ("2026-01-14", 0.004, 0.125, 0.002, -0.005, -0.006),
-        ("2026-01-16", 0.002, 0.172, 0.003, -0.006, -0.006),
-        ("2026-01-20", -0.019, 0.123, 0.002, -0.006, -0.010),
-        ("2026-01-21", -0.014, 0.178, 0.004, -0.006, -0.008),
-        ("2026-01-30", -0.010, 0.152, 0.008, -0.007, -0.008),
+        ("2026-01-02", 0.001, 0.016, 0.000, -0.001, -0.002),
+        ("2026-01-09", 0.007, 0.061, 0.001, -0.003, -0.004),
+        ("2026-01-14", 0.004, 0.110, 0.002, -0.005, -0.006),
+        ("2026-01-16", 0.002, 0.152, 0.003, -0.006, -0.006),
+        ("2026-01-20", -0.019, 0.103, 0.002, -0.006, -0.010),
+        ("2026-01-21", -0.014, 0.155, 0.004, -0.006, -0.008),
+        ("2026-01-30", -0.010, 0.129, 0.008, -0.007, -0.008),
     )),
 }
 PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
@@ -130,8 +130,8 @@ PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
 #: median size and log-sd of |jump|, and the tilt of the rate towards momentum winners (> 0) or
 #: losers (< 0): rate x exp(tilt x momentum loading at the start of the episode, clipped at +-2).
 JUMPS = {"ordinary": dict(rate=0.0015, p_up=0.5, size=0.10, sd=0.5, tilt=0.0),
-         "jun_jul_2025": dict(rate=0.004, p_up=0.85, size=0.10, sd=0.5, tilt=-0.4),
-         "jan_2026": dict(rate=0.020, p_up=0.9, size=0.12, sd=0.5, tilt=0.5)}
+         "jun_jul_2025": dict(rate=0.005, p_up=0.85, size=0.10, sd=0.5, tilt=-0.3),
+         "jan_2026": dict(rate=0.030, p_up=0.9, size=0.12, sd=0.5, tilt=0.8)}
 
 #: Short interest: AR(1) in logs between settlements (mid-month and month-end), published
 #: ``lag`` sessions after settlement; shorts cover a little in the episodes.

@@ -30,13 +30,15 @@ class ArrayFeed(bt.feed.DataBase):
     those bars carry the first open / last close with volume 0 (backtrader needs a bar from every
     feed on every date); ``self.listed`` is the mask of real bars.
 
-    This is the one place in the project that touches backtrader's LineBuffer internals: in
-    :meth:`preload` each line's ``array`` (an ``array.array('d')`` in the default unbounded
-    mode) is extended with the whole column at once, then the feed is homed, exactly the state
-    ``AbstractDataBase.preload`` leaves after loading bar by bar. backtrader is pinned
-    (setup.cfg) for this reason. When the bar-by-bar machinery is needed (filters, resample,
-    replay, ``tzinput``, memory-saving ``qbuffer`` mode, or ``preload=False``) the feed falls
-    back to :meth:`_load`, one bar per call, with the same values.
+    This is the one place in the project that touches backtrader's LineBuffer internals
+    (``array``, ``_idx``, ``lencount``, ``extension``, ``mode``): :meth:`preload` extends each
+    line's ``array`` (an ``array.array('d')`` in the default unbounded mode) with the whole
+    column at once, then homes the feed, exactly the state ``AbstractDataBase.preload`` leaves
+    after loading bar by bar; :meth:`advance` / :meth:`advance_peek` move and read those pointers
+    directly in runonce mode. backtrader is pinned (setup.cfg) for this reason. When the
+    bar-by-bar machinery is needed (filters, resample, replay, ``tzinput``, memory-saving
+    ``qbuffer`` mode, or ``preload=False``) the feed falls back to backtrader's own code and
+    :meth:`_load`, one bar per call, with the same values.
     """
 
     params = (

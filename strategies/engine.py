@@ -7,13 +7,17 @@ Cerebro settings (:func:`make_cerebro`) and why:
 - ``preload=True, runonce=True``: feeds are loaded once (:class:`ArrayFeed` copies whole columns)
   and the loop runs in backtrader's vector mode.
 - ``exactbars=False``: any non-zero value turns ``runonce`` off (and ``1`` also ``preload``), so
-  it only slows the run; 500 names x 800 bars x 7 lines is ~22 MB of line buffers.
+  it only slows the run; 500 names x 800 bars x 7 lines is ~22 MB of line buffers. (``1``,
+  ``-1`` and bar-by-bar modes give the identical run, recorder included: tests/test_engines.py.)
 - ``cheat_on_open=False`` and broker ``coc=False``/``coo=False``: market orders decided at a close
   fill at the next bar's open, never at the signal bar's own prices.
 - broker ``checksubmit=True`` (default; ``checksubmit=`` changes it): each order is pseudo-executed
   at its signal close against the running cash before it is accepted, so an order the account
   cannot pay for is refused (``Margin``) as soon as it is submitted; :class:`SqueezeBook` counts
-  those and raises. It costs one extra cash computation per order, nothing per bar.
+  those and raises. It costs one pseudo-execution and one notification per order, nothing per
+  bar (an order that passes the check can still be refused at the fill if the open gapped; that
+  is counted the same way).
+- ``maxcpus=1``, ``quicknotify=False``: no process pool; notifications once per bar.
 - ``shortcash=True``: short proceeds are cash, so a gross-2 / net-0 book is fully funded.
 - ``int2pnl=False``: borrow interest stays in ``broker.d_credit`` (per data, cumulative) instead
   of being folded into the commission of the order that next reduces the position, so fills

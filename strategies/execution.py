@@ -41,6 +41,11 @@ EXEC_PARAMS: tuple[tuple[str, Any], ...] = (
     ("fractional", True),       # fractional shares (False: whole shares, truncated toward zero)
 )
 EXEC_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {"fractional": (True, False)}
+#: Allowed intervals (``strategies.params.check_params`` bounds syntax).
+EXEC_PARAM_BOUNDS: dict[str, str] = {
+    "cash": "(0, inf)", "commission_bps": "[0, inf)", "slippage_bps": "[0, 10000)",
+    "borrow_bps": "[0, inf)",
+}
 EXEC_PARAM_DOCS: dict[str, str] = {
     "cash": "starting cash in the account currency",
     "commission_bps": "commission in basis points of |size| x fill price (1.0 = 0.01%)",

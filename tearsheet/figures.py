@@ -431,8 +431,8 @@ def overlay_figure(equity: pd.DataFrame, overlay_log: pd.DataFrame,
     if has_signal:
         sig = equity["junk_signal"].astype(float)
         ax.plot(sig.index, sig, color=BOOK, lw=1.1, label="junk-rally signal")
-    if "overlay_on" in equity and equity["overlay_on"].notna().any():
-        on = equity["overlay_on"].fillna(0).astype(float) > 0
+    on = equity["overlay_on"].fillna(0).astype(float) > 0 if "overlay_on" in equity else None
+    if on is not None and on.any():
         ax.fill_between(equity.index, 0, 1, where=on.to_numpy(), transform=ax.get_xaxis_transform(),
                         color="#7b2cbf", alpha=0.12, lw=0, step="post", label="overlay on")
     if has_log:
@@ -455,6 +455,8 @@ def overlay_figure(equity: pd.DataFrame, overlay_log: pd.DataFrame,
     ax.set_ylabel("signal")
     _date_axis(ax)
     ax.margins(x=0.005)
+    if len(equity.index) > 1:  # the same dates as the other figures (the signal starts later)
+        ax.set_xlim(equity.index[0], equity.index[-1])
     _shade(ax, windows, label_y=None)
     ax.legend(loc="upper left", ncol=6, bbox_to_anchor=(0.0, -0.1))
     return fig

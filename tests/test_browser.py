@@ -104,7 +104,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cmp_page = render_comparison([a, b], out / "comparison.html")
     sweep = render_sweep(make_sweep(out / "sweep.csv"), out / "sweep.html", x="overlay.threshold",
                          y="overlay.lookback",
-                         metrics=["episodes.jan_2026.max_drawdown", "performance.sharpe"])
+                         metrics=["jan_2026.max_drawdown_in_window", "sharpe_ratio"])
     return {"tearsheet": a / "tearsheet.html", "comparison": cmp_page, "sweep": sweep}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from feeds.summary import market_summary
 SEEDS = (7, 1, 2, 3, 11)
 
 
-@lru_cache(maxsize=None)
+@cache
 def market(seed: int = 7):
     return scenario_market(seed=seed)
 

@@ -8,6 +8,7 @@ PnL, exposures, a junk-rally signal and overlay decisions; metrics.json in the a
 from __future__ import annotations
 
 import base64
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -433,74 +434,63 @@ def test_comparison_rejects_bad_input(tmp_path: Path) -> None:
         render_comparison([], tmp_path / "x.html")
 
 
-def make_sweep(path: Path) -> Path:
+def make_sweep(path: Path, extra_axis: bool = False) -> Path:
+    """A sweep folder like pipeline.sweep writes: sweep.csv (point, grid keys, metrics) and
+    sweep.json (base config, grid, market provenance)."""
     rows = []
-    for th in (1.0, 1.5, 2.0):
-        for lb in (5, 10, 20):
-            rows.append({"run": f"p{th}-{lb}", "overlay.threshold": th, "overlay.lookback": lb,
-                         "performance.sharpe": 0.3 + 0.1 * th - 0.005 * lb,
-                         "episodes.jan_2026.max_drawdown": -0.04 + 0.004 * th + 0.0005 * lb})
+    book = (1.0, 2.0) if extra_axis else (2.0,)
+    for g in book:
+        for th in (1.0, 1.5, 2.0):
+            for lb in (5, 10, 20):
+                row = {"point": len(rows), "overlay.threshold": th, "overlay.lookback": lb,
+                       "sharpe_ratio": 0.3 + 0.1 * th - 0.005 * lb,
+                       "max_drawdown": -0.08 + 0.01 * th,
+                       "jan_2026.max_drawdown_in_window": -0.04 + 0.004 * th + 0.0005 * lb * g / 2}
+                if extra_axis:
+                    row = {"point": row["point"], "book.gross": g, **row}
+                rows.append(row)
     pd.DataFrame(rows).to_csv(path, index=False)
+    grid = [["overlay.threshold", [1.0, 1.5, 2.0]], ["overlay.lookback", [5, 10, 20]]]
+    if extra_axis:
+        grid.insert(0, ["book.gross", list(book)])
+    (path.parent / "sweep.json").write_text(json.dumps({
+        "base": base_config(), "grid": grid, "engine": "vectorized", "n_points": len(rows),
+        "market": {"source": "scenario", "synthetic": True, "seed": 7, "market_hash": "cafe1234",
+                   "start": "2025-03-03", "end": "2026-03-31", "n_names": 120,
+                   "notes": ["attributes are today's values, not point-in-time"]}}))
     return path
 
 
 def test_sweep_page_has_heatmaps(tmp_path: Path) -> None:
     csv = make_sweep(tmp_path / "sweep.csv")
+    metrics = ["jan_2026.max_drawdown_in_window", "sharpe_ratio"]
     out = render_sweep(csv, tmp_path / "sweep.html", x="overlay.threshold", y="overlay.lookback",
-                       metrics=["episodes.jan_2026.max_drawdown", "performance.sharpe"])
+                       metrics=metrics)
     html = out.read_text()
     assert_self_contained(html)
     imgs = [a for t, a in parse(html) if t == "img"]
-    assert len(imgs) == 2
-    assert [a["alt"] for a in imgs] == ["Heatmap of episodes.jan_2026.max_drawdown",
-                                        "Heatmap of performance.sharpe"]
-    assert html.count("<tr>") >= 9  # the table of points: 9 grid points
-    assert "-3.10%" in html  # th=1.0, lb=10: -0.04 + 0.004 + 0.005, as a percentage
-    assert render_sweep(csv, tmp_path / "s2.html", x="overlay.threshold", y="overlay.lookback",
-                        metrics=["episodes.jan_2026.max_drawdown", "performance.sharpe"]
-                        ).read_bytes() == out.read_bytes()
+    assert [a["alt"] for a in imgs] == [f"Heatmap of {m}" for m in metrics]
+    for png in images(html):
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert 'id="synthetic-banner"' in html and "cafe1234" in html
+    table = re.search(r'<div class="tablewrap" id="points">(.*?)</table>', html, re.S).group(1)
+    body = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    assert len(body) == 9
+    first = re.findall(r"<td[^>]*>([^<]*)</td>", body[1])  # point 1: th=1.0, lb=10
+    assert first == ["1", "1", "10", "0.35", "-7.00%", "-3.10%"]  # parameters as given
+    again = render_sweep(csv, tmp_path / "s2.html", x="overlay.threshold", y="overlay.lookback",
+                         metrics=metrics)
+    assert again.read_bytes() == out.read_bytes()
     with pytest.raises(SqueezeLabError, match="overlay.nope"):
         render_sweep(csv, tmp_path / "s3.html", x="overlay.nope", y="overlay.lookback",
-                     metrics=["performance.sharpe"])
+                     metrics=["sharpe_ratio"])
 
 
-def test_tearsheet_from_real_analyzer_output(tmp_path: Path) -> None:
-    """metrics.json and equity.csv produced by analyzers.report (not hand-built) render fully."""
-    from analyzers.report import build_metrics, daily_table
-    from feeds.episodes import resolve_episodes
-    from tests.test_attribution import simulate, tiny_market
-
-    market = tiny_market(n_days=240, start="2025-04-01", seed=3)
-    orders = {t: {"long": {"AAA": 4000.0, "CCC": 3000.0 + 10 * t},
-                  "short": {"BBB": -9000.0, "DDD": -1500.0},
-                  "hedge": {"AAA": 500.0 if t > 100 else 0.0}} for t in (1, 60, 120, 180)}
-    result = simulate(market, orders)
-    overlay_log = pd.DataFrame({"date": market.dates[[70, 90]], "signal": [1.8, 0.2],
-                                "action": ["degross", "re-risk"], "size": [0.5, 1.0],
-                                "detail": ["gross 2.0 -> 1.0", "cool-off over"]})
-    result.overlay_log = overlay_log
-    metrics = build_metrics(result, market, resolve_episodes(), top_n=3, top_k=2)
-    metrics["reconciliation"] = {"max_rel_diff": 0.0, "ok": True, "tolerance": 1e-9}
-    equity = daily_table(result, market).join(market.reference)
-    art = RunArtifacts(base_config(), {"source": "scenario", "synthetic": True, "seed": 3,
-                                       "market_hash": "feedface", "start": "2025-04-01",
-                                       "end": "2026-02-20", "n_names": 4, "versions": {},
-                                       "command": "test", "notes": []},
-                       metrics, equity, result.trades.assign(leg="long"), result.shares, overlay_log)
-    folder = write_run(tmp_path, "real_metrics", art, render=render_tearsheet)
-    html = (folder / "tearsheet.html").read_text()
-    assert_self_contained(html)
-    assert "not shown" not in html and len(images(html)) == 5
-    named = metrics["episodes"]["named"]
-    assert "jun_jul_2025" in named
-    ep = named["jun_jul_2025"]
-    assert fmt_value("return", ep["return"]) in html
-    assert fmt_value("depth", ep["depth"]) in html
-    perf = metrics["performance"]
-    assert f"{perf['sharpe_ratio']:.2f}" in html
-    for side in ("detractors", "contributors"):
-        for item in metrics["attribution"]["episodes"]["jun_jul_2025"]["top_names"][side]:
-            assert item["ticker"] in html
-    assert "Factor attribution" in html and "Average exposures" in html
-    assert ">None<" not in html and ">nan<" not in html.lower() and "{&#39;" not in html
-    assert render_tearsheet(folder, tmp_path / "again.html").read_bytes() == html.encode()
+def test_sweep_page_averages_other_axes_and_handles_one_axis(tmp_path: Path) -> None:
+    csv = make_sweep(tmp_path / "sweep.csv", extra_axis=True)
+    html = render_sweep(csv, tmp_path / "a.html", x="overlay.threshold", y="overlay.lookback",
+                        metrics=["jan_2026.max_drawdown_in_window"]).read_text()
+    assert "each cell is the mean of 2 points over book.gross" in html
+    one = render_sweep(csv, tmp_path / "b.html", x="book.gross", y="book.gross",
+                       metrics=["sharpe_ratio"]).read_text()
+    assert len(images(one)) == 1 and "each cell is the mean of 9 points" in one

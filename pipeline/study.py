@@ -10,7 +10,7 @@ from typing import Any
 from feeds.errors import SqueezeLabError
 from pipeline.config import load_market, resolve_config
 from pipeline.run import run_one
-from pipeline.ui import UI, fmt_num, fmt_pct
+from pipeline.ui import UI
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,13 +83,12 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     rows = comparison_table(runs)
     table = Table(title="Runs side by side", title_justify="left")
     table.add_column("metric")
+    names = [r.config.get("name", r.name) for r in runs]
     for r in runs:
-        table.add_column(r.config.get("name", r.name), justify="right")
+        label = r.config.get("name", r.name) if names.count(r.config.get("name")) == 1 else r.name
+        table.add_column(label, justify="right")
     for row in rows:
-        kind = row.get("kind", "pct")
-        cells = [fmt_pct(v) if kind == "pct" else fmt_num(v) if kind == "num" else str(v)
-                 for v in row["values"]]
-        table.add_row(row["label"], *cells)
+        table.add_row(row["label"], *row["text"])
     ui.print(table)
     ui.print(f"comparison: {page}")
     return page

@@ -419,8 +419,13 @@ def leg_pnl_figure(equity: pd.DataFrame, windows: Sequence[Window]) -> Figure | 
 
 @_styled
 def overlay_figure(equity: pd.DataFrame, overlay_log: pd.DataFrame,
-                   windows: Sequence[Window] = ()) -> Figure | None:
-    """The overlay's junk-rally signal, the periods it was on, and each decision marked by action."""
+                   windows: Sequence[Window] = (), thresholds: dict[str, float] | None = None
+                   ) -> Figure | None:
+    """The overlay's junk-rally signal, the periods it was on, and each decision marked by action.
+
+    ``thresholds`` (e.g. ``{"entry": 2.0, "exit": 1.0}`` from the run's config) are drawn as
+    dashed horizontal lines.
+    """
     has_signal = "junk_signal" in equity and equity["junk_signal"].notna().any()
     log = overlay_log if overlay_log is not None else pd.DataFrame()
     has_log = not log.empty and "date" in log
@@ -451,6 +456,9 @@ def overlay_figure(equity: pd.DataFrame, overlay_log: pd.DataFrame,
             ax.scatter(dates[m], yvals[m], marker=ACTION_MARKERS[k % len(ACTION_MARKERS)],
                        s=34, color=RUN_COLORS[(k + 1) % len(RUN_COLORS)], edgecolor="white",
                        linewidth=0.5, zorder=5, label=action)
+    for k, (name, level) in enumerate(sorted((thresholds or {}).items())):
+        ax.axhline(level, color="#9c4a12", lw=0.9, ls=(0, (4, 3)) if k == 0 else (0, (1, 2)),
+                   label=f"{name} threshold ({level:g})", zorder=2)
     ax.set_title("Overlay: junk-rally signal and actions")
     ax.set_ylabel("signal")
     _date_axis(ax)

@@ -846,6 +846,17 @@ KNOWN_SECTIONS = ("performance", "episodes", "drawdowns", "attribution", "exposu
                   "reconciliation")
 
 
+def _thresholds(config: Mapping[str, Any]) -> dict[str, float]:
+    """The overlay's entry/exit signal thresholds from config.json (numbers only)."""
+    ov = config.get("overlay") if isinstance(config.get("overlay"), Mapping) else {}
+    out = {}
+    for key, name in (("threshold", "entry"), ("exit_threshold", "exit")):
+        v = ov.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[name] = float(v)
+    return out
+
+
 def tearsheet_context(run: RunData) -> dict[str, Any]:
     """Everything the tearsheet template shows, computed from a run folder's contents."""
     eq, metrics = run.equity, run.metrics
@@ -870,7 +881,7 @@ def tearsheet_context(run: RunData) -> dict[str, Any]:
         _embed("fig-overlay", "Overlay signal and actions",
                "Junk-rally signal (equity.csv) with each overlay decision (overlay_log.csv) "
                "marked by action; shaded where the overlay was on.",
-               F.overlay_figure(eq, run.overlay_log, windows),
+               F.overlay_figure(eq, run.overlay_log, windows, _thresholds(run.config)),
                "no junk_signal column and no overlay decisions in this run."),
     ]
     sections: list[dict[str, Any]] = []

@@ -5,17 +5,22 @@ Daily returns of every name are
     r[i, t] = beta_i * market_t + J_i * junk_t + Q_i * quality_t + M[i, t] * momentum_t
               + sector shock + alpha_i + fat-tailed idiosyncratic noise + squeeze jumps
 
-on the real NYSE calendar. ``J_i`` (the squeeze) is high for unprofitable, heavily shorted,
-high-beta names and convex in short interest; ``Q_i`` is positive for profitable low-beta names;
-``M[i, t]`` is each name's standardized trailing 12-1 return, so a momentum sort picks up the
-momentum factor. Squeeze jumps are concentrated in the most-shorted names and turn one-sided in
-the episodes.
+on the real NYSE calendar (exchange_calendars, XNYS), simulated from a year before ``start`` so
+12-1 momentum exists from day one. ``J_i`` (the junk / squeeze loading) rises with being
+unprofitable, high beta and, above all, crowded (short interest convex, for names big enough to be
+institutional shorts); ``Q_i`` is positive for profitable low-beta names and negative for junk;
+``M[i, t]`` is each name's standardized trailing 12-1 return, so a 12-1 momentum sort earns the
+momentum factor. Squeeze jumps hit the crowded names, turn one-sided in the episodes and lean
+towards last year's losers (June-July 2025: momentum loses too) or winners (January 2026: the
+squeezes keep going, momentum partly offsets). Short interest follows an AR(1) between
+settlements (mid-month, month-end) and is known only ``lag`` sessions later; days to cover is
+short interest over the 20-day average volume at settlement, lagged the same way.
 
 Everything that makes the scenario what it is lives in the tables below (data, not code): the
-universe groups, the sectors, the ordinary factor regime, the shaped factor paths of the episodes
-(``EPISODE_PATHS``), the jump regimes, and ``CALIBRATION``, which names the factor path that is
-tuned so the *constructed* baskets (feeds.baskets, from the constituents) hit each row of
-``feeds.episodes.MARKET_TARGETS`` exactly, whatever the seed.
+universe groups, sectors, junk loading, the ordinary regime and dated regimes, the shaped factor
+paths of the episodes (``EPISODE_PATHS``), the jump regimes, and ``CALIBRATION``, which names the
+factor path tuned (per seed, a few sessions' constant drift) so the *constructed* baskets
+(:mod:`feeds.baskets`, from the constituents) hit each row of ``feeds.episodes.MARKET_TARGETS``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ FACTORS = ("market", "junk", "momentum", "quality")
 #: (median, log-sd) for short interest (fraction of float), market cap ($) and price ($); (mean,
 #: sd) for beta and the quality loading; ``idio`` daily idiosyncratic vol; ``turnover`` daily
 #: volume / shares; ``alpha`` annual drift of the name beyond its factors; ``sectors`` the column
-#: of SECTORS used to draw the sector. "crowded" + "broken" are the junk (~19%).
+#: of SECTORS used to draw the sector. "crowded" + "broken" are the junk (20%).
 GROUPS: dict[str, dict] = {
     "quality": dict(share=0.29, profitable=0.97, si=(0.015, 0.5), beta=(0.80, 0.15),
                     cap=(30e9, 1.0), price=(110.0, 0.6), quality=(0.9, 0.25), idio=0.011,
@@ -77,7 +82,7 @@ TECH_SECTOR = "Technology"
 #: enough to be crowded institutional shorts (the baskets' $1bn floor):
 #: J = size * unprofitable * [not profitable] + squeeze * crowding + beta_excess * (beta - 1)+ + noise.
 #: Tiny "broken" names get little of it: they drift down on their own (alpha, quality).
-JUNK_LOADING = dict(unprofitable=0.30, squeeze=0.80, beta_excess=0.05, noise=0.06)
+JUNK_LOADING = dict(unprofitable=0.50, squeeze=0.80, beta_excess=0.05, noise=0.06)
 CROWDING = dict(scale=0.25, cap=3.0, size_lo=4e8, size_hi=2e9)
 
 #: Ordinary regime: (annual drift, annual vol) of each factor; sector shocks' daily vol.
@@ -115,14 +120,14 @@ EPISODE_PATHS: dict[str, dict] = {
     # January 2026: junk rips, index flat, momentum flat-to-up; the "Greenland" scare (Jan 16-20)
     # knocks junk off its mid-January high, and it rebounds on Jan 21.
     "jan_2026": dict(base="2025-12-31", anchors=(
-        ("2026-01-02", 0.001, 0.016, 0.000, -0.001, -0.002),
-        ("2026-01-09", 0.007, 0.061, 0.001, -0.003, -0.004),
-        ("2026-01-14", 0.006, 0.120, 0.002, -0.005, -0.006),
-        ("2026-01-15", 0.006, 0.150, 0.003, -0.006, -0.006),
-        ("2026-01-16", 0.000, 0.135, 0.003, -0.006, -0.007),
-        ("2026-01-20", -0.020, 0.090, 0.002, -0.006, -0.010),
-        ("2026-01-21", -0.014, 0.155, 0.004, -0.006, -0.008),
-        ("2026-01-30", -0.010, 0.129, 0.008, -0.007, -0.008),
+        ("2026-01-02", 0.001, 0.015, 0.000, -0.001, -0.002),
+        ("2026-01-09", 0.007, 0.054, 0.001, -0.003, -0.004),
+        ("2026-01-14", 0.006, 0.108, 0.002, -0.005, -0.006),
+        ("2026-01-15", 0.006, 0.137, 0.003, -0.006, -0.006),
+        ("2026-01-16", 0.000, 0.121, 0.003, -0.006, -0.007),
+        ("2026-01-20", -0.020, 0.070, 0.002, -0.006, -0.010),
+        ("2026-01-21", -0.014, 0.138, 0.004, -0.006, -0.008),
+        ("2026-01-30", -0.010, 0.092, 0.008, -0.007, -0.008),
     )),
 }
 PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
@@ -146,12 +151,16 @@ LISTINGS = dict(ipo=0.02, delist=0.01, margin=60)
 #: Sessions simulated before ``start`` so 12-1 momentum loadings exist from day one.
 BURN_IN = 273
 
-#: Which factor path is tuned, and over which sessions, to hit each MARKET_TARGETS series.
-CALIBRATION: dict[str, tuple[str, str, str]] = {
-    "most_shorted": ("junk", "2026-01-02", "2026-01-21"),
-    "unprofitable_tech": ("junk", "2026-01-22", "2026-01-30"),
-    "index": ("market", "2026-01-02", "2026-01-21"),
-    "growth": ("tech", "2026-01-02", "2026-01-21"),
+#: Calibration: (series, window start, window end) of a MARKET_TARGETS row -> (factor path tuned,
+#: first and last session of the tuning). Each lever adds a constant daily log-return to its path
+#: over its sessions; the levers are solved together (quasi-Newton, a handful of basket
+#: evaluations on a slice around the windows) so the baskets built from the constituents hit every
+#: target's value. The shaped path (EPISODE_PATHS) is centred so the shifts average ~0 over seeds.
+CALIBRATION: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    ("most_shorted", "2026-01-02", "2026-01-21"): ("junk", "2026-01-02", "2026-01-21"),
+    ("unprofitable_tech", "2026-01-02", "2026-01-30"): ("junk", "2026-01-22", "2026-01-30"),
+    ("index", "2026-01-02", "2026-01-21"): ("market", "2026-01-02", "2026-01-21"),
+    ("growth", "2026-01-02", "2026-01-21"): ("tech", "2026-01-02", "2026-01-21"),
 }
 CALIBRATION_SLICE = 45   # sessions before the first calibration window used to evaluate baskets
 
@@ -193,6 +202,7 @@ def nyse_sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.Date
 
 # ----------------------------------------------------------------------------- universe
 def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per-name draws: group, attributes, loadings, vols, turnover (arrays of length ``n``)."""
     names = list(GROUPS)
     counts = np.array([int(round(GROUPS[g]["share"] * n)) for g in names])
     counts[names.index("core")] += n - counts.sum()
@@ -210,7 +220,7 @@ def _draw_universe(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     qual = pair["quality"][group, 0] + pair["quality"][group, 1] * z[4]
     profitable = uni[0] < gp["profitable"][group]
     junk = np.isin(group, [names.index(g) for g in JUNK_GROUPS])
-    col = np.where(junk, 2, 1)
+    col = np.array([1 if GROUPS[g]["sectors"] == "broad" else 2 for g in names])[group]
     w = np.array([[s[1], s[2]] for s in SECTORS])      # sectors x (broad, junk)
     cum = np.cumsum(w / w.sum(axis=0), axis=0)          # sectors x 2
     sector = (uni[1][None, :] > cum[:, col - 1]).sum(axis=0).clip(0, len(SECTORS) - 1)
@@ -353,18 +363,24 @@ def _short_interest(rng_si: np.ndarray, sim: pd.DatetimeIndex, u: dict[str, np.n
 
 
 # ----------------------------------------------------------------------------- calibration
-def _levers(sim: pd.DatetimeIndex, dates: pd.DatetimeIndex) -> list[tuple[str, str, np.ndarray]]:
-    """(target series, lever path, rows) for each calibration target inside the data."""
+def _calibration_targets() -> dict[tuple[str, str, str], float]:
+    """(series, start, end) -> value of every MARKET_TARGETS row that has a lever in CALIBRATION."""
+    out = {(t.series, t.start, t.end): t.value for t in MARKET_TARGETS}
+    return {k: v for k, v in out.items() if k in CALIBRATION}
+
+
+def _levers(sim: pd.DatetimeIndex, dates: pd.DatetimeIndex
+            ) -> list[tuple[tuple[str, str, str], float, str, np.ndarray]]:
+    """(target key, target value, lever path, lever rows) for each target inside the data."""
     out = []
-    for tgt in MARKET_TARGETS:
-        if tgt.series not in CALIBRATION:
-            continue
-        path, s, e = CALIBRATION[tgt.series]
-        if pd.Timestamp(tgt.start) < dates[0] or pd.Timestamp(tgt.end) > dates[-1]:
+    for key, value in _calibration_targets().items():
+        series, start, end = key
+        path, s, e = CALIBRATION[key]
+        if pd.Timestamp(start) < dates[0] or pd.Timestamp(end) > dates[-1]:
             continue
         rows = np.flatnonzero((sim >= pd.Timestamp(s)) & (sim <= pd.Timestamp(e)))
         if len(rows):
-            out.append((tgt.series, path, rows))
+            out.append((key, value, path, rows))
     return out
 
 
@@ -470,65 +486,61 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
         for i in dele:
             listed[last[i] + 1:, i] = False
 
-    # ---- calibration: shift the lever paths so the constructed baskets hit MARKET_TARGETS
+    # ---- calibration: shift the lever paths so the constructed baskets hit the targets
     ret0, _ = total_returns(fac, sec)
     levers = _levers(sim, dates)
-    targets = {t.series: t.value for t in MARKET_TARGETS}
     tickers = _tickers(N)
     attrs_core = pd.DataFrame({"shares": u["shares"], "is_tech": is_tech,
                                "profitable": u["profitable"]}, index=tickers)
-    si_pit_pre = None
-    deltas = np.zeros(len(levers))
     calib_meta: dict[str, float] = {}
     if levers:
-        # short interest does not depend on prices except through days to cover: draw it once
-        # with a placeholder volume for the calibration slice (only SI enters the baskets)
+        # short interest does not depend on prices (days to cover does, but no basket uses it):
+        # build it once with a placeholder volume for the calibration slice
         si_pit_pre, _ = _short_interest(rng_si, sim, u, in_episode, np.ones((T, N)))
-        first_row = min(rows[0] for _, _, rows in levers)
-        last_row = max(rows[-1] for _, _, rows in levers)
+        first_row = min(rows[0] for *_, rows in levers)
+        last_row = max(rows[-1] for *_, rows in levers)
         lo_row = max(B, first_row - CALIBRATION_SLICE)
         loads = {"market": u["beta"], "junk": u["J"], "tech": is_tech.astype(float)}
         col = {"market": 0, "junk": 1}
         g0 = np.cumprod(1 + ret0[B:lo_row], axis=0)
         level = u["price"] * g0[-1] / g0[0] if len(g0) else u["price"] / (1 + ret0[B])
+        idx = sim[lo_row:last_row + 1]
+        live = listed[lo_row - B:last_row + 1 - B]
+        si_slice = pd.DataFrame(np.where(live, si_pit_pre[lo_row:last_row + 1], np.nan),
+                                index=idx, columns=tickers)
 
-        def window_logs(delta: np.ndarray) -> np.ndarray:
+        def lever_path(path: str, rows: np.ndarray) -> np.ndarray:
+            return fac[rows, col[path]] if path in col else sec[rows, tech]
+
+        def misses(delta: np.ndarray) -> np.ndarray:
+            """Log miss of every target for daily log shifts ``delta`` of the lever paths."""
             r = ret0[lo_row:last_row + 1].copy()
-            for (_, path, rows), dl in zip(levers, delta, strict=True):
-                base_f = fac[rows, col[path]] if path in col else sec[rows, tech]
-                df_ = np.expm1(np.log1p(base_f) + dl) - base_f
-                r[rows - lo_row] += df_[:, None] * loads[path][None, :]
-            r = np.maximum(r, -0.95)
-            c = level[None, :] * np.cumprod(1 + r, axis=0)
-            c = np.where(listed[lo_row - B:last_row + 1 - B], c, np.nan)
-            idx = sim[lo_row:last_row + 1]
-            close = pd.DataFrame(c, index=idx, columns=tickers)
-            si = pd.DataFrame(np.where(np.isfinite(c), si_pit_pre[lo_row:last_row + 1], np.nan),
-                              index=idx, columns=tickers)
-            ref = reference_series(close, attrs_core, si)
-            out = []
-            for t in MARKET_TARGETS:
-                if t.series in {s for s, _, _ in levers}:
-                    rr = ref[t.series].loc[pd.Timestamp(t.start): pd.Timestamp(t.end)]
-                    out.append(np.log1p(rr).sum() - np.log1p(targets[t.series]))
-            return np.array(out)
+            for (_, _, path, rows), dl in zip(levers, delta, strict=True):
+                base_f = lever_path(path, rows)
+                r[rows - lo_row] += (np.expm1(np.log1p(base_f) + dl) - base_f)[:, None] \
+                    * loads[path][None, :]
+            c = level[None, :] * np.cumprod(1 + np.maximum(r, -0.95), axis=0)
+            close = pd.DataFrame(np.where(live, c, np.nan), index=idx, columns=tickers)
+            ref = reference_series(close, attrs_core, si_slice)
+            return np.array([np.log1p(ref[s_].loc[pd.Timestamp(a_): pd.Timestamp(b_)]).sum()
+                             - np.log1p(v) for (s_, a_, b_), v, _, _ in levers])
 
-        g = window_logs(deltas)
+        deltas = np.zeros(len(levers))
+        g = misses(deltas)
         h = 1e-3
-        jac = np.column_stack([(window_logs(deltas + h * e) - g) / h for e in np.eye(len(levers))])
-        for _ in range(8):
-            step = np.linalg.lstsq(jac, -g, rcond=None)[0]
-            deltas = deltas + step
-            g = window_logs(deltas)
-            if np.abs(g).max() < 1e-7:
+        jac = np.column_stack([(misses(h * e) - g) / h for e in np.eye(len(levers))])
+        for _ in range(10):
+            deltas = deltas + np.linalg.lstsq(jac, -g, rcond=None)[0]
+            g = misses(deltas)
+            if np.abs(g).max() < 1e-8:
                 break
-        for (series, path, rows), dl in zip(levers, deltas, strict=True):
+        for ((series, a_, b_), _, path, rows), dl in zip(levers, deltas, strict=True):
             if path in col:
-                c_ = col[path]
-                fac[rows, c_] = np.expm1(np.log1p(fac[rows, c_]) + dl)
+                fac[rows, col[path]] = np.expm1(np.log1p(fac[rows, col[path]]) + dl)
             else:
                 sec[rows, tech] = np.expm1(np.log1p(sec[rows, tech]) + dl)
-            calib_meta[f"calibration_{series}_{path}_shift"] = float(np.expm1(dl * len(rows)))
+            calib_meta[f"calibration_shift_{path}_for_{series}_{a_}_{b_}"] = float(
+                np.expm1(dl * len(rows)))
         calib_meta["calibration_residual"] = float(np.abs(g).max())
 
     # ---- final prices from the calibrated paths (the burn-in is simulated, then dropped)

@@ -1,10 +1,17 @@
 """Parameter sweeps: a grid of configs through the vectorized twin (or backtrader), in parallel.
 
 The market is built once and shared with the workers (inherited by forked processes, scattered
-once to Dask workers), each task runs a chunk of grid points that share the book's targets, and
-rows stream into ``sweep.csv`` as they arrive, so a crash or Ctrl-C keeps every finished row and
-``--resume`` skips them. At the end the file is rewritten sorted by grid point: the same grid and
-seed give the same bytes with any executor.
+once to every Dask worker), each task runs a chunk of grid points that share the book's targets,
+and rows stream into ``sweep.csv`` as they arrive, so a crash or Ctrl-C keeps every finished row
+and ``--resume`` skips them. At the end the file is rewritten sorted by grid point: the same grid
+and seed give the same bytes with any executor, any number of workers, resumed or not.
+
+Executors: ``local`` (a process pool of ``--jobs`` forked processes, or in-process with
+``--jobs 1``) and ``dask`` (a ``LocalCluster`` of ``--jobs`` single-threaded worker processes,
+or the cluster at ``--scheduler tcp://HOST:PORT``). Dask is an optional extra
+(``pip install 'squeeze-lab[dask]'``). A Dask worker that dies mid-sweep loses nothing: the
+scheduler reruns its tasks elsewhere, and if the cluster lost every copy of the market it is
+scattered again and the cancelled chunks resubmitted.
 """
 
 from __future__ import annotations
@@ -14,10 +21,15 @@ import csv
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,6 +43,19 @@ from pipeline.config import load_market, parse_value, resolve_config, set_key
 METRICS = ("annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
            "calmar_ratio", "final_equity", "turnover", "n_decisions")
 EPISODE_METRICS = ("return", "max_drawdown_in_window", "depth")
+ENGINES = ("vectorized", "backtrader")
+EXECUTORS = ("local", "dask")
+#: Tasks per worker thread: enough to balance uneven chunks and stream rows, few enough that
+#: each task amortizes the book's targets over several points.
+CHUNKS_PER_THREAD = 4
+#: Book targets kept per process (chunks arrive grouped by book, so a few suffice).
+BOOK_CACHE_SIZE = 4
+#: How often one chunk is resubmitted after the cluster lost the market it depends on.
+MAX_RESUBMITS = 3
+#: Seconds to wait for the first worker of a remote cluster (and for workers after a loss).
+WORKER_WAIT = 60
+DASK_MISSING = ("--executor dask needs Dask: pip install 'squeeze-lab[dask]' (or -e '.[dask]' "
+                "from a checkout), or use --executor local")
 
 
 # --------------------------------------------------------------------------- the grid
@@ -62,6 +87,8 @@ def parse_grid(specs: Sequence[str]) -> list[tuple[str, list[Any]]]:
         if "=" not in spec:
             raise SqueezeLabError(f"--grid {spec!r} is not KEY=V1,V2,...: write e.g. --grid book.gross=1,2")
         key, values = (s.strip() for s in spec.split("=", 1))
+        if not key:
+            raise SqueezeLabError(f"--grid {spec!r} has no key: write e.g. --grid book.gross=1,2")
         vals = [parse_value(v) for v in split_values(values)]
         if not vals:
             raise SqueezeLabError(f"--grid {key} has no values: write e.g. --grid {key}=1,2")
@@ -119,16 +146,37 @@ def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dic
     return row
 
 
-def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized"
-              ) -> list[dict[str, Any]]:
-    """Run a chunk of points on one market (a worker's task); book targets computed once per book."""
+class BookCache(OrderedDict):
+    """The last few books' targets (least recently used dropped): chunks come grouped by book."""
+
+    def __init__(self, maxsize: int = BOOK_CACHE_SIZE) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def get_or_build(self, key: str, build: Callable[[], Any]) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = build()
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
+        return value
+
+
+def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized",
+              books: BookCache | None = None) -> list[dict[str, Any]]:
+    """Run a chunk of points on one market (a worker's task): one row per point, in chunk order.
+
+    Points sharing a book share its targets (computed once per chunk, or once per process when
+    the caller keeps ``books`` across chunks). Importable on every worker: Dask sends it by name.
+    """
     from pipeline.run import run_episodes
     from strategies.book import book_targets
     from strategies.overlay import apply_overlay
     from strategies.twin import run_vectorized
 
+    books = BookCache() if books is None else books
     rows = []
-    books: dict[str, Any] = {}
     for p in points:
         cfg = p.config
         episodes = run_episodes(cfg, market)
@@ -137,27 +185,12 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
 
             result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")})
         else:
-            if p.book_key not in books:
-                books[p.book_key] = book_targets(market, **cfg["book"])
-            targets, log = apply_overlay(market, books[p.book_key], **cfg["overlay"])
+            book = books.get_or_build(p.book_key, lambda c=cfg: book_targets(market, **c["book"]))
+            targets, log = apply_overlay(market, book, **cfg["overlay"])
             result = run_vectorized(market, targets, overlay_log=log, **cfg["execution"])
         rows.append({"point": p.index, **{k: v for k, v in p.values},
                      **summary_row(result, market, episodes)})
     return rows
-
-
-# --------------------------------------------------------------------------- executors
-_WORKER_MARKET: Market | None = None
-
-
-def _init_worker(market: Market) -> None:
-    global _WORKER_MARKET
-    _WORKER_MARKET = market
-
-
-def _run_chunk_in_worker(points: Sequence[Point], engine: str) -> list[dict[str, Any]]:
-    assert _WORKER_MARKET is not None, "worker started without a market"
-    return run_chunk(_WORKER_MARKET, points, engine)
 
 
 def chunks(points: Sequence[Point], n_chunks: int) -> list[list[Point]]:
@@ -165,72 +198,253 @@ def chunks(points: Sequence[Point], n_chunks: int) -> list[list[Point]]:
     by_book: dict[str, list[Point]] = {}
     for p in points:
         by_book.setdefault(p.book_key, []).append(p)
-    groups = list(by_book.values())
     size = max(1, int(np.ceil(len(points) / max(1, n_chunks))))
     out: list[list[Point]] = []
-    for g in groups:
+    for g in by_book.values():
         out += [g[i:i + size] for i in range(0, len(g), size)]
     return out
 
 
+def _span(chunk: Sequence[Point]) -> str:
+    first, last = chunk[0].index, chunk[-1].index
+    return f"point {first}" if first == last else f"points {first}..{last}"
+
+
+# --------------------------------------------------------------------------- local executor
+_WORKER_MARKET: Market | None = None
+_WORKER_BOOKS: BookCache | None = None
+
+
+def _init_worker(market: Market) -> None:
+    import signal
+
+    global _WORKER_MARKET, _WORKER_BOOKS
+    _WORKER_MARKET, _WORKER_BOOKS = market, BookCache()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
+def _run_chunk_in_worker(points: Sequence[Point], engine: str) -> list[dict[str, Any]]:
+    if _WORKER_MARKET is None:
+        raise RuntimeError("sweep worker started without a market")
+    return run_chunk(_WORKER_MARKET, points, engine, books=_WORKER_BOOKS)
+
+
 def run_local(market: Market, points: Sequence[Point], engine: str, jobs: int
               ) -> Iterator[list[dict[str, Any]]]:
-    """Yield rows chunk by chunk from a process pool (forked: the market is not pickled per task)."""
+    """Yield rows chunk by chunk: in-process for one job, else from a pool of forked processes.
+
+    Forked workers inherit the market (it is not pickled per task). If a chunk fails, the rows
+    of chunks already finished are yielded before the error is raised.
+    """
     import multiprocessing as mp
 
-    if jobs <= 1 or len(points) <= 1:
-        for chunk in chunks(points, max(1, len(points))):
-            yield run_chunk(market, chunk, engine)
+    if not points:
         return
-    ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(market,)) as pool:
-        futures = [pool.submit(_run_chunk_in_worker, c, engine) for c in chunks(points, jobs * 4)]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    if jobs <= 1 or len(points) <= 1:
+        books = BookCache()
+        for chunk in chunks(points, len(points)):
+            yield run_chunk(market, chunk, engine, books=books)
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"),
+                               initializer=_init_worker, initargs=(market,))
+    futures = {pool.submit(_run_chunk_in_worker, c, engine): c
+               for c in chunks(points, jobs * CHUNKS_PER_THREAD)}
+    seen: set[Any] = set()
+    clean = False
+    try:
+        for fut in as_completed(futures):
+            seen.add(fut)
+            try:
+                rows = fut.result()
+            except BrokenProcessPool as err:
+                raise SqueezeLabError(
+                    f"a sweep worker process died while running {_span(futures[fut])} (out of "
+                    "memory?): finished rows are kept; rerun with --resume and fewer --jobs"
+                ) from err
+            except Exception:
+                for f in futures:  # keep the rows of chunks that finished meanwhile
+                    if f not in seen and f.done() and not f.cancelled() and f.exception() is None:
+                        yield f.result()
+                raise
+            yield rows
+        clean = True
+    finally:
+        pool.shutdown(wait=clean, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- dask executor
+def import_dask() -> SimpleNamespace:
+    """The pieces of ``dask.distributed`` the sweep uses, or one line saying how to install it."""
+    try:
+        from dask.distributed import Client, KilledWorker, LocalCluster
+        from dask.distributed import as_completed as dask_as_completed
+    except ImportError as err:
+        raise SqueezeLabError(DASK_MISSING) from err
+    return SimpleNamespace(Client=Client, LocalCluster=LocalCluster, KilledWorker=KilledWorker,
+                           as_completed=dask_as_completed)
+
+
+def _worker_info() -> dict[str, str]:
+    """Run on each Dask worker before the sweep: proves it can import squeeze-lab."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("squeeze-lab")
+    except PackageNotFoundError:
+        ours = "not installed"
+    return {"squeeze-lab": ours, "python": ".".join(platform.python_version_tuple()[:2])}
+
+
+def _check_address(scheduler: str) -> None:
+    """A malformed or unreachable scheduler address is one line, before Dask tries to connect."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
+    parts = urlsplit(address)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in ("tcp", "tls", "ws", "wss") or not host or not port:
+        raise SqueezeLabError(f"--scheduler {scheduler!r} is not a Dask scheduler address: "
+                              "write e.g. --scheduler tcp://10.0.0.5:8786")
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as err:
+        raise SqueezeLabError(
+            f"cannot reach the Dask scheduler at {scheduler} ({err.strerror or err}): start "
+            f"`dask scheduler` there, or drop --scheduler to use a local cluster"
+        ) from err
+
+
+def _check_workers(client: Any, where: str) -> int:
+    """Wait for a worker, check every worker imports squeeze-lab; return the worker threads."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except TimeoutError as err:
+        raise SqueezeLabError(f"no Dask worker joined {where} in {WORKER_WAIT} s: start "
+                              f"`dask worker {where}` on each machine") from err
+    try:
+        infos = client.run(_worker_info)
+    except Exception as err:  # noqa: BLE001 - Dask wraps the worker's ImportError in Exception
+        raise SqueezeLabError(
+            f"the Dask workers at {where} cannot run squeeze-lab ({err}): install the same "
+            "squeeze-lab on every worker (pip install 'squeeze-lab[dask]')"
+        ) from err
+    mine = _worker_info()
+    for addr, info in sorted(infos.items()):
+        if info != mine:
+            raise SqueezeLabError(
+                f"Dask worker {addr} runs squeeze-lab {info['squeeze-lab']} on Python "
+                f"{info['python']}, this machine {mine['squeeze-lab']} on {mine['python']}: "
+                "install the same version on every worker"
+            )
+    return max(1, sum(client.nthreads().values()))
+
+
+@contextmanager
+def dask_client(jobs: int, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask client: to ``scheduler``, or to a LocalCluster of ``jobs`` one-thread processes."""
+    dd = import_dask()
+    if scheduler:
+        _check_address(scheduler)
+    with ExitStack() as stack:
+        if scheduler:
+            try:
+                client = dd.Client(scheduler, timeout="30s", set_as_default=False)
+            except (OSError, ValueError) as err:
+                raise SqueezeLabError(f"cannot connect to the Dask scheduler at {scheduler} "
+                                      f"({err}): check the address and that it runs") from err
+            where = scheduler
+        else:
+            cluster = stack.enter_context(dd.LocalCluster(
+                n_workers=max(1, jobs), threads_per_worker=1, processes=True,
+                dashboard_address=None))
+            client = dd.Client(cluster, set_as_default=False)
+            where = cluster.scheduler_address
+        stack.callback(client.close)
+        _check_workers(client, where)
+        yield client
 
 
 def run_dask(market: Market, points: Sequence[Point], engine: str, jobs: int,
-             scheduler: str | None) -> Iterator[list[dict[str, Any]]]:
-    """Yield rows from a Dask cluster: a LocalCluster sized to the machine, or ``scheduler``."""
+             scheduler: str | None = None, client: Any = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield rows chunk by chunk from a Dask cluster, in the order the chunks finish.
+
+    Uses ``client`` if given, else connects to ``scheduler`` or starts a LocalCluster of ``jobs``
+    worker processes (closed at the end). The market is scattered once to every worker
+    (``broadcast=True``); each task is ``run_chunk(market, chunk)``. Tasks of a worker that dies
+    are rerun elsewhere by the scheduler; if the cluster loses every copy of the market, it is
+    scattered again and the cancelled chunks resubmitted. A task that keeps killing its workers
+    (out of memory) or a failing chunk stops the sweep; rows of finished chunks are yielded first.
+    """
+    if not points:
+        return
+    with ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(jobs, scheduler))
+        yield from _dask_rows(client, market, points, engine)
+
+
+def _dask_rows(client: Any, market: Market, points: Sequence[Point], engine: str
+               ) -> Iterator[list[dict[str, Any]]]:
+    dd = import_dask()
+    threads = max(1, sum(client.nthreads().values()))
+    state = {"market": _scatter(client, market)}
+    tag = uuid.uuid4().hex[:8]
+    pending: dict[Any, list[Point]] = {}
+    attempts: dict[int, int] = {}
+
+    def submit(chunk: list[Point]) -> Any:
+        # run_chunk is looked up at call time (tests swap it); Dask pickles it by reference
+        fut = client.submit(run_chunk, state["market"], chunk, engine, pure=False,
+                            key=f"squeeze-lab-sweep-{tag}-p{chunk[0].index:06d}-{attempts.get(chunk[0].index, 0)}")
+        pending[fut] = chunk
+        return fut
+
+    stream = dd.as_completed([submit(c) for c in chunks(points, threads * CHUNKS_PER_THREAD)],
+                             loop=client.loop)
     try:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
-    except ImportError as err:
-        raise SqueezeLabError(
-            "--executor dask needs Dask: pip install -e '.[dask]' (or use --executor local)"
-        ) from err
-    cluster = None
-    try:
-        if scheduler:
+        for fut in stream:
+            chunk = pending.pop(fut)
             try:
-                client = Client(scheduler, timeout="10s")
-            except OSError as err:
+                rows = fut.result()
+            except CancelledError as err:
+                # every copy of the market was lost with its workers: scatter it again, resubmit
+                n = attempts[chunk[0].index] = attempts.get(chunk[0].index, 0) + 1
+                if n > MAX_RESUBMITS:
+                    raise SqueezeLabError(
+                        f"the Dask cluster cancelled {_span(chunk)} {n} times ({err}): finished "
+                        "rows are kept; check the cluster and rerun with --resume") from err
+                if state["market"].status != "finished":
+                    state["market"] = _scatter(client, market)
+                stream.add(submit(chunk))
+                continue
+            except dd.KilledWorker as err:
                 raise SqueezeLabError(
-                    f"cannot reach the Dask scheduler at {scheduler}: start `dask scheduler` there "
-                    "or drop --scheduler to use a local cluster"
-                ) from err
-        else:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
-        with client:
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})) or jobs)
-            market_f = client.scatter(market, broadcast=True, hash=False)
-            futures = [client.submit(run_chunk, market_f, c, engine, pure=False, retries=2)
-                       for c in chunks(points, n_workers * 4)]
-            for fut in dask_completed(futures):
-                yield fut.result()
+                    f"{_span(chunk)} killed Dask worker after worker (out of memory?): finished "
+                    "rows are kept; give the workers more memory and rerun with --resume") from err
+            except Exception:
+                for f in list(pending):  # keep the rows of chunks that finished meanwhile
+                    if f.status == "finished":
+                        yield f.result()
+                raise
+            yield rows
     finally:
-        if cluster is not None:
-            cluster.close()
+        if pending:
+            client.cancel(list(pending))
 
 
+def _scatter(client: Any, market: Market) -> Any:
+    """Send the market to every worker once (a fresh key, so a lost copy is never reused)."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+        return client.scatter(market, broadcast=True, hash=False)
+    except (OSError, TimeoutError) as err:
+        raise SqueezeLabError(f"cannot send the market to the Dask workers ({err}): check the "
+                              "cluster has running workers and rerun with --resume") from err
 # --------------------------------------------------------------------------- sweep.csv
 def _fmt(v: Any) -> str:
     if v is None:
@@ -245,32 +459,74 @@ def _fmt(v: Any) -> str:
 
 
 class SweepFile:
-    """``sweep.csv`` written row by row (flushed), then rewritten sorted by point at the end."""
+    """``sweep.csv`` written row by row (flushed and synced), then rewritten sorted by point.
 
-    def __init__(self, path: Path, columns: list[str], resume: bool) -> None:
-        self.path, self.columns = path, columns
+    With ``resume`` an existing file is kept: its complete rows count as done (a torn last line,
+    from a hard kill mid-write, is dropped), after checking it belongs to this grid: same columns
+    and, when ``expected`` maps each point to its formatted grid values, the same values.
+    """
+
+    def __init__(self, path: Path, columns: list[str], resume: bool,
+                 expected: Mapping[int, Sequence[str]] | None = None) -> None:
+        self.path, self.columns = Path(path), list(columns)
         self.done: set[int] = set()
-        if path.exists() and resume:
-            try:
-                prev = pd.read_csv(path)
-            except (ValueError, OSError) as err:
-                raise SqueezeLabError(f"{path} cannot be resumed ({err}): delete it and run again") from err
-            if list(prev.columns) != columns:
-                raise SqueezeLabError(f"{path} was written for another grid: drop --resume or use another --out")
-            self.done = set(int(p) for p in prev["point"])
-        elif path.exists():
-            path.unlink()
-        new = not path.exists()
-        self.fh = open(path, "a", newline="")  # noqa: SIM115 - kept open while rows stream in
+        body: list[list[str]] = []
+        if resume and self.path.exists() and self.path.stat().st_size:
+            body = self._read_previous(expected)
+        self._rewrite(body)
+        self.done = {int(r[0]) for r in body}
+        self.fh = open(self.path, "a", newline="")  # noqa: SIM115 - kept open while rows stream in
         self.writer = csv.writer(self.fh, lineterminator="\n")
-        if new:
-            self.writer.writerow(columns)
-            self.fh.flush()
+
+    def _read_previous(self, expected: Mapping[int, Sequence[str]] | None) -> list[list[str]]:
+        stale = f"{self.path} was written for another grid: drop --resume or use another --out"
+        try:
+            text = self.path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise SqueezeLabError(f"{self.path} cannot be resumed ({err}): delete it and run again") from err
+        if not text.endswith("\n"):
+            text = text[:text.rfind("\n") + 1]  # a row torn by a hard kill: run it again
+        rows = list(csv.reader(text.splitlines()))
+        if not rows:
+            return []
+        if rows[0] != self.columns:
+            raise SqueezeLabError(stale)
+        body: dict[int, list[str]] = {}
+        n_keys = len(next(iter(expected.values()))) if expected else 0
+        for r in rows[1:]:
+            try:
+                point = int(r[0])
+            except (ValueError, IndexError) as err:
+                raise SqueezeLabError(f"{self.path} has a malformed row {r[:3]}: delete it and "
+                                      "run again") from err
+            if len(r) != len(self.columns):
+                raise SqueezeLabError(f"{self.path} row for point {point} has {len(r)} fields, "
+                                      f"not {len(self.columns)}: delete it and run again")
+            if expected is not None and (point not in expected
+                                         or list(expected[point]) != r[1:1 + n_keys]):
+                raise SqueezeLabError(stale)
+            body.setdefault(point, r)
+        return list(body.values())
+
+    def _rewrite(self, body: list[list[str]]) -> None:
+        """Header and ``body`` sorted by point, atomically (a crash leaves the old file)."""
+        tmp = self.path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(self.columns)
+            w.writerows(sorted(body, key=lambda r: int(r[0])))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows (a point already written is skipped), flushed to disk before returning."""
         for row in rows:
+            point = int(row["point"])
+            if point in self.done:
+                continue
             self.writer.writerow([_fmt(row.get(c)) for c in self.columns])
-            self.done.add(int(row["point"]))
+            self.done.add(point)
         self.fh.flush()
         os.fsync(self.fh.fileno())
 
@@ -279,14 +535,11 @@ class SweepFile:
         self.fh.close()
         with open(self.path, newline="") as fh:
             reader = csv.reader(fh)
-            header = next(reader)
-            body = sorted(reader, key=lambda r: int(r[0]))
-        tmp = self.path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(body)
-        os.replace(tmp, self.path)
+            next(reader)
+            body: dict[int, list[str]] = {}
+            for r in reader:
+                body.setdefault(int(r[0]), r)
+        self._rewrite(list(body.values()))
         return pd.read_csv(self.path)
 
 
@@ -314,40 +567,76 @@ def confirm(market: Market, points: Sequence[Point], frame: pd.DataFrame, top: i
     return out
 
 
+def _check_options(engine: str, executor: str, scheduler: str | None, jobs: int,
+                   confirm_top: int) -> None:
+    if engine not in ENGINES:
+        raise SqueezeLabError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if executor not in EXECUTORS:
+        raise SqueezeLabError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if scheduler and executor != "dask":
+        raise SqueezeLabError("--scheduler is for the Dask executor: add --executor dask")
+    if jobs < 0:
+        raise SqueezeLabError(f"--jobs {jobs} is negative: give a number of workers (0 = cores)")
+    if confirm_top < 0:
+        raise SqueezeLabError(f"--confirm-top {confirm_top} is negative: give 0 or more points")
+
+
+def _describe_dask(client: Any) -> str:
+    threads = client.nthreads()
+    return (f"dask at {client.scheduler.address} ({len(threads)} workers, "
+            f"{sum(threads.values())} threads)")
+
+
 def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vectorized",
               jobs: int = 0, confirm_top: int = 0, executor: str = "local",
               scheduler: str | None = None, out: str | Path = "runs", resume: bool = False,
               ui: Any = None, command: str = "", market: Market | None = None) -> Path:
-    """Run the grid; write ``sweep.csv``, ``sweep.json`` and ``sweep.html`` into one folder."""
+    """Run the grid; write ``sweep.csv``, ``sweep.json`` and ``sweep.html`` into one folder.
+
+    Bad options, grid values and a missing Dask fail before any work. Rows stream into
+    ``sweep.csv``; on any error the rows already finished are kept (sorted) and ``resume=True``
+    runs only the missing points.
+    """
     from pipeline.run import run_episodes
+    from pipeline.ui import UI
     from tearsheet.rundir import config_hash, dumps
 
+    ui = ui if ui is not None else UI(quiet=True)
+    _check_options(engine, executor, scheduler, jobs, confirm_top)
     axes = parse_grid(grid)
     points = grid_points(config, axes)
     jobs = jobs or os.cpu_count() or 1
-    if market is None:
-        with ui.progress("loading market") as advance:
-            market = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
-    episodes = run_episodes(config, market)
-    folder = Path(out) / f"sweep-{config['name']}-{config_hash({'base': config, 'grid': axes})}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SqueezeLabError(f"cannot write to output folder {out}: {err.strerror}; pick a writable --out") from err
-    sheet = SweepFile(folder / "sweep.csv", sweep_columns(axes, episodes), resume)
-    todo = [p for p in points if p.index not in sheet.done]
-    ui.print(f"sweep: {len(points)} points ({len(points) - len(todo)} already done), engine "
-             f"{engine}, executor {executor}, {jobs} jobs")
-    source = (run_dask(market, todo, engine, jobs, scheduler) if executor == "dask"
-              else run_local(market, todo, engine, jobs))
-    with ui.progress("sweep", total=len(points)) as advance:
-        advance(len(points) - len(todo))
+    if executor == "dask":
+        import_dask()
+    with ExitStack() as stack:
+        client = stack.enter_context(dask_client(jobs, scheduler)) if executor == "dask" else None
+        if market is None:
+            with ui.progress("loading market") as advance:
+                market = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
+        episodes = run_episodes(config, market)
+        folder = Path(out) / f"sweep-{config['name']}-{config_hash({'base': config, 'grid': axes})}"
         try:
-            for rows in source:
-                sheet.write(rows)
-                advance(len(sheet.done))
-        finally:
-            frame = sheet.finish()
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SqueezeLabError(f"cannot write to output folder {out}: {err.strerror}; pick a "
+                                  "writable --out") from err
+        expected = {p.index: [_fmt(v) for _, v in p.values] for p in points}
+        sheet = SweepFile(folder / "sweep.csv", sweep_columns(axes, episodes), resume, expected)
+        todo = [p for p in points if p.index not in sheet.done]
+        how = _describe_dask(client) if client is not None else f"local, {jobs} jobs"
+        ui.print(f"sweep: {len(points)} points ({len(points) - len(todo)} already done), engine "
+                 f"{engine}, executor {how}")
+        source = (run_dask(market, todo, engine, jobs, scheduler, client=client)
+                  if client is not None else run_local(market, todo, engine, jobs))
+        with ui.progress("sweep", total=len(points)) as advance:
+            advance(len(points) - len(todo))
+            try:
+                for rows in source:
+                    sheet.write(rows)
+                    advance(len(sheet.done))
+            finally:
+                source.close()
+                frame = sheet.finish()
     summary: dict[str, Any] = {"base": config, "grid": axes, "engine": engine,
                                "n_points": len(points), "market": market.provenance()}
     if confirm_top:

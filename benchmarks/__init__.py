@@ -1,0 +1,1 @@
+"""Benchmarks: our engines against plain backtrader, its floor, and vectorbt (see README.md)."""

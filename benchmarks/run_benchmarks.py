@@ -1,0 +1,530 @@
+"""Time our engines against plain backtrader, its floor, a bare NumPy loop and vectorbt, in one run.
+
+``python benchmarks/run_benchmarks.py`` (``make bench``) runs every case of
+:mod:`benchmarks.cases` as separate fresh processes (``python benchmarks/cases.py CASE N T SEED``),
+repetitions one after the other, on the same seeded market per size, and writes
+``benchmarks/results/<date>-<machine>.md`` and ``.json``. ``--quick`` (``make bench-quick``)
+uses small sizes and one repetition. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import cases as C  # noqa: E402
+
+#: Cases timed at every size, in the order they are run within a repetition.
+MAIN_CASES = ("empty_ours", "empty_pandas", "naive_bt", "ours_bt", "ours_bt_overlay", "twin",
+              "twin_overlay", "numpy_floor", "vectorbt")
+#: Cases whose final value must equal the twin's (the book without overlay).
+SAME_BOOK = ("naive_bt", "ours_bt", "numpy_floor")
+#: A case whose single run takes longer than this gets no more repetitions.
+CAP_SECONDS = 300.0
+
+LABELS = {
+    "empty_ours": "backtrader floor: empty strategy, our ArrayFeed + make_cerebro",
+    "empty_pandas": "backtrader floor: empty strategy, PandasData, default Cerebro",
+    "naive_bt": "naive backtrader book (PandasData, bt indicators, order_target_percent)",
+    "ours_bt": "ours, event-driven: book + all analyzers",
+    "ours_bt_overlay": "ours, event-driven: book + overlay + all analyzers",
+    "twin": "ours, vectorized: book_targets + run_vectorized",
+    "twin_overlay": "ours, vectorized: book_targets + apply_overlay + run_vectorized",
+    "numpy_floor": "bare NumPy loop over rebalance dates (targets given)",
+    "vectorbt": "vectorbt Portfolio.from_orders(targetpercent) (targets given, warm JIT)",
+    "sweep_twin": "sweep through the twin: pipeline.sweep.run_chunk (1 process)",
+    "sweep_vbt": "sweep through vectorbt: one from_orders per point + 2 stats",
+}
+
+
+# --------------------------------------------------------------------------- machine
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _ram_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _versions(python: str, modules: tuple[str, ...]) -> dict[str, str | None]:
+    code = ("import importlib, json, sys\nout = {}\n"
+            f"for m in {list(modules)!r}:\n"
+            "    try:\n        mod = importlib.import_module(m)\n"
+            "        out[m] = getattr(mod, '__version__', None)\n"
+            "    except Exception:\n        out[m] = None\n"
+            "out['python'] = sys.version.split()[0]\nprint(json.dumps(out))\n")
+    try:
+        res = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+        return json.loads(res.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return {}
+
+
+def machine_info(vbt_python: str | None) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(), "cores": os.cpu_count(), "ram_gb": _ram_gb(),
+        "platform": platform.platform(), "hostname": platform.node(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "packages": _versions(sys.executable, ("backtrader", "numpy", "pandas", "empyrical")),
+    }
+    if vbt_python:
+        info["vectorbt_env"] = {"python_executable": vbt_python,
+                                **_versions(vbt_python, ("vectorbt", "numba", "numpy", "pandas"))}
+    return info
+
+
+def machine_slug(info: dict[str, Any]) -> str:
+    cpu = re.sub(r"\(.*?\)|cpu|processor|\d+-core", "", str(info["cpu"]), flags=re.I)
+    words = [w for w in re.split(r"[^a-z0-9]+", cpu.lower()) if w][:3]
+    return "-".join(words + [f"{info['cores']}c"])
+
+
+def find_vbt_python(given: str | None) -> tuple[str | None, str]:
+    """(interpreter that imports vectorbt, note): --vbt-python, $SQUEEZE_VBT_PYTHON or ours."""
+    for cand in (given, os.environ.get("SQUEEZE_VBT_PYTHON"), sys.executable):
+        if not cand:
+            continue
+        try:
+            res = subprocess.run([cand, "-c", "import vectorbt"], capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if res.returncode == 0:
+            return cand, f"vectorbt from {cand}"
+    return None, ("vectorbt skipped: no interpreter with vectorbt (give --vbt-python PATH or "
+                  "SQUEEZE_VBT_PYTHON; see benchmarks/README.md for why it is not a dependency)")
+
+
+# --------------------------------------------------------------------------- running
+def run_case(case: str, n: int, t: int, seed: int, cache: Path, *, python: str = sys.executable,
+             inputs: Path | None = None, points: int = 0, profile: Path | None = None,
+             timeout: float = 3600.0) -> dict[str, Any]:
+    """One fresh process for one repetition of one case; its JSON line (or an error record)."""
+    cmd = [python, str(HERE / "cases.py"), case, str(n), str(t), str(seed), "--cache", str(cache)]
+    if inputs is not None:
+        cmd += ["--inputs", str(inputs)]
+    if points:
+        cmd += ["--points", str(points)]
+    if profile is not None:
+        cmd += ["--profile", str(profile)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    t0 = time.perf_counter()
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                             cwd=str(ROOT))
+    except subprocess.TimeoutExpired:
+        return {"case": case, "n_names": n, "error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if res.returncode != 0 or not lines:
+        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
+        return {"case": case, "n_names": n, "error": " | ".join(tail) or f"exit {res.returncode}"}
+    out = json.loads(lines[-1])
+    out["process_seconds"] = wall
+    return out
+
+
+def median(values: list[float]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(statistics.median(vals)) if vals else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median seconds / RSS over repetitions, the repetitions themselves, the final value."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[0].get("error") if runs else "not run", "reps": 0}
+    parts: dict[str, float | None] = {}
+    for k in ok[0].get("parts", {}):
+        parts[k] = median([r["parts"].get(k) for r in ok])
+    out = {
+        "reps": len(ok), "seconds": median([r["seconds"] for r in ok]),
+        "seconds_all": [round(r["seconds"], 4) for r in ok],
+        "rss_mb": median([r["rss_mb"] for r in ok]),
+        "rss_before_mb": median([r["rss_before_mb"] for r in ok]),
+        "final_value": ok[0].get("final_value"), "parts": parts,
+    }
+    for k in ("compile_seconds", "points", "rel_diff_vs_twin_no_borrow", "expected_no_borrow",
+              "n_trades"):
+        if k in ok[0]:
+            out[k] = ok[0][k]
+    if len({r.get("final_value") for r in ok}) > 1:
+        out["final_value_varies"] = [r.get("final_value") for r in ok]
+    return out
+
+
+def rel(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return abs(a / b - 1.0)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+# --------------------------------------------------------------------------- targets
+def evaluate(res: dict[int, dict[str, Any]], sweep: dict[str, Any], sizes: list[int],
+             ref_n: int) -> list[dict[str, Any]]:
+    """Each target of the issue: measured value, goal, met or not (reported, never asserted)."""
+    out: list[dict[str, Any]] = []
+
+    def sec(n: int, case: str) -> float | None:
+        return res.get(n, {}).get(case, {}).get("seconds")
+
+    def rss(n: int, case: str) -> float | None:
+        return res.get(n, {}).get(case, {}).get("rss_mb")
+
+    def add(name: str, value: float | None, goal: str, ok: bool | None, note: str = "") -> None:
+        out.append({"target": name, "value": value, "goal": goal, "met": ok, "note": note})
+
+    n = ref_n
+    for case in ("ours_bt_overlay", "ours_bt"):
+        r = ratio(sec(n, case), sec(n, "empty_ours"))
+        add(f"{case} N={n}: time / empty strategy on our feed", r, "<= 1.5",
+            None if r is None else r <= 1.5)
+    for case in ("ours_bt_overlay", "ours_bt"):
+        r = ratio(sec(n, "naive_bt"), sec(n, case))
+        add(f"{case} N={n}: speed-up over naive backtrader", r, ">= 7",
+            None if r is None else r >= 7)
+    lo, hi = min(sizes), max(sizes)
+    if lo != hi:
+        import math
+
+        for case in ("ours_bt_overlay", "twin_overlay"):
+            a, b = sec(lo, case), sec(hi, case)
+            if a and b:
+                slope = math.log(b / a) / math.log(hi / lo)
+                add(f"{case}: time exponent in N ({lo}->{hi})", slope, "~1 (linear)",
+                    slope <= 1.15, f"{a:.2f}s -> {b:.2f}s for {hi / lo:.0f}x names")
+            ra, rb = res[lo].get(case, {}), res[hi].get(case, {})
+            if ra.get("rss_mb") and rb.get("rss_mb"):
+                da = ra["rss_mb"] - ra["rss_before_mb"]
+                db = rb["rss_mb"] - rb["rss_before_mb"]
+                if da > 0 and db > 0:
+                    slope = math.log(db / da) / math.log(hi / lo)
+                    add(f"{case}: memory exponent in N ({lo}->{hi}), peak RSS above the "
+                        "process baseline", slope, "~1 (linear)", slope <= 1.15,
+                        f"{da:.0f} MB -> {db:.0f} MB")
+    vb = sec(n, "vectorbt")
+    tw = res.get(n, {}).get("twin", {})
+    eng = tw.get("parts", {}).get("engine")
+    add(f"twin N={n}: speed-up over vectorbt (engine only: run_vectorized vs from_orders)",
+        ratio(vb, eng), ">= 10", None if vb is None or eng is None else vb / eng >= 10,
+        "vectorbt not run" if vb is None else "")
+    add(f"twin N={n}: speed-up over vectorbt (book_targets + run_vectorized vs from_orders)",
+        ratio(vb, sec(n, "twin")), ">= 10",
+        None if vb is None or sec(n, "twin") is None else vb / sec(n, "twin") >= 10,
+        "vectorbt not run" if vb is None else "")
+    if sweep.get("sweep_twin", {}).get("seconds") and sweep.get("sweep_vbt", {}).get("seconds"):
+        a = sweep["sweep_twin"]["seconds"] / sweep["sweep_twin"]["points"]
+        b = sweep["sweep_vbt"]["seconds"] / sweep["sweep_vbt"]["points"]
+        add("sweep: per-point speed-up of the twin sweep over vectorbt", b / a, ">= 10", b / a >= 10,
+            f"twin {a * 1000:.0f} ms/point (overlay + engine + metrics), vectorbt "
+            f"{b * 1000:.0f} ms/point (simulation + 2 stats)")
+    fl = sec(n, "numpy_floor")
+    r = ratio(eng, fl)
+    add(f"twin N={n}: run_vectorized / bare NumPy loop", r, "<= 5", None if r is None else r <= 5)
+    r = ratio(sec(n, "twin"), fl)
+    add(f"twin N={n}: book_targets + run_vectorized / bare NumPy loop", r, "<= 5",
+        None if r is None else r <= 5)
+    for case in ("ours_bt_overlay", "ours_bt"):
+        r = ratio(rss(n, case), rss(n, "empty_ours"))
+        add(f"{case} N={n}: peak RSS / empty strategy's", r, "<= 1.5", None if r is None else r <= 1.5)
+    return out
+
+
+# --------------------------------------------------------------------------- profiles
+def profile_summary(prof: Path, top: int = 20) -> str:
+    """The top functions by own time and by cumulative time, as text."""
+    out = []
+    for key in ("tottime", "cumulative"):
+        buf = io.StringIO()
+        st = pstats.Stats(str(prof), stream=buf)
+        st.strip_dirs().sort_stats(key).print_stats(top)
+        text = buf.getvalue()
+        start = text.find("   ncalls")
+        out.append(f"## sorted by {key}\n" + (text[start:] if start >= 0 else text))
+    return "\n".join(out)
+
+
+def top_functions(prof: Path, n: int = 12) -> list[dict[str, Any]]:
+    st = pstats.Stats(str(prof))
+    total = st.total_tt
+    rows = []
+    for (file, line, func), (cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        rows.append({"function": f"{Path(file).parent.name}/{Path(file).name}:{line}({func})",
+                     "calls": nc, "tottime": tt, "cumtime": ct})
+    rows.sort(key=lambda r: -r["tottime"])
+    for r in rows:
+        r["share_of_total"] = r["tottime"] / total if total else None
+    return rows[:n]
+
+
+# --------------------------------------------------------------------------- report
+def fmt(v: Any, spec: str = ".3g") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    s = report["settings"]
+    pk = m.get("packages", {})
+    lines = [
+        f"# squeeze-lab benchmarks, {report['date']} ({'quick' if s['quick'] else 'full'})",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['platform']}; "
+        f"load average at start {', '.join(f'{x:.2f}' for x in m.get('load_average_at_start') or [])} "
+        "(the 2 cores are shared with other work: treat differences under ~20% as noise).",
+        f"Python {pk.get('python')}, backtrader {pk.get('backtrader')}, numpy {pk.get('numpy')}, "
+        f"pandas {pk.get('pandas')}, empyrical {pk.get('empyrical')}"
+        + (f"; vectorbt {m['vectorbt_env'].get('vectorbt')} (numba {m['vectorbt_env'].get('numba')}, "
+           f"numpy {m['vectorbt_env'].get('numpy')}, pandas {m['vectorbt_env'].get('pandas')}) "
+           f"in {m['vectorbt_env']['python_executable']}" if m.get("vectorbt_env") else "") + ".",
+        f"Command: `{report['command']}`",
+        "",
+        f"Market: the scenario market (seed {s['seed']}), T = {s['n_bars']} NYSE sessions ending "
+        f"{C.END}, restricted to the first N names listed on every bar. Book: defaults "
+        "(monthly, 50 names per leg, equal weight, gross 2, dollar neutral); overlay where named: "
+        f"{C.OVERLAY}. Execution: {C.EXEC}. Each case runs in a fresh process per repetition "
+        f"(repetitions one after another); times are medians of the repetitions (column reps), of "
+        f"the timed part only (market loading and imports excluded). A case whose first run took "
+        f"more than {CAP_SECONDS:.0f} s was not repeated. Peak RSS is the process's "
+        "`ru_maxrss` (imports + market included; `base` = before the timed part).",
+        "",
+    ]
+    for n, cases in report["results"].items():
+        lines += [f"## N = {n} names, T = {s['n_bars']} bars", "",
+                  "| case | wall s | reps | / our floor | / naive | peak RSS MB (base) | final value | "
+                  "rel. diff |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        floor = cases.get("empty_ours", {}).get("seconds")
+        naive = cases.get("naive_bt", {}).get("seconds")
+        for case in MAIN_CASES:
+            r = cases.get(case)
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"| {LABELS[case]} | {r['error']} | | | | | | |")
+                continue
+            extra = ""
+            if r.get("parts"):
+                extra = " (" + ", ".join(f"{k} {v:.3f}" for k, v in r["parts"].items()) + ")"
+            if r.get("compile_seconds") is not None:
+                extra = f" (+{r['compile_seconds']:.1f} s JIT, untimed)"
+            lines.append(
+                f"| {LABELS[case]} | {fmt(r['seconds'], '.3f')}{extra} | {r['reps']} | "
+                f"{fmt(ratio(r['seconds'], floor), '.2f')} | {fmt(ratio(r['seconds'], naive), '.3f')} | "
+                f"{fmt(r['rss_mb'], '.0f')} ({fmt(r['rss_before_mb'], '.0f')}) | "
+                f"{fmt(r.get('final_value'), ',.2f')} | {fmt(r.get('rel_diff'), '.1e')} |")
+        lines.append("")
+    lines += ["rel. diff: |final / reference - 1|; reference = the twin on the same book (book "
+              "without overlay for naive, ours_bt, the NumPy loop; twin_overlay for ours_bt_overlay; "
+              "the twin with borrow_bps = 0 for vectorbt, which has no borrow cost).", ""]
+    sw = report.get("sweep") or {}
+    if sw:
+        lines += [f"## Sweep (N = {sw.get('n_names')}, T = {s['n_bars']})", "",
+                  "| sweep | points | wall s | ms / point | peak RSS MB | reps |", "|---|---:|---:|---:|---:|---:|"]
+        for case in ("sweep_twin", "sweep_vbt"):
+            r = sw.get(case)
+            if not r:
+                continue
+            if "error" in r:
+                lines.append(f"| {LABELS[case]} | {r['error']} | | | | |")
+                continue
+            lines.append(f"| {LABELS[case]} | {r.get('points')} | {fmt(r['seconds'], '.1f')} | "
+                         f"{fmt(1000 * r['seconds'] / r['points'], '.1f')} | {fmt(r['rss_mb'], '.0f')} | "
+                         f"{r['reps']} |")
+        lines += ["", "Sweep grid: " + "; ".join(f"{k} = {v}" for k, v in C.SWEEP_AXES)
+                  + " (overlay actions: degross; one book shared by all points). The twin's points "
+                  "each run apply_overlay, run_vectorized and the sweep's metrics (empyrical + "
+                  "episodes); vectorbt's run the simulation of precomputed targets plus "
+                  "sharpe_ratio and max_drawdown.", ""]
+    lines += ["## Targets (reported, not asserted)", "", "| target | measured | goal | met |",
+              "|---|---:|---:|:---:|"]
+    for t in report["targets"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        note = f" ({t['note']})" if t.get("note") else ""
+        lines.append(f"| {t['target']}{note} | {fmt(t['value'], '.2f')} | {t['goal']} | {met} |")
+    lines.append("")
+    for name, prof in (report.get("profiles") or {}).items():
+        lines += [f"## Profile: {name}", "", f"cProfile of the timed part: `{prof['prof']}`, "
+                  f"text: `{prof['text']}`. Top functions by own time:", "",
+                  "| function | calls | own s | cum s | share |", "|---|---:|---:|---:|---:|"]
+        for r in prof["top"]:
+            lines.append(f"| `{r['function']}` | {r['calls']} | {r['tottime']:.2f} | "
+                         f"{r['cumtime']:.2f} | {fmt(r['share_of_total'], '.0%')} |")
+        lines.append("")
+    if report.get("notes"):
+        lines += ["## Notes", ""] + [f"- {x}" for x in report["notes"]] + [""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, one repetition (~1 min)")
+    ap.add_argument("--sizes", default="", help="comma-separated N (default 100,500,1000)")
+    ap.add_argument("--bars", type=int, default=0, help="T, sessions (default 2520)")
+    ap.add_argument("--reps", type=int, default=0, help="repetitions per case (default 3)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--sweep-points", type=int, default=-1, help="twin sweep points (default 1000)")
+    ap.add_argument("--vbt-sweep-points", type=int, default=-1, help="vectorbt sweep points (100)")
+    ap.add_argument("--sweep-n", type=int, default=0, help="N of the sweep market (default 500)")
+    ap.add_argument("--vbt-python", default=None, help="interpreter that has vectorbt")
+    ap.add_argument("--cases", default="", help="comma-separated subset of the main cases")
+    ap.add_argument("--no-profile", action="store_true", help="do not profile missed targets")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args(argv)
+
+    quick = args.quick
+    sizes = [int(x) for x in args.sizes.split(",") if x] or ([50, 100] if quick else [100, 500, 1000])
+    n_bars = args.bars or (504 if quick else 2520)
+    reps = args.reps or (1 if quick else 3)
+    sweep_points = args.sweep_points if args.sweep_points >= 0 else (10 if quick else 1000)
+    vbt_points = args.vbt_sweep_points if args.vbt_sweep_points >= 0 else (5 if quick else 100)
+    sweep_n = args.sweep_n or (100 if quick else 500)
+    ref_n = 500 if 500 in sizes else max(sizes)
+    cases = [c for c in MAIN_CASES if not args.cases or c in args.cases.split(",")]
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    vbt_python, vbt_note = find_vbt_python(args.vbt_python)
+    info = machine_info(vbt_python)
+    date = _dt.date.today().isoformat()
+    stem = f"{date}-{machine_slug(info)}" + ("-quick" if quick else "")
+    notes = [vbt_note]
+    report: dict[str, Any] = {
+        "date": date, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": info,
+        "settings": {"quick": quick, "sizes": sizes, "n_bars": n_bars, "reps": reps,
+                     "seed": args.seed, "cap_seconds": CAP_SECONDS, "exec": C.EXEC,
+                     "overlay": C.OVERLAY, "sweep_points": sweep_points,
+                     "vbt_sweep_points": vbt_points, "sweep_n": sweep_n},
+        "results": {}, "sweep": {}, "notes": notes,
+    }
+    log = print  # the runner is a command line: progress goes to stdout
+    cache = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
+    started = time.perf_counter()
+    try:
+        for n in sorted(set(sizes + ([sweep_n] if sweep_points or vbt_points else []))):
+            log(f"[{time.perf_counter() - started:7.1f}s] market N={n} T={n_bars}")
+            market = C.load_market(n, n_bars, args.seed, cache)
+            if vbt_python and ("vectorbt" in cases or n == sweep_n):
+                C.prepare_vbt_inputs(market, cache / f"vbt-{n}.npz",
+                                     sweep_points=vbt_points if n == sweep_n else 0)
+            del market
+        for n in sizes:
+            runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
+            capped: set[str] = set()
+            for rep in range(reps):
+                for case in cases:
+                    if case in capped:
+                        continue
+                    if case == "vectorbt" and not vbt_python:
+                        continue
+                    kw: dict[str, Any] = {}
+                    if case == "vectorbt":
+                        kw = {"python": vbt_python, "inputs": cache / f"vbt-{n}.npz"}
+                    r = run_case(case, n, n_bars, args.seed, cache, **kw)
+                    runs[case].append(r)
+                    log(f"[{time.perf_counter() - started:7.1f}s] N={n} rep {rep + 1}/{reps} "
+                        f"{case}: " + (r["error"] if "error" in r else
+                                       f"{r['seconds']:.3f}s rss {r['rss_mb']:.0f}MB "
+                                       f"final {r.get('final_value')}"))
+                    if "error" not in r and r["seconds"] > CAP_SECONDS and rep + 1 < reps:
+                        capped.add(case)
+                        notes.append(f"{case} at N={n}: one run took {r['seconds']:.0f} s "
+                                     f"(> {CAP_SECONDS:.0f} s): 1 repetition instead of {reps}")
+                    if "error" in r:
+                        capped.add(case)
+            res = {c: summarize(v) for c, v in runs.items() if v}
+            ref = res.get("twin", {}).get("final_value")
+            for c in SAME_BOOK:
+                if c in res and "error" not in res[c]:
+                    res[c]["rel_diff"] = rel(res[c]["final_value"], ref)
+            if "ours_bt_overlay" in res and "twin_overlay" in res:
+                res["ours_bt_overlay"]["rel_diff"] = rel(res["ours_bt_overlay"].get("final_value"),
+                                                         res["twin_overlay"].get("final_value"))
+            if "vectorbt" in res and "error" not in res["vectorbt"]:
+                res["vectorbt"]["rel_diff"] = res["vectorbt"].get("rel_diff_vs_twin_no_borrow")
+            report["results"][n] = res
+        # sweeps: one repetition each (a 1000-point sweep is minutes long)
+        if sweep_points:
+            r = run_case("sweep_twin", sweep_n, n_bars, args.seed, cache, points=sweep_points)
+            report["sweep"]["sweep_twin"] = summarize([r])
+            log(f"[{time.perf_counter() - started:7.1f}s] sweep_twin: {r.get('seconds', r.get('error'))}")
+        if vbt_points and vbt_python:
+            r = run_case("sweep_vbt", sweep_n, n_bars, args.seed, cache, python=vbt_python,
+                         inputs=cache / f"vbt-{sweep_n}.npz")
+            report["sweep"]["sweep_vbt"] = summarize([r])
+            log(f"[{time.perf_counter() - started:7.1f}s] sweep_vbt: {r.get('seconds', r.get('error'))}")
+        if report["sweep"]:
+            report["sweep"]["n_names"] = sweep_n
+            notes.append("sweeps: one repetition each")
+        report["targets"] = evaluate(report["results"], report["sweep"], sizes, ref_n)
+        # profile the cases behind missed targets (N = ref_n)
+        report["profiles"] = {}
+        if not args.no_profile:
+            missed = " ".join(t["target"] for t in report["targets"] if t["met"] is False)
+            todo = [c for c in ("ours_bt_overlay", "twin") if c in missed]
+            for case in todo:
+                prof = out_dir / f"{stem}-{case}-N{ref_n}.prof"
+                r = run_case(case, ref_n, n_bars, args.seed, cache, profile=prof)
+                if "error" in r:
+                    notes.append(f"profiling {case} failed: {r['error']}")
+                    continue
+                text = out_dir / f"{stem}-{case}-N{ref_n}.profile.txt"
+                text.write_text(profile_summary(prof))
+                report["profiles"][f"{case} N={ref_n} ({r['seconds']:.2f} s under cProfile)"] = {
+                    "prof": str(prof.relative_to(ROOT)) if prof.is_relative_to(ROOT) else str(prof),
+                    "text": str(text.relative_to(ROOT)) if text.is_relative_to(ROOT) else str(text),
+                    "top": top_functions(prof)}
+                log(f"[{time.perf_counter() - started:7.1f}s] profiled {case}: {text}")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    report["total_seconds"] = time.perf_counter() - started
+    md = out_dir / f"{stem}.md"
+    md.write_text(render_markdown(report))
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str))
+    log(f"written {md} and {md.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -284,7 +284,7 @@ def top_functions(prof: Path, n: int = 12) -> list[dict[str, Any]]:
     st = pstats.Stats(str(prof))
     total = st.total_tt
     rows = []
-    for (file, line, func), (cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
         rows.append({"function": f"{Path(file).parent.name}/{Path(file).name}:{line}({func})",
                      "calls": nc, "tottime": tt, "cumtime": ct})
     rows.sort(key=lambda r: -r["tottime"])
@@ -346,7 +346,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             if r.get("parts"):
                 extra = " (" + ", ".join(f"{k} {v:.3f}" for k, v in r["parts"].items()) + ")"
             if r.get("compile_seconds") is not None:
-                extra = f" (+{r['compile_seconds']:.1f} s JIT, untimed)"
+                extra = f" (untimed warm-up run incl. JIT: {r['compile_seconds']:.1f} s)"
             lines.append(
                 f"| {LABELS[case]} | {fmt(r['seconds'], '.3f')}{extra} | {r['reps']} | "
                 f"{fmt(ratio(r['seconds'], floor), '.2f')} | {fmt(ratio(r['seconds'], naive), '.3f')} | "
@@ -409,12 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vbt-python", default=None, help="interpreter that has vectorbt")
     ap.add_argument("--cases", default="", help="comma-separated subset of the main cases")
     ap.add_argument("--no-profile", action="store_true", help="do not profile missed targets")
+    ap.add_argument("--profile", action="store_true", help="profile missed targets in --quick too")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
 
     quick = args.quick
     sizes = [int(x) for x in args.sizes.split(",") if x] or ([50, 100] if quick else [100, 500, 1000])
-    n_bars = args.bars or (504 if quick else 2520)
+    n_bars = args.bars or (400 if quick else 2520)
     reps = args.reps or (1 if quick else 3)
     sweep_points = args.sweep_points if args.sweep_points >= 0 else (10 if quick else 1000)
     vbt_points = args.vbt_sweep_points if args.vbt_sweep_points >= 0 else (5 if quick else 100)
@@ -438,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
                      "vbt_sweep_points": vbt_points, "sweep_n": sweep_n},
         "results": {}, "sweep": {}, "notes": notes,
     }
-    log = print  # the runner is a command line: progress goes to stdout
+    def log(msg: str) -> None:  # the runner is a command line: progress goes to stdout
+        print(msg, flush=True)
+
     cache = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
     started = time.perf_counter()
     try:
@@ -500,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         report["targets"] = evaluate(report["results"], report["sweep"], sizes, ref_n)
         # profile the cases behind missed targets (N = ref_n)
         report["profiles"] = {}
-        if not args.no_profile:
+        if not args.no_profile and (args.profile or not quick):
             missed = " ".join(t["target"] for t in report["targets"] if t["met"] is False)
             todo = [c for c in ("ours_bt_overlay", "twin") if c in missed]
             for case in todo:

@@ -5,7 +5,9 @@ once, before a run, vectorized over dates and names:
 
 1. scores (point-in-time, see :mod:`strategies.signals`): the long composite is
    ``quality_weight * z(quality) + (1 - quality_weight) * z(12-1 momentum)``, the short score is
-   :func:`~strategies.signals.junk_score`;
+   ``(1 - short_momentum_weight) * z(junk) + short_momentum_weight * z(-12-1 momentum)``
+   (:func:`short_score`; :func:`~strategies.signals.junk_score` alone when the weight is 0): a
+   quant short book is junk tilted towards losers, so it partly avoids last year's winners;
 2. signal dates: the rebalance dates (first session of each month / week, every session, or every
    N sessions) once every window has enough history (warm-up), except the last date (no next bar);
 3. universe on a signal date: names listed on that date *and* on the next bar. Knowing that a name
@@ -60,6 +62,7 @@ BOOK_PARAMS: tuple[tuple[str, Any], ...] = (
     ("neutral", "dollar"),
     ("max_weight", 0.05),
     ("quality_weight", 0.5),
+    ("short_momentum_weight", 0.5),
     ("low_price", 5.0),
 )
 
@@ -82,6 +85,8 @@ BOOK_PARAM_DOCS: dict[str, str] = {
                "exposure = short beta exposure, gross unchanged (net is ignored)",
     "max_weight": "cap on any one name's |weight| (excess redistributed within the leg)",
     "quality_weight": "weight of quality vs 12-1 momentum in the long composite (0..1)",
+    "short_momentum_weight": "weight of minus 12-1 momentum vs the junk score in the short "
+                             "ranking (0..1; 0 = junk score alone)",
     "low_price": "price under which a stock counts as low-priced junk (dollars)",
 }
 
@@ -105,6 +110,7 @@ BOOK_PARAM_BOUNDS: dict[str, str] = {
     "net": "(-inf, inf)",
     "max_weight": "(0, inf)",
     "quality_weight": "[0, 1]",
+    "short_momentum_weight": "[0, 1]",
     "low_price": "[0, inf)",
 }
 
@@ -225,6 +231,27 @@ def book_scores(market: Market, **params: Any) -> dict[str, pd.DataFrame]:
     }
 
 
+def short_score(junk: pd.DataFrame, momentum: pd.DataFrame, weight: float) -> pd.DataFrame:
+    """The short ranking: ``(1 - weight) * z(junk) + weight * z(-momentum)`` (``junk`` if weight 0).
+
+    Parameters
+    ----------
+    junk, momentum : pd.DataFrame
+        Dates x tickers (:func:`~strategies.signals.junk_score`, 12-1 momentum); NaN = unscored.
+    weight : float
+        In [0, 1].
+
+    Returns
+    -------
+    pd.DataFrame
+        Higher = shorted first; NaN where a component used is NaN.
+    """
+    if weight == 0:
+        return junk
+    mz = cross_sectional_zscore(-momentum.reindex_like(junk).where(junk.notna()))
+    return (1 - weight) * cross_sectional_zscore(junk) + weight * mz
+
+
 def book_targets(market: Market, **params: Any) -> Targets:
     """Target weights of the long-short book on its rebalance dates.
 
@@ -262,7 +289,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
     nxt[:-1] = listed[1:]
     elig = (listed & nxt)[pos]
     ls = sc["long"].to_numpy()[pos]
-    js = sc["junk"].to_numpy()[pos]
+    js = short_score(sc["junk"], sc["momentum"], p["short_momentum_weight"]).to_numpy()[pos]
     cand = elig & np.isfinite(ls) & np.isfinite(js)
     vol = sc["vol"].to_numpy()[pos]
     beta = sc["beta"].to_numpy()[pos]

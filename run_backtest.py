@@ -21,7 +21,6 @@ from pipeline.config import (
     apply_overrides,
     config_help,
     load_config_file,
-    load_market,
     resolve_config,
 )
 from pipeline.ui import UI, fmt_pct
@@ -39,8 +38,7 @@ def cmd_market(args: argparse.Namespace) -> int:
     ui = UI(args.quiet)
     raw = apply_overrides({}, _data_sets(args))
     data = resolve_config(raw)["data"]
-    with ui.progress("loading market") as advance:
-        market = load_market(data, progress=lambda t, d, n: advance(d, n, t))
+    market = ui.load_market(data)
     summary = market_summary(market)
     if args.export:
         from feeds.export import export_market

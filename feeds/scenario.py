@@ -98,6 +98,10 @@ REGIMES: tuple[tuple[str, str, dict[str, float], float], ...] = (
     ("2025-08-01", "2025-10-31", {"junk": 0.20}, 1.0),
 )
 FACTOR_TAIL_DF = 5      # student-t degrees of freedom of the factor shocks
+#: Sessions per block over which the factor noise is bridged (it sums to zero in each block, daily
+#: vol unchanged): each quarter earns its regime's drift, so the book's ordinary-times Sharpe is the
+#: scenario's premia, not one seed's luck (0: no bridging).
+FACTOR_BRIDGE = 63
 IDIO_TAIL_DF = 4        # ... and of the idiosyncratic shocks
 EPISODE_NOISE = 0.3     # factor noise inside an episode path, as a fraction of the ordinary vol
 
@@ -280,7 +284,13 @@ def _factor_paths(rng: np.random.Generator, sim: pd.DatetimeIndex) -> tuple[np.n
         for f, d in drifts.items():
             drift[rows, FACTORS.index(f)] = d / 252
         scale[rows] = vmult
-    logf = drift + vol * scale * eps
+    noise = vol * scale * eps
+    if FACTOR_BRIDGE > 0:
+        block = np.arange(T) // FACTOR_BRIDGE
+        mean = np.zeros((block[-1] + 1, noise.shape[1]))
+        np.add.at(mean, block, noise)
+        noise = noise - (mean / np.bincount(block)[:, None])[block]
+    logf = drift + noise
     sec = SECTOR_VOL * rng.standard_normal((T, len(SECTORS)))
     tech = [s[0] for s in SECTORS].index(TECH_SECTOR)
     regime = np.zeros(T, dtype=np.int64)

@@ -156,13 +156,11 @@ def artifacts(out: RunOutput, command: str):
 def run_one(config: Mapping[str, Any], out: str | Path, ui: Any, command: str,
             market: Market | None = None, after_file: Any = None) -> Path:
     """Run one configuration and write its run folder atomically; return the folder."""
-    from pipeline.config import load_market
     from tearsheet.render import render_tearsheet
     from tearsheet.rundir import write_run
 
     if market is None:
-        with ui.progress("loading market") as advance:
-            market = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
+        market = ui.load_market(config["data"])
     with ui.progress(f"backtest {config['name']}", total=None):
         output = execute(config, market)
     rec = output.metrics.get("reconciliation")

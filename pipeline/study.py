@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.errors import SqueezeLabError
-from pipeline.config import load_market, resolve_config
+from pipeline.config import resolve_config
 from pipeline.run import run_one
 from pipeline.ui import UI
 
@@ -55,8 +55,7 @@ def run_study(raw: Mapping[str, Any], out: str | Path, ui: UI, command: str,
     for i, config in enumerate(configs, 1):
         key = repr(sorted(config["data"].items()))
         if key not in markets:
-            with ui.progress("loading market") as advance:
-                markets[key] = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
+            markets[key] = ui.load_market(config["data"])
         ui.print(f"[bold]run {i}/{len(configs)}: {config['name']}[/]")
         path = run_one(config, out=out, ui=ui, command=command, market=markets[key])
         paths.append(path)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
+import hashlib
 import itertools
 import json
 import os
@@ -37,7 +39,7 @@ import pandas as pd
 
 from feeds.errors import SqueezeLabError
 from feeds.market import Market
-from pipeline.config import load_market, parse_value, resolve_config, set_key
+from pipeline.config import parse_value, resolve_config, set_key
 
 #: Metric columns of sweep.csv (after ``point`` and the grid keys); episode columns follow.
 METRICS = ("annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
@@ -284,8 +286,28 @@ def import_dask() -> SimpleNamespace:
                            as_completed=dask_as_completed)
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 (first 16 hex) of the source files of the packages that compute a sweep row.
+
+    Computed once per process: a worker that runs other code than the client (another version,
+    or files edited since) would silently change rows, so the sweep refuses it.
+    """
+    import importlib.util
+
+    h = hashlib.sha256()
+    for pkg in ("feeds", "strategies", "analyzers", "pipeline"):
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or spec.origin is None:
+            continue
+        root = Path(spec.origin).parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(f.relative_to(root.parent).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _worker_info() -> dict[str, str]:
-    """Run on each Dask worker before the sweep: proves it can import squeeze-lab."""
+    """Run on each Dask worker before the sweep: proves it can import squeeze-lab, says which."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
@@ -293,7 +315,19 @@ def _worker_info() -> dict[str, str]:
         ours = version("squeeze-lab")
     except PackageNotFoundError:
         ours = "not installed"
-    return {"squeeze-lab": ours, "python": ".".join(platform.python_version_tuple()[:2])}
+    return {"squeeze-lab": ours, "python": ".".join(platform.python_version_tuple()[:2]),
+            "code": code_fingerprint()}
+
+
+def _dask_task(fn: Callable[..., list[dict[str, Any]]], market: Market, points: Sequence[Point],
+               engine: str, fingerprint: str) -> list[dict[str, Any]]:
+    """One Dask task: ``fn`` (run_chunk) on a chunk, on a worker running the client's code."""
+    if code_fingerprint() != fingerprint:
+        raise SqueezeLabError(
+            f"a Dask worker runs other squeeze-lab code than this machine (code "
+            f"{code_fingerprint()}, here {fingerprint}): install the same version on every "
+            "worker, then rerun with --resume")
+    return fn(market, points, engine)
 
 
 def _check_address(scheduler: str) -> None:
@@ -337,9 +371,9 @@ def _check_workers(client: Any, where: str) -> int:
     for addr, info in sorted(infos.items()):
         if info != mine:
             raise SqueezeLabError(
-                f"Dask worker {addr} runs squeeze-lab {info['squeeze-lab']} on Python "
-                f"{info['python']}, this machine {mine['squeeze-lab']} on {mine['python']}: "
-                "install the same version on every worker"
+                f"Dask worker {addr} runs squeeze-lab {info['squeeze-lab']} (code {info['code']}) "
+                f"on Python {info['python']}, this machine {mine['squeeze-lab']} (code "
+                f"{mine['code']}) on {mine['python']}: install the same version on every worker"
             )
     return max(1, sum(client.nthreads().values()))
 
@@ -394,13 +428,15 @@ def _dask_rows(client: Any, market: Market, points: Sequence[Point], engine: str
     threads = max(1, sum(client.nthreads().values()))
     state = {"market": _scatter(client, market)}
     tag = uuid.uuid4().hex[:8]
+    fingerprint = code_fingerprint()
     pending: dict[Any, list[Point]] = {}
     attempts: dict[int, int] = {}
 
     def submit(chunk: list[Point]) -> Any:
-        # run_chunk is looked up at call time (tests swap it); Dask pickles it by reference
-        fut = client.submit(run_chunk, state["market"], chunk, engine, pure=False,
-                            key=f"squeeze-lab-sweep-{tag}-p{chunk[0].index:06d}-{attempts.get(chunk[0].index, 0)}")
+        # run_chunk is looked up now (tests swap it); Dask pickles it by reference
+        fut = client.submit(_dask_task, run_chunk, state["market"], chunk, engine, fingerprint,
+                            pure=False, key=f"squeeze-lab-sweep-{tag}-p{chunk[0].index:06d}"
+                                            f"-{attempts.get(chunk[0].index, 0)}")
         pending[fut] = chunk
         return fut
 
@@ -611,8 +647,7 @@ def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vec
     with ExitStack() as stack:
         client = stack.enter_context(dask_client(jobs, scheduler)) if executor == "dask" else None
         if market is None:
-            with ui.progress("loading market") as advance:
-                market = load_market(config["data"], progress=lambda t, d, n: advance(d, n, t))
+            market = ui.load_market(config["data"])
         episodes = run_episodes(config, market)
         folder = Path(out) / f"sweep-{config['name']}-{config_hash({'base': config, 'grid': axes})}"
         try:

@@ -28,6 +28,22 @@ class UI:
         if not self.quiet:
             self.out.print(*args, **kw)
 
+    def note(self, text: str) -> None:
+        """One line on stderr about the data (a repaired, dropped or re-downloaded input)."""
+        if not self.quiet:
+            self.err.print(f"note: {text}", markup=False, highlight=False)
+
+    def load_market(self, data: Any) -> Any:
+        """Build the market with a progress bar; say what the feed repaired or dropped."""
+        from pipeline.config import load_market
+
+        with self.progress("loading market") as advance:
+            market = load_market(data, progress=lambda t, d, n: advance(d, n, t))
+        if not market.synthetic:
+            for text in market.notes:
+                self.note(text)
+        return market
+
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
         """Yield ``advance(done=None, total=None, text=None)``; draws a bar only on a terminal."""

@@ -81,6 +81,19 @@ def test_bad_scheduler_is_one_line(tmp_path: Path, capsys, monkeypatch, address:
     assert not (tmp_path / "o").exists()
 
 
+def test_a_worker_running_other_code_is_refused() -> None:
+    calls: list[int] = []
+
+    def fn(market, points, engine):
+        calls.append(len(points))
+        return []
+
+    assert sweep._dask_task(fn, None, [1, 2], "vectorized", sweep.code_fingerprint()) == []
+    with pytest.raises(SqueezeLabError, match="other squeeze-lab code"):
+        sweep._dask_task(fn, None, [1], "vectorized", "0123456789abcdef")
+    assert calls == [2]
+
+
 # --------------------------------------------------------------------------- with a cluster
 @pytest.fixture(scope="module")
 def reference8(tmp_path_factory: pytest.TempPathFactory) -> bytes:
@@ -147,7 +160,6 @@ def test_killed_worker_loses_nothing(tmp_path: Path, capsys, monkeypatch, health
     assert code == 0, err
     assert killed, "no worker was killed: the sweep finished too fast to test anything"
     # the scheduler saw the worker go with sweep tasks in flight, and reran them elsewhere
-    Path("/tmp/sw1/killed.csv").write_bytes(sweep_csv(out).read_bytes()); Path("/tmp/sw1/ref8.csv").write_bytes(reference8)
     gone = [r for r in client.run_on_scheduler(removals) if r["worker"] == killed["worker"]]
     assert any(k.startswith("squeeze-lab-sweep") for r in gone for k in r["processing"]), gone
     assert sweep_csv(out).read_bytes() == reference8

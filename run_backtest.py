@@ -36,7 +36,7 @@ def cmd_market(args: argparse.Namespace) -> int:
     from feeds.summary import market_summary
 
     ui = UI(args.quiet)
-    raw = apply_overrides({}, _data_sets(args))
+    raw = apply_overrides({}, _data_sets(args) + list(args.set or []))
     data = resolve_config(raw)["data"]
     market = ui.load_market(data)
     summary = market_summary(market)
@@ -175,8 +175,9 @@ EPILOG_RUN = """examples:
 def _add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
     if config:
         p.add_argument("config", nargs="?", help="TOML config (or a run folder's config.json)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a config key, e.g. book.gross=1.5 (repeatable)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. book.gross=1.5 or data.n_names=200 (repeatable)")
+    if config:
         p.add_argument("--name", help="run name (folder prefix)")
         p.add_argument("--out", default="runs", help="output folder (default: runs/)")
         p.add_argument("--episode", action="append", metavar="NAME:START:END",

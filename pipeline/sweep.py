@@ -286,24 +286,35 @@ def import_dask() -> SimpleNamespace:
                            as_completed=dask_as_completed)
 
 
-@functools.cache
-def code_fingerprint() -> str:
-    """sha256 (first 16 hex) of the source files of the packages that compute a sweep row.
+#: The source that decides a row's numbers (the market itself is built on the client and sent).
+FINGERPRINT_SOURCES = ("strategies", "analyzers", "feeds/market.py", "feeds/episodes.py",
+                       "feeds/errors.py", "pipeline/sweep.py", "pipeline/run.py",
+                       "pipeline/config.py")
 
-    Computed once per process: a worker that runs other code than the client (another version,
-    or files edited since) would silently change rows, so the sweep refuses it.
-    """
+
+def source_fingerprint() -> str:
+    """sha256 (first 16 hex) of the source files that compute a sweep row, as on disk now."""
     import importlib.util
 
+    spec = importlib.util.find_spec("strategies")
+    root = Path(spec.origin).parent.parent if spec and spec.origin else Path(__file__).parents[1]
     h = hashlib.sha256()
-    for pkg in ("feeds", "strategies", "analyzers", "pipeline"):
-        spec = importlib.util.find_spec(pkg)
-        if spec is None or spec.origin is None:
-            continue
-        root = Path(spec.origin).parent
-        for f in sorted(root.rglob("*.py")):
-            h.update(f.relative_to(root.parent).as_posix().encode() + b"\0" + f.read_bytes())
+    for item in FINGERPRINT_SOURCES:
+        path = root / item
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            if f.is_file():
+                h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """:func:`source_fingerprint` once per process (a worker's code does not change once loaded).
+
+    A worker running other code than the client (another version, or files edited since it
+    started) would silently change rows, so the sweep refuses it.
+    """
+    return source_fingerprint()
 
 
 def _worker_info() -> dict[str, str]:
@@ -367,7 +378,7 @@ def _check_workers(client: Any, where: str) -> int:
             f"the Dask workers at {where} cannot run squeeze-lab ({err}): install the same "
             "squeeze-lab on every worker (pip install 'squeeze-lab[dask]')"
         ) from err
-    mine = _worker_info()
+    mine = {**_worker_info(), "code": source_fingerprint()}
     for addr, info in sorted(infos.items()):
         if info != mine:
             raise SqueezeLabError(
@@ -428,7 +439,7 @@ def _dask_rows(client: Any, market: Market, points: Sequence[Point], engine: str
     threads = max(1, sum(client.nthreads().values()))
     state = {"market": _scatter(client, market)}
     tag = uuid.uuid4().hex[:8]
-    fingerprint = code_fingerprint()
+    fingerprint = source_fingerprint()
     pending: dict[Any, list[Point]] = {}
     attempts: dict[int, int] = {}
 

@@ -9,6 +9,8 @@ Returns and drawdowns are fractions (-0.031), money in the account currency.
 Schema (section -> keys; ``<E>`` = an episode entry name, named or detected)
 --------------------------------------------------------------------------
 ``performance`` (all empyrical; daily returns, first date left out; None when undefined)
+    outside_episodes: {annual_return, annual_volatility, sharpe_ratio, max_drawdown, n_days,
+    excluded} on the days outside every named episode (what an overlay costs in ordinary times);
     start, end, n_days, cumulative_return, annual_return, annual_volatility, sharpe_ratio,
     sortino_ratio, calmar_ratio, max_drawdown, tail_ratio, stability, value_at_risk,
     conditional_value_at_risk, hit_rate (share of up days), benchmark ("index" or None), alpha
@@ -241,6 +243,28 @@ def _episode_entry(ep: Episode, kind: str, equity: pd.Series, attr: Attribution,
     return entry, {"legs": legs, "factors": fac}
 
 
+#: What ``performance.outside_episodes`` keeps: the overlay's cost in ordinary times.
+OUTSIDE_KEYS = ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")
+
+
+def outside_episodes_stats(returns: pd.Series, episodes: Mapping[str, Episode],
+                           benchmark: pd.Series | None = None) -> dict[str, Any]:
+    """Performance on the days outside every named episode window (empyrical, like the rest).
+
+    What a PM asks of an overlay: how much return and Sharpe it gives up in ordinary times.
+    The first date (no return yet) and the sessions inside each episode are left out.
+    """
+    r = returns.iloc[1:]
+    keep = np.ones(len(r), dtype=bool)
+    for ep in episodes.values():
+        keep &= ~((r.index >= ep.start) & (r.index <= ep.end))
+    stats = performance_stats(r[keep], None, drop_first=False)
+    out = {k: stats.get(k) for k in OUTSIDE_KEYS}
+    out["n_days"] = int(keep.sum())
+    out["excluded"] = sorted(episodes)
+    return out
+
+
 def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str, Episode],
                   top_n: int = 5, top_k: int = 5, detect: bool = True,
                   junk_signal: pd.Series | None = None, *,
@@ -343,9 +367,11 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
         }
         exp_eps[name] = summarize_exposures(exp, ep.start, ep.end, SUMMARY_COLUMNS)
 
+    performance = performance_stats(returns, benchmark=bench,
+                                    benchmark_name="index" if bench is not None else None)
+    performance["outside_episodes"] = outside_episodes_stats(returns, named, bench)
     metrics = {
-        "performance": performance_stats(returns, benchmark=bench,
-                                         benchmark_name="index" if bench is not None else None),
+        "performance": performance,
         "drawdowns": drawdown_summary(returns, top=top_n),
         "episodes": {
             "named": ep_named,

@@ -18,6 +18,7 @@ import platform
 import pstats
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -326,7 +327,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(repetitions one after another); times are medians of the repetitions (column reps), of "
         f"the timed part only (market loading and imports excluded). A case whose first run took "
         f"more than {CAP_SECONDS:.0f} s was not repeated. Peak RSS is the process's "
-        "`ru_maxrss` (imports + market included; `base` = before the timed part).",
+        "high-water mark (`VmHWM`; imports + market included; `base` = before the timed part); "
+        "`ru_maxrss` is not used because on Linux a child inherits its parent's peak across exec.",
         "",
     ]
     for n, cases in report["results"].items():
@@ -442,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:  # the runner is a command line: progress goes to stdout
         print(msg, flush=True)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still clean the cache up
     cache = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
     started = time.perf_counter()
     try:

@@ -89,5 +89,34 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     for row in rows:
         table.add_row(row["label"], *row["text"])
     ui.print(table)
+    _print_tradeoff(runs, ui)
     ui.print(f"comparison: {page}")
     return page
+
+
+def _print_tradeoff(runs: list[Any], ui: UI) -> None:
+    """The trade-off table of the comparison page, in the terminal."""
+    from rich.table import Table
+
+    from pipeline.ui import fmt_num, fmt_pct
+    from tearsheet.render import tradeoff_rows
+
+    rows = tradeoff_rows(runs)
+    if not rows:
+        return
+    names = [k[:-len(".saved")] for k in rows[0] if k.endswith(".saved")]
+    t = Table(title=f"What the overlay saves and costs (against {rows[0]['baseline']})",
+              title_justify="left")
+    t.add_column("run")
+    for n in names:
+        t.add_column(f"{n} max DD", justify="right")
+        t.add_column("cut by", justify="right")
+    for col in ("return given up outside episodes", "Sharpe change outside", "Sharpe change"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        given_up = r["outside.annual_return"]
+        t.add_row(r["run"], *[c for n in names for c in (fmt_pct(r[f"{n}.drawdown"]),
+                                                          fmt_pct(r[f"{n}.saved"]))],
+                  fmt_pct(None if given_up is None else -given_up),
+                  fmt_num(r["outside.sharpe_ratio"]), fmt_num(r["full.sharpe_ratio"]))
+    ui.print(t)

@@ -286,10 +286,13 @@ def import_dask() -> SimpleNamespace:
                            as_completed=dask_as_completed)
 
 
-#: The source that decides a row's numbers (the market itself is built on the client and sent).
-FINGERPRINT_SOURCES = ("strategies", "analyzers", "feeds/market.py", "feeds/episodes.py",
-                       "feeds/errors.py", "pipeline/sweep.py", "pipeline/run.py",
-                       "pipeline/config.py")
+#: The source that decides a row's numbers: what run_chunk imports (the market is built on the
+#: client and sent, so the feeds that build it do not count).
+FINGERPRINT_SOURCES = ("strategies", "analyzers/__init__.py", "analyzers/drawdowns.py",
+                       "analyzers/episodes.py", "analyzers/performance.py", "feeds/__init__.py",
+                       "feeds/market.py", "feeds/episodes.py", "feeds/errors.py",
+                       "pipeline/__init__.py", "pipeline/config.py", "pipeline/run.py",
+                       "pipeline/sweep.py")
 
 
 def source_fingerprint() -> str:

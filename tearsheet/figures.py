@@ -505,6 +505,31 @@ def compare_figure(curves: dict[str, pd.Series], windows: Sequence[Window] = ())
 
 
 @_styled
+def tradeoff_figure(rows: Sequence[dict], episodes: Sequence[str]) -> Figure | None:
+    """Grouped bars per run: drawdown cut in each episode and return given up outside them."""
+    if not rows:
+        return None
+    keys = [(f"{n}.saved", f"{n}: drawdown cut") for n in episodes]
+    keys.append(("outside.annual_return", "annual return given up outside episodes"))
+    fig, axes = _figure(max(2.4, 0.55 * len(rows) * len(keys) + 1.2))
+    ax = axes[0, 0]
+    height = 0.8 / len(keys)
+    for k, (key, name) in enumerate(keys):
+        vals = [r.get(key) for r in rows]
+        vals = [np.nan if v is None else (-v if key.startswith("outside.") else v) for v in vals]
+        y = np.arange(len(rows)) + (k - (len(keys) - 1) / 2) * height
+        ax.barh(y, vals, height=height * 0.9, color=RUN_COLORS[(k + 1) % len(RUN_COLORS)],
+                label=name)
+    ax.set_yticks(np.arange(len(rows)), [r["run"] for r in rows])
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="#6c757d", lw=0.8)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax.set_xlabel(f"points, against {rows[0]['baseline']}")
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+@_styled
 def heatmap_figure(grid: pd.DataFrame, title: str, x: str, y: str,
                    fmt: Callable[[float], str], diverging: bool = True,
                    higher_is_better: bool = True) -> Figure:

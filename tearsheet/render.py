@@ -1011,6 +1011,70 @@ def comparison_table(runs: Sequence[str | Path | RunData]) -> list[dict[str, Any
     return out
 
 
+def tradeoff_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+    """What each run saves in the episodes and gives up outside them, against the first run.
+
+    Per run after the first (the baseline, e.g. the book without overlay): the max drawdown inside
+    each named episode and its change in points (positive = drawdown cut), and the change in
+    annual return and Sharpe on the days outside the episodes (``performance.outside_episodes``)
+    and over the whole period. Read from metrics.json only.
+    """
+    if len(runs) < 2:
+        return []
+    labels = _labels(runs)
+    base = runs[0].metrics
+    names = list(_named_episodes(base))
+
+    def ep_dd(m: Mapping[str, Any], n: str) -> float | None:
+        return _get(m, "episodes", "named", n, "max_drawdown_in_window")
+
+    def diff(a: Any, b: Any) -> float | None:
+        return None if a is None or b is None else float(a) - float(b)
+
+    rows = []
+    for lab, r in zip(labels[1:], runs[1:], strict=True):
+        m = r.metrics
+        row: dict[str, Any] = {"run": lab, "baseline": labels[0]}
+        for n in names:
+            row[f"{n}.drawdown"] = ep_dd(m, n)
+            row[f"{n}.saved"] = diff(ep_dd(m, n), ep_dd(base, n))
+        for k in ("annual_return", "sharpe_ratio"):
+            row[f"outside.{k}"] = diff(_get(m, "performance", "outside_episodes", k),
+                                       _get(base, "performance", "outside_episodes", k))
+            row[f"full.{k}"] = diff(_get(m, "performance", k), _get(base, "performance", k))
+        rows.append(row)
+    return rows
+
+
+def _tradeoff_table(runs: Sequence[RunData], rows: list[dict[str, Any]]) -> Table | None:
+    if not rows:
+        return None
+    names = list(_named_episodes(runs[0].metrics))
+    heads = ["Run"]
+    kinds: list[tuple[str, str]] = []
+    for n in names:
+        heads += [f"{n}: max DD", f"{n}: cut by"]
+        kinds += [(f"{n}.drawdown", "spct"), (f"{n}.saved", "spct")]
+    heads += ["Return given up outside episodes", "Sharpe change outside episodes",
+              "Sharpe change, whole period"]
+    kinds += [("outside.annual_return", "spct"), ("outside.sharpe_ratio", "ratio"),
+              ("full.sharpe_ratio", "ratio")]
+    body = []
+    for row in rows:
+        cells = [Cell(row["run"], "key")]
+        for key, kind in kinds:
+            v = row.get(key)
+            if key == "outside.annual_return" and v is not None:
+                v = -v   # shown as what is given up
+            cells.append(_cell(key, v, kind))
+        body.append(cells)
+    return Table("What the overlay saves and what it costs", heads, body, anchor="tradeoff",
+                 numeric=[False] + [True] * (len(heads) - 1),
+                 note=f"Against {rows[0]['baseline']}: 'cut by' is the change in the max drawdown "
+                      "inside the episode window in points (positive = smaller drawdown); "
+                      "'outside episodes' uses only the days outside every named episode.")
+
+
 def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
     """Everything the comparison template shows."""
     labels = _labels(runs)
@@ -1083,6 +1147,12 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
                          Cell(_param_text(prov.get("seed"))), Cell(_param_text(prov.get("market_hash")), "mono")])
     runs_table = Table("Runs", ["Run folder", "Name", "Data", "Source", "Period", "Seed", "Market hash"],
                        run_rows, anchor="runs")
+    trade = tradeoff_rows(runs)
+    trade_fig = _embed("fig-tradeoff", "Drawdown cut in each episode vs return given up",
+                       "Per run against the first: points of episode drawdown cut (left bars) "
+                       "and annual return given up on the days outside the episodes (right bar).",
+                       F.tradeoff_figure(trade, list(_named_episodes(runs[0].metrics))),
+                       "needs at least two runs.")
     synthetic = [lab for lab, r in zip(labels, runs, strict=True) if r.provenance.get("synthetic")]
     hashes = {r.provenance.get("market_hash") for r in runs}
     notes: dict[str, None] = {}
@@ -1092,7 +1162,8 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
     return {"labels": labels, "runs_table": runs_table, "diff_table": diff_table,
             "tables": tables, "episode_tables": ep_tables, "fig": fig,
             "synthetic": synthetic, "all_synthetic": len(synthetic) == len(runs),
-            "notes": list(notes), "same_market": len(hashes) == 1}
+            "notes": list(notes), "same_market": len(hashes) == 1,
+            "tradeoff_table": _tradeoff_table(runs, trade), "tradeoff_fig": trade_fig}
 
 
 def render_comparison(run_folders: Sequence[str | Path | RunData], out: str | Path) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.config
 import pipeline.sweep as sweep
 import run_backtest
 from feeds.errors import SqueezeLabError
@@ -129,7 +130,7 @@ def test_bad_grid_is_one_line_before_any_work(tmp_path: Path, capsys, monkeypatc
     def no_market(*a, **k):
         raise AssertionError("the market must not be loaded for a bad grid")
 
-    monkeypatch.setattr(sweep, "load_market", no_market)
+    monkeypatch.setattr(pipeline.config, "load_market", no_market)
     code, _, err = cli(capsys, "sweep", *SMALL, "--grid", grid, "--out", str(tmp_path / "o"), "-q")
     one_line_error(code, err, *needles)
     assert not (tmp_path / "o").exists()

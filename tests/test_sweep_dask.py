@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.config
 import pipeline.sweep as sweep
 import run_backtest
 from feeds.errors import SqueezeLabError
@@ -28,7 +29,7 @@ from tests.test_sweep import GRID, SMALL, cli, one_line_error, sweep_csv
 #: Eight points: two books x overlay on/off x two commission levels.
 GRID8 = [*GRID, "--grid", "execution.commission_bps=0,5"]
 #: Seconds each chunk sleeps on the worker in the worker-death tests (tasks must be in flight).
-SLOW = 1.0
+SLOW = 0.5
 
 
 def sweep8(out: Path, *extra: str) -> list[str]:
@@ -61,7 +62,7 @@ def removals(dask_scheduler=None) -> list[dict]:
 # --------------------------------------------------------------------------- without a cluster
 def test_missing_dask_is_one_line_before_any_work(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails like it is absent
-    monkeypatch.setattr(sweep, "load_market", lambda *a, **k: pytest.fail("market loaded"))
+    monkeypatch.setattr(pipeline.config, "load_market", lambda *a, **k: pytest.fail("market loaded"))
     code, _, err = cli(capsys, *sweep8(tmp_path / "o", "--executor", "dask"))
     one_line_error(code, err, "needs Dask", "pip install", "squeeze-lab[dask]")
     assert not (tmp_path / "o").exists()
@@ -75,7 +76,7 @@ def test_missing_dask_is_one_line_before_any_work(tmp_path: Path, capsys, monkey
 def test_bad_scheduler_is_one_line(tmp_path: Path, capsys, monkeypatch, address: str,
                                    needles: list[str]) -> None:
     pytest.importorskip("dask.distributed")
-    monkeypatch.setattr(sweep, "load_market", lambda *a, **k: pytest.fail("market loaded"))
+    monkeypatch.setattr(pipeline.config, "load_market", lambda *a, **k: pytest.fail("market loaded"))
     code, _, err = cli(capsys, *sweep8(tmp_path / "o", "--executor", "dask", "--scheduler", address))
     one_line_error(code, err, *needles)
     assert not (tmp_path / "o").exists()

@@ -69,6 +69,10 @@ def bench_market(n_names: int, n_bars: int, seed: int = 7, book: dict[str, Any] 
     extra = max(10, int(math.ceil(0.1 * n_names)))
     market = scenario_market(seed, n_names=max(50, n_names + extra),
                              start=str(start.date()), end=END)
+    prices = np.stack([market.frame(f).to_numpy(np.float64) for f in ("open", "high", "low", "close")])
+    if np.isinf(prices).any():
+        raise SqueezeLabError(f"the scenario market (seed {seed}, {market.n_names} names, "
+                              f"{n_bars} bars) has infinite prices: try another number of bars")
     full = market.tradable.all(axis=0).to_numpy()
     keep = market.tickers[full][:n_names]
     if len(keep) < n_names:
@@ -93,10 +97,26 @@ def load_market(n_names: int, n_bars: int, seed: int, cache: str | Path | None) 
     return bench_market(n_names, n_bars, seed)
 
 
+#: The book every case runs, pinned (the naive strategy replicates exactly this book, so the
+#: benchmark does not follow changes of the book's defaults). ``short_momentum_weight`` is added
+#: with the book's own default when the book has that parameter.
+BENCH_BOOK: dict[str, Any] = {
+    "rebalance": "monthly", "momentum_lookback": 252, "momentum_skip": 21, "vol_window": 63,
+    "beta_window": 126, "names_per_leg": 50, "fraction_per_leg": 0.0, "weighting": "equal",
+    "gross": 2.0, "net": 0.0, "neutral": "dollar", "max_weight": 0.05, "quality_weight": 0.5,
+    "low_price": 5.0,
+}
+
+
 def book_params(n_names: int) -> dict[str, Any]:
-    """The book's parameters: the defaults, with the per-name cap loosened on tiny universes."""
-    k = min(50, n_names // 2)
-    return {"max_weight": max(0.05, 1.0 / k)}
+    """The pinned book (:data:`BENCH_BOOK`), the per-name cap loosened on tiny universes."""
+    defaults = dict(_book_defaults())
+    p = {k: v for k, v in BENCH_BOOK.items() if k in defaults}
+    if "short_momentum_weight" in defaults:
+        p["short_momentum_weight"] = float(defaults["short_momentum_weight"])
+    k = min(p["names_per_leg"], n_names // 2)
+    p["max_weight"] = max(p["max_weight"], 1.0 / k)
+    return p
 
 
 def analyzers_for(market: Any) -> dict[str, tuple[type, dict[str, Any]]]:
@@ -123,14 +143,16 @@ def case_naive_bt(market: Any, frames: dict[str, Any], profitable: dict[str, boo
     """Naive backtrader: PandasData feeds, bt indicators, order_target_percent, default Cerebro."""
     from benchmarks.naive import NaiveBook, naive_cerebro
 
-    p = {**dict(_book_defaults()), **book_params(market.n_names)}
+    p = book_params(market.n_names)
     cerebro = naive_cerebro(frames, cash=EXEC["cash"], commission_bps=EXEC["commission_bps"],
                             borrow_bps=EXEC["borrow_bps"], strategy=NaiveBook,
                             momentum_lookback=p["momentum_lookback"],
                             momentum_skip=p["momentum_skip"], vol_window=p["vol_window"],
                             beta_window=p["beta_window"], names_per_leg=p["names_per_leg"],
                             gross=p["gross"], quality_weight=p["quality_weight"],
-                            low_price=p["low_price"], profitable=profitable)
+                            low_price=p["low_price"],
+                            short_momentum_weight=p.get("short_momentum_weight", 0.0),
+                            profitable=profitable)
     cerebro.run()
     return {"final_value": float(cerebro.broker.getvalue())}
 
@@ -406,7 +428,7 @@ def _registry(args: argparse.Namespace) -> dict[str, tuple[Callable[..., dict], 
     }
 
 
-CASES = ("naive_bt", "empty_pandas", "empty_ours", "ours_bt", "ours_bt_overlay", "twin",
+CASES = ("prepare", "naive_bt", "empty_pandas", "empty_ours", "ours_bt", "ours_bt_overlay", "twin",
          "twin_overlay", "numpy_floor", "sweep_twin", "vectorbt", "sweep_vbt")
 #: Cases that run in the vectorbt interpreter from an npz of inputs (no market, no project code).
 VBT_CASES = ("vectorbt", "sweep_vbt")
@@ -453,9 +475,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default="", help="folder with the pickled market")
     ap.add_argument("--inputs", default="", help="npz of inputs for the vectorbt cases")
     ap.add_argument("--points", type=int, default=1000, help="sweep points (sweep_twin)")
+    ap.add_argument("--vbt-points", type=int, default=0, help="prepare: vectorbt sweep points")
     ap.add_argument("--profile", default="", help="write a cProfile of the timed part here")
     args = ap.parse_args(argv)
 
+    if args.case == "prepare":  # build and cache the market (+ vectorbt inputs); nothing timed
+        market = load_market(args.n_names, args.n_bars, args.seed, args.cache or None)
+        out: dict[str, Any] = {"case": "prepare", "n_names": args.n_names}
+        if args.inputs:
+            out.update(prepare_vbt_inputs(market, args.inputs, sweep_points=args.vbt_points))
+        print(json.dumps(out, default=float))
+        return 0
     prepare, run = _registry(args)[args.case]
     market = None
     if args.case not in VBT_CASES:
@@ -481,7 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         prof.dump_stats(args.profile)
     line = {"case": args.case, "n_names": args.n_names, "n_bars": args.n_bars, "seed": args.seed,
             "seconds": seconds, "parts": parts, "rss_mb": _maxrss_mb(),
-            "rss_before_mb": rss_before, "ru_maxrss_mb": _ru_maxrss_mb(), **out}
+            "rss_before_mb": rss_before, "ru_maxrss_mb": _ru_maxrss_mb(),
+            "code": str(Path(sys.modules["strategies"].__file__).parent.parent)
+            if "strategies" in sys.modules else None, **out}
     print(json.dumps(line, default=float))
     return 0
 

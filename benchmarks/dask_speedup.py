@@ -19,6 +19,7 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -76,38 +77,37 @@ def main(argv: list[str] | None = None) -> int:
     points = grid_points(base, parse_grid(grid_for(args.points)))
     warm = points[:: max(1, len(points) // 4)][:4]
     load_before = os.getloadavg()
+    timings: dict[tuple[str, int], list[float]] = {}
+    keys: dict[tuple[str, int], Any] = {}
+    startups: dict[int, float] = {}
+    with ExitStack() as stack:
+        clients = {}
+        for n in counts:
+            t0 = time.perf_counter()
+            clients[n] = stack.enter_context(dask_client(n))
+            startups[n] = time.perf_counter() - t0
+            list(run_dask(market, warm, "vectorized", n, client=clients[n]))  # imports on workers
+        # repetitions interleaved, so a change of load on a shared machine hits every executor
+        for _ in range(args.repeat):
+            for n in counts:
+                t, batches = timed(lambda n=n: list(run_dask(market, points, "vectorized", n,
+                                                             client=clients[n])))
+                timings.setdefault(("dask", n), []).append(t)
+                keys[("dask", n)] = rows_key(batches)
+            for n in [] if args.no_local else counts:
+                t, batches = timed(lambda n=n: list(run_local(market, points, "vectorized", n)))
+                timings.setdefault(("local", n), []).append(t)
+                keys[("local", n)] = rows_key(batches)
+    reference = next(iter(keys.values()))
     results: list[dict[str, Any]] = []
-    reference = None
-
-    def record(executor: str, n: int, times: list[float], startup: float | None, key: Any) -> None:
-        nonlocal reference
-        reference = key if reference is None else reference
-        if key != reference:
-            raise SystemExit(f"{executor} with {n} workers gave other rows than the first run")
+    for (executor, n), times in timings.items():
+        if keys[(executor, n)] != reference:
+            raise SystemExit(f"{executor} with {n} workers gave other rows than the others")
         results.append({"executor": executor, "workers": n, "seconds": statistics.median(times),
-                        "runs": [round(t, 3) for t in times], "startup": startup})
+                        "runs": [round(t, 3) for t in times],
+                        "startup": startups[n] if executor == "dask" else None})
         print(f"{executor:6s} {n} workers: median {statistics.median(times):.2f} s "
               f"(runs {', '.join(f'{t:.2f}' for t in times)})", flush=True)
-
-    for n in counts:
-        t_start = time.perf_counter()
-        with dask_client(n) as client:
-            startup = time.perf_counter() - t_start
-            list(run_dask(market, warm, "vectorized", n, client=client))  # imports on workers
-            times, key = [], None
-            for _ in range(args.repeat):
-                t, batches = timed(lambda c=client, k=n: list(run_dask(market, points, "vectorized",
-                                                                        k, client=c)))
-                times.append(t)
-                key = rows_key(batches)
-        record("dask", n, times, startup, key)
-    if not args.no_local:
-        for n in counts:
-            times = []
-            for _ in range(args.repeat):
-                t, batches = timed(lambda k=n: list(run_local(market, points, "vectorized", k)))
-                times.append(t)
-            record("local", n, times, None, rows_key(batches))
     load_after = os.getloadavg()
 
     import dask
@@ -139,7 +139,9 @@ def render(info: dict[str, Any]) -> str:
         f"8 books x {info['points'] // 8} overlay thresholds) on a scenario market of "
         f"{info['names']} names x {info['sessions']} sessions, vectorized twin. Wall time of the "
         f"whole grid, median of {info['repeat']} runs; Dask cluster start-up not included (shown "
-        "apart), workers warmed up by a 4-point sweep first. All executors gave identical rows.",
+        "apart), workers warmed up by a 4-point sweep first. `local` with 1 worker runs "
+        "in-process, with more it is a pool of forked processes. All executors gave identical "
+        "rows.",
         "",
         "| executor | workers | seconds | points/s | speed-up vs 1 worker | cluster start-up (s) |",
         "|---|---:|---:|---:|---:|---:|",

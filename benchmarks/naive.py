@@ -25,7 +25,8 @@ profitable         a static dict ticker -> bool (a              the same attribu
                    fundamentals table), a strategy param
 =================  ===========================================  ================================
 
-The cross-sectional parts (z-scores clipped at 3, the quality and junk composites, top-k
+The cross-sectional parts (z-scores clipped at 3, the quality and junk composites, the short
+score ``(1 - w) z(junk) + w z(-momentum)`` when the book has ``short_momentum_weight``, top-k
 selection with ties broken by column order, equal weights) are NumPy over the indicator values
 in ``next()``, on rebalance bars only, as a user would write them. The index return ``m`` comes
 from an index *level* feed (``close / close(-1) - 1`` on the compounded reference returns), so
@@ -121,6 +122,7 @@ class NaiveBook(bt.Strategy):
         ("gross", 2.0),
         ("quality_weight", 0.5),
         ("low_price", 5.0),
+        ("short_momentum_weight", 0.0),  # short rank: (1-w) z(junk) + w z(-momentum); 0: junk
         ("profitable", None),     # {ticker: bool}
     )
 
@@ -161,10 +163,15 @@ class NaiveBook(bt.Strategy):
         qw = p.quality_weight
         long_score = qw * zscore(quality) + (1 - qw) * zscore(mom)
         junk = composite(1.0 - prof, si, dtc, beta, (close < p.low_price).astype(np.float64), -mom)
-        cand = np.isfinite(long_score) & np.isfinite(junk)
+        sw = p.short_momentum_weight
+        if sw:
+            short_score = (1 - sw) * zscore(junk) + sw * zscore(np.where(np.isfinite(junk), -mom, np.nan))
+        else:
+            short_score = junk
+        cand = np.isfinite(long_score) & np.isfinite(short_score)
         k = min(p.names_per_leg, int(cand.sum()) // 2)
         longs = top_k(long_score, k, cand)
-        shorts = top_k(junk, k, cand & ~longs)
+        shorts = top_k(short_score, k, cand & ~longs)
         weight = np.zeros(len(names))
         if k >= 1:
             weight[longs] = p.gross / 2 / k

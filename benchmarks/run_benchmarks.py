@@ -127,22 +127,57 @@ def find_vbt_python(given: str | None) -> tuple[str | None, str]:
 
 
 # --------------------------------------------------------------------------- running
+#: Folders and modules copied into the run's snapshot of the code.
+SNAPSHOT = ("feeds", "strategies", "analyzers", "pipeline", "tearsheet", "benchmarks",
+            "run_backtest.py")
+#: The code the case processes run (set by :func:`snapshot_code`; default: this checkout).
+CODE = {"root": ROOT}
+
+
+def snapshot_code(dest: Path) -> dict[str, Any]:
+    """Copy the project's code to ``dest`` so every case of this run runs the same code, even if
+    the checkout changes meanwhile; returns the git state it was copied from."""
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "results", "*.pyc")
+    for name in SNAPSHOT:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    CODE["root"] = dest
+
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [ln[3:] for ln in git("status", "--porcelain").splitlines() if ln[:2].strip()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "modified_files": dirty}
+
+
 def run_case(case: str, n: int, t: int, seed: int, cache: Path, *, python: str = sys.executable,
              inputs: Path | None = None, points: int = 0, profile: Path | None = None,
-             timeout: float = 3600.0) -> dict[str, Any]:
+             vbt_points: int = 0, timeout: float = 3600.0) -> dict[str, Any]:
     """One fresh process for one repetition of one case; its JSON line (or an error record)."""
-    cmd = [python, str(HERE / "cases.py"), case, str(n), str(t), str(seed), "--cache", str(cache)]
+    root = Path(CODE["root"])
+    cmd = [python, str(root / "benchmarks" / "cases.py"), case, str(n), str(t), str(seed),
+           "--cache", str(cache)]
     if inputs is not None:
         cmd += ["--inputs", str(inputs)]
     if points:
         cmd += ["--points", str(points)]
+    if vbt_points:
+        cmd += ["--vbt-points", str(vbt_points)]
     if profile is not None:
         cmd += ["--profile", str(profile)]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     t0 = time.perf_counter()
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                             cwd=str(ROOT))
+                             cwd=str(root))
     except subprocess.TimeoutExpired:
         return {"case": case, "n_names": n, "error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - t0
@@ -319,10 +354,14 @@ def render_markdown(report: dict[str, Any]) -> str:
            f"numpy {m['vectorbt_env'].get('numpy')}, pandas {m['vectorbt_env'].get('pandas')}) "
            f"in {m['vectorbt_env']['python_executable']}" if m.get("vectorbt_env") else "") + ".",
         f"Command: `{report['command']}`",
+        f"Code: commit {report.get('code', {}).get('commit')}"
+        + (f" + uncommitted changes in {', '.join(report['code']['modified_files'])}"
+           if report.get("code", {}).get("modified_files") else "")
+        + " (copied at the start of the run; every case ran that copy).",
         "",
         f"Market: the scenario market (seed {s['seed']}), T = {s['n_bars']} NYSE sessions ending "
-        f"{C.END}, restricted to the first N names listed on every bar. Book: defaults "
-        "(monthly, 50 names per leg, equal weight, gross 2, dollar neutral); overlay where named: "
+        f"{C.END}, restricted to the first N names listed on every bar. Book (pinned, "
+        f"benchmarks.cases.BENCH_BOOK): {s.get('book')}; overlay where named: "
         f"{C.OVERLAY}. Execution: {C.EXEC}. Each case runs in a fresh process per repetition "
         f"(repetitions one after another); times are medians of the repetitions (column reps), of "
         f"the timed part only (market loading and imports excluded). A case whose first run took "
@@ -417,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quick = args.quick
     sizes = [int(x) for x in args.sizes.split(",") if x] or ([50, 100] if quick else [100, 500, 1000])
-    n_bars = args.bars or (400 if quick else 2520)
+    n_bars = args.bars or (504 if quick else 2520)
     reps = args.reps or (1 if quick else 3)
     sweep_points = args.sweep_points if args.sweep_points >= 0 else (10 if quick else 1000)
     vbt_points = args.vbt_sweep_points if args.vbt_sweep_points >= 0 else (5 if quick else 100)
@@ -438,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"quick": quick, "sizes": sizes, "n_bars": n_bars, "reps": reps,
                      "seed": args.seed, "cap_seconds": CAP_SECONDS, "exec": C.EXEC,
                      "overlay": C.OVERLAY, "sweep_points": sweep_points,
+                     "book": {k: v for k, v in C.BENCH_BOOK.items() if k != "max_weight"}
+                     | {"max_weight": "0.05 (or 1/k on universes under 40 names)",
+                        "short_momentum_weight": "the book's default, when it has one"},
                      "vbt_sweep_points": vbt_points, "sweep_n": sweep_n},
         "results": {}, "sweep": {}, "notes": notes,
     }
@@ -448,13 +490,16 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
     started = time.perf_counter()
     try:
+        report["code"] = snapshot_code(cache / "src")
         for n in sorted(set(sizes + ([sweep_n] if sweep_points or vbt_points else []))):
             log(f"[{time.perf_counter() - started:7.1f}s] market N={n} T={n_bars}")
-            market = C.load_market(n, n_bars, args.seed, cache)
+            kw = {}
             if vbt_python and ("vectorbt" in cases or n == sweep_n):
-                C.prepare_vbt_inputs(market, cache / f"vbt-{n}.npz",
-                                     sweep_points=vbt_points if n == sweep_n else 0)
-            del market
+                kw = {"inputs": cache / f"vbt-{n}.npz",
+                      "vbt_points": vbt_points if n == sweep_n else 0}
+            r = run_case("prepare", n, n_bars, args.seed, cache, **kw)
+            if "error" in r:
+                raise SystemExit(f"preparing the market N={n} failed: {r['error']}")
         for n in sizes:
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
             capped: set[str] = set()

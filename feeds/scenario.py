@@ -46,18 +46,21 @@ FACTORS = ("market", "junk", "momentum", "quality")
 #: of SECTORS used to draw the sector. "crowded" + "broken" are the junk (20%).
 GROUPS: dict[str, dict] = {
     "quality": dict(share=0.29, profitable=0.97, si=(0.015, 0.5), beta=(0.80, 0.15),
-                    cap=(30e9, 1.0), price=(110.0, 0.6), quality=(0.9, 0.25), idio=0.011,
+                    cap=(30e9, 1.0), price=(110.0, 0.6), quality=(0.9, 0.25), idio=0.009,
                     turnover=0.005, alpha=0.00, sectors="broad"),
     "core": dict(share=0.51, profitable=0.75, si=(0.035, 0.6), beta=(1.05, 0.20),
-                 cap=(6e9, 1.0), price=(50.0, 0.7), quality=(0.1, 0.35), idio=0.018,
+                 cap=(6e9, 1.0), price=(50.0, 0.7), quality=(0.1, 0.35), idio=0.015,
                  turnover=0.009, alpha=0.00, sectors="broad"),
     "crowded": dict(share=0.09, profitable=0.15, si=(0.25, 0.25), beta=(1.60, 0.25),
-                    cap=(5e9, 0.5), price=(20.0, 0.6), quality=(-0.5, 0.3), idio=0.026,
+                    cap=(5e9, 0.5), price=(20.0, 0.6), quality=(-0.5, 0.3), idio=0.019,
                     turnover=0.040, alpha=0.00, sectors="junk"),
     "broken": dict(share=0.11, profitable=0.05, si=(0.19, 0.30), beta=(1.55, 0.25),
-                   cap=(0.4e9, 0.5), price=(2.5, 0.5), quality=(-1.0, 0.3), idio=0.036,
-                   turnover=0.010, alpha=-0.12, sectors="junk"),
+                   cap=(0.4e9, 0.5), price=(2.5, 0.5), quality=(-1.0, 0.3), idio=0.024,
+                   turnover=0.010, alpha=-0.06, sectors="junk"),
 }
+# Idio vols (14% / 24% / 30% / 38% a year) keep a 2x gross book of 100 names a leg near 8% vol and
+# its ordinary-times Sharpe from being one seed's stock-picking luck; the broken names' drift
+# (-6%/yr) pays the shorts modestly: the book's Sharpe stays "modest".
 #: Groups that count as "junk" (unprofitable, heavily shorted, high beta, often under $5).
 JUNK_GROUPS = ("crowded", "broken")
 
@@ -82,12 +85,16 @@ TECH_SECTOR = "Technology"
 #: enough to be crowded institutional shorts (the baskets' $1bn floor):
 #: J = size * unprofitable * [not profitable] + squeeze * crowding + beta_excess * (beta - 1)+ + noise.
 #: Tiny "broken" names get little of it: they drift down on their own (alpha, quality).
-JUNK_LOADING = dict(unprofitable=0.50, squeeze=0.80, beta_excess=0.05, noise=0.06)
+#: (unprofitable 0.35: the squeeze is about crowding, so merely unprofitable names move less than
+#: the most-shorted ones and a diversified short book is hit less than the basket.)
+JUNK_LOADING = dict(unprofitable=0.35, squeeze=0.80, beta_excess=0.05, noise=0.06)
 CROWDING = dict(scale=0.25, cap=3.0, size_lo=4e8, size_hi=2e9)
 
-#: Ordinary regime: (annual drift, annual vol) of each factor; sector shocks' daily vol.
-ORDINARY = {"market": (0.08, 0.14), "junk": (-0.12, 0.10), "momentum": (0.03, 0.05),
-            "quality": (0.04, 0.04)}
+#: Ordinary regime: (annual drift, annual vol) of each factor; sector shocks' daily vol. Momentum
+#: and quality are per unit of loading (a 12-1 sort holds loadings near +-1.5 a leg, so a book
+#: earns about 2x momentum); premia are modest so shorting junk pays, but not a Sharpe of 3.
+ORDINARY = {"market": (0.08, 0.14), "junk": (-0.08, 0.08), "momentum": (0.03, 0.025),
+            "quality": (0.03, 0.03)}
 SECTOR_VOL = 0.005
 #: Dated regimes between the episodes: (start, end, annual drift per factor, vol multiplier).
 #: Spring 2025: the tariff sell-off, then junk's rebound from its mid-April lows; autumn 2025: the
@@ -129,9 +136,9 @@ EPISODE_PATHS: dict[str, dict] = {
         ("2026-01-14", 0.006, 0.108, 0.002, -0.005, -0.006),
         ("2026-01-15", 0.006, 0.137, 0.003, -0.006, -0.006),
         ("2026-01-16", 0.000, 0.121, 0.003, -0.006, -0.007),
-        ("2026-01-20", -0.020, 0.070, 0.002, -0.006, -0.010),
-        ("2026-01-21", -0.014, 0.138, 0.004, -0.006, -0.008),
-        ("2026-01-30", -0.010, 0.092, 0.008, -0.007, -0.008),
+        ("2026-01-20", -0.026, 0.070, 0.002, -0.006, -0.010),
+        ("2026-01-21", -0.020, 0.195, 0.004, -0.006, -0.008),
+        ("2026-01-30", -0.016, 0.184, 0.008, -0.007, -0.008),
     )),
 }
 PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
@@ -139,9 +146,11 @@ PATH_COLUMNS = ("market", "junk", "momentum", "quality", "tech")
 #: Single-name jumps: daily rate per unit of squeezability (CROWDING), probability of an up-move,
 #: median size and log-sd of |jump|, and the tilt of the rate towards momentum winners (> 0) or
 #: losers (< 0): rate x exp(tilt x momentum loading at the start of the episode, clipped at +-2).
+#: January's rate (0.010) leaves most of the basket's rally to the junk factor: a jump lottery
+#: would make the calibrated path, and a book's loss, swing from seed to seed.
 JUMPS = {"ordinary": dict(rate=0.0015, p_up=0.5, size=0.10, sd=0.5, tilt=0.0),
          "jun_jul_2025": dict(rate=0.005, p_up=0.85, size=0.10, sd=0.5, tilt=-0.3),
-         "jan_2026": dict(rate=0.030, p_up=0.9, size=0.12, sd=0.5, tilt=0.8)}
+         "jan_2026": dict(rate=0.010, p_up=0.9, size=0.12, sd=0.5, tilt=0.8)}
 
 #: Short interest: AR(1) in logs between settlements (mid-month and month-end), published
 #: ``lag`` sessions after settlement; shorts cover a little in the episodes.
@@ -160,11 +169,14 @@ BURN_IN = 273
 #: over its sessions; the levers are solved together (quasi-Newton, a handful of basket
 #: evaluations on a slice around the windows) so the baskets built from the constituents hit every
 #: target's value. The shaped path (EPISODE_PATHS) is centred so the shifts average ~0 over seeds.
+#: The 13-session targets are tuned on the "Greenland" days (Jan 16-21; junk on the Jan 21 rebound,
+#: after the dip): the first two weeks follow the shaped path on every seed, so what a book loses
+#: there is the scenario's, not one seed's calibration luck.
 CALIBRATION: dict[tuple[str, str, str], tuple[str, str, str]] = {
-    ("most_shorted", "2026-01-02", "2026-01-21"): ("junk", "2026-01-02", "2026-01-21"),
+    ("most_shorted", "2026-01-02", "2026-01-21"): ("junk", "2026-01-21", "2026-01-21"),
     ("unprofitable_tech", "2026-01-02", "2026-01-30"): ("junk", "2026-01-22", "2026-01-30"),
-    ("index", "2026-01-02", "2026-01-21"): ("market", "2026-01-02", "2026-01-21"),
-    ("growth", "2026-01-02", "2026-01-21"): ("tech", "2026-01-02", "2026-01-21"),
+    ("index", "2026-01-02", "2026-01-21"): ("market", "2026-01-16", "2026-01-21"),
+    ("growth", "2026-01-02", "2026-01-21"): ("tech", "2026-01-16", "2026-01-21"),
 }
 CALIBRATION_SLICE = 45   # sessions before the first calibration window used to evaluate baskets
 

@@ -22,10 +22,11 @@ import functools
 import hashlib
 import itertools
 import json
+import logging
 import os
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
@@ -50,6 +51,8 @@ EXECUTORS = ("local", "dask")
 #: Tasks per worker thread: enough to balance uneven chunks and stream rows, few enough that
 #: each task amortizes the book's targets over several points.
 CHUNKS_PER_THREAD = 4
+#: At most this many points per task, so rows stream in (and Ctrl-C loses little).
+MAX_CHUNK_POINTS = 8
 #: Book targets kept per process (chunks arrive grouped by book, so a few suffice).
 BOOK_CACHE_SIZE = 4
 #: How often one chunk is resubmitted after the cluster lost the market it depends on.
@@ -166,11 +169,12 @@ class BookCache(OrderedDict):
 
 
 def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized",
-              books: BookCache | None = None) -> list[dict[str, Any]]:
+              books: MutableMapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run a chunk of points on one market (a worker's task): one row per point, in chunk order.
 
-    Points sharing a book share its targets (computed once per chunk, or once per process when
-    the caller keeps ``books`` across chunks). Importable on every worker: Dask sends it by name.
+    Points sharing a book share its targets: computed once per chunk, or taken from ``books``
+    ({book_key: Targets}; a :class:`BookCache` kept across chunks, or targets computed once for
+    the whole cluster). Importable on every worker: Dask sends it by name.
     """
     from pipeline.run import run_episodes
     from strategies.book import book_targets
@@ -187,7 +191,12 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
 
             result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")})
         else:
-            book = books.get_or_build(p.book_key, lambda c=cfg: book_targets(market, **c["book"]))
+            if isinstance(books, BookCache):
+                book = books.get_or_build(p.book_key, lambda c=cfg: book_targets(market, **c["book"]))
+            else:
+                if p.book_key not in books:
+                    books[p.book_key] = book_targets(market, **cfg["book"])
+                book = books[p.book_key]
             targets, log = apply_overlay(market, book, **cfg["overlay"])
             result = run_vectorized(market, targets, overlay_log=log, **cfg["execution"])
         rows.append({"point": p.index, **{k: v for k, v in p.values},
@@ -196,11 +205,12 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
 
 
 def chunks(points: Sequence[Point], n_chunks: int) -> list[list[Point]]:
-    """Group points sharing a book, then split into about ``n_chunks`` tasks in grid order."""
+    """Group points sharing a book, then split into about ``n_chunks`` tasks in grid order
+    (at least ``n_chunks``, of at most ``MAX_CHUNK_POINTS`` points each)."""
     by_book: dict[str, list[Point]] = {}
     for p in points:
         by_book.setdefault(p.book_key, []).append(p)
-    size = max(1, int(np.ceil(len(points) / max(1, n_chunks))))
+    size = min(MAX_CHUNK_POINTS, max(1, int(np.ceil(len(points) / max(1, n_chunks)))))
     out: list[list[Point]] = []
     for g in by_book.values():
         out += [g[i:i + size] for i in range(0, len(g), size)]
@@ -278,12 +288,32 @@ def run_local(market: Market, points: Sequence[Point], engine: str, jobs: int
 def import_dask() -> SimpleNamespace:
     """The pieces of ``dask.distributed`` the sweep uses, or one line saying how to install it."""
     try:
-        from dask.distributed import Client, KilledWorker, LocalCluster
+        from dask.distributed import Client, KilledWorker, LocalCluster, WorkerPlugin
         from dask.distributed import as_completed as dask_as_completed
     except ImportError as err:
         raise SqueezeLabError(DASK_MISSING) from err
     return SimpleNamespace(Client=Client, LocalCluster=LocalCluster, KilledWorker=KilledWorker,
-                           as_completed=dask_as_completed)
+                           WorkerPlugin=WorkerPlugin, as_completed=dask_as_completed)
+
+
+def _ignore_interrupts_plugin(dd: SimpleNamespace) -> Any:
+    """A worker plugin: Ctrl-C is the CLI's to handle, not the local workers' (same terminal).
+
+    Without it every worker process of a LocalCluster gets the terminal's SIGINT too and dies
+    with tracebacks while the CLI is already closing the cluster.
+    """
+
+    class IgnoreInterrupts(dd.WorkerPlugin):
+        name = "squeeze-lab-ignore-sigint"
+
+        def setup(self, worker: Any) -> None:
+            import signal
+            import threading
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreInterrupts()
 
 
 #: The source that decides a row's numbers: what run_chunk imports (the market is built on the
@@ -333,15 +363,28 @@ def _worker_info() -> dict[str, str]:
             "code": code_fingerprint()}
 
 
-def _dask_task(fn: Callable[..., list[dict[str, Any]]], market: Market, points: Sequence[Point],
-               engine: str, fingerprint: str) -> list[dict[str, Any]]:
-    """One Dask task: ``fn`` (run_chunk) on a chunk, on a worker running the client's code."""
+def _check_code(fingerprint: str) -> None:
     if code_fingerprint() != fingerprint:
         raise SqueezeLabError(
             f"a Dask worker runs other squeeze-lab code than this machine (code "
             f"{code_fingerprint()}, here {fingerprint}): install the same version on every "
             "worker, then rerun with --resume")
-    return fn(market, points, engine)
+
+
+def _dask_task(fn: Callable[..., list[dict[str, Any]]], market: Market, points: Sequence[Point],
+               engine: str, fingerprint: str, books: dict[str, Any] | None = None
+               ) -> list[dict[str, Any]]:
+    """One Dask task: ``fn`` (run_chunk) on a chunk, on a worker running the client's code."""
+    _check_code(fingerprint)
+    return fn(market, points, engine, books=books)
+
+
+def _book_task(market: Market, book: Mapping[str, Any], fingerprint: str) -> Any:
+    """One Dask task: a book's targets, computed once for every chunk of its points."""
+    from strategies.book import book_targets
+
+    _check_code(fingerprint)
+    return book_targets(market, **book)
 
 
 def _check_address(scheduler: str) -> None:
@@ -407,11 +450,14 @@ def dask_client(jobs: int, scheduler: str | None = None) -> Iterator[Any]:
                                       f"({err}): check the address and that it runs") from err
             where = scheduler
         else:
+            # its logs are ours to report: failures reach the user as one line each, and a
+            # Ctrl-C would otherwise print every worker's shutdown
             cluster = stack.enter_context(dd.LocalCluster(
                 n_workers=max(1, jobs), threads_per_worker=1, processes=True,
-                dashboard_address=None))
+                dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL))
             client = dd.Client(cluster, set_as_default=False)
             where = cluster.scheduler_address
+            client.register_plugin(_ignore_interrupts_plugin(dd))
         stack.callback(client.close)
         _check_workers(client, where)
         yield client
@@ -440,22 +486,36 @@ def _dask_rows(client: Any, market: Market, points: Sequence[Point], engine: str
                ) -> Iterator[list[dict[str, Any]]]:
     dd = import_dask()
     threads = max(1, sum(client.nthreads().values()))
-    state = {"market": _scatter(client, market)}
-    tag = uuid.uuid4().hex[:8]
+    work = chunks(points, threads * CHUNKS_PER_THREAD)
+    # a book split over several chunks is computed once, as its own task, and shared
+    per_book = Counter(c[0].book_key for c in work)
+    shared = {k for k, n in per_book.items() if n > 1} if engine == "vectorized" else set()
     fingerprint = source_fingerprint()
+    tag, serial = uuid.uuid4().hex[:8], itertools.count()
+    state = {"market": _scatter(client, market)}
+    book_futures: dict[str, Any] = {}
     pending: dict[Any, list[Point]] = {}
     attempts: dict[int, int] = {}
 
+    def book_future(chunk: list[Point]) -> Any:
+        key = chunk[0].book_key
+        fut = book_futures.get(key)
+        if fut is None or fut.status not in ("pending", "finished"):
+            fut = book_futures[key] = client.submit(
+                _book_task, state["market"], chunk[0].config["book"], fingerprint, pure=False,
+                key=f"squeeze-lab-book-{tag}-{next(serial)}")
+        return fut
+
     def submit(chunk: list[Point]) -> Any:
+        books = {chunk[0].book_key: book_future(chunk)} if chunk[0].book_key in shared else None
         # run_chunk is looked up now (tests swap it); Dask pickles it by reference
         fut = client.submit(_dask_task, run_chunk, state["market"], chunk, engine, fingerprint,
-                            pure=False, key=f"squeeze-lab-sweep-{tag}-p{chunk[0].index:06d}"
-                                            f"-{attempts.get(chunk[0].index, 0)}")
+                            books, pure=False,
+                            key=f"squeeze-lab-sweep-{tag}-p{chunk[0].index:06d}-{next(serial)}")
         pending[fut] = chunk
         return fut
 
-    stream = dd.as_completed([submit(c) for c in chunks(points, threads * CHUNKS_PER_THREAD)],
-                             loop=client.loop)
+    stream = dd.as_completed([submit(c) for c in work], loop=client.loop)
     try:
         for fut in stream:
             chunk = pending.pop(fut)
@@ -470,6 +530,7 @@ def _dask_rows(client: Any, market: Market, points: Sequence[Point], engine: str
                         "rows are kept; check the cluster and rerun with --resume") from err
                 if state["market"].status != "finished":
                     state["market"] = _scatter(client, market)
+                    book_futures.clear()
                 stream.add(submit(chunk))
                 continue
             except dd.KilledWorker as err:
@@ -483,8 +544,7 @@ def _dask_rows(client: Any, market: Market, points: Sequence[Point], engine: str
                 raise
             yield rows
     finally:
-        if pending:
-            client.cancel(list(pending))
+        client.cancel([*pending, *book_futures.values()])
 
 
 def _scatter(client: Any, market: Market) -> Any:
@@ -495,6 +555,8 @@ def _scatter(client: Any, market: Market) -> Any:
     except (OSError, TimeoutError) as err:
         raise SqueezeLabError(f"cannot send the market to the Dask workers ({err}): check the "
                               "cluster has running workers and rerun with --resume") from err
+
+
 # --------------------------------------------------------------------------- sweep.csv
 def _fmt(v: Any) -> str:
     if v is None:

@@ -23,6 +23,11 @@ once, before a run, vectorized over dates and names:
    neutral (long total x long beta = short total x short beta, totals summing to ``gross``).
 
 Every signal-date row resizes every name (``resize`` all True), reason ``"rebalance"``.
+
+The defaults are the crowded book of SCENARIO.md: 100 names a leg at 2x gross, shorts ranked
+0.3 junk / 0.7 12-1 losers. The default study (configs/default.toml) runs it beta neutral (junk
+shorts are high beta, so dollar neutral is also a net short-market bet); that is the book the
+scenario market is calibrated against (tests/test_study_targets.py).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ BOOK_PARAMS: tuple[tuple[str, Any], ...] = (
     ("momentum_skip", 21),
     ("vol_window", 63),
     ("beta_window", 126),
-    ("names_per_leg", 50),
+    ("names_per_leg", 100),
     ("fraction_per_leg", 0.0),
     ("weighting", "equal"),
     ("gross", 2.0),
@@ -62,7 +67,7 @@ BOOK_PARAMS: tuple[tuple[str, Any], ...] = (
     ("neutral", "dollar"),
     ("max_weight", 0.05),
     ("quality_weight", 0.5),
-    ("short_momentum_weight", 0.5),
+    ("short_momentum_weight", 0.7),
     ("low_price", 5.0),
 )
 

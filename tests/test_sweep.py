@@ -271,21 +271,28 @@ def test_resume_drops_a_torn_row_and_rejects_another_grid(tmp_path: Path) -> Non
     assert fresh.finish().empty
 
 
-def test_run_chunk_rows_do_not_depend_on_chunking() -> None:
+def test_run_chunk_rows_do_not_depend_on_chunking_or_shared_books() -> None:
     from pipeline.config import load_market
+    from strategies.book import book_targets
 
     base = resolve_config({"name": "c", "data": {"n_names": 80, "start": "2025-01-02",
-                                                 "end": "2025-12-31"},
-                           "book": {"momentum_lookback": 42, "momentum_skip": 5,
-                                    "vol_window": 21, "beta_window": 42, "names_per_leg": 15,
+                                                 "end": "2026-03-31"},
+                           "book": {"momentum_lookback": 63, "momentum_skip": 5,
+                                    "vol_window": 21, "beta_window": 63, "names_per_leg": 15,
                                     "max_weight": 0.2},
-                           "overlay": {"signal_vol_window": 21, "basket_names": 10,
-                                       "basket_min_cap": 0.0, "overlay_beta_window": 42}})
+                           "overlay": {"enabled": True, "signal_vol_window": 21,
+                                       "basket_names": 10, "basket_min_cap": 0.0,
+                                       "overlay_beta_window": 63}})
     market = load_market(base["data"])
-    points = grid_points(base, parse_grid(["book.gross=1,1.5", "execution.commission_bps=0,5"]))
-    whole = run_chunk(market, points)
+    points = grid_points(base, parse_grid(["book.gross=1,1.5", "overlay.threshold=1,2",
+                                           "execution.commission_bps=0,5"]))
+    whole = run_chunk(market, points)  # one cache: each book computed once, reused
     one_by_one = [r for p in points for r in run_chunk(market, [p])]
-    assert [r["point"] for r in whole] == [0, 1, 2, 3]
-    assert [json.dumps(r, sort_keys=True) for r in whole] == \
-        [json.dumps(r, sort_keys=True) for r in one_by_one]
+    key = points[4].book_key
+    shared = run_chunk(market, points[4:], books={key: book_targets(market, **points[4].config["book"])})
+    assert [r["point"] for r in whole] == list(range(8))
+    dumped = [json.dumps(r, sort_keys=True) for r in whole]
+    assert dumped == [json.dumps(r, sort_keys=True) for r in one_by_one]
+    assert dumped[4:] == [json.dumps(r, sort_keys=True) for r in shared]
     assert whole[0]["final_equity"] > whole[1]["final_equity"]  # commissions cost money
+    assert whole[0]["final_equity"] != whole[2]["final_equity"]  # the threshold matters

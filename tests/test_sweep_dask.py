@@ -85,7 +85,7 @@ def test_bad_scheduler_is_one_line(tmp_path: Path, capsys, monkeypatch, address:
 def test_a_worker_running_other_code_is_refused() -> None:
     calls: list[int] = []
 
-    def fn(market, points, engine):
+    def fn(market, points, engine, books=None):
         calls.append(len(points))
         return []
 
@@ -109,7 +109,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     """A LocalCluster of two one-thread worker processes (with nannies) and a client to it."""
     dd = pytest.importorskip("dask.distributed")
     with dd.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                         dashboard_address=None, silence_logs=logging.CRITICAL,
+                         dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
                          local_directory=str(tmp_path_factory.mktemp("dask"))) as lc, \
             dd.Client(lc, set_as_default=False) as client:
         yield lc, client

@@ -407,7 +407,7 @@ def test_comparison_highlights_differing_parameters(tmp_path: Path) -> None:
     highlighted = re.findall(r'<tr class="diff"><td class="key">([^<]+)</td>', html)
     assert sorted(highlighted) == sorted(diff)
     assert "book.gross" not in html  # equal keys are not listed
-    assert len(images(html)) == 1  # overlaid equity + underwater
+    assert len(images(html)) == 2  # trade-off bars + overlaid equity and underwater
     for folder in (a, b):
         assert folder.name in html
         sharpe = read_run(folder).metrics["performance"]["sharpe_ratio"]

@@ -74,6 +74,7 @@ OVERLAY_PARAMS: tuple[tuple[str, Any], ...] = (
     ("basket_min_cap", 1e9),
     ("breadth_min", 0.0),
     ("overlay_beta_window", 126),
+    ("max_net_long", 0.9),
 )
 
 #: One line per overlay parameter.
@@ -102,6 +103,9 @@ OVERLAY_PARAM_DOCS: dict[str, str] = {
     "breadth_min": "if > 0: also require this share of the book's current shorts to be up over "
                    "signal_lookback before switching on",
     "overlay_beta_window": "sessions of the rolling beta used by neutralize_beta",
+    "max_net_long": "funding: after the actions, long + hedge - short may not exceed this "
+                    "fraction of equity (covering shorts is paid for by trimming the longs and "
+                    "the hedge), so no order can be refused for cash",
 }
 
 #: Allowed values of enum-like overlay parameters.
@@ -123,6 +127,7 @@ OVERLAY_PARAM_BOUNDS: dict[str, str] = {
     "basket_min_cap": "[0, inf)",
     "breadth_min": "[0, 1]",
     "overlay_beta_window": "[2, inf)",
+    "max_net_long": "[0, 1]",
 }
 
 #: Columns of the overlay log.
@@ -354,6 +359,33 @@ class NeutralizeBeta(Action):
         return True
 
 
+class Fund(Action):
+    """Keep the adjusted book fundable: trim long and hedge legs so net long <= ``max_net_long``.
+
+    A stock account cannot hold more longs than equity plus short proceeds (backtrader refuses the
+    order for cash); covering shorts or adding a hedge can cross that line, so this step always
+    runs last, and logs when it acts.
+    """
+
+    name = "fund"
+
+    def __init__(self, max_net_long: float) -> None:
+        self.max_net_long = max_net_long
+
+    def __call__(self, state: OverlayState) -> bool:
+        longs = float(state.legs["long"].sum() + state.legs["hedge"].sum())
+        shorts = float(-state.legs["short"].sum())
+        net = longs - shorts
+        if net <= self.max_net_long + 1e-12 or longs <= 0:
+            return True
+        scale = max(0.0, (self.max_net_long + shorts) / longs)
+        state.legs["long"] = state.legs["long"] * scale
+        state.legs["hedge"] = state.legs["hedge"] * scale
+        state.record(self.name, scale, f"net long {net:.4f} > {self.max_net_long:g}: long and "
+                     f"hedge legs x{scale:.4f}")
+        return True
+
+
 #: Action names -> classes.
 ACTIONS: dict[str, type[Action]] = {
     "degross": Degross,
@@ -373,7 +405,7 @@ def build_actions(market: Market, p: dict[str, Any]) -> ActionStack:
         "neutralize_beta": lambda: NeutralizeBeta(rolling_beta(
             listed_returns(market), index_returns(market), p["overlay_beta_window"]).to_numpy()),
     }
-    return ActionStack(*(builders[name]() for name in p["actions"]))
+    return ActionStack(*(builders[name]() for name in p["actions"]), Fund(p["max_net_long"]))
 
 
 def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:

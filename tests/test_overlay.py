@@ -348,3 +348,22 @@ def test_overlay_has_no_look_ahead(seed, t, mode):
     pd.testing.assert_frame_equal(a.resize.loc[:cut], b.resize.loc[:cut])
     pd.testing.assert_frame_equal(la[la["date"] <= cut].reset_index(drop=True),
                                   lb[lb["date"] <= cut].reset_index(drop=True))
+
+
+def test_fund_trims_longs_and_hedge_so_the_book_stays_fundable():
+    from strategies.overlay import Fund, OverlayState
+
+    legs = {"long": np.array([0.65, 0.65, 0.0, 0.0]), "short": np.array([0.0, 0.0, -0.35, 0.0]),
+            "hedge": np.array([0.0, 0.0, 0.0, 0.1])}
+    state = OverlayState(pd.Timestamp("2026-01-05"), 3, 2.5, "on", legs, pd.Index(list("ABCD")))
+    assert Fund(0.9)(state) is True
+    net = state.legs["long"].sum() + state.legs["hedge"].sum() + state.legs["short"].sum()
+    assert net == pytest.approx(0.9, abs=1e-12)
+    scale = (0.9 + 0.35) / 1.4
+    assert state.legs["hedge"][3] == pytest.approx(0.1 * scale)
+    assert state.log and state.log[0][0] == "fund"
+    # a fundable book is left alone and nothing is logged
+    calm = OverlayState(pd.Timestamp("2026-01-05"), 3, 2.5, "on",
+                        {"long": np.array([1.0]), "short": np.array([-1.0]), "hedge": np.zeros(1)},
+                        pd.Index(["A"]))
+    assert Fund(0.9)(calm) and calm.log == [] and calm.legs["long"][0] == 1.0

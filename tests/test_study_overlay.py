@@ -1,0 +1,76 @@
+"""What the default study must show about the overlay (configs/default.toml, as `make run` runs it).
+
+The study's runs are resolved exactly like the CLI resolves them and executed through the
+vectorized twin (it reconciles with backtrader to 1e-14; tests/test_engines.py), on the default
+seed and several others: the best combination cuts both episodes' drawdowns on every seed, and on
+the default seed each de-risking action costs return on the days outside the episodes.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from analyzers.report import outside_episodes_stats
+from feeds.scenario import scenario_market
+from pipeline.config import load_config_file
+from pipeline.run import run_episodes
+from pipeline.study import study_configs
+from pipeline.sweep import summary_row
+from strategies.book import book_targets
+from strategies.overlay import apply_overlay
+from strategies.twin import run_vectorized
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
+SEEDS = (7, 1, 2, 3, 11)
+
+
+@cache
+def study(seed: int) -> dict[str, dict]:
+    """name -> summary row (+ outside-episode stats) of every study run on ``seed``'s market."""
+    configs = study_configs(load_config_file(CONFIG))
+    market = scenario_market(seed=seed, n_names=configs[0]["data"]["n_names"])
+    book = book_targets(market, **configs[0]["book"])
+    out = {}
+    for cfg in configs:
+        assert cfg["book"] == configs[0]["book"], "study runs share the book"
+        targets, log = apply_overlay(market, book, **cfg["overlay"])
+        result = run_vectorized(market, targets, overlay_log=log, **cfg["execution"])
+        episodes = run_episodes(cfg, market)
+        row = summary_row(result, market, episodes)
+        row["outside"] = outside_episodes_stats(result.returns(), episodes)
+        out[cfg["name"]] = row
+    return out
+
+
+def test_study_has_the_book_each_action_and_a_combination() -> None:
+    names = [c["name"] for c in study_configs(load_config_file(CONFIG))]
+    assert names[0] == "book" and len(names) >= 4
+    actions = {tuple(c["overlay"]["actions"]) for c in study_configs(load_config_file(CONFIG))
+               if c["overlay"]["enabled"]}
+    assert {("degross",), ("cover_crowded",), ("hedge_basket",)} <= actions
+    assert any(len(a) > 1 for a in actions), "a combination of actions"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_best_combination_cuts_both_episode_drawdowns(seed: int) -> None:
+    runs = study(seed)
+    book, best = runs["book"], runs["combined"]
+    for ep in ("jun_jul_2025", "jan_2026"):
+        key = f"{ep}.max_drawdown_in_window"
+        assert best[key] > book[key] + 0.002, (seed, ep, book[key], best[key])
+    assert best["n_decisions"] > 0
+
+
+def test_default_seed_every_derisking_action_costs_in_ordinary_times() -> None:
+    runs = study(7)
+    base = runs["book"]["outside"]["annual_return"]
+    for name in ("degross", "combined"):
+        assert runs[name]["outside"]["annual_return"] < base - 0.002, name
+    # ... and buys protection in both episodes
+    for name in ("degross", "combined"):
+        for ep in ("jun_jul_2025", "jan_2026"):
+            key = f"{ep}.max_drawdown_in_window"
+            assert runs[name][key] > runs["book"][key], (name, ep)

@@ -162,7 +162,7 @@ def _is_hard_error(text: str) -> bool:
 def _rate_limited(done: int) -> SqueezeLabError:
     cached = f"; the {done} ticker(s) already downloaded are cached" if done else ""
     return SqueezeLabError(f"Yahoo rate-limited the download (Too Many Requests): wait a few minutes "
-                           f"and retry, or use a smaller --batch-size{cached}")
+                           f"and retry, or use smaller batches (--set data.batch_size=20){cached}")
 
 
 def _call_download(symbols: list[str], start: pd.Timestamp, end: pd.Timestamp,
@@ -224,7 +224,7 @@ def download_bars(
     """
     s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     if batch_size < 1:
-        raise SqueezeLabError(f"batch size {batch_size} must be at least 1: use e.g. --batch-size 50")
+        raise SqueezeLabError(f"batch size {batch_size} must be at least 1: use e.g. --set data.batch_size=50")
     cache = PriceCache(cache_dir)
     configure_yfinance_cache(cache.root)
     result = BarsResult(bars={}, failed={})

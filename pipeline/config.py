@@ -32,6 +32,7 @@ DATA_PARAMS: tuple[tuple[str, Any], ...] = (
     ("drop_missing", False),    # drop tickers that fail to download instead of failing
     ("refresh", False),         # yahoo: ignore the cache and download again
     ("cache_dir", ""),          # yahoo: cache folder (default: the user cache dir)
+    ("batch_size", 50),         # yahoo: tickers per download request
     ("ffill_limit", 0),         # csv: forward-fill gaps of at most this many sessions
 )
 DATA_CHOICES = {"source": ("scenario", "yahoo", "csv")}
@@ -51,7 +52,8 @@ DATA_DOCS = {
     "drop_missing": "drop tickers with no data instead of stopping",
     "refresh": "yahoo: download again even when the cache has the range",
     "cache_dir": "yahoo: cache folder (default: the platform user cache dir)",
-    "ffill_limit": "csv: forward-fill price gaps of at most this many sessions",
+    "batch_size": "yahoo: tickers per yfinance.download request (smaller if rate-limited)",
+    "ffill_limit": "csv and yahoo: forward-fill price gaps of at most this many sessions",
 }
 
 #: Analysis section.
@@ -73,7 +75,7 @@ ANALYSIS_DOCS = {
 }
 
 
-DATA_BOUNDS = {"n_names": "[50, 20000]", "ffill_limit": "[0, inf)"}
+DATA_BOUNDS = {"n_names": "[50, 20000]", "ffill_limit": "[0, inf)", "batch_size": "[1, inf)"}
 ANALYSIS_BOUNDS = {"top_n": "[1, inf)", "top_k": "[1, inf)"}
 
 
@@ -200,7 +202,8 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
             tickers, data["start"], data["end"], index=data["index"], growth=data["growth"],
             attributes=data["attributes"] or None, short_interest=data["short_interest"] or None,
             cache_dir=data["cache_dir"] or None, refresh=bool(data["refresh"]),
-            drop_missing=bool(data["drop_missing"]), progress=progress,
+            drop_missing=bool(data["drop_missing"]), batch_size=int(data["batch_size"]),
+            ffill_limit=int(data["ffill_limit"]), progress=progress,
         )
     else:
         from feeds.csv_feed import csv_market

@@ -188,15 +188,15 @@ def summarize_run(path: Path, ui: Any) -> None:
     t = Table(show_header=True, title_justify="left")
     for col in ("annual return", "volatility", "Sharpe", "max drawdown", "alpha", "beta"):
         t.add_column(col, justify="right")
-    t.add_row(fmt_pct(perf["annual_return"]), fmt_pct(perf["annual_volatility"]),
+    t.add_row(fmt_pct(perf["annual_return"]), fmt_pct(perf["annual_volatility"]).lstrip("+"),
               fmt_num(perf["sharpe_ratio"]), fmt_pct(perf["max_drawdown"]),
               fmt_pct(perf["alpha"]), fmt_num(perf["beta"]))
     ui.print(t)
     named = m["episodes"]["named"]
     if named:
         e = Table(title="Episodes", title_justify="left")
-        for col in ("episode", "window", "return", "drawdown", "long leg", "short leg", "hedge",
-                    "costs", "top short detractor"):
+        for col in ("episode", "window", "return", "max DD", "long leg", "short leg", "hedge",
+                    "costs", "momentum", "top short detractor"):
             e.add_column(col, justify="left" if col in ("episode", "window", "top short detractor") else "right")
         for name, ep in named.items():
             legs = ep.get("legs") or {}
@@ -206,7 +206,9 @@ def summarize_run(path: Path, ui: Any) -> None:
                    f"{fmt_pct(short.get('short_interest'), 0).lstrip('+')})" if short else "")
             e.add_row(name, f"{ep['start']}..{ep['end']}", fmt_pct(ep["return"]),
                       fmt_pct(ep["max_drawdown_in_window"]), fmt_pct(legs.get("long")), fmt_pct(legs.get("short")),
-                      fmt_pct(legs.get("hedge")), fmt_pct(legs.get("costs")), who)
+                      fmt_pct(legs.get("hedge")), fmt_pct(legs.get("costs")),
+                      fmt_pct(((ep.get("factors") or {}).get("contribution") or {}).get("momentum")),
+                      who)
         ui.print(e)
     rec = m.get("reconciliation")
     if rec:

@@ -56,8 +56,8 @@ def run_study(raw: Mapping[str, Any], out: str | Path, ui: UI, command: str,
         key = repr(sorted(config["data"].items()))
         if key not in markets:
             markets[key] = ui.load_market(config["data"])
-        ui.print(f"[bold]run {i}/{len(configs)}: {config['name']}[/]")
         path = run_one(config, out=out, ui=ui, command=command, market=markets[key])
+        ui.print(f"run {i}/{len(configs)}: {config['name']:<16} {path / 'tearsheet.html'}")
         paths.append(path)
     study_name = name or raw.get("name") or "study"
     page = compare_runs(paths, out=Path(out) / f"{study_name}-comparison.html", ui=ui)
@@ -104,6 +104,10 @@ def _print_tradeoff(runs: list[Any], ui: UI) -> None:
     rows = tradeoff_rows(runs)
     if not rows:
         return
+    names_of = {r.name: r.config.get("name", r.name) for r in runs}
+    if len(set(names_of.values())) == len(names_of):
+        for r in rows:
+            r["run"], r["baseline"] = names_of.get(r["run"], r["run"]), names_of.get(r["baseline"], r["baseline"])
     names = [k[:-len(".saved")] for k in rows[0] if k.endswith(".saved")]
     t = Table(title=f"What the overlay saves and costs (against {rows[0]['baseline']})",
               title_justify="left")
@@ -118,5 +122,5 @@ def _print_tradeoff(runs: list[Any], ui: UI) -> None:
         t.add_row(r["run"], *[c for n in names for c in (fmt_pct(r[f"{n}.drawdown"]),
                                                           fmt_pct(r[f"{n}.saved"]))],
                   fmt_pct(None if given_up is None else -given_up),
-                  fmt_num(r["outside.sharpe_ratio"]), fmt_num(r["full.sharpe_ratio"]))
+                  fmt_num(r["outside.sharpe_ratio"], sign=True), fmt_num(r["full.sharpe_ratio"], sign=True))
     ui.print(t)

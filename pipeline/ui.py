@@ -96,5 +96,5 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{100 * x:+.{digits}f}%"
 
 
-def fmt_num(x: float | None, digits: int = 2) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+def fmt_num(x: float | None, digits: int = 2, sign: bool = False) -> str:
+    return "n/a" if x is None else f"{x:{'+' if sign else ''}.{digits}f}"

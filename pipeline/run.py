@@ -195,16 +195,16 @@ def summarize_run(path: Path, ui: Any) -> None:
     named = m["episodes"]["named"]
     if named:
         e = Table(title="Episodes", title_justify="left")
-        for col in ("episode", "window", "return", "max DD", "long leg", "short leg", "hedge",
-                    "costs", "momentum", "top short detractor"):
-            e.add_column(col, justify="left" if col in ("episode", "window", "top short detractor") else "right")
+        for col in ("episode", "sessions", "return", "max DD", "long leg", "short leg", "hedge",
+                    "costs", "momentum", "top short detractor (SI)"):
+            e.add_column(col, justify="left" if col in ("episode", "top short detractor (SI)") else "right")
         for name, ep in named.items():
             legs = ep.get("legs") or {}
             det = (m["attribution"]["episodes"].get(name) or {}).get("top_names", {}).get("detractors", [])
             short = next((d for d in det if d.get("leg") == "short"), None)
-            who = (f"{short['ticker']} ({fmt_pct(short['contribution'], 2)}, SI "
-                   f"{fmt_pct(short.get('short_interest'), 0).lstrip('+')})" if short else "")
-            e.add_row(name, f"{ep['start']}..{ep['end']}", fmt_pct(ep["return"]),
+            who = (f"{short['ticker']} {fmt_pct(short['contribution'], 2)} "
+                   f"({fmt_pct(short.get('short_interest'), 0).lstrip('+')})" if short else "")
+            e.add_row(name, str(ep["sessions"]), fmt_pct(ep["return"]),
                       fmt_pct(ep["max_drawdown_in_window"]), fmt_pct(legs.get("long")), fmt_pct(legs.get("short")),
                       fmt_pct(legs.get("hedge")), fmt_pct(legs.get("costs")),
                       fmt_pct(((ep.get("factors") or {}).get("contribution") or {}).get("momentum")),

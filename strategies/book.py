@@ -339,27 +339,16 @@ def book_targets(market: Market, **params: Any) -> Targets:
         tot_l = np.where(active, gross / 2, 0.0)
         tot_s = tot_l.copy()
         bfill = np.where(np.isfinite(beta), beta, 0.0)
-        for _ in range(50):
-            _check_cap(tot_l, tot_s, k, cap, sig_dates)
-            w_l = cap_weights(raw_l, tot_l, cap)
-            w_s = cap_weights(raw_s, tot_s, cap)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                b_l = np.where(active, (w_l * bfill).sum(1) / np.where(active, tot_l, 1.0), 1.0)
-                b_s = np.where(active, (w_s * bfill).sum(1) / np.where(active, tot_s, 1.0), 1.0)
-            # Leg betas are floored so a near-zero or negative leg beta cannot flip the book.
-            b_l = np.maximum(b_l, 0.05)
-            b_s = np.maximum(b_s, 0.05)
-            new_l = np.where(active, gross * b_s / (b_l + b_s), 0.0)
-            new_s = np.where(active, gross - new_l, 0.0)
-            done = np.allclose(new_l, tot_l, rtol=0, atol=1e-13)
-            tot_l, tot_s = new_l, new_s
-            if done:
-                break
+        tot_l, neutral_ok = _beta_neutral_long_total(raw_l, raw_s, bfill, k, gross, cap, active)
+        tot_s = np.where(active, gross - tot_l, 0.0)
         _check_cap(tot_l, tot_s, k, cap, sig_dates)
         w_l = cap_weights(raw_l, tot_l, cap)
         w_s = cap_weights(raw_s, tot_s, cap)
 
     reasons = np.where(active, "rebalance", "rebalance: too few names, flat").astype(object)
+    if p["neutral"] == "beta":
+        reasons = np.where(neutral_ok, reasons, "rebalance: beta neutrality infeasible with these "
+                           "betas and caps; legs sized by floored leg betas").astype(object)
     legs = {
         "long": pd.DataFrame(w_l, index=sig_dates, columns=tickers),
         "short": pd.DataFrame(-w_s, index=sig_dates, columns=tickers) + 0.0,
@@ -367,6 +356,42 @@ def book_targets(market: Market, **params: Any) -> Targets:
     }
     return Targets(legs=legs, resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
                    reasons=pd.Series(reasons, index=sig_dates, dtype=object))
+
+
+def _beta_neutral_long_total(raw_l: np.ndarray, raw_s: np.ndarray, beta: np.ndarray,
+                             k: np.ndarray, gross: float, cap: float, active: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Long-leg total per row so the capped legs' beta exposures cancel, gross fixed.
+
+    ``f(L) = beta exposure of the long leg holding L - that of the short leg holding gross - L``
+    is continuous and increasing where both legs have positive beta, so bisection on
+    ``[0, gross]`` finds its root (where a capped name moves weight between names of different
+    beta, a fixed-point iteration can cycle). Rows without a sign change (a leg's beta near zero or
+    negative, or caps that keep the exposures apart) fall back to sizing by leg betas floored at
+    0.05, so they cannot flip the book; the second array is False there.
+    """
+    def exposure(raw: np.ndarray, tot: np.ndarray) -> np.ndarray:
+        return (cap_weights(raw, tot, cap) * beta).sum(axis=1)
+
+    lo = np.zeros(len(k))
+    hi = np.full(len(k), float(gross))   # a root the caps cannot hold is refused by _check_cap
+    f_lo = exposure(raw_l, lo) - exposure(raw_s, gross - lo)
+    f_hi = exposure(raw_l, hi) - exposure(raw_s, gross - hi)
+    bracket = active & (f_lo <= 0) & (f_hi >= 0)
+    a, b = lo.copy(), hi.copy()
+    for _ in range(64):
+        mid = 0.5 * (a + b)
+        f = exposure(raw_l, mid) - exposure(raw_s, gross - mid)
+        a = np.where(f < 0, mid, a)
+        b = np.where(f < 0, b, mid)
+    root = 0.5 * (a + b)
+    # fallback: leg betas (floored) at equal totals
+    half = np.full_like(lo, gross / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_l = np.maximum(exposure(raw_l, half) / half, 0.05)
+        b_s = np.maximum(exposure(raw_s, half) / half, 0.05)
+    floor = np.clip(gross * b_s / (b_l + b_s), lo, hi)
+    return np.where(active, np.where(bracket, root, floor), 0.0), bracket | ~active
 
 
 def _check_cap(tot_l: np.ndarray, tot_s: np.ndarray, k: np.ndarray, cap: float,

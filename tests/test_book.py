@@ -213,7 +213,8 @@ def test_book_weights_properties(seed, gross, k, weighting, neutral, net, cap, r
         wl, ws = t.legs["long"].to_numpy(), -t.legs["short"].to_numpy()
         bl = (wl * np.nan_to_num(beta)).sum(1) / wl.sum(1).clip(1e-300)
         bs = (ws * np.nan_to_num(beta)).sum(1) / ws.sum(1).clip(1e-300)
-        ok = live & (bl > 0.05) & (bs > 0.05)
+        feasible = ~t.reasons.str.contains("infeasible").to_numpy(bool)
+        ok = live & (bl > 0.05) & (bs > 0.05) & feasible
         net_beta = (tot.to_numpy() * np.nan_to_num(beta)).sum(1)
         np.testing.assert_allclose(net_beta[ok], 0.0, atol=1e-6 * gross)
 

@@ -53,6 +53,33 @@ def rows_key(batches: list[list[dict[str, Any]]]) -> list[tuple[str, ...]]:
     return [tuple(f"{k}={_fmt(v)}" for k, v in r.items()) for r in rows]
 
 
+def _spin(_: int) -> float:
+    """A fixed CPU-bound job (pure Python): its wall time says how much CPU a process gets."""
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(3_000_000):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def capacity(n: int) -> float:
+    """How many cores ``n`` processes actually get now (n = perfectly free cores): n x t1 / tn."""
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(n) as pool:
+        pool.map(_spin, range(n))  # warm
+        t0 = time.perf_counter()
+        pool.map(_spin, range(n))
+        wall_n = time.perf_counter() - t0
+    return n * _spin(0) / wall_n
+
+
+def _cpu_here() -> float:
+    """CPU seconds of this process and of its finished children (the local pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def timed(fn) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
@@ -77,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     points = grid_points(base, parse_grid(grid_for(args.points)))
     warm = points[:: max(1, len(points) // 4)][:4]
     load_before = os.getloadavg()
+    cap_before = {n: round(capacity(n), 2) for n in counts}
     timings: dict[tuple[str, int], list[float]] = {}
     keys: dict[tuple[str, int], Any] = {}
+    cpu: dict[tuple[str, int], list[float]] = {}
     startups: dict[int, float] = {}
     with ExitStack() as stack:
         clients = {}
@@ -90,12 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         # repetitions interleaved, so a change of load on a shared machine hits every executor
         for _ in range(args.repeat):
             for n in counts:
+                c0 = sum(clients[n].run(time.process_time).values())
                 t, batches = timed(lambda n=n: list(run_dask(market, points, "vectorized", n,
                                                              client=clients[n])))
+                cpu.setdefault(("dask", n), []).append(
+                    sum(clients[n].run(time.process_time).values()) - c0)
                 timings.setdefault(("dask", n), []).append(t)
                 keys[("dask", n)] = rows_key(batches)
             for n in [] if args.no_local else counts:
+                c0 = _cpu_here()
                 t, batches = timed(lambda n=n: list(run_local(market, points, "vectorized", n)))
+                cpu.setdefault(("local", n), []).append(_cpu_here() - c0)
                 timings.setdefault(("local", n), []).append(t)
                 keys[("local", n)] = rows_key(batches)
     reference = next(iter(keys.values()))
@@ -105,10 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{executor} with {n} workers gave other rows than the others")
         results.append({"executor": executor, "workers": n, "seconds": statistics.median(times),
                         "runs": [round(t, 3) for t in times],
+                        "cpu_seconds": statistics.median(cpu[(executor, n)]),
                         "startup": startups[n] if executor == "dask" else None})
         print(f"{executor:6s} {n} workers: median {statistics.median(times):.2f} s "
               f"(runs {', '.join(f'{t:.2f}' for t in times)})", flush=True)
     load_after = os.getloadavg()
+    cap_after = {n: round(capacity(n), 2) for n in counts}
 
     import dask
 
@@ -117,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(), "dask": dask.__version__,
             "machine": platform.machine(), "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in load_after],
+            "capacity_before": cap_before, "capacity_after": cap_after,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +172,12 @@ def render(info: dict[str, Any]) -> str:
         f"Dask {info['dask']}. Load average before {info['load_before']}, after "
         f"{info['load_after']} (the machine is shared: other processes compete for the cores).",
         "",
+        "Cores actually available (n processes of a fixed CPU-bound loop run n x t1 / tn times "
+        "as fast as one; 2.0 = two free cores): before "
+        + ", ".join(f"{n} procs {c}" for n, c in info["capacity_before"].items()) + "; after "
+        + ", ".join(f"{n} procs {c}" for n, c in info["capacity_after"].items())
+        + ". A speed-up from 1 to 2 workers cannot exceed the 2-process figure.",
+        "",
         f"Grid: {info['points']} points ({' x '.join(g.split('=')[0] for g in info['grid'])}: "
         f"8 books x {info['points'] // 8} overlay thresholds) on a scenario market of "
         f"{info['names']} names x {info['sessions']} sessions, vectorized twin. Wall time of the "
@@ -143,14 +186,20 @@ def render(info: dict[str, Any]) -> str:
         "in-process, with more it is a pool of forked processes. All executors gave identical "
         "rows.",
         "",
-        "| executor | workers | seconds | points/s | speed-up vs 1 worker | cluster start-up (s) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| executor | workers | seconds | points/s | speed-up vs 1 worker | worker CPU s | "
+        "cores used (CPU s / s) | cluster start-up (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in info["results"]:
         speed = first.get(r["executor"], r["seconds"]) / r["seconds"]
         start = f"{r['startup']:.2f}" if r["startup"] is not None else ""
         lines.append(f"| {r['executor']} | {r['workers']} | {r['seconds']:.2f} | "
-                     f"{info['points'] / r['seconds']:.1f} | {speed:.2f}x | {start} |")
+                     f"{info['points'] / r['seconds']:.1f} | {speed:.2f}x | "
+                     f"{r['cpu_seconds']:.2f} | {r['cpu_seconds'] / r['seconds']:.2f} | {start} |")
+    lines += ["", "Worker CPU s: CPU time of the processes computing the grid (Dask workers; this "
+              "process for local with 1 worker; the pool's processes otherwise). It stays flat "
+              "from 1 to 2 workers when the split costs nothing; cores used below the worker "
+              "count means the workers waited for a CPU."]
     lines += ["", "Reproduce: `python benchmarks/dask_speedup.py --points "
               f"{info['points']} --names {info['names']} --repeat {info['repeat']}`.", ""]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -131,11 +132,41 @@ def test_dask_gives_the_same_bytes_as_local(tmp_path: Path, capsys, reference8: 
     assert sweep_csv(tmp_path / "own").read_bytes() == reference8
 
 
+def _worker_setup() -> tuple[str | None, bool]:
+    return os.environ.get("MALLOC_MMAP_THRESHOLD_"), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+@pytest.mark.slow
+def test_own_local_cluster_is_sized_and_tuned() -> None:
+    pytest.importorskip("dask.distributed")
+    with sweep.dask_client(2) as client:
+        assert sorted(client.nthreads().values()) == [1, 1]
+        # the glibc mmap threshold (speed) and Ctrl-C left to the CLI, on every worker
+        assert set(client.run(_worker_setup).values()) == {(str(sweep.MMAP_THRESHOLD), True)}
+        address = client.scheduler.address
+    with pytest.raises(OSError):  # closed with the context
+        host, port = address.removeprefix("tcp://").rsplit(":", 1)
+        socket.create_connection((host, int(port)), timeout=2).close()
+
+
+@pytest.mark.slow
+def test_a_cluster_without_workers_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    dd = pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(sweep, "WORKER_WAIT", 1)
+    with dd.LocalCluster(n_workers=0, dashboard_address="127.0.0.1:0",
+                         silence_logs=logging.CRITICAL) as empty:
+        code, _, err = cli(capsys, *sweep8(tmp_path / "o", "--executor", "dask", "--scheduler",
+                                           empty.scheduler_address))
+    one_line_error(code, err, "no Dask worker joined", "dask worker")
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_killed_worker_loses_nothing(tmp_path: Path, capsys, monkeypatch, healthy,
                                      reference8: bytes) -> None:
     address, client = healthy
     pids = client.run(os.getpid)
+    seen = len(client.run_on_scheduler(removals))
     monkeypatch.setattr(sweep, "run_chunk", slow_chunk)
     out = tmp_path / "runs"
     killed: dict[str, str] = {}
@@ -161,7 +192,7 @@ def test_killed_worker_loses_nothing(tmp_path: Path, capsys, monkeypatch, health
     assert code == 0, err
     assert killed, "no worker was killed: the sweep finished too fast to test anything"
     # the scheduler saw the worker go with sweep tasks in flight, and reran them elsewhere
-    gone = [r for r in client.run_on_scheduler(removals) if r["worker"] == killed["worker"]]
+    gone = [r for r in client.run_on_scheduler(removals)[seen:] if r["worker"] == killed["worker"]]
     assert any(k.startswith("squeeze-lab-sweep") for r in gone for k in r["processing"]), gone
     assert sweep_csv(out).read_bytes() == reference8
 
@@ -171,6 +202,7 @@ def test_every_worker_killed_rescatters_the_market(tmp_path: Path, capsys, monke
                                                    reference8: bytes) -> None:
     address, client = healthy
     pids = client.run(os.getpid)
+    seen = len(client.run_on_scheduler(removals))
     monkeypatch.setattr(sweep, "run_chunk", slow_chunk)
     out = tmp_path / "runs"
     done = threading.Event()
@@ -192,7 +224,7 @@ def test_every_worker_killed_rescatters_the_market(tmp_path: Path, capsys, monke
     killer.join(timeout=5)
     assert code == 0, err
     assert done.is_set(), "the workers were not killed"
-    lost = [r for r in client.run_on_scheduler(removals) if r["lost_scattered"]]
+    lost = [r for r in client.run_on_scheduler(removals)[seen:] if r["lost_scattered"]]
     assert lost, "the market was never lost: the test did not exercise the re-scatter"
     assert sweep_csv(out).read_bytes() == reference8
 

@@ -104,6 +104,11 @@ def parse_grid(specs: Sequence[str]) -> list[tuple[str, list[Any]]]:
             raise SqueezeLabError(f"--grid {key} has no values: write e.g. --grid {key}=1,2")
         if any(k == key for k, _ in axes):
             raise SqueezeLabError(f"--grid {key} is given twice: give all its values in one --grid")
+        if key.startswith("data."):
+            raise SqueezeLabError(
+                f"--grid {key}: a sweep varies the strategy on one market, built once; sweep "
+                f"each market separately (e.g. --set {key}=...) or compare markets with `study`"
+            )
         axes.append((key, vals))
     if not axes:
         raise SqueezeLabError("sweep needs at least one --grid KEY=V1,V2,... axis")

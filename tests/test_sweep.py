@@ -296,3 +296,13 @@ def test_run_chunk_rows_do_not_depend_on_chunking_or_shared_books() -> None:
     assert dumped[4:] == [json.dumps(r, sort_keys=True) for r in shared]
     assert whole[0]["final_equity"] > whole[1]["final_equity"]  # commissions cost money
     assert whole[0]["final_equity"] != whole[2]["final_equity"]  # the threshold matters
+
+
+def test_grid_over_the_data_is_refused_before_any_work(tmp_path, capsys):
+    """The market is built once per sweep: a data.* axis would be silently ignored."""
+    import run_backtest
+
+    code = run_backtest.main(["sweep", "--grid", "data.seed=1,2", "--out", str(tmp_path), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "data.seed" in err and "study" in err
+    assert not any(tmp_path.iterdir())

@@ -815,6 +815,16 @@ def _render(folder: Path, axes: list[tuple[str, list[Any]]], episodes: Iterable[
     render_sweep(folder / "sweep.csv", folder / "sweep.html", x=x, y=y, metrics=metrics)
 
 
+def _axis_text(value: Any, values: list[Any]) -> str:
+    """A grid value as the user wrote it (pandas reads an int column with gaps as floats)."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        try:
+            return str(int(value))
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
 def _print_top(frame: pd.DataFrame, axes: list[tuple[str, list[Any]]], ui: Any,
                confirmed: list[dict[str, Any]] | None) -> None:
     from rich.table import Table
@@ -828,7 +838,8 @@ def _print_top(frame: pd.DataFrame, axes: list[tuple[str, list[Any]]], ui: Any,
         t.add_column(c.replace(".max_drawdown_in_window", " dd"), justify="right")
     top = frame.sort_values(["sharpe_ratio", "point"], ascending=[False, True]).head(5)
     for _, r in top.iterrows():
-        t.add_row(str(int(r["point"])), *[str(r[k]) for k in keys], fmt_num(r["sharpe_ratio"]),
+        t.add_row(str(int(r["point"])), *[_axis_text(r[k], vals) for k, vals in axes],
+                  fmt_num(r["sharpe_ratio"]),
                   fmt_pct(r["annual_return"]), fmt_pct(r["max_drawdown"]),
                   *[fmt_pct(r[c]) for c in ep_cols])
     ui.print(t)

@@ -511,7 +511,7 @@ def tradeoff_figure(rows: Sequence[dict], episodes: Sequence[str]) -> Figure | N
         return None
     keys = [(f"{n}.saved", f"{n}: drawdown cut") for n in episodes]
     keys.append(("outside.annual_return", "annual return given up outside episodes"))
-    fig, axes = _figure(max(2.4, 0.55 * len(rows) * len(keys) + 1.2))
+    fig, axes = _figure(max(2.4, 0.28 * len(rows) * len(keys) + 1.0))
     ax = axes[0, 0]
     height = 0.8 / len(keys)
     for k, (key, name) in enumerate(keys):

@@ -1149,8 +1149,8 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
                        run_rows, anchor="runs")
     trade = tradeoff_rows(runs)
     trade_fig = _embed("fig-tradeoff", "Drawdown cut in each episode vs return given up",
-                       "Per run against the first: points of episode drawdown cut (left bars) "
-                       "and annual return given up on the days outside the episodes (right bar).",
+                       "Per run against the first: points of max drawdown cut inside each episode, "
+                       "and annual return given up on the days outside the episodes.",
                        F.tradeoff_figure(trade, list(_named_episodes(runs[0].metrics))),
                        "needs at least two runs.")
     synthetic = [lab for lab, r in zip(labels, runs, strict=True) if r.provenance.get("synthetic")]

@@ -68,7 +68,6 @@ Schema (section -> keys; ``<E>`` = an episode entry name, named or detected)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,6 +94,7 @@ from analyzers.episodes import (
     split_episodes,
 )
 from analyzers.exposures import exposures, summarize_exposures
+from analyzers.jsonable import canonical as _canonical
 from analyzers.performance import performance_stats
 from feeds.episodes import Episode
 from feeds.market import Market
@@ -112,41 +112,8 @@ DIGITS = 12
 
 
 def canonical(obj: Any) -> Any:
-    """Plain JSON values: numpy to python, NaN/inf to None, dates to ISO, floats to 12 digits.
-
-    Parameters
-    ----------
-    obj : any
-        Nested dicts / lists / scalars.
-
-    Returns
-    -------
-    any
-        The same structure with JSON-able leaves (dict keys as str).
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): canonical(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [canonical(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [canonical(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        if not math.isfinite(f):
-            return None
-        f = float(f"{f:.{DIGITS}g}")
-        return 0.0 if f == 0 else f  # no "-0.0"
-    if isinstance(obj, (pd.Timestamp, np.datetime64)):
-        return None if pd.isna(obj) else pd.Timestamp(obj).strftime("%Y-%m-%d")
-    if obj is None or isinstance(obj, str):
-        return obj
-    if obj is pd.NaT:
-        return None
-    return str(obj)
+    """Plain JSON values with floats to :data:`DIGITS` significant digits (byte-stable output)."""
+    return _canonical(obj, DIGITS)
 
 
 def _iso(ts: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -19,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from analyzers.jsonable import canonical
 from feeds.errors import SqueezeLabError
 
 FORMAT = 1
@@ -32,26 +31,7 @@ REQUIRED = ("config.json", "provenance.json", "metrics.json", "equity.csv", "tra
 
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON values: numpy scalars to python, NaN/inf to None, dates to ISO strings."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, (pd.Timestamp, np.datetime64)):
-        return pd.Timestamp(obj).strftime("%Y-%m-%d")
-    if obj is None or isinstance(obj, str):
-        return obj
-    if obj is pd.NaT:
-        return None
-    return str(obj)
+    return canonical(obj)
 
 
 def dumps(obj: Any) -> str:

@@ -87,10 +87,10 @@ def test_split_values_keeps_commas_inside_brackets_and_quotes() -> None:
 def test_parse_grid_reads_toml_values() -> None:
     axes = parse_grid(['overlay.actions=["degross","hedge_basket"],["cover_crowded"]',
                        "book.gross = 1, 2.5", "overlay.enabled=true,false",
-                       "data.path=\"a,b.csv\",'c.csv'", "book.rebalance=monthly,weekly"])
+                       "overlay.signal_mode=\"a,b.csv\",'c.csv'", "book.rebalance=monthly,weekly"])
     assert axes == [("overlay.actions", [["degross", "hedge_basket"], ["cover_crowded"]]),
                     ("book.gross", [1, 2.5]), ("overlay.enabled", [True, False]),
-                    ("data.path", ["a,b.csv", "c.csv"]), ("book.rebalance", ["monthly", "weekly"])]
+                    ("overlay.signal_mode", ["a,b.csv", "c.csv"]), ("book.rebalance", ["monthly", "weekly"])]
 
 
 @pytest.mark.parametrize(("specs", "needle"), [

@@ -229,7 +229,7 @@ def validate(m: Market) -> None:
         if df.dtypes.ne(np.float64).any():
             raise _bad(f"the {name} frame is not float64", fix="convert prices to float at the feed")
     c = close.to_numpy()
-    live = np.isfinite(c)
+    live = ~np.isnan(c)   # +-inf counts as a (bad) price, not as "not listed"
     dead = ~live.any(axis=0)
     if dead.any():
         raise _bad("ticker has no prices at all", ticker=close.columns[int(np.argmax(dead))],

@@ -157,3 +157,20 @@ def test_normalize_index_gives_naive_ns_midnight():
     out = normalize_index(idx.as_unit("s"))
     assert out.tz is None and out.dtype == "datetime64[ns]" and out.name == "date"
     assert list(out.strftime("%Y-%m-%d %H:%M")) == ["2026-01-02 00:00", "2026-01-05 00:00"]
+
+
+def test_infinite_price_is_rejected_not_taken_for_a_delisting():
+    """An overflowed price (inf) must fail validation, even on the last day."""
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from feeds.errors import SqueezeLabError
+    from feeds.market import Market
+
+    idx = pd.DatetimeIndex(pd.bdate_range("2024-01-02", periods=4), name="date")
+    close = pd.DataFrame({"A": [10.0, 11.0, 12.0, np.inf], "B": [5.0, 5.0, 5.0, 5.0]}, index=idx)
+    frames = {k: close.copy() for k in ("open", "high", "low", "close")}
+    with pytest.raises(SqueezeLabError, match="A on 2024-01-05"):
+        Market(**frames, volume=close * 0 + 100.0,
+               attributes=pd.DataFrame({"sector": ["x", "y"]}, index=close.columns))

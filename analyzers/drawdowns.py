@@ -91,10 +91,8 @@ def drawdown_series(returns: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
     pd.Series or np.ndarray
         Non-positive fractions, one per return.
     """
-    r = np.nan_to_num(_values(returns), nan=0.0)
-    w = np.cumprod(np.concatenate(([1.0], 1.0 + r)))
-    peak = np.fmax.accumulate(w)
-    out = ((w - peak) / peak)[1:]
+    w = np.concatenate(([1.0], wealth_index(_values(returns))))  # starting capital as a peak
+    out = underwater(w)[1:]
     if isinstance(returns, pd.Series):
         return pd.Series(out, index=returns.index, name="drawdown")
     return out

@@ -18,7 +18,7 @@ run: $(STAMP)
 
 ## The whole test suite (installs Debian's chromium for the tearsheet browser test when it can).
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/pytest -q
 
 ## Headless Chromium for the tearsheet test; skipped quietly where apt is not usable.
 browser:

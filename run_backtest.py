@@ -13,27 +13,33 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from feeds.errors import SqueezeLabError
-from pipeline.config import (
+if __name__ == "__main__" and not __package__:  # `python run_backtest.py` in a checkout
+    from squeeze_lab.run_backtest import main as _main
+
+    raise SystemExit(_main())
+
+from .feeds.errors import SqueezeLabError
+from .pipeline.config import (
     apply_overrides,
     config_help,
     load_config_file,
     resolve_config,
 )
-from pipeline.ui import UI, fmt_pct
+from .pipeline.ui import UI, fmt_pct
 
 PROG = "squeeze-lab"
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
+DEFAULT_CONFIG = Path(str(resources.files(__package__) / "configs" / "default.toml"))
 
 
 # --------------------------------------------------------------------------- subcommands
 def cmd_market(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from feeds.summary import market_summary
+    from .feeds.summary import market_summary
 
     ui = UI(args.quiet)
     raw = apply_overrides({}, _data_sets(args) + list(args.set or []))
@@ -41,7 +47,7 @@ def cmd_market(args: argparse.Namespace) -> int:
     market = ui.load_market(data)
     summary = market_summary(market)
     if args.export:
-        from feeds.export import export_market
+        from .feeds.export import export_market
 
         out = export_market(market, args.export)
         summary["exported_to"] = str(out)
@@ -113,7 +119,7 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.run import run_one, summarize_run
+    from .pipeline.run import run_one, summarize_run
 
     ui = UI(args.quiet)
     config = build_run_config(args)
@@ -123,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from pipeline.study import run_study
+    from .pipeline.study import run_study
 
     ui = UI(args.quiet)
     raw = load_config_file(args.config or DEFAULT_CONFIG)
@@ -133,7 +139,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from pipeline.study import compare_runs
+    from .pipeline.study import compare_runs
 
     ui = UI(args.quiet)
     compare_runs([Path(p) for p in args.runs], out=Path(args.out) if args.out else None, ui=ui)
@@ -141,7 +147,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from pipeline.sweep import run_sweep
+    from .pipeline.sweep import run_sweep
 
     ui = UI(args.quiet)
     config = build_run_config(args)

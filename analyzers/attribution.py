@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzers.episodes import _d, window_bounds
-from feeds.errors import SqueezeLabError
-from strategies.result import BacktestResult
-from strategies.targets import LEGS
+from ..feeds.errors import SqueezeLabError
+from ..strategies.result import BacktestResult
+from ..strategies.targets import LEGS
+from .episodes import _d, window_bounds
 
 #: Columns of :attr:`Attribution.daily` (money; costs negative when paid).
 DAILY_COLUMNS = ("long", "short", "hedge", "commission", "borrow", "total", "residual")

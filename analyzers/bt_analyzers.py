@@ -35,16 +35,16 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from analyzers.attribution import Attribution, attribute, top_names, window_legs
-from analyzers.drawdowns import drawdown_summary
-from analyzers.episodes import episode_drawdown, split_episodes
-from analyzers.exposures import exposures, summarize_exposures
-from analyzers.performance import performance_stats
-from analyzers.report import SUMMARY_COLUMNS, canonical
-from feeds.episodes import EPISODES, Episode
-from feeds.errors import SqueezeLabError
-from strategies.result import TRADE_COLUMNS, BacktestResult
-from strategies.targets import LEGS
+from ..feeds.episodes import EPISODES, Episode
+from ..feeds.errors import SqueezeLabError
+from ..strategies.result import TRADE_COLUMNS, BacktestResult
+from ..strategies.targets import LEGS
+from .attribution import Attribution, attribute, top_names, window_legs
+from .drawdowns import drawdown_summary
+from .episodes import episode_drawdown, split_episodes
+from .exposures import exposures, summarize_exposures
+from .performance import performance_stats
+from .report import SUMMARY_COLUMNS, canonical
 
 #: Cash movements smaller than this (money) are float noise, not borrow.
 _CASH_NOISE = 1e-7
@@ -296,7 +296,7 @@ class EpisodeDrawdowns(_Collector):
         eps = _episodes_param(self.p.episodes)
         keep, skipped = split_episodes(eps, eq.index)
         if self.p.strict and skipped:
-            from analyzers.episodes import check_episodes_in_range
+            from .episodes import check_episodes_in_range
             check_episodes_in_range(eps, eq.index)
         out["episodes"] = {n: episode_drawdown(eq, e) for n, e in keep.items()}
         out["skipped"] = skipped

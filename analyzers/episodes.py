@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzers.drawdowns import drawdown_periods, drawdown_series, max_drawdown
-from feeds.episodes import EPISODES, Episode
-from feeds.errors import SqueezeLabError
+from ..feeds.episodes import EPISODES, Episode
+from ..feeds.errors import SqueezeLabError
+from .drawdowns import drawdown_periods, drawdown_series, max_drawdown
 
 #: Default junk-rally detector: relative return of the most-shorted basket over the index across
 #: this many sessions ...

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzers.attribution import _close_array, _date_positions, _leg_arrays
-from analyzers.episodes import window_bounds
-from strategies.result import BacktestResult
-from strategies.targets import LEGS
+from ..strategies.result import BacktestResult
+from ..strategies.targets import LEGS
+from .attribution import _close_array, _date_positions, _leg_arrays
+from .episodes import window_bounds
 
 #: Columns of :func:`exposures`.
 EXPOSURE_COLUMNS = (

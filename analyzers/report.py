@@ -74,7 +74,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzers.attribution import (
+from ..feeds.episodes import Episode
+from ..feeds.market import Market
+from ..strategies.result import BacktestResult
+from .attribution import (
     Attribution,
     attribute,
     factor_attribution,
@@ -82,8 +85,8 @@ from analyzers.attribution import (
     top_names,
     window_legs,
 )
-from analyzers.drawdowns import drawdown_summary
-from analyzers.episodes import (
+from .drawdowns import drawdown_summary
+from .episodes import (
     DEFAULT_JUNK_THRESHOLD,
     DEFAULT_JUNK_WINDOW,
     KIND_NAMED,
@@ -93,12 +96,9 @@ from analyzers.episodes import (
     session_mask,
     split_episodes,
 )
-from analyzers.exposures import exposures, summarize_exposures
-from analyzers.jsonable import canonical as _canonical
-from analyzers.performance import performance_stats
-from feeds.episodes import Episode
-from feeds.market import Market
-from strategies.result import BacktestResult
+from .exposures import exposures, summarize_exposures
+from .jsonable import canonical as _canonical
+from .performance import performance_stats
 
 #: Top-level sections written by :func:`build_metrics` (the CLI adds ``reconciliation``).
 SECTIONS = ("performance", "episodes", "drawdowns", "attribution", "exposures", "overlay")
@@ -394,7 +394,7 @@ def daily_table(result: BacktestResult, market: Market,
         ``pnl_long``, ``pnl_short``, ``pnl_hedge``, ``pnl_commission``, ``pnl_borrow``,
         ``pnl_total``, ``pnl_residual``.
     """
-    from analyzers.drawdowns import underwater
+    from .drawdowns import underwater
 
     betas = market.attributes["beta"] if "beta" in market.attributes.columns else None
     exp = exposures(result, market.close, betas=betas)

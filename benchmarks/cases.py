@@ -58,8 +58,8 @@ def bench_market(n_names: int, n_bars: int, seed: int = 7, book: dict[str, Any] 
     handle IPOs or delistings (the naive backtrader strategy does not). The reference series
     (index return, baskets) are the full scenario's.
     """
-    from feeds.errors import SqueezeLabError
-    from feeds.scenario import nyse_sessions, scenario_market
+    from squeeze_lab.feeds.errors import SqueezeLabError
+    from squeeze_lab.feeds.scenario import nyse_sessions, scenario_market
 
     end = np.datetime64(END)
     sessions = nyse_sessions(str(end - np.timedelta64(int(n_bars * 1.6) + 30, "D")), END)
@@ -121,7 +121,12 @@ def book_params(n_names: int) -> dict[str, Any]:
 
 def analyzers_for(market: Any) -> dict[str, tuple[type, dict[str, Any]]]:
     """All of our analyzers, as ``run_backtrader(..., analyzers=...)`` takes them."""
-    from analyzers.bt_analyzers import EpisodeDrawdowns, Exposures, LegAttribution, Performance
+    from squeeze_lab.analyzers.bt_analyzers import (
+        EpisodeDrawdowns,
+        Exposures,
+        LegAttribution,
+        Performance,
+    )
 
     return {
         "drawdowns": (EpisodeDrawdowns, {}),
@@ -176,7 +181,7 @@ def case_empty_ours(market: Any) -> dict[str, Any]:
     """Empty strategy on our ArrayFeed with our Cerebro settings (make_cerebro)."""
     import backtrader as bt
 
-    from strategies.engine import make_cerebro
+    from squeeze_lab.strategies.engine import make_cerebro
 
     cerebro = make_cerebro(market, cash=EXEC["cash"], commission_bps=EXEC["commission_bps"],
                            borrow_bps=EXEC["borrow_bps"])
@@ -186,7 +191,7 @@ def case_empty_ours(market: Any) -> dict[str, Any]:
 
 
 def _ours_bt(market: Any, overlay: dict[str, Any]) -> dict[str, Any]:
-    from strategies.engine import run_backtrader
+    from squeeze_lab.strategies.engine import run_backtrader
 
     params = {"book": book_params(market.n_names), "overlay": overlay, "execution": dict(EXEC)}
     result, out = run_backtrader(market, params, analyzers=analyzers_for(market))
@@ -206,9 +211,9 @@ def case_ours_bt_overlay(market: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- vectorized cases
 def _twin(market: Any, overlay: dict[str, Any], parts: dict[str, float]) -> dict[str, Any]:
-    from strategies.book import book_targets
-    from strategies.overlay import apply_overlay
-    from strategies.twin import run_vectorized
+    from squeeze_lab.strategies.book import book_targets
+    from squeeze_lab.strategies.overlay import apply_overlay
+    from squeeze_lab.strategies.twin import run_vectorized
 
     t0 = time.perf_counter()
     targets = book_targets(market, **book_params(market.n_names))
@@ -233,7 +238,7 @@ def case_twin_overlay(market: Any, parts: dict[str, float] | None = None) -> dic
 
 def prepare_floor(market: Any) -> dict[str, Any]:
     """Signal rows and net target weights of the book (no overlay), plus price arrays."""
-    from strategies.book import book_targets
+    from squeeze_lab.strategies.book import book_targets
 
     targets = book_targets(market, **book_params(market.n_names))
     rows = market.dates.get_indexer(targets.dates)
@@ -290,9 +295,9 @@ def prepare_vbt_inputs(market: Any, path: str | Path, sweep_points: int = 0) -> 
     target weights on the fill rows, plus the twin's final value with borrow 0: vectorbt has no
     short borrow cost, so that is the value it must reproduce.
     """
-    from strategies.book import book_targets
-    from strategies.overlay import apply_overlay
-    from strategies.twin import run_vectorized
+    from squeeze_lab.strategies.book import book_targets
+    from squeeze_lab.strategies.overlay import apply_overlay
+    from squeeze_lab.strategies.twin import run_vectorized
 
     book = book_targets(market, **book_params(market.n_names))
     no_borrow = {**EXEC, "borrow_bps": 0.0}
@@ -303,8 +308,8 @@ def prepare_vbt_inputs(market: Any, path: str | Path, sweep_points: int = 0) -> 
     }
     out["rows"], out["weights"] = _fill_rows(market, book)
     if sweep_points:
-        from pipeline.config import resolve_config
-        from pipeline.sweep import grid_points
+        from squeeze_lab.pipeline.config import resolve_config
+        from squeeze_lab.pipeline.sweep import grid_points
 
         base = resolve_config({"name": "bench", "overlay": dict(SWEEP_OVERLAY)})
         pts = grid_points(base, SWEEP_AXES)[:sweep_points]
@@ -388,8 +393,8 @@ def case_sweep_vbt(vbt: Any, data: dict[str, Any], compile_seconds: float) -> di
 
 # --------------------------------------------------------------------------- sweep (ours)
 def prepare_sweep(market: Any, points: int) -> dict[str, Any]:
-    from pipeline.config import resolve_config
-    from pipeline.sweep import grid_points
+    from squeeze_lab.pipeline.config import resolve_config
+    from squeeze_lab.pipeline.sweep import grid_points
 
     base = resolve_config({"name": "bench", "book": book_params(market.n_names),
                            "overlay": dict(SWEEP_OVERLAY), "execution": dict(EXEC)})
@@ -398,7 +403,7 @@ def prepare_sweep(market: Any, points: int) -> dict[str, Any]:
 
 def case_sweep_twin(market: Any, points: list[Any]) -> dict[str, Any]:
     """``pipeline.sweep.run_chunk(market, points, "vectorized")`` in one process."""
-    from pipeline.sweep import run_chunk
+    from squeeze_lab.pipeline.sweep import run_chunk
 
     rows = run_chunk(market, points, "vectorized")
     return {"final_value": float(rows[-1]["final_equity"]), "points": len(rows)}
@@ -406,7 +411,7 @@ def case_sweep_twin(market: Any, points: list[Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- registry
 def _book_defaults() -> tuple[tuple[str, Any], ...]:
-    from strategies.book import BOOK_PARAMS
+    from squeeze_lab.strategies.book import BOOK_PARAMS
 
     return BOOK_PARAMS
 
@@ -438,9 +443,9 @@ def _preimport() -> None:
     """Import everything the cases use before the timed part (module imports are not timed)."""
     import importlib
 
-    for mod in ("backtrader", "pandas", "empyrical", "strategies.engine", "strategies.twin",
-                "strategies.book", "strategies.overlay", "strategies.signals",
-                "analyzers.bt_analyzers", "analyzers.report", "pipeline.sweep", "pipeline.run",
+    for mod in ("backtrader", "pandas", "empyrical", "squeeze_lab.strategies.engine", "squeeze_lab.strategies.twin",
+                "squeeze_lab.strategies.book", "squeeze_lab.strategies.overlay", "squeeze_lab.strategies.signals",
+                "squeeze_lab.analyzers.bt_analyzers", "squeeze_lab.analyzers.report", "squeeze_lab.pipeline.sweep", "squeeze_lab.pipeline.run",
                 "benchmarks.naive"):
         importlib.import_module(mod)
 
@@ -512,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     line = {"case": args.case, "n_names": args.n_names, "n_bars": args.n_bars, "seed": args.seed,
             "seconds": seconds, "parts": parts, "rss_mb": _maxrss_mb(),
             "rss_before_mb": rss_before, "ru_maxrss_mb": _ru_maxrss_mb(),
-            "code": str(Path(sys.modules["strategies"].__file__).parent.parent)
+            "code": str(Path(sys.modules["squeeze_lab"].__file__).parent)
             if "strategies" in sys.modules else None, **out}
     print(json.dumps(line, default=float))
     return 0

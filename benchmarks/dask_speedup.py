@@ -28,8 +28,8 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_market, resolve_config  # noqa: E402
-from pipeline.sweep import (  # noqa: E402
+from squeeze_lab.pipeline.config import load_market, resolve_config  # noqa: E402
+from squeeze_lab.pipeline.sweep import (  # noqa: E402
     _fmt,
     dask_client,
     grid_points,

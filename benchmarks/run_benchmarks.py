@@ -127,9 +127,10 @@ def find_vbt_python(given: str | None) -> tuple[str | None, str]:
 
 
 # --------------------------------------------------------------------------- running
-#: Folders and modules copied into the run's snapshot of the code.
-SNAPSHOT = ("feeds", "strategies", "analyzers", "pipeline", "tearsheet", "benchmarks",
-            "run_backtest.py")
+#: Folders and modules copied into the run's snapshot of the code: the package (as
+#: ``dest/squeeze_lab``, found before the installed one) and the benchmarks beside it.
+SNAPSHOT = ("__init__.py", "__main__.py", "feeds", "strategies", "analyzers", "pipeline",
+            "tearsheet", "configs", "run_backtest.py")
 #: The code the case processes run (set by :func:`snapshot_code`; default: this checkout).
 CODE = {"root": ROOT}
 
@@ -139,12 +140,14 @@ def snapshot_code(dest: Path) -> dict[str, Any]:
     the checkout changes meanwhile; returns the git state it was copied from."""
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "results", "*.pyc")
-    for name in SNAPSHOT:
+    for name in SNAPSHOT + ("benchmarks",):
         src = ROOT / name
+        target = dest / name if name == "benchmarks" else dest / "squeeze_lab" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
+            shutil.copytree(src, target, ignore=ignore)
         elif src.exists():
-            shutil.copy2(src, dest / name)
+            shutil.copy2(src, target)
     CODE["root"] = dest
 
     def git(*a: str) -> str:

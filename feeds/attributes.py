@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.csv_feed import (
+from .csv_feed import (
     Table,
     _canon,
     _dates_or_fail,
@@ -29,8 +29,8 @@ from feeds.csv_feed import (
     parse_numbers,
     read_table,
 )
-from feeds.errors import SqueezeLabError
-from feeds.market import ATTRIBUTE_COLUMNS, normalize_index
+from .errors import SqueezeLabError
+from .market import ATTRIBUTE_COLUMNS, normalize_index
 
 #: Column types of the known attributes.
 ATTRIBUTE_TYPES = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
+from .errors import SqueezeLabError
 
 #: Most-shorted basket rule (SCENARIO.md): top 50 by short interest % of float, cap above $1bn,
 #: equal weight, rebalanced twice a month.

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import normalize_index
+from .errors import SqueezeLabError
+from .market import normalize_index
 
 #: Environment variable that moves the cache (the ``cache_dir`` argument wins over it).
 CACHE_ENV = "SQUEEZE_LAB_CACHE"

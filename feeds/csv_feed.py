@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
+from .errors import SqueezeLabError
+from .market import Market, normalize_index
 
 #: Price fields a file may give, with ``adj_close`` last (it only rescales the others).
 PRICE_FIELDS = ("open", "high", "low", "close", "volume", "adj_close")
@@ -637,7 +637,7 @@ def build_reference(
     Returns the frame (first row 0) and one note per choice made; a series whose inputs are
     missing is left out, never faked.
     """
-    from feeds import baskets
+    from . import baskets
 
     notes: list[str] = []
     dates = close.index
@@ -773,7 +773,7 @@ def csv_market(
     si_lag_days : business days between a short-interest settlement date and its publication.
     start, end : keep only these dates (inclusive).
     """
-    from feeds.attributes import align_attributes, read_attributes, read_short_interest
+    from .attributes import align_attributes, read_attributes, read_short_interest
 
     src = Path(path).expanduser()
     if ffill_limit < 0:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
+from .errors import SqueezeLabError
 
 
 @dataclass(frozen=True)

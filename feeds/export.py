@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
+from .errors import SqueezeLabError
+from .market import Market
 
 #: Version of the exported folder layout (``manifest.json`` -> ``format``).
 EXPORT_FORMAT = 1

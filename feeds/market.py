@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
+from .errors import SqueezeLabError
 
 #: Price/volume fields, in the order backtrader's OHLCV lines use them.
 FIELDS = ("open", "high", "low", "close", "volume")

@@ -31,10 +31,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from feeds.baskets import reference_series
-from feeds.episodes import EPISODES, MARKET_TARGETS
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
+from .baskets import reference_series
+from .episodes import EPISODES, MARKET_TARGETS
+from .errors import SqueezeLabError
+from .market import Market, normalize_index
 
 #: Factor columns of ``Market.factors``, in order.
 FACTORS = ("market", "junk", "momentum", "quality")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from feeds.episodes import EPISODES, MARKET_TARGETS, window_return
-from feeds.market import REFERENCE_SERIES, Market
+from .episodes import EPISODES, MARKET_TARGETS, window_return
+from .market import REFERENCE_SERIES, Market
 
 
 def _num(x: float | None) -> float | None:

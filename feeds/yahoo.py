@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.cache import (
+from .cache import (
     PRICE_COLUMNS,
     CacheEntry,
     PriceCache,
@@ -38,8 +38,8 @@ from feeds.cache import (
     empty_bars,
     missing_segments,
 )
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
+from .errors import SqueezeLabError
+from .market import Market, normalize_index
 
 #: ``progress(what, done, total)`` (``what``: "prices" or "attributes"): called before the first
 #: and after every batch.
@@ -331,7 +331,7 @@ def fetch_info(
     import yfinance as yf
     from yfinance.exceptions import YFRateLimitError
 
-    from feeds.attributes import INFO_KEYS
+    from .attributes import INFO_KEYS
 
     cache = PriceCache(cache_dir)
     day = (today or pd.Timestamp.today()).strftime("%Y-%m-%d")
@@ -468,13 +468,13 @@ def yahoo_market(
     max_gap_days : largest calendar-day gap allowed between consecutive dates (None: off).
     today : the current date (tests); default the machine's date.
     """
-    from feeds.attributes import (
+    from .attributes import (
         align_attributes,
         attributes_from_info,
         read_attributes,
         read_short_interest,
     )
-    from feeds.csv_feed import _check_and_build, _Panel, build_reference
+    from .csv_feed import _check_and_build, _Panel, build_reference
 
     universe = _clean_symbols(tickers)
     if not universe:

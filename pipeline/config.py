@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from feeds.errors import SqueezeLabError
+from ..feeds.errors import SqueezeLabError
 
 #: Data section (backtrader-style params tuple: name, default).
 DATA_PARAMS: tuple[tuple[str, Any], ...] = (
@@ -81,7 +81,7 @@ ANALYSIS_BOUNDS = {"top_n": "[1, inf)", "top_k": "[1, inf)"}
 
 def _strategy_sections() -> dict[str, tuple[tuple, dict, dict, dict]]:
     """Section -> (params tuple, choices, docs, bounds), in config order."""
-    from strategies import book, execution, overlay
+    from ..strategies import book, execution, overlay
 
     return {
         "data": (DATA_PARAMS, DATA_CHOICES, DATA_DOCS, DATA_BOUNDS),
@@ -152,7 +152,7 @@ def apply_overrides(config: dict[str, Any], sets: Sequence[str]) -> dict[str, An
 
 def resolve_config(raw: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
     """Fill every default, reject unknown keys and wrong types; the result reproduces the run."""
-    from strategies.params import check_params
+    from ..strategies.params import check_params
 
     unknown = [k for k in raw if k not in TOP_KEYS]
     if unknown:
@@ -170,7 +170,7 @@ def resolve_config(raw: Mapping[str, Any], name: str | None = None) -> dict[str,
 
 def config_help() -> str:
     """Every config key with its default and meaning (for --help and the README)."""
-    from strategies.params import describe_choices
+    from ..strategies.params import describe_choices
 
     lines = []
     for section, (params, choices, docs, _bounds) in _strategy_sections().items():
@@ -185,11 +185,11 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
     """Build the Market the data section asks for, restricted to [start, end]."""
     source = data["source"]
     if source == "scenario":
-        from feeds.scenario import scenario_market
+        from ..feeds.scenario import scenario_market
 
         market = scenario_market(seed=int(data["seed"]), n_names=int(data["n_names"]))
     elif source == "yahoo":
-        from feeds.yahoo import yahoo_market
+        from ..feeds.yahoo import yahoo_market
 
         tickers = list(data["tickers"])
         if data["tickers_file"]:
@@ -206,7 +206,7 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
             ffill_limit=int(data["ffill_limit"]), progress=progress,
         )
     else:
-        from feeds.csv_feed import csv_market
+        from ..feeds.csv_feed import csv_market
 
         if not data["path"]:
             raise SqueezeLabError("--data csv needs a path: write --data csv:PATH")

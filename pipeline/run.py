@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.episodes import Episode, resolve_episodes
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
+from ..feeds.episodes import Episode, resolve_episodes
+from ..feeds.errors import SqueezeLabError
+from ..feeds.market import Market
 
 #: Relative tolerance for the engine-vs-twin equity reconciliation.
 RECONCILE_TOL = 1e-9
@@ -31,7 +31,7 @@ class RunOutput:
 
 def run_episodes(config: Mapping[str, Any], market: Market) -> dict[str, Episode]:
     """Built-in (when inside the data) plus user episodes; a user episode outside the data is an error."""
-    from analyzers.episodes import check_episodes_in_range
+    from ..analyzers.episodes import check_episodes_in_range
 
     analysis = config["analysis"]
     user = resolve_episodes(analysis["episodes"], builtin=False)
@@ -63,9 +63,9 @@ def reconcile(a: pd.Series, b: pd.Series, tol: float = RECONCILE_TOL) -> dict[st
 
 def execute(config: Mapping[str, Any], market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
-    from analyzers.report import build_metrics
-    from strategies.engine import run_backtrader
-    from strategies.twin import run_vectorized
+    from ..analyzers.report import build_metrics
+    from ..strategies.engine import run_backtrader
+    from ..strategies.twin import run_vectorized
 
     episodes = run_episodes(config, market)
     analysis = config["analysis"]
@@ -83,7 +83,7 @@ def execute(config: Mapping[str, Any], market: Market) -> RunOutput:
 
 def overlay_signal(config: Mapping[str, Any], market: Market) -> pd.Series:
     """The junk-rally signal the overlay watches (with the run's own overlay settings)."""
-    from strategies.signals import junk_rally_signal
+    from ..strategies.signals import junk_rally_signal
 
     ov = config["overlay"]
     return junk_rally_signal(market, lookback=ov["signal_lookback"],
@@ -106,7 +106,7 @@ def overlay_state(log: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
 
 def daily_frame(out: RunOutput) -> pd.DataFrame:
     """``equity.csv``: the analyzers' daily table plus reference series and the overlay signal."""
-    from analyzers.report import daily_table
+    from ..analyzers.report import daily_table
 
     daily = daily_table(out.result, out.market)
     ref = out.market.reference
@@ -120,7 +120,7 @@ def daily_frame(out: RunOutput) -> pd.DataFrame:
 
 def provenance(out: RunOutput, command: str) -> dict[str, Any]:
     """provenance.json: data source, synthetic flag, seed, market hash, versions, command."""
-    from pipeline.ui import versions
+    from .ui import versions
 
     prov = out.market.provenance()
     prov.update({
@@ -136,8 +136,8 @@ def provenance(out: RunOutput, command: str) -> dict[str, Any]:
 
 def artifacts(out: RunOutput, command: str):
     """Everything the run folder holds, as frames and dicts (see RUN_FOLDER.md)."""
-    from strategies.overlay import OVERLAY_LOG_COLUMNS
-    from tearsheet.rundir import RunArtifacts
+    from ..strategies.overlay import OVERLAY_LOG_COLUMNS
+    from ..tearsheet.rundir import RunArtifacts
 
     log = out.result.overlay_log
     if log is None or log.empty:
@@ -156,8 +156,8 @@ def artifacts(out: RunOutput, command: str):
 def run_one(config: Mapping[str, Any], out: str | Path, ui: Any, command: str,
             market: Market | None = None, after_file: Any = None) -> Path:
     """Run one configuration and write its run folder atomically; return the folder."""
-    from tearsheet.render import render_tearsheet
-    from tearsheet.rundir import write_run
+    from ..tearsheet.render import render_tearsheet
+    from ..tearsheet.rundir import write_run
 
     if market is None:
         market = ui.load_market(config["data"])
@@ -177,8 +177,8 @@ def summarize_run(path: Path, ui: Any) -> None:
     """Compact terminal summary of a written run folder (read back, nothing recomputed)."""
     from rich.table import Table
 
-    from pipeline.ui import fmt_num, fmt_pct
-    from tearsheet.rundir import read_run
+    from ..tearsheet.rundir import read_run
+    from .ui import fmt_num, fmt_pct
 
     run = read_run(path)
     m, prov = run.metrics, run.provenance

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from feeds.errors import SqueezeLabError
-from pipeline.config import resolve_config
-from pipeline.run import run_one
-from pipeline.ui import UI
+from ..feeds.errors import SqueezeLabError
+from .config import resolve_config
+from .run import run_one
+from .ui import UI
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,8 +68,8 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     """Side-by-side page and terminal table of complete run folders (refuses anything else)."""
     from rich.table import Table
 
-    from tearsheet.render import comparison_table, render_comparison
-    from tearsheet.rundir import read_run
+    from ..tearsheet.render import comparison_table, render_comparison
+    from ..tearsheet.rundir import read_run
 
     runs = [read_run(p) for p in paths]  # raises one line for an incomplete folder
     if out is None:
@@ -98,8 +98,8 @@ def _print_tradeoff(runs: list[Any], ui: UI) -> None:
     """The trade-off table of the comparison page, in the terminal."""
     from rich.table import Table
 
-    from pipeline.ui import fmt_num, fmt_pct
-    from tearsheet.render import tradeoff_rows
+    from ..tearsheet.render import tradeoff_rows
+    from .ui import fmt_num, fmt_pct
 
     rows = tradeoff_rows(runs)
     if not rows:

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
-from pipeline.config import parse_value, resolve_config, set_key
+from ..feeds.errors import SqueezeLabError
+from ..feeds.market import Market
+from .config import parse_value, resolve_config, set_key
 
 #: Metric columns of sweep.csv (after ``point`` and the grid keys); episode columns follow.
 METRICS = ("annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
@@ -144,8 +144,8 @@ def grid_points(base: Mapping[str, Any], axes: list[tuple[str, list[Any]]]) -> l
 # --------------------------------------------------------------------------- one point
 def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dict[str, Any]:
     """The sweep's metrics for one run: performance (empyrical) and each episode's drawdown."""
-    from analyzers.episodes import episode_drawdown
-    from analyzers.performance import performance_stats
+    from ..analyzers.episodes import episode_drawdown
+    from ..analyzers.performance import performance_stats
 
     bench = market.reference["index"] if "index" in market.reference.columns else None
     perf = performance_stats(result.returns(), bench)
@@ -186,10 +186,10 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
     ({book_key: Targets}; a :class:`BookCache` kept across chunks, or targets computed once for
     the whole cluster). Importable on every worker: Dask sends it by name.
     """
-    from pipeline.run import run_episodes
-    from strategies.book import book_targets
-    from strategies.overlay import apply_overlay
-    from strategies.twin import run_vectorized
+    from ..strategies.book import book_targets
+    from ..strategies.overlay import apply_overlay
+    from ..strategies.twin import run_vectorized
+    from .run import run_episodes
 
     books = BookCache() if books is None else books
     rows = []
@@ -197,7 +197,7 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
         cfg = p.config
         episodes = run_episodes(cfg, market)
         if engine == "backtrader":
-            from strategies.engine import run_backtrader
+            from ..strategies.engine import run_backtrader
 
             result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")})
         else:
@@ -341,8 +341,8 @@ def source_fingerprint() -> str:
     """sha256 (first 16 hex) of the source files that compute a sweep row, as on disk now."""
     import importlib.util
 
-    spec = importlib.util.find_spec("strategies")
-    root = Path(spec.origin).parent.parent if spec and spec.origin else Path(__file__).parents[1]
+    spec = importlib.util.find_spec("squeeze_lab")
+    root = Path(spec.origin).parent if spec and spec.origin else Path(__file__).parents[1]
     h = hashlib.sha256()
     for item in FINGERPRINT_SOURCES:
         path = root / item
@@ -393,7 +393,7 @@ def _dask_task(fn: Callable[..., list[dict[str, Any]]], market: Market, points: 
 
 def _book_task(market: Market, book: Mapping[str, Any], fingerprint: str) -> Any:
     """One Dask task: a book's targets, computed once for every chunk of its points."""
-    from strategies.book import book_targets
+    from ..strategies.book import book_targets
 
     _check_code(fingerprint)
     return book_targets(market, **book)
@@ -709,9 +709,9 @@ def sweep_columns(axes: list[tuple[str, list[Any]]], episodes: Iterable[str]) ->
 def confirm(market: Market, points: Sequence[Point], frame: pd.DataFrame, top: int,
             metric: str = "sharpe_ratio") -> list[dict[str, Any]]:
     """Re-run the top points through backtrader and check they reconcile with the twin."""
-    from pipeline.run import reconcile
-    from strategies.engine import run_backtrader
-    from strategies.twin import run_vectorized
+    from ..strategies.engine import run_backtrader
+    from ..strategies.twin import run_vectorized
+    from .run import reconcile
 
     ranked = frame.sort_values([metric, "point"], ascending=[False, True], na_position="last")
     out = []
@@ -755,9 +755,9 @@ def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vec
     ``sweep.csv``; on any error the rows already finished are kept (sorted) and ``resume=True``
     runs only the missing points.
     """
-    from pipeline.run import run_episodes
-    from pipeline.ui import UI
-    from tearsheet.rundir import config_hash, dumps
+    from ..tearsheet.rundir import config_hash, dumps
+    from .run import run_episodes
+    from .ui import UI
 
     ui = ui if ui is not None else UI(quiet=True)
     _check_options(engine, executor, scheduler, jobs, confirm_top)
@@ -807,7 +807,7 @@ def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vec
 
 
 def _render(folder: Path, axes: list[tuple[str, list[Any]]], episodes: Iterable[str]) -> None:
-    from tearsheet.render import render_sweep
+    from ..tearsheet.render import render_sweep
 
     keys = [k for k, _ in axes]
     x, y = keys[0], keys[1] if len(keys) > 1 else keys[0]
@@ -829,7 +829,7 @@ def _print_top(frame: pd.DataFrame, axes: list[tuple[str, list[Any]]], ui: Any,
                confirmed: list[dict[str, Any]] | None) -> None:
     from rich.table import Table
 
-    from pipeline.ui import fmt_num, fmt_pct
+    from .ui import fmt_num, fmt_pct
 
     keys = [k for k, _ in axes]
     ep_cols = [c for c in frame.columns if c.endswith(".max_drawdown_in_window")]

@@ -35,7 +35,7 @@ class UI:
 
     def load_market(self, data: Any) -> Any:
         """Build the market with a progress bar; say what the feed repaired or dropped."""
-        from pipeline.config import load_market
+        from .config import load_market
 
         with self.progress("loading market") as advance:
             market = load_market(data, progress=lambda t, d, n: advance(d, n, t))

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
-from strategies.params import check_params
-from strategies.signals import (
+from ..feeds.errors import SqueezeLabError
+from ..feeds.market import Market
+from .params import check_params
+from .signals import (
     cross_sectional_zscore,
     index_returns,
     junk_score,
@@ -50,7 +50,7 @@ from strategies.signals import (
     realized_vol,
     rolling_beta,
 )
-from strategies.targets import LEGS, Targets
+from .targets import LEGS, Targets
 
 #: Book parameters, backtrader-style ``(name, default)`` pairs.
 BOOK_PARAMS: tuple[tuple[str, Any], ...] = (

@@ -13,8 +13,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from strategies.execution import carry_unlisted, dates_to_num
+from ..feeds.errors import SqueezeLabError
+from .execution import carry_unlisted, dates_to_num
 
 #: Line names filled from arrays (the datetime line is filled from ``dates``).
 _VALUE_LINES = ("open", "high", "low", "close", "volume", "openinterest")

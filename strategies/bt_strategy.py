@@ -16,9 +16,9 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from strategies.book import BOOK_PARAMS
-from strategies.execution import (
+from ..feeds.errors import SqueezeLabError
+from .book import BOOK_PARAMS
+from .execution import (
     dates_to_num,
     leg_labels,
     num_to_dates,
@@ -26,8 +26,8 @@ from strategies.execution import (
     plan_actions,
     target_shares,
 )
-from strategies.overlay import OVERLAY_PARAMS
-from strategies.targets import LEGS, Targets
+from .overlay import OVERLAY_PARAMS
+from .targets import LEGS, Targets
 
 #: The strategy's own params (besides the book's and the overlay's).
 STRATEGY_PARAMS: tuple[tuple[str, Any], ...] = (
@@ -67,7 +67,7 @@ def market_from_datas(datas: list[Any]) -> Any:
     Dates are the union of the feeds' dates; bars an :class:`~strategies.bt_feed.ArrayFeed`
     marks as unlisted become NaN. Attributes only carry ``sector = "Unknown"``.
     """
-    from feeds.market import FIELDS, Market, normalize_index
+    from ..feeds.market import FIELDS, Market, normalize_index
 
     names = [d._name or f"data{i}" for i, d in enumerate(datas)]
     if len(set(names)) != len(names):
@@ -128,8 +128,8 @@ class SqueezeBook(bt.Strategy):
             self.targets = self.p.targets
             self.overlay_log = pd.DataFrame()
         else:
-            from strategies.book import book_targets
-            from strategies.overlay import apply_overlay
+            from .book import book_targets
+            from .overlay import apply_overlay
 
             book_kw = {k: getattr(self.p, k) for k, _ in BOOK_PARAMS}
             overlay_kw = {k: getattr(self.p, k) for k, _ in OVERLAY_PARAMS}

@@ -36,10 +36,10 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from strategies.bt_feed import feeds_for
-from strategies.bt_strategy import SqueezeBook, flat_params
-from strategies.execution import (
+from ..feeds.errors import SqueezeLabError
+from .bt_feed import feeds_for
+from .bt_strategy import SqueezeBook, flat_params
+from .execution import (
     EXEC_PARAMS,
     SqueezeCommInfo,
     costs_frame,
@@ -51,8 +51,8 @@ from strategies.execution import (
     slippage_rate,
     trades_frame,
 )
-from strategies.result import BacktestResult
-from strategies.targets import LEGS, Targets
+from .result import BacktestResult
+from .targets import LEGS, Targets
 
 #: The Cerebro keyword arguments :func:`make_cerebro` uses (see the module docstring).
 CEREBRO_SETTINGS: dict[str, Any] = {

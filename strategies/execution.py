@@ -29,8 +29,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from strategies.targets import LEGS, Targets
+from ..feeds.errors import SqueezeLabError
+from .targets import LEGS, Targets
 
 #: Execution parameters (backtrader-style params tuple of (name, default)).
 EXEC_PARAMS: tuple[tuple[str, Any], ...] = (

@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
-from strategies.params import check_params
-from strategies.signals import (
+from ..feeds.errors import SqueezeLabError
+from ..feeds.market import Market
+from .params import check_params
+from .signals import (
     SIGNAL_MODES,
     index_returns,
     junk_rally_signal,
@@ -55,7 +55,7 @@ from strategies.signals import (
     short_breadth,
     squeeze_pressure,
 )
-from strategies.targets import LEGS, Targets
+from .targets import LEGS, Targets
 
 #: Overlay parameters, backtrader-style ``(name, default)`` pairs (names distinct from the book's).
 OVERLAY_PARAMS: tuple[tuple[str, Any], ...] = (

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-from feeds.errors import SqueezeLabError
+from ..feeds.errors import SqueezeLabError
 
 ParamsTuple = tuple[tuple[str, Any], ...]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from strategies.targets import Targets
+from .targets import Targets
 
 #: Columns of ``BacktestResult.trades`` (one row per fill; size signed: + buy, - sell).
 TRADE_COLUMNS = ("date", "ticker", "size", "price", "commission", "leg")

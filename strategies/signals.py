@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
+from ..feeds.errors import SqueezeLabError
+from ..feeds.market import Market
 
 #: Trading sessions per year, for annualizing volatility.
 TRADING_DAYS = 252
@@ -471,7 +471,7 @@ def most_shorted_members(market: Market, n: int = 50, min_cap: float = 1e9,
     if si is not None:
         if cap is not None:
             try:
-                from feeds.baskets import most_shorted_members as _baskets_members
+                from ..feeds.baskets import most_shorted_members as _baskets_members
             except ImportError:
                 _baskets_members = None
             if _baskets_members is not None:
@@ -513,7 +513,7 @@ def most_shorted_returns(market: Market, n: int = 50, min_cap: float = 1e9) -> t
         return ref["most_shorted"].astype(np.float64).fillna(0.0), "reference most_shorted series"
     members, src = most_shorted_members(market, n, min_cap)
     try:
-        from feeds.baskets import equal_weight_basket
+        from ..feeds.baskets import equal_weight_basket
     except ImportError:
         return basket_returns(market, members), f"equal-weight basket (daily), {src}"
     b = equal_weight_basket(market.close, members.reindex_like(market.close).fillna(False)

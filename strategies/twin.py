@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeds.errors import SqueezeLabError
-from strategies.execution import (
+from ..feeds.errors import SqueezeLabError
+from .execution import (
     commission_rate,
     commissions,
     costs_frame,
@@ -35,8 +35,8 @@ from strategies.execution import (
     trades_frame,
     update_positions,
 )
-from strategies.result import BacktestResult
-from strategies.targets import LEGS, Targets
+from .result import BacktestResult
+from .targets import LEGS, Targets
 
 
 def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | None = None,

@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from feeds.errors import SqueezeLabError
-from tearsheet import figures as F
-from tearsheet.rundir import RunData, config_hash, read_run
+from ..feeds.errors import SqueezeLabError
+from . import figures as F
+from .rundir import RunData, config_hash, read_run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DASH = "\u2014"

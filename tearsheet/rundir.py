@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from analyzers.jsonable import canonical
-from feeds.errors import SqueezeLabError
+from ..analyzers.jsonable import canonical
+from ..feeds.errors import SqueezeLabError
 
 FORMAT = 1
 #: Files every complete run folder has (tearsheet.html last: it is rendered from the others).

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzers.attribution import (
+from squeeze_lab.analyzers.attribution import (
     DAILY_COLUMNS,
     PARTS,
     attribute,
@@ -24,10 +24,10 @@ from analyzers.attribution import (
     top_names,
     window_legs,
 )
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
-from strategies.result import TRADE_COLUMNS, BacktestResult
-from strategies.targets import LEGS
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.market import Market, normalize_index
+from squeeze_lab.strategies.result import TRADE_COLUMNS, BacktestResult
+from squeeze_lab.strategies.targets import LEGS
 
 TICKERS = ("AAA", "BBB", "CCC", "DDD")
 

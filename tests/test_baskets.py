@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.baskets import (
+from squeeze_lab.feeds.baskets import (
     cap_weighted_index,
     equal_weight_basket,
     market_cap,
@@ -17,7 +17,7 @@ from feeds.baskets import (
     reference_series,
     unprofitable_tech_members,
 )
-from feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.errors import SqueezeLabError
 
 NAN = np.nan
 

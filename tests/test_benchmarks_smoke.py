@@ -6,6 +6,7 @@ final values agree; no wall-clock assertions. The report helpers are checked on 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,12 +16,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import cases as C
-from benchmarks import run_benchmarks as R
-from benchmarks.naive import zscore
-from strategies.signals import cross_sectional_zscore
+from squeeze_lab.strategies.signals import cross_sectional_zscore
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _benchmarks_package():
+    """benchmarks/ is not part of the installed package: load it from the checkout by path."""
+    if "benchmarks" not in sys.modules:
+        init = ROOT / "benchmarks" / "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            "benchmarks", init, submodule_search_locations=[str(init.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks"] = module
+        spec.loader.exec_module(module)
+
+
+_benchmarks_package()
+from benchmarks import cases as C  # noqa: E402
+from benchmarks import run_benchmarks as R  # noqa: E402
+from benchmarks.naive import zscore  # noqa: E402
 N, T, SEED = 8, 320, 7  # T=300 trips an overflow warning in the scenario calibration
 
 

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_signals import hand_market, perturb_after, random_market
 
-from feeds.errors import SqueezeLabError
-from strategies import params as prm
-from strategies.book import (
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.strategies import params as prm
+from squeeze_lab.strategies.book import (
     BOOK_PARAM_CHOICES,
     BOOK_PARAM_DOCS,
     BOOK_PARAMS,
@@ -26,8 +27,7 @@ from strategies.book import (
     rebalance_mask,
     resolve_book_params,
 )
-from strategies.targets import LEGS
-from tests.test_signals import hand_market, perturb_after, random_market
+from squeeze_lab.strategies.targets import LEGS
 
 HAND = dict(momentum_lookback=10, momentum_skip=2, vol_window=4, beta_window=4, names_per_leg=2,
             max_weight=1.0, rebalance=2)

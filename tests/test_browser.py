@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_tearsheet import base_config, make_artifacts, make_sweep
 
-from tearsheet.render import render_comparison, render_sweep, render_tearsheet
-from tearsheet.rundir import write_run
-from tests.test_tearsheet import base_config, make_artifacts, make_sweep
+from squeeze_lab.tearsheet.render import render_comparison, render_sweep, render_tearsheet
+from squeeze_lab.tearsheet.rundir import write_run
 
 
 def _find_chromium() -> str | None:

@@ -12,16 +12,21 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
+from test_attribution import tiny_market
 
-from analyzers.bt_analyzers import EpisodeDrawdowns, Exposures, LegAttribution, Performance
-from analyzers.drawdowns import drawdown_summary
-from analyzers.episodes import episode_drawdown
-from analyzers.performance import performance_stats
-from analyzers.report import canonical
-from feeds.episodes import Episode
-from feeds.errors import SqueezeLabError
-from strategies.targets import LEGS
-from tests.test_attribution import tiny_market
+from squeeze_lab.analyzers.bt_analyzers import (
+    EpisodeDrawdowns,
+    Exposures,
+    LegAttribution,
+    Performance,
+)
+from squeeze_lab.analyzers.drawdowns import drawdown_summary
+from squeeze_lab.analyzers.episodes import episode_drawdown
+from squeeze_lab.analyzers.performance import performance_stats
+from squeeze_lab.analyzers.report import canonical
+from squeeze_lab.feeds.episodes import Episode
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.strategies.targets import LEGS
 
 CASH = 100_000.0
 COMM = 0.001      # 10 bps of traded value

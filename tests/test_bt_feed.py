@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
-from strategies.bt_feed import ArrayFeed, feeds_for
-from strategies.execution import dates_to_num, num_to_dates
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.market import Market, normalize_index
+from squeeze_lab.strategies.bt_feed import ArrayFeed, feeds_for
+from squeeze_lab.strategies.execution import dates_to_num, num_to_dates
 
 ALIASES = ("datetime", "open", "high", "low", "close", "volume", "openinterest")
 

@@ -10,7 +10,8 @@ import pytest
 import yfinance
 import yfinance.cache
 
-from feeds.cache import (
+from fixtures.yfdata import FakeYahoo, universe
+from squeeze_lab.feeds.cache import (
     CACHE_ENV,
     PriceCache,
     cache_root,
@@ -18,9 +19,8 @@ from feeds.cache import (
     missing_segments,
     safe_name,
 )
-from feeds.market import normalize_index
-from feeds.yahoo import OVERLAP_DAYS, download_bars, yahoo_market
-from tests.fixtures.yfdata import FakeYahoo, universe
+from squeeze_lab.feeds.market import normalize_index
+from squeeze_lab.feeds.yahoo import OVERLAP_DAYS, download_bars, yahoo_market
 
 T = pd.Timestamp
 

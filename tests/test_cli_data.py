@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yfinance
+from test_cli_errors import assert_one_line_error, cli
 
-import run_backtest
-from tests.fixtures.yfdata import FakeYahoo, history_frame
-from tests.test_cli_errors import assert_one_line_error, cli
+from fixtures.yfdata import FakeYahoo, history_frame
+from squeeze_lab import run_backtest
 
 #: A book and overlay that need only a few weeks of history (the defaults need a year).
 SHORT = ["--set", "book.momentum_lookback=20", "--set", "book.momentum_skip=2",

@@ -21,7 +21,7 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subproc
     """Run the CLI in a fresh process, return the completed process (text mode)."""
     full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run(
-        [sys.executable, str(ROOT / "run_backtest.py"), *args],
+        [sys.executable, "-m", "squeeze_lab", *args],
         capture_output=True, text=True, cwd=cwd or ROOT, env=full_env, timeout=300,
     )
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import run_backtest
-from tearsheet.rundir import REQUIRED, read_run
+from squeeze_lab import run_backtest
+from squeeze_lab.tearsheet.rundir import REQUIRED, read_run
 
 SMALL = ["--set", "data.n_names=80", "--start", "2025-03-03", "--end", "2026-02-27",
          "--set", "book.momentum_lookback=42", "--set", "book.momentum_skip=5",
@@ -95,8 +95,7 @@ def test_compare_two_runs(two_runs, capsys) -> None:
 
 
 def test_crashed_run_leaves_nothing_compare_accepts(tmp_path: Path, monkeypatch) -> None:
-    import tearsheet.rundir as rundir
-
+    import squeeze_lab.tearsheet.rundir as rundir
     real = rundir.write_run
 
     def crashing(*args, **kw):

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.attributes import read_attributes, read_short_interest
-from feeds.csv_feed import csv_market, read_series
-from feeds.errors import SqueezeLabError
-from feeds.market import Market
+from squeeze_lab.feeds.attributes import read_attributes, read_short_interest
+from squeeze_lab.feeds.csv_feed import csv_market, read_series
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.market import Market
 
 LONG = """date,ticker,open,high,low,close,volume
 2024-01-02,AAA,10,11,9.5,10.5,1000

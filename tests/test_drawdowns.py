@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzers.drawdowns import (
+from squeeze_lab.analyzers.drawdowns import (
     drawdown_series,
     drawdown_summary,
     drawdown_table,
@@ -20,7 +20,7 @@ from analyzers.drawdowns import (
     table_records,
     underwater,
 )
-from analyzers.episodes import (
+from squeeze_lab.analyzers.episodes import (
     check_episodes_in_range,
     default_junk_signal,
     detect_episodes,
@@ -30,8 +30,8 @@ from analyzers.episodes import (
     signal_spells,
     split_episodes,
 )
-from feeds.episodes import EPISODES, Episode, window_return
-from feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.episodes import EPISODES, Episode, window_return
+from squeeze_lab.feeds.errors import SqueezeLabError
 
 with warnings.catch_warnings():  # pyfolio is noisy at import (zipline, seaborn, fonts)
     warnings.simplefilter("ignore")

@@ -16,20 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
-from strategies.bt_strategy import SqueezeBook, market_from_datas
-from strategies.engine import Recorder, make_cerebro, run_backtrader, split_params
-from strategies.execution import (
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.market import Market, normalize_index
+from squeeze_lab.strategies.bt_strategy import SqueezeBook, market_from_datas
+from squeeze_lab.strategies.engine import Recorder, make_cerebro, run_backtrader, split_params
+from squeeze_lab.strategies.execution import (
     SHARE_QUANTUM,
     fill_prices,
     plan_actions,
     target_shares,
     update_positions,
 )
-from strategies.result import TRADE_COLUMNS, BacktestResult
-from strategies.targets import LEGS, Targets
-from strategies.twin import run_vectorized
+from squeeze_lab.strategies.result import TRADE_COLUMNS, BacktestResult
+from squeeze_lab.strategies.targets import LEGS, Targets
+from squeeze_lab.strategies.twin import run_vectorized
 
 RTOL = 1e-9
 
@@ -377,7 +377,7 @@ def test_strategy_drops_into_a_plain_cerebro_without_a_market():
 
 
 def test_market_from_datas_marks_unlisted_bars_of_array_feeds(market):
-    from strategies.bt_feed import feeds_for
+    from squeeze_lab.strategies.bt_feed import feeds_for
 
     cerebro = bt.Cerebro(stdstats=False)
     for f in feeds_for(market):
@@ -487,7 +487,7 @@ def test_target_shares_resize_whole_and_fractional():
 
 # --------------------------------------------------------------------------- through book + overlay
 def test_book_and_overlay_targets_reconcile_on_the_scenario_market():
-    from feeds.scenario import scenario_market
+    from squeeze_lab.feeds.scenario import scenario_market
 
     with warnings.catch_warnings():  # exchange_calendars under pandas 3.1 (not our code)
         warnings.simplefilter("ignore")

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from pandas.errors import Pandas4Warning
 
-from feeds.csv_feed import csv_market
-from feeds.errors import SqueezeLabError
-from feeds.export import export_market
-from feeds.market import FIELDS, Market, normalize_index
+from squeeze_lab.feeds.csv_feed import csv_market
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.export import export_market
+from squeeze_lab.feeds.market import FIELDS, Market, normalize_index
 
 
 def hand_market(close_only: bool = False, volume: bool = True, seed: int = 5) -> Market:
@@ -136,7 +136,7 @@ def test_round_trip_keeps_attribute_types_and_minimal_markets(tmp_path):
 
 
 def test_round_trip_scenario_market(tmp_path):
-    from feeds.scenario import scenario_market
+    from squeeze_lab.feeds.scenario import scenario_market
 
     with warnings.catch_warnings():  # exchange_calendars under pandas 3.1 (not our code)
         warnings.simplefilter("ignore", Pandas4Warning)

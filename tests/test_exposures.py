@@ -7,9 +7,14 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_attribution import hand_market, simulate, tiny_market
 
-from analyzers.exposures import EXPOSURE_COLUMNS, SUMMARY_STATS, exposures, summarize_exposures
-from tests.test_attribution import hand_market, simulate, tiny_market
+from squeeze_lab.analyzers.exposures import (
+    EXPOSURE_COLUMNS,
+    SUMMARY_STATS,
+    exposures,
+    summarize_exposures,
+)
 
 
 def _hand_run():

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.market import Market, normalize_index
 
 DATES = pd.DatetimeIndex(["2026-01-02", "2026-01-05", "2026-01-06", "2026-01-07"], name="date")
 TICKERS = ["AAA", "BBB", "CCC"]
@@ -165,8 +165,8 @@ def test_infinite_price_is_rejected_not_taken_for_a_delisting():
     import pandas as pd
     import pytest
 
-    from feeds.errors import SqueezeLabError
-    from feeds.market import Market
+    from squeeze_lab.feeds.errors import SqueezeLabError
+    from squeeze_lab.feeds.market import Market
 
     idx = pd.DatetimeIndex(pd.bdate_range("2024-01-02", periods=4), name="date")
     close = pd.DataFrame({"A": [10.0, 11.0, 12.0, np.inf], "B": [5.0, 5.0, 5.0, 5.0]}, index=idx)

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_signals import N_DAYS, hand_market, index_path, perturb_after, random_market
 
-from feeds.errors import SqueezeLabError
-from strategies.book import book_targets
-from strategies.overlay import (
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.strategies.book import book_targets
+from squeeze_lab.strategies.overlay import (
     ACTIONS,
     OVERLAY_LOG_COLUMNS,
     OVERLAY_PARAM_CHOICES,
@@ -27,9 +28,8 @@ from strategies.overlay import (
     regime_switch,
     resolve_overlay_params,
 )
-from strategies.signals import junk_rally_signal
-from strategies.targets import LEGS
-from tests.test_signals import N_DAYS, hand_market, index_path, perturb_after, random_market
+from squeeze_lab.strategies.signals import junk_rally_signal
+from squeeze_lab.strategies.targets import LEGS
 
 BOOK = dict(momentum_lookback=10, momentum_skip=2, vol_window=4, beta_window=4, names_per_leg=2,
             max_weight=1.0, rebalance=5)
@@ -88,7 +88,7 @@ def test_bad_params_rejected(given_, match):
 
 def test_param_names_do_not_clash_with_the_book():
     """The engine merges BOOK_PARAMS + OVERLAY_PARAMS into one backtrader params tuple."""
-    from strategies.book import BOOK_PARAMS
+    from squeeze_lab.strategies.book import BOOK_PARAMS
     assert not {n for n, _ in BOOK_PARAMS} & {n for n, _ in OVERLAY_PARAMS}
 
 
@@ -278,7 +278,7 @@ def test_targets_validated_against_market():
 
 def test_local_members_without_feeds_baskets(monkeypatch):
     """The hedge's members are rebuilt locally when feeds.baskets is not importable."""
-    monkeypatch.setitem(sys.modules, "feeds.baskets", None)
+    monkeypatch.setitem(sys.modules, "squeeze_lab.feeds.baskets", None)
     mk = hand_market()
     bt = book_targets(mk, **BOOK)
     out, log = apply_overlay(mk, bt, signal=synthetic_signal(mk), enabled=True, cooloff=3,
@@ -351,7 +351,7 @@ def test_overlay_has_no_look_ahead(seed, t, mode):
 
 
 def test_fund_trims_longs_and_hedge_so_the_book_stays_fundable():
-    from strategies.overlay import Fund, OverlayState
+    from squeeze_lab.strategies.overlay import Fund, OverlayState
 
     legs = {"long": np.array([0.65, 0.65, 0.0, 0.0]), "short": np.array([0.0, 0.0, -0.35, 0.0]),
             "hedge": np.array([0.0, 0.0, 0.0, 0.1])}

@@ -9,11 +9,11 @@ import empyrical
 import numpy as np
 import pandas as pd
 import pytest
+from test_attribution import simulate, tiny_market
 
-from analyzers.performance import PERFORMANCE_KEYS, performance_stats, to_float
-from analyzers.report import SECTIONS, build_metrics, canonical, daily_table
-from feeds.episodes import EPISODES, Episode, resolve_episodes, window_return
-from tests.test_attribution import simulate, tiny_market
+from squeeze_lab.analyzers.performance import PERFORMANCE_KEYS, performance_stats, to_float
+from squeeze_lab.analyzers.report import SECTIONS, build_metrics, canonical, daily_table
+from squeeze_lab.feeds.episodes import EPISODES, Episode, resolve_episodes, window_return
 
 
 def _walk_plain(obj, path="$"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import _strategy_sections
+from squeeze_lab.pipeline.config import _strategy_sections
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

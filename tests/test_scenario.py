@@ -9,11 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.baskets import reference_series
-from feeds.episodes import EPISODES, MARKET_TARGETS, window_return
-from feeds.errors import SqueezeLabError
-from feeds.scenario import FACTORS, ORDINARY, SHORT_INTEREST, nyse_sessions, scenario_market
-from feeds.summary import market_summary
+from squeeze_lab.feeds.baskets import reference_series
+from squeeze_lab.feeds.episodes import EPISODES, MARKET_TARGETS, window_return
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.scenario import (
+    FACTORS,
+    ORDINARY,
+    SHORT_INTEREST,
+    nyse_sessions,
+    scenario_market,
+)
+from squeeze_lab.feeds.summary import market_summary
 
 SEEDS = (7, 1, 2, 3, 11)
 

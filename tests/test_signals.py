@@ -26,9 +26,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds.errors import SqueezeLabError
-from feeds.market import Market, normalize_index
-from strategies import signals as sg
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.market import Market, normalize_index
+from squeeze_lab.strategies import signals as sg
 
 TICKERS = ["A", "B", "C", "D", "E"]
 A_COEF = np.array([0.5, 1.0, 1.5, 2.0, 2.5])

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from analyzers.report import outside_episodes_stats
-from feeds.scenario import scenario_market
-from pipeline.config import load_config_file
-from pipeline.run import run_episodes
-from pipeline.study import study_configs
-from pipeline.sweep import summary_row
-from strategies.book import book_targets
-from strategies.overlay import apply_overlay
-from strategies.twin import run_vectorized
+from squeeze_lab.analyzers.report import outside_episodes_stats
+from squeeze_lab.feeds.scenario import scenario_market
+from squeeze_lab.pipeline.config import load_config_file
+from squeeze_lab.pipeline.run import run_episodes
+from squeeze_lab.pipeline.study import study_configs
+from squeeze_lab.pipeline.sweep import summary_row
+from squeeze_lab.strategies.book import book_targets
+from squeeze_lab.strategies.overlay import apply_overlay
+from squeeze_lab.strategies.twin import run_vectorized
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
 SEEDS = (7, 1, 2, 3, 11)

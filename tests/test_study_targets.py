@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyzers.attribution import attribute, top_names, window_legs
-from feeds.episodes import window_return
-from pipeline.config import load_market, resolve_config
-from strategies.book import book_targets
-from strategies.twin import run_vectorized
+from squeeze_lab.analyzers.attribution import attribute, top_names, window_legs
+from squeeze_lab.feeds.episodes import window_return
+from squeeze_lab.pipeline.config import load_market, resolve_config
+from squeeze_lab.strategies.book import book_targets
+from squeeze_lab.strategies.twin import run_vectorized
 
 SEEDS = (7, 1, 2, 3, 11)
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.toml"

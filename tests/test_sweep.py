@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import pipeline.config
-import pipeline.sweep as sweep
-import run_backtest
-from feeds.errors import SqueezeLabError
-from pipeline.config import resolve_config
-from pipeline.sweep import (
+import squeeze_lab.pipeline.sweep as sweep
+from squeeze_lab import pipeline, run_backtest
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.pipeline.config import resolve_config
+from squeeze_lab.pipeline.sweep import (
     SweepFile,
     chunks,
     grid_points,
@@ -272,8 +271,8 @@ def test_resume_drops_a_torn_row_and_rejects_another_grid(tmp_path: Path) -> Non
 
 
 def test_run_chunk_rows_do_not_depend_on_chunking_or_shared_books() -> None:
-    from pipeline.config import load_market
-    from strategies.book import book_targets
+    from squeeze_lab.pipeline.config import load_market
+    from squeeze_lab.strategies.book import book_targets
 
     base = resolve_config({"name": "c", "data": {"n_names": 80, "start": "2025-01-02",
                                                  "end": "2026-03-31"},
@@ -300,8 +299,7 @@ def test_run_chunk_rows_do_not_depend_on_chunking_or_shared_books() -> None:
 
 def test_grid_over_the_data_is_refused_before_any_work(tmp_path, capsys):
     """The market is built once per sweep: a data.* axis would be silently ignored."""
-    import run_backtest
-
+    from squeeze_lab import run_backtest
     code = run_backtest.main(["sweep", "--grid", "data.seed=1,2", "--out", str(tmp_path), "-q"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "data.seed" in err and "study" in err

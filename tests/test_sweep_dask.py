@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sweep import GRID, SMALL, cli, one_line_error, sweep_csv
 
-import pipeline.config
-import pipeline.sweep as sweep
-import run_backtest
-from feeds.errors import SqueezeLabError
-from pipeline.sweep import run_chunk as real_run_chunk
-from tests.test_sweep import GRID, SMALL, cli, one_line_error, sweep_csv
+import squeeze_lab.pipeline.sweep as sweep
+from squeeze_lab import pipeline, run_backtest
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.pipeline.sweep import run_chunk as real_run_chunk
 
 #: Eight points: two books x overlay on/off x two commission levels.
 GRID8 = [*GRID, "--grid", "execution.commission_bps=0,5"]

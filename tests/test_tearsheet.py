@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.errors import SqueezeLabError
-from tearsheet.render import (
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.tearsheet.render import (
     comparison_table,
     config_diff,
     fmt_value,
@@ -26,7 +26,7 @@ from tearsheet.render import (
     render_sweep,
     render_tearsheet,
 )
-from tearsheet.rundir import RunArtifacts, read_run, write_run
+from squeeze_lab.tearsheet.rundir import RunArtifacts, read_run, write_run
 
 EPISODES = {"jun_jul_2025": ("2025-06-02", "2025-07-31"), "jan_2026": ("2026-01-02", "2026-01-30")}
 

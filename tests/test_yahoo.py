@@ -12,9 +12,9 @@ import yfinance
 from pandas.errors import Pandas4Warning
 from yfinance.exceptions import YFRateLimitError
 
-from feeds.errors import SqueezeLabError
-from feeds.yahoo import DOWNLOAD_KWARGS, split_download, yahoo_market
-from tests.fixtures.yfdata import FakeYahoo, history_frame, info_dict, universe
+from fixtures.yfdata import FakeYahoo, history_frame, info_dict, universe
+from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.yahoo import DOWNLOAD_KWARGS, split_download, yahoo_market
 
 START, END, TODAY = "2024-01-02", "2024-03-28", "2024-07-01"
 

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..feeds.errors import SqueezeLabError
 from . import figures as F
 from .rundir import RunData, config_hash, read_run
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 DASH = "\u2014"
 
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +354,7 @@ def _load(folder: str | Path | RunData) -> RunData:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+    env = Environment(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.globals["DASH"] = DASH

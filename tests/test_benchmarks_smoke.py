@@ -36,6 +36,7 @@ _benchmarks_package()
 from benchmarks import cases as C  # noqa: E402
 from benchmarks import run_benchmarks as R  # noqa: E402
 from benchmarks.naive import zscore  # noqa: E402
+
 N, T, SEED = 8, 320, 7  # T=300 trips an overflow warning in the scenario calibration
 
 

@@ -15,7 +15,6 @@ import venv
 from pathlib import Path
 
 import pytest
-
 from test_cli_run import SMALL
 
 ROOT = Path(__file__).resolve().parents[1]

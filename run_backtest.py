@@ -104,6 +104,8 @@ def _data_sets(args: argparse.Namespace) -> list[str]:
         sets.append(f"data.attributes={json.dumps(args.attributes)}")
     for ep in getattr(args, "episode", None) or []:
         sets.append(f"analysis.episodes={json.dumps([ep])}")
+    if getattr(args, "book", None):
+        sets.append(f"book.path={json.dumps(args.book)}")
     return sets
 
 
@@ -118,11 +120,21 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
     return resolve_config(raw, name=args.name)
 
 
+def check_book_files(configs: Sequence[dict[str, Any]]) -> None:
+    """Parse every own-book file (book.path) before any market is loaded: bad files fail first."""
+    from .strategies.own_book import read_book_file
+
+    for config in configs:
+        if config["book"].get("path"):
+            read_book_file(config["book"]["path"])
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline.run import run_one, summarize_run
 
     ui = UI(args.quiet)
     config = build_run_config(args)
+    check_book_files([config])
     path = run_one(config, out=args.out, ui=ui, command=_command_line())
     summarize_run(path, ui)
     return 0
@@ -134,6 +146,9 @@ def cmd_study(args: argparse.Namespace) -> int:
     ui = UI(args.quiet)
     raw = load_config_file(args.config or DEFAULT_CONFIG)
     raw = apply_overrides(raw, _data_sets(args) + list(args.set or []))
+    from .pipeline.study import study_configs
+
+    check_book_files(study_configs(raw, args.name))
     run_study(raw, out=args.out, ui=ui, command=_command_line(), name=args.name)
     return 0
 
@@ -151,6 +166,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     ui = UI(args.quiet)
     config = build_run_config(args)
+    check_book_files([config])
     run_sweep(config, grid=args.grid or [], engine=args.engine, jobs=args.jobs,
               confirm_top=args.confirm_top, executor=args.executor, scheduler=args.scheduler,
               out=args.out, resume=args.resume, ui=ui, command=_command_line())
@@ -175,6 +191,7 @@ EPILOG_RUN = """examples:
   squeeze-lab run --data csv:my_prices/ --start 2024-01-02 --end 2025-12-31 --name mybook
   squeeze-lab run configs/real_universe.toml --data yahoo --episode tariff:2025-04-01:2025-04-30
   squeeze-lab run runs/book-1a2b3c4d/config.json   # reproduces that run
+  squeeze-lab run --book my_weights.csv --set overlay.enabled=true   # your own book
 """
 
 
@@ -188,6 +205,9 @@ def _add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
         p.add_argument("--out", default="runs", help="output folder (default: runs/)")
         p.add_argument("--episode", action="append", metavar="NAME:START:END",
                        help="analyze an extra episode (repeatable)")
+        p.add_argument("--book", metavar="PATH",
+                       help="your own book: CSV of date,ticker,weight (or wide, or "
+                            "date,ticker,shares) instead of the built-in one (book.path)")
     p.add_argument("--data", metavar="SOURCE", help="scenario | yahoo | csv:PATH")
     p.add_argument("--seed", type=int, help="scenario seed")
     p.add_argument("--start", help="first date (YYYY-MM-DD)")

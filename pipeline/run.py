@@ -131,6 +131,12 @@ def provenance(out: RunOutput, command: str) -> dict[str, Any]:
         "episodes": {k: [e.start.strftime("%Y-%m-%d"), e.end.strftime("%Y-%m-%d")]
                      for k, e in out.episodes.items()},
     })
+    if out.config["book"].get("path"):
+        from ..strategies.own_book import read_book_file
+
+        book = read_book_file(out.config["book"]["path"])
+        prov["book_file"] = {"path": book.path, "sha256": book.sha256, "layout": book.layout,
+                             "units": book.units, "rebalance_dates": len(book.dates)}
     return prov
 
 
@@ -184,6 +190,10 @@ def summarize_run(path: Path, ui: Any) -> None:
     m, prov = run.metrics, run.provenance
     tag = "[bold red]SYNTHETIC[/] scenario market" if prov.get("synthetic") else f"{prov['source']} data"
     ui.print(f"{run.config['name']}: {tag}, {prov['start']}..{prov['end']}, {prov['n_names']} names")
+    if prov.get("book_file"):
+        bf = prov["book_file"]
+        ui.print(f"own book: {bf['path']} ({bf['layout']} {bf['units']}s, "
+                 f"{bf['rebalance_dates']} rebalance dates, sha256 {bf['sha256'][:12]})")
     perf = m["performance"]
     t = Table(show_header=True, title_justify="left")
     for col in ("annual return", "volatility", "Sharpe", "max drawdown", "alpha", "beta"):

@@ -69,6 +69,8 @@ BOOK_PARAMS: tuple[tuple[str, Any], ...] = (
     ("quality_weight", 0.5),
     ("short_momentum_weight", 0.7),
     ("low_price", 5.0),
+    ("path", ""),
+    ("capital", 1_000_000.0),
 )
 
 #: One line per book parameter.
@@ -93,6 +95,11 @@ BOOK_PARAM_DOCS: dict[str, str] = {
     "short_momentum_weight": "weight of minus 12-1 momentum vs the junk score in the short "
                              "ranking (0..1; 0 = junk score alone)",
     "low_price": "price under which a stock counts as low-priced junk (dollars)",
+    "path": "your own book instead of the built-in one: a CSV of target weights (date,ticker,"
+            "weight or wide date,TICKER,...) or shares (date,ticker,shares); see "
+            "strategies/own_book.py. The other book keys are then unused",
+    "capital": "own book in shares only: the equity the share counts belong to (weights = "
+               "shares x close / capital)",
 }
 
 #: Allowed values of enum-like book parameters.
@@ -117,6 +124,7 @@ BOOK_PARAM_BOUNDS: dict[str, str] = {
     "quality_weight": "[0, 1]",
     "short_momentum_weight": "[0, 1]",
     "low_price": "[0, inf)",
+    "capital": "(0, inf)",
 }
 
 #: Tolerance on leg totals and the per-name cap.
@@ -273,9 +281,14 @@ def book_targets(market: Market, **params: Any) -> Targets:
         Long leg >= 0, short leg <= 0, hedge leg 0; on each signal date the sum of |weights| is
         ``gross``; net is ``net`` (dollar) or the beta exposures cancel (beta); no |weight| exceeds
         ``max_weight``. A signal date with fewer than two scorable names gets an all-zero row
-        (reason ``"rebalance: too few names, flat"``).
+        (reason ``"rebalance: too few names, flat"``). With ``path`` set: the user's own book
+        from that file instead (:func:`~strategies.own_book.own_book_targets`).
     """
     p = resolve_book_params(params)
+    if p["path"]:
+        from .own_book import own_book_targets
+
+        return own_book_targets(market, p["path"], capital=p["capital"])
     dates = market.dates
     n_dates, n_names = market.close.shape
     warm = max(p["momentum_lookback"], p["vol_window"], p["beta_window"])

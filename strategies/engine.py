@@ -25,6 +25,8 @@ Cerebro settings (:func:`make_cerebro`) and why:
 - slippage via ``set_slippage_perc(slip_open=True, slip_match=True, slip_out=False)`` (fills at
   the open slipped, capped at high/low); commission and borrow via
   :class:`strategies.execution.SqueezeCommInfo` (``addcommissioninfo``).
+- the broker is :class:`strategies.array_broker.ArrayBroker`: ``BackBroker`` with its per-bar
+  credit interest and valuation as one NumPy step (same fills and values, bit for bit).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
+from .array_broker import ArrayBroker
 from .bt_feed import feeds_for
 from .bt_strategy import SqueezeBook, flat_params
 from .execution import (
@@ -133,7 +136,7 @@ def make_cerebro(market: Any, *, cash: float = 1_000_000.0, commission_bps: floa
     p = resolve_exec_params(cash=cash, commission_bps=commission_bps, slippage_bps=slippage_bps,
                             borrow_bps=borrow_bps)
     cerebro = bt.Cerebro(**CEREBRO_SETTINGS)
-    broker = cerebro.broker
+    cerebro.broker = broker = ArrayBroker()
     broker.set_cash(p["cash"])
     broker.set_checksubmit(bool(checksubmit))
     broker.set_coc(False)

@@ -1,0 +1,338 @@
+"""A backtrader broker that keeps positions, closes and credit interest in NumPy arrays.
+
+``BackBroker.next`` loops over every position on every bar in Python: credit interest through
+``CommInfoBase.get_credit_interest`` (two ``num2date`` calls per position) and the valuation in
+``_get_value`` (four CommInfo calls per position). Profiled, that is ~45% of a 500-name run.
+:class:`ArrayBroker` does the same arithmetic as one vectorized step per bar and leaves orders,
+fills, commission, slippage, margin checks and notifications to ``BackBroker`` untouched, so a
+run through it gives the same fills and the same values (tests/test_array_broker.py checks them
+equal to BackBroker's on the same runs).
+
+Where it touches backtrader internals (backtrader is pinned in setup.cfg for this and
+:class:`~strategies.bt_feed.ArrayFeed`), all read from ``backtrader/brokers/bbroker.py`` 1.9.78:
+
+- it overrides ``next`` and ``_get_value`` (no ``datas``) and repeats their bookkeeping: the
+  ``_toactivate`` / ``check_submitted`` / ``_process_order_history`` / ``pending`` loop, the
+  ``_cash_addition`` queue, and the ``_value`` / ``_valuemkt`` / ``_valuelever`` /
+  ``_valuemktlever`` / ``_leverage`` / ``_unrealized`` / ``_fundval`` attributes;
+- sums are taken in the order of the ``positions`` dict, as ``BackBroker``'s loops take them,
+  with a sequential ``np.cumsum`` (not NumPy's pairwise sum), so the values are the same floats;
+- it wraps ``_execute`` to copy a filled position's size, price and fill date into its arrays;
+- ``d_credit`` is a :class:`CreditBook`, a mapping that behaves as the ``defaultdict(float)``
+  ``BackBroker`` uses (insertion order, ``pop``, missing keys read as 0.0) backed by an array;
+- ``Position.datetime`` (the last credit date) lives in an array during the run and is written
+  back to the held ``Position`` objects at ``stop()`` (and before leaving the fast path).
+
+The fast path needs what a preloaded project run has: every data preloaded in backtrader's
+unbounded buffers on the same datetimes (so one bar index serves them all) with the same
+timezone, no fund history, no ``_compensate`` data, and stock-like commission schemes that do not
+override the credit, value or profit-and-loss methods. Otherwise (checked at the first bar) every
+bar goes through ``BackBroker``'s own code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+
+#: CommInfo methods whose BackBroker behaviour the vectorized step replicates.
+_COMMINFO_METHODS = ("get_credit_interest", "_get_credit_interest", "getvaluesize", "getvalue",
+                     "profitandloss", "cashadjust", "get_leverage")
+
+_MISSING = object()
+
+
+def _seq_sum(values: np.ndarray) -> float:
+    """Left-to-right sum from 0.0, the order of a Python ``acc += x`` loop."""
+    return float(np.cumsum(values)[-1]) if len(values) else 0.0
+
+
+class CreditBook(MutableMapping):
+    """Credit interest per data: a ``defaultdict(float)`` look-alike backed by arrays.
+
+    Reading a missing key inserts 0.0 (as ``defaultdict`` does); iteration follows insertion
+    order; ``pop(key, default)`` does not insert. :meth:`add` credits many datas at once.
+    """
+
+    def __init__(self) -> None:
+        self._slot: dict[Any, int] = {}
+        self._keys: list[Any] = []
+        self._val = np.zeros(16)
+        self._seq = np.full(16, -1, dtype=np.int64)   # insertion rank, -1 = absent
+        self._next = 0
+
+    def bind(self, keys: list[Any]) -> None:
+        """Give ``keys`` the slots 0..n-1 (the broker's data indices); only while empty."""
+        for k in keys:
+            self.slot(k)
+
+    def slot(self, key: Any) -> int:
+        j = self._slot.get(key)
+        if j is None:
+            j = self._slot[key] = len(self._keys)
+            self._keys.append(key)
+            if j >= len(self._val):
+                self._val = np.concatenate([self._val, np.zeros(len(self._val))])
+                self._seq = np.concatenate([self._seq, np.full(len(self._seq), -1, np.int64)])
+        return j
+
+    def _order(self) -> np.ndarray:
+        n = len(self._keys)
+        present = np.flatnonzero(self._seq[:n] >= 0)
+        return present[np.argsort(self._seq[present], kind="stable")]
+
+    def add(self, slots: np.ndarray, amounts: np.ndarray) -> None:
+        """``self[key_j] += amount_j`` for each slot, new keys inserted in the given order."""
+        new = slots[self._seq[slots] < 0]
+        self._seq[new] = self._next + np.arange(len(new))
+        self._next += len(new)
+        self._val[slots] += amounts
+
+    def __getitem__(self, key: Any) -> float:
+        j = self.slot(key)
+        if self._seq[j] < 0:
+            self._seq[j] = self._next
+            self._next += 1
+            self._val[j] = 0.0
+        return float(self._val[j])
+
+    def __setitem__(self, key: Any, value: float) -> None:
+        j = self.slot(key)
+        if self._seq[j] < 0:
+            self._seq[j] = self._next
+            self._next += 1
+        self._val[j] = value
+
+    def __delitem__(self, key: Any) -> None:
+        j = self._slot.get(key)
+        if j is None or self._seq[j] < 0:
+            raise KeyError(key)
+        self._seq[j] = -1
+        self._val[j] = 0.0
+
+    def __contains__(self, key: object) -> bool:
+        j = self._slot.get(key)
+        return j is not None and bool(self._seq[j] >= 0)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([self._keys[j] for j in self._order()])
+
+    def __len__(self) -> int:
+        return int((self._seq[:len(self._keys)] >= 0).sum())
+
+    def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        if key in self:
+            value = float(self._val[self._slot[key]])
+            del self[key]
+            return value
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def values(self) -> list[float]:  # type: ignore[override]
+        """The values in insertion order (a list: ``sum(d_credit.values())`` stays cheap)."""
+        return self._val[self._order()].tolist()
+
+
+class ArrayBroker(bt.brokers.BackBroker):
+    """``BackBroker`` with credit interest and valuation as one NumPy step per bar.
+
+    Same params, same methods, same results; see the module docstring for what it relies on.
+    ``cerebro.broker = ArrayBroker()`` (before ``set_cash`` and the other settings).
+    """
+
+    def init(self) -> None:
+        super().init()
+        self.d_credit = CreditBook()
+        self._fast: bool | None = None     # decided on the first bar
+        self._credit_dt: Any = None        # datetime of the last credit step
+
+    # ------------------------------------------------------------------ set-up
+    def _fast_ok(self) -> bool:
+        cerebro = getattr(self, "cerebro", None)
+        datas = list(getattr(cerebro, "datas", []) or [])
+        if not datas or self._fundhist or not getattr(cerebro.p, "preload", False):
+            return False
+        first = datas[0].lines.datetime
+        for d in datas:
+            dt, close = d.lines.datetime, d.lines.close
+            if (getattr(d, "_compensate", None) is not None
+                    or dt.mode != dt.UnBounded or close.mode != close.UnBounded
+                    or len(dt.array) != len(first.array) or len(close.array) != len(dt.array)
+                    or dt._tz is not first._tz or dt.idx != first.idx):
+                return False
+        ref = np.frombuffer(first.array, dtype=np.float64)
+        if not all(np.array_equal(np.frombuffer(d.lines.datetime.array, dtype=np.float64), ref)
+                   for d in datas):
+            return False
+        base = bt.CommInfoBase
+        for d in datas:
+            ci = self.getcommissioninfo(d)
+            if not ci._stocklike or any(getattr(type(ci), m) is not getattr(base, m)
+                                        for m in _COMMINFO_METHODS):
+                return False
+        return True
+
+    def _setup_fast(self) -> bool:
+        if not self._fast_ok():
+            return False
+        datas = list(self.cerebro.datas)
+        n = len(datas)
+        self._datas = datas
+        self._slot_of = {d: j for j, d in enumerate(datas)}
+        self._dtline = datas[0].lines.datetime
+        self._close = np.column_stack([np.frombuffer(d.lines.close.array, dtype=np.float64)
+                                       for d in datas])
+        cis = [self.getcommissioninfo(d) for d in datas]
+        self._rate = np.array([ci._creditrate for ci in cis], dtype=np.float64)
+        self._charge_long = np.array([bool(ci.p.interest_long) for ci in cis])
+        self._mult = np.array([ci.p.mult for ci in cis], dtype=np.float64)
+        self._lev = np.array([ci.get_leverage() for ci in cis], dtype=np.float64)
+        self._size = np.zeros(n)
+        self._price = np.zeros(n)
+        self._last_day = np.zeros(n, dtype=np.int64)
+        self._porder = np.zeros(0, dtype=np.int64)   # slots in positions-dict order
+        self._nkeys = 0
+        for data, pos in self.positions.items():   # positions opened before the first bar
+            if data not in self._slot_of:
+                return False
+            self._copy_position(data, pos)
+        if len(self.d_credit):
+            return False
+        self.d_credit.bind(datas)
+        self._sync_order()
+        return True
+
+    def _sync_order(self) -> None:
+        if len(self.positions) != self._nkeys:
+            new = [self._slot_of[d] for d in itertools.islice(self.positions, self._nkeys, None)]
+            self._porder = np.concatenate([self._porder, np.asarray(new, dtype=np.int64)])
+            self._nkeys = len(self.positions)
+
+    def _copy_position(self, data: Any, pos: Any) -> None:
+        j = self._slot_of[data]
+        if pos.size != self._size[j] or pos.price != self._price[j]:
+            self._size[j] = pos.size
+            self._price[j] = pos.price
+            if pos.size and pos.datetime is not None:
+                self._last_day[j] = pos.datetime.date().toordinal()
+
+    def _leave_fast(self) -> None:
+        """Write the credit dates back into the Position objects (stop, fallback)."""
+        if not self._fast or self._credit_dt is None:
+            return
+        day = self._credit_dt.date().toordinal()
+        for data, pos in self.positions.items():
+            j = self._slot_of[data]
+            if pos.size and self._last_day[j] == day:
+                pos.datetime = self._credit_dt
+
+    def stop(self) -> None:
+        self._leave_fast()
+        super().stop()
+
+    # ------------------------------------------------------------------ per bar
+    def _execute(self, order: Any, ago: Any = None, price: Any = None, cash: Any = None,
+                 position: Any = None, dtcoc: Any = None) -> Any:
+        out = super()._execute(order, ago=ago, price=price, cash=cash, position=position,
+                               dtcoc=dtcoc)
+        if ago is not None and self._fast:
+            data = order.data._compensate if order.data._compensate is not None else order.data
+            if data not in self._slot_of:   # a data Cerebro does not list: leave the fast path
+                self._leave_fast()
+                self._fast = False
+            else:
+                self._copy_position(data, self.positions[data])
+        return out
+
+    def next(self) -> None:
+        if self._fast is None:
+            self._fast = self._setup_fast()
+        if not self._fast:
+            super().next()
+            return
+        if self._dtline.idx != self._datas[-1].lines.datetime.idx:   # not in lockstep
+            self._leave_fast()
+            self._fast = False
+            super().next()
+            return
+        while self._toactivate:
+            self._toactivate.popleft().activate()
+        if self.p.checksubmit:
+            self.check_submitted()
+        self._credit_step()
+        self._process_order_history()
+        self.pending.append(None)
+        while True:
+            order = self.pending.popleft()
+            if order is None:
+                break
+            if order.expire():
+                self.notify(order)
+                self._ococheck(order)
+                self._bracketize(order, cancel=True)
+            elif not order.active():
+                self.pending.append(order)
+            else:
+                self._try_exec(order)
+                if order.alive():
+                    self.pending.append(order)
+                elif order.status == bt.Order.Completed:
+                    self._bracketize(order)
+        # stock-like schemes: BackBroker's end-of-bar cashadjust adds 0.0 (adjbase is unused)
+        self._get_value()
+
+    def _credit_step(self) -> None:
+        """``BackBroker.next``'s credit loop: interest on every held position, in dict order."""
+        self._sync_order()
+        held = self._porder[self._size[self._porder] != 0]
+        if not len(held):
+            return
+        dt0 = self._dtline.datetime()
+        today = dt0.date().toordinal()
+        size = self._size[held]
+        days = today - self._last_day[held]
+        charged = ((size < 0) | self._charge_long[held]) & (days > 0)
+        dcredit = np.where(charged, days * self._rate[held] * np.abs(size) * self._price[held], 0.0)
+        self.d_credit.add(held, dcredit)
+        self._last_day[held] = today
+        self._credit_dt = dt0
+        self.cash -= _seq_sum(dcredit)
+
+    def _get_value(self, datas: Any = None, lever: bool = False) -> float:
+        if datas is not None or not self._fast or self._fundhist:
+            return super()._get_value(datas=datas, lever=lever)
+        while self._cash_addition:
+            c = self._cash_addition.popleft()
+            self._fundshares += c / self._fundval
+            self.cash += c
+        self._sync_order()
+        j = self._porder
+        close = self._close[self._dtline.idx, j]
+        size, price = self._size[j], self._price[j]
+        if self.p.shortcash:
+            dvalue = size * close
+        else:   # CommInfoBase.getvalue, then abs (short selling adds value)
+            dvalue = np.where(size >= 0, size * close, price * size + (price - close) * size)
+            dvalue = np.abs(dvalue)
+        unreal = size * (close - price) * self._mult[j]
+        longs = dvalue > 0
+        # BackBroker adds (dvalue - unrealized) / leverage and then unrealized for a long,
+        # dvalue otherwise: the same two-step sequence, interleaved
+        steps = np.empty((len(j), 2))
+        steps[:, 0] = np.where(longs, (dvalue - unreal) / self._lev[j], dvalue)
+        steps[:, 1] = np.where(longs, unreal, 0.0)
+        pos_value = _seq_sum(dvalue)
+        unlever = _seq_sum(steps.reshape(-1))
+        self._value = self.cash + unlever
+        self._fundval = self._value / self._fundshares
+        self._valuemkt = unlever
+        self._valuelever = self.cash + pos_value
+        self._valuemktlever = pos_value
+        self._leverage = pos_value / (unlever or 1.0)
+        self._unrealized = _seq_sum(unreal)
+        return self._value if not lever else self._valuelever

@@ -1,14 +1,8 @@
-"""Per-ticker attributes and point-in-time short-interest history, from the user's files or Yahoo.
+"""Per-ticker attributes from the user's files or Yahoo (short-interest history: feeds.short_interest).
 
 * ``attributes.csv``: ``ticker`` then any of ``sector, profitable, beta, short_interest,
   days_to_cover, shares, is_tech`` (extra columns are kept). ``short_interest`` is a fraction of
   float (0.25 = 25%); booleans are true/false, yes/no or 1/0; empty cells are unknown.
-* short-interest history in its usual public form, one row per settlement date and ticker
-  (twice a month): ``date, ticker, shares_short | short_interest[, days_to_cover][, float_shares]
-  [, publication_date]``. A value becomes known on its publication date (given, or the settlement
-  date plus ``lag_days`` business days) and is carried forward to the next publication.
-* the point-in-time wide form (``date`` + one column per ticker, values already known on that
-  date; what :func:`feeds.export.export_market` writes): used as given.
 * Yahoo's ``Ticker.info`` fields (``attributes="yahoo"``): today's values, not point-in-time.
 """
 
@@ -21,41 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .csv_feed import (
-    Table,
-    _canon,
-    _dates_or_fail,
-    _numbers_or_fail,
-    parse_numbers,
-    read_table,
-)
+from .csv_feed import Table, _numbers_or_fail, parse_numbers, read_table
 from .errors import SqueezeLabError
-from .market import ATTRIBUTE_COLUMNS, normalize_index
+from .market import ATTRIBUTE_COLUMNS
+from .short_interest import check_fraction_of_float
 
 #: Column types of the known attributes.
 ATTRIBUTE_TYPES = {
     "sector": "str", "profitable": "bool", "beta": "float", "short_interest": "float",
     "days_to_cover": "float", "shares": "float", "is_tech": "bool",
 }
-#: Short interest above this (as a fraction of float) is taken for a percentage typed by mistake.
-MAX_SHORT_FRACTION = 5.0
-#: Default business days between a settlement date and the publication of its short interest.
-SI_LAG_DAYS = 8
 #: Sector given to tickers without one.
 UNKNOWN_SECTOR = "Unknown"
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
-_SI_ALIASES = {
-    "settlement_date": "date", "settlement": "date",
-    "shares_short": "shares_short", "short_shares": "shares_short", "short_interest_shares": "shares_short",
-    "short_interest": "short_interest", "short_percent_of_float": "short_interest",
-    "si": "short_interest",
-    "days_to_cover": "days_to_cover", "dtc": "days_to_cover", "short_ratio": "days_to_cover",
-    "float_shares": "float_shares", "float": "float_shares",
-    "publication_date": "publication_date", "published": "publication_date",
-    "publication": "publication_date",
-}
 
 
 def _fail(message: str) -> SqueezeLabError:
@@ -163,10 +137,10 @@ def _attribute_column(t: Table, name: str, cells: np.ndarray, dtype: str | None)
 
 
 def _check_ranges(t: Table, frame: pd.DataFrame) -> None:
+    if "short_interest" in frame.columns and frame["short_interest"].dtype == np.float64:
+        check_fraction_of_float(frame["short_interest"].to_numpy(), t.loc, frame.index)
     checks = (
         ("beta", lambda v: ~np.isinf(v), "a finite number"),
-        ("short_interest", lambda v: np.isnan(v) | ((v >= 0) & (v <= MAX_SHORT_FRACTION)),
-         "a fraction of float between 0 and 5 (0.25 = 25%; divide percentages by 100)"),
         ("days_to_cover", lambda v: np.isnan(v) | ((v >= 0) & np.isfinite(v)), "a number >= 0"),
         ("shares", lambda v: np.isnan(v) | ((v > 0) & np.isfinite(v)), "a positive number"),
     )
@@ -279,189 +253,3 @@ def attributes_from_info(infos: Mapping[str, Mapping[str, Any]]) -> tuple[pd.Dat
         notes.append(f"Yahoo gave no sector for {len(unknown)} ticker(s) (e.g. "
                      f"{', '.join(map(str, unknown[:5]))}): sector Unknown, not tech")
     return att, notes
-
-
-# =============================================================================== short interest
-def read_short_interest(
-    path: str | Path | None,
-    dates: pd.DatetimeIndex,
-    tickers: pd.Index,
-    lag_days: int = SI_LAG_DAYS,
-    days_to_cover_path: str | Path | None = None,
-    shares: pd.Series | None = None,
-    volume: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None, list[str]]:
-    """Point-in-time short interest and days to cover (dates x tickers) from a history file.
-
-    The public twice-monthly form (a ``ticker`` column) is lagged: each value is known from its
-    publication date (``publication_date`` column, else settlement + ``lag_days`` business days)
-    and carried forward. The wide form (``date`` + one column per ticker) is point-in-time already:
-    on each market date the latest row on or before it is used. ``shares`` (outstanding) converts
-    ``shares_short`` when no ``float_shares`` column is given; ``volume`` gives days to cover
-    (shares short / 20-day average volume) when the file has none.
-    """
-    dates = normalize_index(dates)
-    tickers = pd.Index(tickers)
-    notes: list[str] = []
-    si = dtc = None
-    if path is not None:
-        t = read_table(path)
-        if "ticker" in t.canon:
-            si, dtc, notes = _public_short_interest(t, dates, tickers, lag_days, shares, volume)
-        else:
-            si = _wide_point_in_time(t, dates, tickers, "short_interest")
-            notes.append(f"short interest read point-in-time from {t.path} (no publication lag added)")
-    if days_to_cover_path is not None:
-        t = read_table(days_to_cover_path)
-        dtc = _wide_point_in_time(t, dates, tickers, "days_to_cover")
-        notes.append(f"days to cover read point-in-time from {t.path} (no publication lag added)")
-    for name, frame in (("short_interest", si), ("days_to_cover", dtc)):
-        if frame is not None:
-            covered = int(frame.notna().any(axis=0).sum())
-            if covered < len(tickers):
-                notes.append(f"{name} history covers {covered} of {len(tickers)} tickers; the others "
-                             "are unknown")
-    return si, dtc, notes
-
-
-def _wide_point_in_time(t: Table, dates: pd.DatetimeIndex, tickers: pd.Index, what: str) -> pd.DataFrame:
-    if not t.header or t.canon[0] != "date":
-        raise _fail(f"{t.path}:{t.header_line}: the first column must be 'date', then one column per "
-                    f"ticker (or give the public form date,ticker,shares_short,...)")
-    names = [h.strip() for h in t.header[1:]]
-    d = pd.DatetimeIndex(_dates_or_fail(t.loc, t.cells[:, 0]))
-    if d.has_duplicates:
-        r = int(np.argmax(d.duplicated()))
-        raise _fail(f"{t.loc(r)}: date {d[r].date()} appears twice: remove one of the rows")
-    data = {}
-    for k, name in enumerate(names):
-        v = _numbers_or_fail(t.loc, f"{what} for {name}", t.cells[:, k + 1])
-        bad = ~np.isnan(v) & ~(np.isfinite(v) & (v >= 0))
-        if what == "short_interest":
-            bad |= v > MAX_SHORT_FRACTION
-        if bad.any():
-            r = int(np.argmax(bad))
-            raise _fail(f"{t.loc(r)}: {what} for {name} {str(t.cells[r, k + 1]).strip()!r} must be "
-                        + ("a fraction of float between 0 and 5 (0.25 = 25%)" if what == "short_interest"
-                           else "a number >= 0"))
-        data[name] = v
-    frame = pd.DataFrame(data, index=normalize_index(d), columns=pd.Index(names)).sort_index()
-    out = frame.reindex(dates, method="ffill") if len(frame) else frame.reindex(dates)
-    out = out.reindex(columns=tickers).astype(np.float64)
-    out.index = dates
-    out.columns = tickers
-    return out
-
-
-def _public_short_interest(
-    t: Table, dates: pd.DatetimeIndex, tickers: pd.Index, lag_days: int,
-    shares: pd.Series | None, volume: pd.DataFrame | None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
-    canon = [_SI_ALIASES.get(c, c) for c in (_canon(h) for h in t.header)]
-    if "date" not in canon:
-        raise _fail(f"{t.path}:{t.header_line}: no 'date' (settlement date) column: give date,ticker,"
-                    "shares_short (or short_interest),days_to_cover")
-    if "short_interest" not in canon and "shares_short" not in canon:
-        raise _fail(f"{t.path}:{t.header_line}: no shares_short or short_interest column: give one "
-                    "(short_interest as a fraction of float, 0.25 = 25%)")
-
-    def col(name: str) -> np.ndarray | None:
-        return t.cells[:, canon.index(name)] if name in canon else None
-
-    n = len(t)
-    if "ticker" not in canon:
-        raise _fail(f"{t.path}:{t.header_line}: no 'ticker' column: give date,ticker,shares_short,...")
-    tick = np.array([str(v).strip() for v in col("ticker")], dtype=object)
-    if n and (tick == "").any():
-        raise _fail(f"{t.loc(int(np.argmax(tick == '')))}: the ticker is empty: give a ticker on every row")
-    settle = _dates_or_fail(t.loc, col("date"))
-    key = pd.DataFrame({"d": settle, "t": tick})
-    dup = key.duplicated().to_numpy()
-    if dup.any():
-        r = int(np.argmax(dup))
-        raise _fail(f"{t.loc(r)}: duplicate short-interest row for {tick[r]} on "
-                    f"{pd.Timestamp(settle[r]).date()}: give one row per settlement date and ticker")
-    if "publication_date" in canon:
-        known = _dates_or_fail(t.loc, col("publication_date"))
-        early = known < settle
-        if early.any():
-            r = int(np.argmax(early))
-            raise _fail(f"{t.loc(r)}: publication_date is before the settlement date: swap or fix them")
-        lag_note = "its publication_date"
-    else:
-        if lag_days < 0:
-            raise _fail(f"short-interest lag {lag_days} is negative: give 0 or more business days")
-        known = (pd.DatetimeIndex(settle) + pd.offsets.BDay(int(lag_days))).to_numpy() \
-            if lag_days else settle
-        lag_note = f"settlement date + {lag_days} business days"
-
-    def numbers(name: str, lo: float, hi: float, what: str) -> np.ndarray | None:
-        cells = col(name)
-        if cells is None:
-            return None
-        v = _numbers_or_fail(t.loc, name, cells)
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(v) & ~((v >= lo) & (v <= hi))
-        if bad.any():
-            r = int(np.argmax(bad))
-            raise _fail(f"{t.loc(r)}: {name} {str(cells[r]).strip()!r} for {tick[r]} must be {what}")
-        return v
-
-    frac = numbers("short_interest", 0.0, MAX_SHORT_FRACTION,
-                   "a fraction of float between 0 and 5 (0.25 = 25%; divide percentages by 100)")
-    short = numbers("shares_short", 0.0, np.inf, "a number of shares >= 0")
-    dtc_v = numbers("days_to_cover", 0.0, np.inf, "a number of days >= 0")
-    flt = numbers("float_shares", 0.0, np.inf, "a positive number of shares")
-    notes: list[str] = []
-    if frac is None:
-        assert short is not None
-        if flt is not None:
-            denom = flt
-            base = "float_shares"
-        elif shares is not None:
-            sh = pd.to_numeric(shares, errors="coerce").astype(np.float64)
-            denom = sh.reindex(pd.Index(tick)).to_numpy()
-            base = "shares outstanding (attributes), not float"
-        else:
-            raise _fail(f"{t.path}: gives shares_short but neither a float_shares column nor a shares "
-                        "attribute: add float_shares, a shares column to attributes.csv, or give "
-                        "short_interest as a fraction of float")
-        with np.errstate(all="ignore"):
-            frac = np.where(denom > 0, short / denom, np.nan)
-        notes.append(f"short interest = shares_short / {base}")
-    if dtc_v is None and short is not None and volume is not None:
-        adv = volume.rolling(20, min_periods=10).mean()
-        pos = dates.searchsorted(pd.DatetimeIndex(settle), side="right") - 1
-        vals = np.full(n, np.nan)
-        tcode = tickers.get_indexer(pd.Index(tick))
-        ok = (pos >= 0) & (tcode >= 0)
-        a = adv.reindex(columns=tickers).to_numpy()
-        with np.errstate(all="ignore"):
-            vals[ok] = short[ok] / a[pos[ok], tcode[ok]]
-        vals[~np.isfinite(vals)] = np.nan
-        dtc_v = vals
-        notes.append("days to cover = shares_short / 20-day average volume at the settlement date")
-    pos = dates.searchsorted(pd.DatetimeIndex(known), side="left")
-    tcode = tickers.get_indexer(pd.Index(tick))
-    use = (pos < len(dates)) & (tcode >= 0)
-    order = np.lexsort((settle[use], pos[use]))  # by market date, then settlement date
-    rows = np.flatnonzero(use)[order]
-    nd, nt = len(dates), len(tickers)
-    rid = np.full((nd, nt), -1, dtype=np.int64)
-    rid[pos[rows], tcode[rows]] = rows  # the latest settlement wins on a shared publication date
-    rid = pd.DataFrame(np.where(rid >= 0, rid, np.nan)).ffill().to_numpy()
-    have = ~np.isnan(rid)
-    idx = np.where(have, rid, 0).astype(np.int64)
-
-    def frame(v: np.ndarray) -> pd.DataFrame:
-        arr = np.where(have, v[idx] if len(v) else np.nan, np.nan)
-        return pd.DataFrame(arr.astype(np.float64), index=dates, columns=tickers)
-
-    si = frame(frac)
-    dtc = frame(dtc_v) if dtc_v is not None else None
-    notes.insert(0, f"short interest is point-in-time: each twice-monthly value is used from "
-                    f"{lag_note}, then carried forward")
-    if dtc is None:
-        notes.append("days to cover unavailable: the short-interest file has no days_to_cover and "
-                     "there is no volume")
-    return si, dtc, notes

@@ -114,8 +114,10 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
 
 
-def read_table(path: str | Path) -> Table:
+def read_table(path: str | Path, delimiter: str = ",") -> Table:
     """Read a (possibly gzipped) CSV as strings, keeping line numbers; blank lines are skipped.
+
+    ``delimiter`` is ``","`` for CSV; FINRA's short-interest files use ``"|"``.
 
     Raises SqueezeLabError naming ``file:line`` for unreadable files, undecodable text, rows with
     the wrong number of fields, and empty or repeated column names.
@@ -128,7 +130,7 @@ def read_table(path: str | Path) -> Table:
     line = 0
     try:
         with _open_text(p) as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(fh, delimiter=delimiter)
             for rec in reader:
                 line = reader.line_num
                 if not rec or (not rec[0].strip() and all(not f.strip() for f in rec)):
@@ -139,9 +141,10 @@ def read_table(path: str | Path) -> Table:
                     _check_header(p, line, header)
                     continue
                 if len(rec) != len(header):
+                    sep = "comma" if delimiter == "," else repr(delimiter)
                     raise _fail(
-                        f"{p}:{line}: expected {len(header)} fields ({','.join(header)}), found "
-                        f"{len(rec)}: fix the row (a stray or missing comma?)"
+                        f"{p}:{line}: expected {len(header)} fields ({delimiter.join(header)}), "
+                        f"found {len(rec)}: fix the row (a stray or missing {sep}?)"
                     )
                 rows.append(rec)
                 lines.append(line)
@@ -753,7 +756,8 @@ def csv_market(
     max_gap_days: int | None = MAX_GAP_DAYS,
     index_ticker: str | None = None,
     growth_ticker: str | None = None,
-    si_lag_days: int = 8,
+    si_lag: int = 8,
+    si_max_age: int | None = 30,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
 ) -> Market:
@@ -770,10 +774,12 @@ def csv_market(
     max_gap_days : largest number of calendar days allowed between consecutive dates (None: off).
     index_ticker, growth_ticker : price columns to use as the index / growth reference series
         (removed from the tradable universe).
-    si_lag_days : business days between a short-interest settlement date and its publication.
+    si_lag, si_max_age : sessions between a short-interest settlement and its first use, and
+        after which it is stale (see :mod:`feeds.short_interest`).
     start, end : keep only these dates (inclusive).
     """
-    from .attributes import align_attributes, read_attributes, read_short_interest
+    from .attributes import align_attributes, read_attributes
+    from .short_interest import short_interest_history
 
     src = Path(path).expanduser()
     if ffill_limit < 0:
@@ -830,14 +836,15 @@ def csv_market(
         notes.extend(att_notes)
 
     si_path, dtc_path = side(short_interest, "short_interest"), side(days_to_cover, "days_to_cover")
-    si = dtc = None
+    si = dtc = si_info = None
     if si_path is not None or dtc_path is not None:
-        si, dtc, si_notes = read_short_interest(
-            si_path, close.index, tickers, lag_days=si_lag_days, days_to_cover_path=dtc_path,
-            shares=att["shares"] if "shares" in att.columns else None,
+        hist = short_interest_history(
+            si_path, close.index, tickers, lag=si_lag, max_age=si_max_age,
+            days_to_cover_path=dtc_path,
             volume=frames["volume"] if np.isfinite(frames["volume"].to_numpy()).any() else None,
         )
-        notes.extend(si_notes)
+        si, dtc, si_info = hist.short_interest, hist.days_to_cover, hist.info
+        notes.extend(hist.notes)
 
     ref_path = side(reference, "reference")
     given = read_series(ref_path, close.index, "reference") if ref_path is not None else None
@@ -878,7 +885,7 @@ def csv_market(
     return Market(
         open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
         volume=frames["volume"], attributes=att, reference=ref, factors=fac,
-        short_interest=si, days_to_cover=dtc, source="csv", synthetic=synthetic,
+        short_interest=si, days_to_cover=dtc, short_info=si_info, source="csv", synthetic=synthetic,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         fill_model=fill_model, notes=tuple(notes), meta=meta,
     )

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import SqueezeLabError
+
+if TYPE_CHECKING:
+    from .short_interest import ShortInterestInfo
 
 #: Price/volume fields, in the order backtrader's OHLCV lines use them.
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -52,7 +55,9 @@ class Market:
     Price frames are float64, dates x tickers, adjusted. A ticker may be NaN before it lists and
     after it delists (``tradable`` tells which cells are live) but never in between.
     ``short_interest`` / ``days_to_cover`` are point-in-time: the value known on each date (already
-    lagged by the publication delay), or None when only a static attribute is known.
+    lagged by the publication delay), or None when only a static attribute is known;
+    ``short_info`` says where that history came from and how it was lagged and cut (None when the
+    feed read no short-interest file).
     """
 
     open: pd.DataFrame
@@ -71,6 +76,7 @@ class Market:
     fill_model: str = "next_open"
     notes: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    short_info: ShortInterestInfo | None = None
 
     def __post_init__(self) -> None:
         validate(self)

@@ -441,7 +441,8 @@ def yahoo_market(
     batch_size: int = 50,
     progress: ProgressFn | None = None,
     short_interest: str | Path | None = None,
-    si_lag_days: int = 8,
+    si_lag: int = 8,
+    si_max_age: int | None = 30,
     ffill_limit: int = 0,
     max_gap_days: int | None = 7,
     today: str | pd.Timestamp | None = None,
@@ -462,19 +463,16 @@ def yahoo_market(
     drop_missing : drop tickers Yahoo has no data for (listed in notes) instead of failing.
     batch_size : tickers per ``yfinance.download`` call.
     progress : ``progress(what, done, total)`` callback (``what`` is "prices" or "attributes").
-    short_interest : optional short-interest history CSV (public twice-monthly form), lagged by
-        ``si_lag_days`` business days after settlement.
+    short_interest : optional short-interest history (FINRA's files or the project CSV; a file or
+        a folder), used ``si_lag`` sessions after settlement and dropped ``si_max_age`` sessions
+        after it (see :mod:`feeds.short_interest`).
     ffill_limit : missing bars inside a listed period forward-filled, at most this many in a row.
     max_gap_days : largest calendar-day gap allowed between consecutive dates (None: off).
     today : the current date (tests); default the machine's date.
     """
-    from .attributes import (
-        align_attributes,
-        attributes_from_info,
-        read_attributes,
-        read_short_interest,
-    )
+    from .attributes import align_attributes, attributes_from_info, read_attributes
     from .csv_feed import _check_and_build, _Panel, build_reference
+    from .short_interest import short_interest_history
 
     universe = _clean_symbols(tickers)
     if not universe:
@@ -571,12 +569,12 @@ def yahoo_market(
         table = read_attributes(attributes)
         att, more = align_attributes(table, cols, source=str(attributes))
     notes.extend(more)
-    si = dtc = None
+    si = dtc = si_info = None
     if short_interest is not None:
-        si, dtc, more = read_short_interest(
-            short_interest, dates, cols, lag_days=si_lag_days,
-            shares=att["shares"] if "shares" in att.columns else None, volume=frames["volume"])
-        notes.extend(more)
+        hist = short_interest_history(short_interest, dates, cols, lag=si_lag, max_age=si_max_age,
+                                      volume=frames["volume"])
+        si, dtc, si_info = hist.short_interest, hist.days_to_cover, hist.info
+        notes.extend(hist.notes)
 
     # ------------------------------------------------------------- reference series
     def etf_returns(sym: str) -> pd.Series:
@@ -603,6 +601,7 @@ def yahoo_market(
     return Market(
         open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
         volume=frames["volume"], attributes=att, reference=ref, factors=pd.DataFrame(),
-        short_interest=si, days_to_cover=dtc, source="yahoo", synthetic=False, seed=None,
+        short_interest=si, days_to_cover=dtc, short_info=si_info, source="yahoo", synthetic=False,
+        seed=None,
         fill_model=fill_model, notes=tuple(notes), meta=meta,
     )

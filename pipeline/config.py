@@ -28,7 +28,9 @@ DATA_PARAMS: tuple[tuple[str, Any], ...] = (
     ("index", "SPY"),           # yahoo: broad index ticker
     ("growth", "QQQ"),          # yahoo: growth/tech index ticker
     ("attributes", ""),         # path to an attributes CSV, or "yahoo"
-    ("short_interest", ""),     # path to a short-interest history CSV
+    ("short_interest", ""),     # FINRA file(s) or a short-interest CSV (file or folder)
+    ("short_interest_lag", 8),  # sessions from settlement to first use (FINRA: 8th business day)
+    ("short_interest_max_age", 30),  # sessions after settlement a record is carried forward
     ("drop_missing", False),    # drop tickers that fail to download instead of failing
     ("refresh", False),         # yahoo: ignore the cache and download again
     ("cache_dir", ""),          # yahoo: cache folder (default: the user cache dir)
@@ -48,7 +50,13 @@ DATA_DOCS = {
     "index": "yahoo: broad index ticker (reference series and beta)",
     "growth": "yahoo: growth/tech index ticker",
     "attributes": "CSV of per-ticker attributes (sector, profitable, beta, short_interest, ...) or 'yahoo'",
-    "short_interest": "CSV of twice-monthly short-interest history (date, ticker, shares_short, ...)",
+    "short_interest": "short-interest history: FINRA's pipe-delimited files as downloaded (a file or "
+                      "a folder) or a CSV (date, ticker, shares_short | short_interest, "
+                      "days_to_cover, ...)",
+    "short_interest_lag": "sessions after a settlement date before its short interest is used (FINRA "
+                          "publishes on the 8th business day; a publicationDate column overrides)",
+    "short_interest_max_age": "sessions after its settlement date a short-interest record is carried "
+                              "forward; older records are stale and dropped (the run says so)",
     "drop_missing": "drop tickers with no data instead of stopping",
     "refresh": "yahoo: download again even when the cache has the range",
     "cache_dir": "yahoo: cache folder (default: the platform user cache dir)",
@@ -75,7 +83,8 @@ ANALYSIS_DOCS = {
 }
 
 
-DATA_BOUNDS = {"n_names": "[50, 20000]", "ffill_limit": "[0, inf)", "batch_size": "[1, inf)"}
+DATA_BOUNDS = {"n_names": "[50, 20000]", "ffill_limit": "[0, inf)", "batch_size": "[1, inf)",
+               "short_interest_lag": "[0, inf)", "short_interest_max_age": "[1, inf)"}
 ANALYSIS_BOUNDS = {"top_n": "[1, inf)", "top_k": "[1, inf)"}
 
 
@@ -201,6 +210,7 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
         market = yahoo_market(
             tickers, data["start"], data["end"], index=data["index"], growth=data["growth"],
             attributes=data["attributes"] or None, short_interest=data["short_interest"] or None,
+            si_lag=int(data["short_interest_lag"]), si_max_age=int(data["short_interest_max_age"]),
             cache_dir=data["cache_dir"] or None, refresh=bool(data["refresh"]),
             drop_missing=bool(data["drop_missing"]), batch_size=int(data["batch_size"]),
             ffill_limit=int(data["ffill_limit"]), progress=progress,
@@ -213,6 +223,7 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
         market = csv_market(
             data["path"], attributes=data["attributes"] or None,
             short_interest=data["short_interest"] or None, ffill_limit=int(data["ffill_limit"]),
+            si_lag=int(data["short_interest_lag"]), si_max_age=int(data["short_interest_max_age"]),
         )
     return market.slice(data["start"], data["end"])
 

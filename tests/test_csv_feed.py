@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from squeeze_lab.feeds.attributes import read_attributes, read_short_interest
+from squeeze_lab.feeds.attributes import read_attributes
 from squeeze_lab.feeds.csv_feed import csv_market, read_series
 from squeeze_lab.feeds.errors import SqueezeLabError
 from squeeze_lab.feeds.market import Market
+from squeeze_lab.feeds.short_interest import short_interest_history
 
 LONG = """date,ticker,open,high,low,close,volume
 2024-01-02,AAA,10,11,9.5,10.5,1000
@@ -153,9 +154,12 @@ def test_folder_side_files_attributes_reference_short_interest(tmp_path):
     assert np.isnan(m.attributes.loc["CCC", "short_interest"])
     s = m.short_interest["AAA"]
     assert s.loc[:"2024-01-23"].isna().all() and s.loc["2024-01-24"] == 0.25
-    assert s.loc["2024-02-12"] == 0.35 and m.days_to_cover["AAA"].iloc[-1] == 9
+    assert s.loc["2024-02-12"] == 0.35 and m.days_to_cover["AAA"].loc["2024-03-13"] == 9
+    # 30 sessions after its settlement (2024-01-31) the last record is stale: not carried on
+    assert np.isnan(m.days_to_cover["AAA"].loc["2024-03-14"])
+    assert any("stale from 2024-03-14" in n for n in m.notes)
     # a lag of 0 uses the settlement date itself
-    m0 = csv_market(d, si_lag_days=0)
+    m0 = csv_market(d, si_lag=0)
     assert m0.short_interest["AAA"].loc["2024-01-12"] == 0.25
     # a complete reference.csv is used as it is
     ref = pd.DataFrame({"index": 0.001, "growth": 0.002, "most_shorted": 0.003,
@@ -166,20 +170,19 @@ def test_folder_side_files_attributes_reference_short_interest(tmp_path):
     assert (m2.reference["most_shorted"] == 0.003).all()
 
 
-def test_short_interest_in_shares_needs_a_denominator(tmp_path):
+def test_short_interest_in_shares_without_float_ranks_by_days_to_cover(tmp_path):
     dates = pd.DatetimeIndex(pd.bdate_range("2024-01-02", "2024-02-29")).as_unit("ns")
     p = write(tmp_path / "si.csv", "settlement_date,symbol,shares_short\n2024-01-31,AAA,1e8\n")
-    with pytest.raises(SqueezeLabError, match="neither a float_shares column nor a shares attribute"):
-        read_short_interest(p, dates, pd.Index(["AAA"]))
-    si, dtc, notes = read_short_interest(p, dates, pd.Index(["AAA"]), shares=pd.Series({"AAA": 1e9}))
-    assert si["AAA"].iloc[-1] == pytest.approx(0.1) and dtc is None
+    with pytest.raises(SqueezeLabError, match="no float_shares, no days to cover and no volume"):
+        short_interest_history(p, dates, pd.Index(["AAA"]))
     vol = pd.DataFrame({"AAA": 1e7}, index=dates)
-    si, dtc, notes = read_short_interest(p, dates, pd.Index(["AAA"]), shares=pd.Series({"AAA": 1e9}),
-                                         volume=vol)
-    assert dtc["AAA"].iloc[-1] == pytest.approx(10.0)
+    h = short_interest_history(p, dates, pd.Index(["AAA"]), volume=vol)
+    assert h.short_interest is None and h.info.measure == "days_to_cover"
+    assert h.days_to_cover["AAA"].iloc[-1] == pytest.approx(10.0)
+    assert any("crowding is ranked by days to cover" in n for n in h.notes)
     p2 = write(tmp_path / "si2.csv", "date,ticker,shares_short,float_shares,publication_date\n"
                                      "2024-01-12,AAA,2e8,1e9,2024-01-16\n")
-    si, _, _ = read_short_interest(p2, dates, pd.Index(["AAA"]))
+    si = short_interest_history(p2, dates, pd.Index(["AAA"])).short_interest
     assert np.isnan(si["AAA"].loc["2024-01-12"]) and si["AAA"].loc["2024-01-16"] == pytest.approx(0.2)
 
 
@@ -289,7 +292,7 @@ def test_attribute_errors_name_file_and_line(tmp_path):
     with pytest.raises(SqueezeLabError, match=r"b\.csv:3: ticker AAA appears twice \(first at line 2\)"):
         read_attributes(p)
     p = write(tmp_path / "c.csv", "ticker,short_interest\nAAA,25\n")
-    with pytest.raises(SqueezeLabError, match=r"c\.csv:2: short_interest '25' for AAA must be a fraction"):
+    with pytest.raises(SqueezeLabError, match=r"c\.csv:2: short_interest 25 for AAA looks like a percentage"):
         read_attributes(p)
     p = write(tmp_path / "d.csv", "ticker,shares\nAAA,-1\n")
     with pytest.raises(SqueezeLabError, match=r"d\.csv:2: shares '-1' for AAA must be a positive"):
@@ -393,8 +396,8 @@ def test_fuzz_side_files_give_frames_or_clean_error(tmp_path_factory, data, head
             out = read_attributes(path)
             assert out.index.is_unique
         else:
-            si, _, _ = read_short_interest(path, dates, pd.Index(["AAA", "BBB"]),
-                                           shares=pd.Series({"AAA": 1e9, "BBB": 2e9}))
-            assert si.shape == (30, 2)
+            h = short_interest_history(path, dates, pd.Index(["AAA", "BBB"]))
+            for f in (h.short_interest, h.days_to_cover):
+                assert f is None or f.shape == (30, 2)
     except SqueezeLabError as err:
         assert "\n" not in str(err)

@@ -278,15 +278,17 @@ def test_attributes_from_csv_and_short_interest_history(yahoo, tmp_path):
                   "2024-01-12,AAA,3e8,6.5\n2024-01-12,BBB,1e8,1.0\n"
                   "2024-01-31,AAA,4e8,8.0\n")
     m = market(tmp_path, attributes=att, short_interest=si)
-    s = m.short_interest["AAA"]
-    # settlement 2024-01-12 + 8 business days = 2024-01-24: unknown before, known from then
+    # shares short without float: no % of float (shares outstanding is not float), days to cover
+    assert m.short_interest is None and m.short_info.measure == "days_to_cover"
+    s = m.days_to_cover["AAA"]
+    # settlement 2024-01-12, the 8th session after it is 2024-01-24: unknown before, known from then
     assert s.loc[:"2024-01-23"].isna().all()
-    assert s.loc["2024-01-24"] == pytest.approx(0.3)
-    assert s.loc["2024-02-12"] == pytest.approx(0.4)  # 2024-01-31 + 8 bdays = 2024-02-12
-    assert s.loc["2024-02-09"] == pytest.approx(0.3)
-    assert m.days_to_cover["AAA"].loc["2024-02-12"] == 8.0
-    assert m.short_interest["CCC"].isna().all()
-    assert any("publication" in n or "settlement date + 8" in n for n in m.notes)
+    assert s.loc["2024-01-24"] == pytest.approx(6.5)
+    assert s.loc["2024-02-12"] == pytest.approx(8.0)  # 2024-01-31 + 8 sessions = 2024-02-12
+    assert s.loc["2024-02-09"] == pytest.approx(6.5)
+    assert m.days_to_cover["CCC"].isna().all()
+    assert any("8th session after settlement" in n for n in m.notes)
+    assert any("crowding is ranked by days to cover" in n for n in m.notes)
 
 
 def test_bad_tickers_argument(yahoo, tmp_path):

@@ -42,13 +42,11 @@ from ..feeds.market import Market
 from .params import check_params
 from .signals import (
     cross_sectional_zscore,
-    index_returns,
     junk_score,
-    listed_returns,
+    market_beta,
+    market_vol,
     momentum_12_1,
     quality_score,
-    realized_vol,
-    rolling_beta,
 )
 from .targets import LEGS, Targets
 
@@ -225,7 +223,6 @@ def _rank_desc(key: np.ndarray) -> np.ndarray:
 def book_scores(market: Market, **params: Any) -> dict[str, pd.DataFrame]:
     """The frames the book ranks on: long composite, junk score, momentum, quality, vol, beta."""
     p = resolve_book_params(params)
-    r = listed_returns(market)
     mom = momentum_12_1(market.close, p["momentum_lookback"], p["momentum_skip"])
     qual = quality_score(market, beta_window=p["beta_window"], vol_window=p["vol_window"])
     qw = p["quality_weight"]
@@ -239,8 +236,8 @@ def book_scores(market: Market, **params: Any) -> dict[str, pd.DataFrame]:
         "junk": junk,
         "momentum": mom,
         "quality": qual,
-        "vol": realized_vol(r, p["vol_window"]),
-        "beta": rolling_beta(r, index_returns(market), p["beta_window"]),
+        "vol": market_vol(market, p["vol_window"]),
+        "beta": market_beta(market, p["beta_window"]),
     }
 
 

@@ -47,11 +47,9 @@ from ..feeds.market import Market
 from .params import check_params
 from .signals import (
     SIGNAL_MODES,
-    index_returns,
     junk_rally_signal,
-    listed_returns,
+    market_beta,
     most_shorted_members,
-    rolling_beta,
     short_breadth,
     squeeze_pressure,
 )
@@ -402,8 +400,8 @@ def build_actions(market: Market, p: dict[str, Any]) -> ActionStack:
         "cover_crowded": lambda: CoverCrowded(
             squeeze_pressure(market, lookback=p["signal_lookback"]).to_numpy(), p["cover_fraction"]),
         "hedge_basket": lambda: _hedge(market, p),
-        "neutralize_beta": lambda: NeutralizeBeta(rolling_beta(
-            listed_returns(market), index_returns(market), p["overlay_beta_window"]).to_numpy()),
+        "neutralize_beta": lambda: NeutralizeBeta(
+            market_beta(market, p["overlay_beta_window"]).to_numpy()),
     }
     return ActionStack(*(builders[name]() for name in p["actions"]), Fund(p["max_net_long"]))
 

@@ -14,7 +14,8 @@ The components actually used are reported in ``score.attrs["components"]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,9 +52,48 @@ def _check_window(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
+#: Per market, the shared signals already computed (see :func:`computed_once`).
+_ONCE: weakref.WeakKeyDictionary[Market, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+#: Entries kept per market (a sweep over windows must not grow without bound).
+_ONCE_SIZE = 16
+
+
+def computed_once(market: Market, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per market and key, shared by the book, the overlay and the analyzers.
+
+    Returns, index returns, rolling betas and volatilities are asked for several times per run
+    (quality, junk, the book's sizing, the overlay); a :class:`~feeds.market.Market` is frozen, so
+    each is computed once per market and handed out as a shallow copy (pandas copy-on-write
+    keeps the stored frame intact whatever the caller does with it). The most recent
+    :data:`_ONCE_SIZE` keys are kept per market, and nothing outlives the market.
+    """
+    store = _ONCE.setdefault(market, {})
+    if key in store:
+        value = store.pop(key)
+    else:
+        value = compute()
+        while len(store) >= _ONCE_SIZE:
+            store.pop(next(iter(store)))
+    store[key] = value   # most recent last
+    return value.copy(deep=False) if isinstance(value, (pd.DataFrame, pd.Series)) else value
+
+
 def listed_returns(market: Market) -> pd.DataFrame:
     """Daily close-to-close returns, NaN wherever the name is not listed (first row 0 if listed)."""
-    return market.returns().where(market.tradable)
+    return computed_once(market, ("listed_returns",),
+                         lambda: market.returns().where(market.tradable))
+
+
+def market_beta(market: Market, window: int) -> pd.DataFrame:
+    """:func:`rolling_beta` of every name's listed returns on :func:`index_returns` (computed once)."""
+    return computed_once(market, ("beta", window), lambda: rolling_beta(
+        listed_returns(market), index_returns(market), window))
+
+
+def market_vol(market: Market, window: int) -> pd.DataFrame:
+    """:func:`realized_vol` (annualized) of every name's listed returns (computed once)."""
+    return computed_once(market, ("vol", window),
+                         lambda: realized_vol(listed_returns(market), window))
 
 
 def cross_sectional_zscore(frame: pd.DataFrame, clip: float | None = 3.0) -> pd.DataFrame:
@@ -163,6 +203,10 @@ def index_returns(market: Market) -> pd.Series:
     the ``shares`` attribute is known, equal-weighted over listed names otherwise (both use only
     data up to each date).
     """
+    return computed_once(market, ("index_returns",), lambda: _index_returns(market))
+
+
+def _index_returns(market: Market) -> pd.Series:
     ref = market.reference
     if not ref.empty and "index" in ref.columns and np.isfinite(ref["index"].to_numpy(np.float64)).any():
         return ref["index"].astype(np.float64).fillna(0.0).rename("index")
@@ -342,13 +386,12 @@ def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
         Dates x tickers, higher = better quality; ``attrs["components"]`` lists what was used.
     """
     listed = market.tradable
-    r = listed_returns(market)
     avail: dict[str, Any] = {}
     prof = _attribute_frame(market, "profitable")
     if prof is not None:
         avail["profitable"] = lambda: prof
-    avail["low_beta"] = lambda: -rolling_beta(r, index_returns(market), beta_window)
-    avail["low_volatility"] = lambda: -realized_vol(r, vol_window)
+    avail["low_beta"] = lambda: -market_beta(market, beta_window)
+    avail["low_volatility"] = lambda: -market_vol(market, vol_window)
     use = _pick(avail, components, QUALITY_COMPONENTS, QUALITY_COMPONENTS, "quality_score")
     return _composite({c: avail[c]() for c in use}, listed, clip, "quality_score")
 
@@ -371,7 +414,6 @@ def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip:
         name -> frame (dates x tickers), and a report ``{"components", "fallback", "sources"}``
         where ``sources`` says whether short interest / days to cover were point-in-time or static.
     """
-    r = listed_returns(market)
     avail: dict[str, Any] = {}
     sources: dict[str, str] = {}
     prof = _attribute_frame(market, "profitable")
@@ -382,10 +424,10 @@ def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip:
         sources[name] = src
         if frame is not None:
             avail[name] = (lambda f=frame: f)
-    avail["beta"] = lambda: rolling_beta(r, index_returns(market), beta_window)
+    avail["beta"] = lambda: market_beta(market, beta_window)
     avail["low_price"] = lambda: (market.close < low_price).astype(np.float64).where(market.tradable)
     avail["momentum"] = lambda: -momentum_12_1(market.close, momentum_lookback, momentum_skip)
-    avail["volatility"] = lambda: realized_vol(r, vol_window)
+    avail["volatility"] = lambda: market_vol(market, vol_window)
     avail["drawdown"] = lambda: -drawdown_from_peak(market.close, drawdown_window)
     fallback = any(c not in avail for c in JUNK_ATTRIBUTE_COMPONENTS)
     default = JUNK_ATTRIBUTE_COMPONENTS + JUNK_PRICE_COMPONENTS

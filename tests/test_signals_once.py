@@ -1,0 +1,83 @@
+"""Signals computed once per market: the book, the overlay and the scores share one pass.
+
+Counts calls of the underlying pure functions and checks that what is shared cannot be changed
+by a caller, and that the shared values are the ones a fresh computation gives.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import weakref
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_engines import random_market
+
+from squeeze_lab.strategies import signals as sg
+from squeeze_lab.strategies.book import book_targets
+from squeeze_lab.strategies.overlay import apply_overlay
+
+
+@pytest.fixture()
+def counts(monkeypatch):
+    """{(function name, window): calls} of the wrapped pure functions."""
+    seen: collections.Counter = collections.Counter()
+    for name, pos in (("rolling_beta", 2), ("realized_vol", 1)):
+        real = getattr(sg, name)
+
+        def wrapped(*a, _real=real, _name=name, _pos=pos, **k):
+            seen[(_name, a[_pos] if len(a) > _pos else k["window"])] += 1
+            return _real(*a, **k)
+
+        monkeypatch.setattr(sg, name, wrapped)
+    return seen
+
+
+BOOK = {"momentum_lookback": 60, "momentum_skip": 5, "vol_window": 20, "beta_window": 30,
+        "names_per_leg": 5, "max_weight": 0.5, "neutral": "beta"}
+
+
+def test_book_and_overlay_compute_beta_and_vol_once(counts):
+    market = random_market(2, n_names=30, n_days=200)
+    targets = book_targets(market, **BOOK)
+    assert counts == {("rolling_beta", 30): 1, ("realized_vol", 20): 1}
+    apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
+                  overlay_beta_window=30)
+    book_targets(market, **BOOK)
+    # the overlay's junk-rally basket ranks on its own 63-session proxies, once
+    assert counts == {("rolling_beta", 30): 1, ("realized_vol", 20): 1,
+                      ("rolling_beta", 63): 1, ("realized_vol", 63): 1}
+    apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
+                  overlay_beta_window=40)   # another window is another computation
+    assert counts[("rolling_beta", 40)] == 1
+    assert max(counts.values()) == 1
+
+
+def test_shared_values_equal_a_fresh_computation_and_cannot_be_changed():
+    market = random_market(4, n_names=12, n_days=120, listing=False)
+    beta = sg.market_beta(market, 20)
+    fresh = sg.rolling_beta(market.returns().where(market.tradable), sg.index_returns(market), 20)
+    pd.testing.assert_frame_equal(beta, fresh)
+    beta.iloc[:, :] = 99.0                     # a caller scribbling on its copy
+    r = sg.listed_returns(market)
+    r.iloc[0, 0] = 99.0
+    m = sg.index_returns(market)
+    m.iloc[:] = 99.0
+    pd.testing.assert_frame_equal(sg.market_beta(market, 20), fresh)
+    assert not (sg.listed_returns(market) == 99.0).any().any()
+    assert not (sg.index_returns(market) == 99.0).any()
+
+
+def test_memo_is_bounded_and_per_market():
+    m1 = random_market(5, n_names=6, n_days=80, listing=False)
+    m2 = random_market(6, n_names=6, n_days=80, listing=False)
+    for w in range(2, 2 + 3 * sg._ONCE_SIZE):
+        sg.market_vol(m1, w)
+    assert len(sg._ONCE[m1]) == sg._ONCE_SIZE
+    assert not np.allclose(sg.market_vol(m1, 10).fillna(0), sg.market_vol(m2, 10).fillna(0))
+    ref = weakref.ref(m2)
+    del m2
+    gc.collect()
+    assert ref() is None   # the memo does not keep a market alive

@@ -173,6 +173,68 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def tool_config(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """The resolved config of monitor/stress: a config file (its study table ignored) + flags."""
+    raw = load_config_file(args.config) if args.config else {}
+    raw.pop("study", None)
+    raw = apply_overrides(raw, _data_sets(args) + list(args.set or []))
+    config = resolve_config(raw, name=name)
+    check_book_files([config])
+    return config
+
+
+def _check_date(flag: str, value: str | None) -> None:
+    if value is None:
+        return
+    from datetime import datetime
+
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except (TypeError, ValueError) as err:
+        raise SqueezeLabError(f"{flag} {value!r} is not YYYY-MM-DD: write e.g. {flag} 2026-01-21") from err
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write plain JSON atomically (a temporary sibling renamed), sorted keys, no timestamp."""
+    from .analyzers.jsonable import canonical
+
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(canonical(obj, 10), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, out)
+    except OSError as err:
+        raise SqueezeLabError(f"cannot write {out}: {err.strerror or err}; pick a writable path") from err
+    return out
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from .pipeline.monitor import build_monitor
+    from .pipeline.monitor_view import monitor_html, print_monitor
+
+    ui = UI(args.quiet)
+    _check_date("--asof", args.asof)
+    if args.sessions < 1 or args.top < 1:
+        raise SqueezeLabError("--sessions and --top must be at least 1: e.g. --sessions 20 --top 20")
+    config = tool_config(args, "monitor")
+    credit = None
+    if args.credit:
+        from .feeds.credit import read_credit_csv
+
+        credit = read_credit_csv(args.credit)
+    market = ui.load_market(config["data"])
+    report, series = build_monitor(config, market, asof=args.asof, sessions=args.sessions,
+                                   top=args.top, credit=credit, universe=args.universe)
+    print_monitor(report, ui, rows=args.top)
+    day = report["asof"].strftime("%Y-%m-%d")
+    page = monitor_html(report, series, Path(args.out) / f"monitor-{day}.html")
+    ui.print(f"page: {page}")
+    if args.json:
+        ui.print(f"json: {write_json(report, args.json)}")
+    return 0
+
+
 def _command_line() -> str:
     return " ".join(shlex.quote(a) for a in [PROG, *sys.argv[1:]])
 
@@ -272,6 +334,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
     p.add_argument("--resume", action="store_true", help="skip grid points already in sweep.csv")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("monitor", help="the morning screen: junk-rally signal, conditions, crowded shorts",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  squeeze-lab monitor --asof 2026-01-21\n"
+                              "  squeeze-lab monitor configs/default.toml --book my_weights.csv "
+                              "--credit BAMLH0A0HYM2.csv --json today.json\n"
+                              "  squeeze-lab monitor --universe --top 30\n")
+    p.add_argument("config", nargs="?", help="TOML config (its [overlay] gives the signal and thresholds)")
+    _add_common(p, config=False)
+    p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
+                   "default: the config's book")
+    p.add_argument("--asof", metavar="DATE", help="report as of this session (default: the last)")
+    p.add_argument("--credit", metavar="PATH",
+                   help="credit spread CSV as FRED exports it (DATE,BAMLH0A0HYM2; '.' = missing)")
+    p.add_argument("--sessions", type=int, default=20, help="signal sessions shown (default 20)")
+    p.add_argument("--top", type=int, default=20,
+                   help="crowding rows shown on the terminal, and in the universe table when "
+                        "there is no book short (default 20)")
+    p.add_argument("--universe", action="store_true",
+                   help="show the universe's most crowded names instead of the book's shorts")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--out", default="runs", help="folder of the HTML page (default: runs/)")
+    p.set_defaults(func=cmd_monitor)
     return parser
 
 

@@ -9,8 +9,10 @@
     strat = cerebro.run()[0]
     strat.analyzers.dd.get_analysis()   # a plain, JSON-able dict
 
-Each analyzer only *collects* per bar (broker value and cash in ``next()``, closes when it needs
-them, fills in ``notify_order``) and computes everything in ``stop()`` by building a
+Each analyzer only *collects* per bar (broker value and cash in ``next()``, fills in
+``notify_order``) and computes everything in ``stop()``; the closes it needs are read once at
+``stop()`` from the feeds' own line buffers (:func:`closes_at`), not copied bar by bar (only
+memory-saving buffers, which forget old bars, are still read per bar) by building a
 :class:`strategies.result.BacktestResult` and calling the same pure functions as
 :func:`analyzers.report.build_metrics` does for the vectorized twin. Daily bars are assumed (one
 bar per date). ``get_analysis()`` returns plain python values: floats, ints, ISO date strings,
@@ -62,6 +64,34 @@ def _returns(equity: pd.Series) -> pd.Series:
     return r
 
 
+def _unbounded(data: Any) -> bool:
+    line = data.lines.close
+    return line.mode == line.UnBounded and data.lines.datetime.mode == line.UnBounded
+
+
+def closes_at(datas: list[Any], nums: np.ndarray) -> np.ndarray:
+    """Each data's close as ``data.close[0]`` read at the bars stamped ``nums`` (bars x datas).
+
+    Read from the datas' line buffers (every bar loaded so far): the close of the data's last
+    bar at or before each stamp, NaN before its first bar, which is what a per-bar read in
+    ``next()`` sees. Needs unbounded buffers (not ``exactbars``/``qbuffer``).
+    """
+    nums = np.asarray(nums, dtype=np.float64)
+    out = np.full((len(nums), len(datas)), np.nan)
+    for j, d in enumerate(datas):
+        n = d.buflen()
+        if n <= 0:
+            continue
+        dts = np.frombuffer(d.lines.datetime.array, dtype=np.float64)[:n]
+        close = np.frombuffer(d.lines.close.array, dtype=np.float64)[:n]
+        if len(dts) == len(nums) and np.array_equal(dts, nums):
+            out[:, j] = close
+            continue
+        k = np.searchsorted(dts, nums, side="right") - 1
+        out[:, j] = np.where(k >= 0, close[np.clip(k, 0, None)], np.nan)
+    return out
+
+
 class _Collector(bt.Analyzer):
     """Collect dates, broker value/cash (and optionally closes) per bar, and every fill."""
 
@@ -74,6 +104,8 @@ class _Collector(bt.Analyzer):
         self._value: list[float] = []
         self._cash: list[float] = []
         self._closes: list[list[float]] = []
+        self._per_bar = False  # closes read per bar (bounded buffers only), decided on bar one
+        self._date_cache: pd.DatetimeIndex | None = None
         self._fills: list[tuple[float, str, float, float, float]] = []
         self._start_cash = float(getattr(self.strategy.broker, "startingcash",
                                          self.strategy.broker.getcash()))
@@ -102,20 +134,28 @@ class _Collector(bt.Analyzer):
         self._value.append(br.getvalue())
         self._cash.append(br.getcash())
         if self._closes_needed:
-            self._closes.append([d.close[0] if len(d) else np.nan for d in self.datas])
+            if len(self._dt) == 1:
+                self._per_bar = not all(_unbounded(d) for d in self.datas)
+            if self._per_bar:
+                self._closes.append([d.close[0] if len(d) else np.nan for d in self.datas])
 
     # ----------------------------------------------------------------- build
     def _dates(self) -> pd.DatetimeIndex:
-        idx = _num_dates(self._dt)
-        return pd.DatetimeIndex(idx, name="date")
+        if self._date_cache is None or len(self._date_cache) != len(self._dt):
+            self._date_cache = pd.DatetimeIndex(_num_dates(self._dt), name="date")
+        return self._date_cache
 
     def _equity(self) -> pd.Series:
         return pd.Series(np.asarray(self._value, dtype=np.float64), index=self._dates(),
                          name="equity")
 
     def _close_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(np.asarray(self._closes, dtype=np.float64).reshape(
-            len(self._dt), len(self._names)), index=self._dates(), columns=self._names)
+        if self._per_bar:
+            closes = np.asarray(self._closes, dtype=np.float64).reshape(len(self._dt),
+                                                                       len(self._names))
+        else:
+            closes = closes_at(list(self.datas), np.asarray(self._dt, dtype=np.float64))
+        return pd.DataFrame(closes, index=self._dates(), columns=self._names)
 
     def _result(self) -> BacktestResult:
         """A BacktestResult rebuilt from what was collected (shares from fills, legs, costs)."""

@@ -1,0 +1,81 @@
+"""Analyzers read the closes once at stop() from the feeds' buffers: the same as a per-bar read.
+
+A spy analyzer reads ``data.close[0]`` on every bar (what the analyzers used to do); the closes
+gathered at ``stop()`` must equal it on feeds that start late, end early and tick on other dates,
+and the analyzers' output must not depend on the buffer mode (``exactbars`` keeps a per-bar read).
+"""
+
+from __future__ import annotations
+
+import json
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+from test_engines import random_market, random_targets
+
+from squeeze_lab.analyzers.bt_analyzers import Exposures, LegAttribution, closes_at
+from squeeze_lab.strategies.bt_feed import ArrayFeed, feeds_for
+from squeeze_lab.strategies.bt_strategy import SqueezeBook
+from squeeze_lab.strategies.engine import make_cerebro
+
+
+class Spy(bt.Analyzer):
+    def start(self) -> None:
+        self.dt: list[float] = []
+        self.rows: list[list[float]] = []
+
+    def next(self) -> None:
+        self.dt.append(self.strategy.datetime[0])
+        self.rows.append([d.close[0] if len(d) else np.nan for d in self.datas])
+
+    def stop(self) -> None:
+        self.gathered = closes_at(list(self.datas), np.asarray(self.dt))
+
+
+def test_closes_at_equals_a_per_bar_read():
+    market = random_market(8, n_names=6, n_days=90, listing=False)
+    d = market.dates
+    feeds = feeds_for(market, market.tickers[:3])
+    c = market.close.to_numpy()
+    feeds.append(ArrayFeed(dataname="LATE", dates=d[30:], close=c[30:, 3]))
+    feeds.append(ArrayFeed(dataname="EARLY_END", dates=d[:50], close=c[:50, 4]))
+    feeds.append(ArrayFeed(dataname="ODD_DAYS", dates=d[::3], close=c[::3, 5]))
+    cerebro = bt.Cerebro(stdstats=False)
+    for f in feeds:
+        cerebro.adddata(f, name=f._name)
+    cerebro.addstrategy(bt.Strategy)
+    cerebro.addanalyzer(Spy, _name="spy")
+    spy = cerebro.run()[0].analyzers.spy
+    per_bar = np.asarray(spy.rows)
+    assert np.isnan(per_bar[:, 3]).any() and np.isfinite(per_bar[:, 4]).all()
+    np.testing.assert_array_equal(spy.gathered, per_bar)
+
+
+@pytest.mark.parametrize("exactbars", [False, 1])
+def test_analysis_independent_of_buffer_mode(exactbars):
+    market = random_market(9, n_names=12, n_days=120)
+    targets = random_targets(market, 9, every=10)
+
+    def run(eb):
+        c = make_cerebro(market)
+        c.p.exactbars = eb
+        c.addstrategy(SqueezeBook, market=market, targets=targets)
+        c.addanalyzer(LegAttribution, _name="legs")
+        c.addanalyzer(Exposures, _name="exp")
+        s = c.run()[0]
+        return (s.analyzers.legs, s.analyzers.exp)
+
+    base = run(False)
+    other = run(exactbars)
+    assert base[0]._per_bar is False
+    assert other[0]._per_bar is bool(exactbars)
+    for a, b in zip(base, other, strict=True):
+        assert json.dumps(a.get_analysis(), sort_keys=True) == json.dumps(b.get_analysis(),
+                                                                          sort_keys=True)
+    frame = base[1]._close_frame()
+    expect = market.close.ffill().bfill()  # unlisted bars carry the first open / last close
+    listed = market.tradable.to_numpy()
+    np.testing.assert_array_equal(frame.to_numpy()[listed], expect.to_numpy()[listed])
+    assert isinstance(frame.index, pd.DatetimeIndex)

@@ -76,7 +76,7 @@ def execute(config: Mapping[str, Any], market: Market) -> RunOutput:
     metrics = build_metrics(result, market, episodes, top_n=analysis["top_n"],
                             top_k=analysis["top_k"], detect=analysis["detect"])
     if analysis["reconcile"]:
-        twin = run_vectorized(market, result.targets, **config["execution"])
+        twin = run_vectorized(market, result.targets, detail=False, **config["execution"])
         metrics["reconciliation"] = reconcile(result.equity, twin.equity)
     return RunOutput(dict(config), market, result, metrics, episodes)
 

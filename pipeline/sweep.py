@@ -151,7 +151,10 @@ def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dic
     perf = performance_stats(result.returns(), bench)
     row: dict[str, Any] = {k: perf.get(k) for k in METRICS if k in perf}
     row["final_equity"] = float(result.equity.iloc[-1])
-    traded = (result.trades["size"].abs() * result.trades["price"]).sum() if len(result.trades) else 0.0
+    if hasattr(result, "traded_value"):   # the twin's equity-only run (strategies.twin.EquityRun)
+        traded = result.traded_value if result.n_trades else 0.0
+    else:
+        traded = (result.trades["size"].abs() * result.trades["price"]).sum() if len(result.trades) else 0.0
     row["turnover"] = float(traded / result.equity.mean())
     row["n_decisions"] = int(len(result.overlay_log)) if result.overlay_log is not None else 0
     for name, ep in episodes.items():
@@ -208,7 +211,8 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
                     books[p.book_key] = book_targets(market, **cfg["book"])
                 book = books[p.book_key]
             targets, log = apply_overlay(market, book, **cfg["overlay"])
-            result = run_vectorized(market, targets, overlay_log=log, **cfg["execution"])
+            result = run_vectorized(market, targets, overlay_log=log, detail=False,
+                                    **cfg["execution"])
         rows.append({"point": p.index, **{k: v for k, v in p.values},
                      **summary_row(result, market, episodes)})
     return rows

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
+from .once import computed_once
 from .targets import LEGS, Targets
 
 #: Execution parameters (backtrader-style params tuple of (name, default)).
@@ -236,13 +237,22 @@ class PriceArrays:
 
 
 def price_arrays(market: Any) -> PriceArrays:
-    """The market's OHLCV as carried arrays plus the listed mask (what both engines trade on)."""
-    prices, listed = carry_unlisted(
-        market.open.to_numpy(np.float64), market.high.to_numpy(np.float64),
-        market.low.to_numpy(np.float64), market.close.to_numpy(np.float64),
-        market.volume.to_numpy(np.float64),
-    )
-    return PriceArrays(dates=market.dates, tickers=market.tickers, listed=listed, **prices)
+    """The market's OHLCV as carried arrays plus the listed mask (what both engines trade on).
+
+    Computed once per market (:func:`strategies.once.computed_once`; every point of a sweep
+    reuses it); the arrays are read-only.
+    """
+    def build() -> PriceArrays:
+        prices, listed = carry_unlisted(
+            market.open.to_numpy(np.float64), market.high.to_numpy(np.float64),
+            market.low.to_numpy(np.float64), market.close.to_numpy(np.float64),
+            market.volume.to_numpy(np.float64),
+        )
+        for arr in (*prices.values(), listed):
+            arr.flags.writeable = False
+        return PriceArrays(dates=market.dates, tickers=market.tickers, listed=listed, **prices)
+
+    return computed_once(market, ("price_arrays",), build)
 
 
 def fill_prices(open_: np.ndarray, high: np.ndarray, low: np.ndarray, buy: np.ndarray,

@@ -14,8 +14,7 @@ The components actually used are reported in ``score.attrs["components"]``.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
+from .once import computed_once
 
 #: Trading sessions per year, for annualizing volatility.
 TRADING_DAYS = 252
@@ -50,32 +50,6 @@ def _check_window(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise SqueezeLabError(f"{name}={value!r} is not a whole number >= {minimum}: pass e.g. {name}=21")
     return int(value)
-
-
-#: Per market, the shared signals already computed (see :func:`computed_once`).
-_ONCE: weakref.WeakKeyDictionary[Market, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
-#: Entries kept per market (a sweep over windows must not grow without bound).
-_ONCE_SIZE = 16
-
-
-def computed_once(market: Market, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """``compute()`` once per market and key, shared by the book, the overlay and the analyzers.
-
-    Returns, index returns, rolling betas and volatilities are asked for several times per run
-    (quality, junk, the book's sizing, the overlay); a :class:`~feeds.market.Market` is frozen, so
-    each is computed once per market and handed out as a shallow copy (pandas copy-on-write
-    keeps the stored frame intact whatever the caller does with it). The most recent
-    :data:`_ONCE_SIZE` keys are kept per market, and nothing outlives the market.
-    """
-    store = _ONCE.setdefault(market, {})
-    if key in store:
-        value = store.pop(key)
-    else:
-        value = compute()
-        while len(store) >= _ONCE_SIZE:
-            store.pop(next(iter(store)))
-    store[key] = value   # most recent last
-    return value.copy(deep=False) if isinstance(value, (pd.DataFrame, pd.Series)) else value
 
 
 def listed_returns(market: Market) -> pd.DataFrame:

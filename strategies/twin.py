@@ -9,6 +9,7 @@ signal rows (O(n_signals) steps of O(n_names) NumPy); the days in between are ve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,30 @@ from .result import BacktestResult
 from .targets import LEGS, Targets
 
 
+@dataclass(frozen=True)
+class EquityRun:
+    """What :func:`run_vectorized` returns with ``detail=False``: the equity and trading totals.
+
+    For sweeps, the run's reconciliation and generators that only need the equity curve: the
+    same loop as the full result, without building trades, positions and legs.
+    """
+
+    equity: pd.Series
+    cash: pd.Series
+    traded_value: float          # sum of |size| x fill price over every fill
+    n_trades: int
+    overlay_log: pd.DataFrame
+    engine: str = "vectorized"
+
+    def returns(self) -> pd.Series:
+        """Daily simple returns of the equity curve (first day 0), as ``BacktestResult.returns``."""
+        r = self.equity.pct_change(fill_method=None)
+        r.iloc[0] = 0.0
+        return r
+
+
 def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | None = None,
-                   **exec_params: Any) -> BacktestResult:
+                   detail: bool = True, **exec_params: Any) -> BacktestResult | EquityRun:
     """Execute ``targets`` on ``market`` without backtrader; same result shape and numbers.
 
     Parameters
@@ -48,6 +71,7 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     market : feeds.market.Market
     targets : Targets with signal dates on the market's dates.
     overlay_log : passed through to the result.
+    detail : False returns an :class:`EquityRun` (same equity, no trades/positions/legs frames).
     **exec_params : :data:`strategies.execution.EXEC_PARAMS` (cash, commission_bps,
         slippage_bps, borrow_bps, fractional).
 
@@ -85,6 +109,7 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     t_reason: list[np.ndarray] = []
     fill_rows: list[int] = []
     leg_states: list[np.ndarray] = []
+    traded: list[np.ndarray] = []   # |size| x price per fill (detail=False)
 
     def value_rows(start: int, stop: int, cash: float) -> float:
         """Value rows start..stop (inclusive) with no fills; returns the cash at ``stop``."""
@@ -134,17 +159,20 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
             cm = commissions(d, pr, c_rate)
             cash -= float(np.sum(d * pr)) + float(np.sum(cm))
             pos, avgp = update_positions(pos, avgp, delta, price)
-            labels = leg_labels(legs, new_legs)
-            t_rows.append(np.full(len(seq), f))
-            t_cols.append(seq)
-            t_size.append(d)
-            t_price.append(pr)
-            t_comm.append(cm)
-            t_leg.append(labels[seq])
-            reason = np.full(len(seq), plan.reasons[k], dtype=object)
-            reason[plan.exits[k][seq]] = "delist_exit"
-            t_reason.append(reason)
             comm_day[f] = float(np.sum(cm))
+            if detail:
+                labels = leg_labels(legs, new_legs)
+                t_rows.append(np.full(len(seq), f))
+                t_cols.append(seq)
+                t_size.append(d)
+                t_price.append(pr)
+                t_comm.append(cm)
+                t_leg.append(labels[seq])
+                reason = np.full(len(seq), plan.reasons[k], dtype=object)
+                reason[plan.exits[k][seq]] = "delist_exit"
+                t_reason.append(reason)
+            else:
+                traded.append(np.abs(d) * pr)
         legs = new_legs
         fill_rows.append(f)
         leg_states.append(new_legs)
@@ -153,13 +181,21 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         equity[f] = cash + px.close[f] @ pos
         nxt = f + 1
     value_rows(nxt, n_rows - 1, cash)
+    dates, tickers = market.dates, market.tickers
 
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
+    if not detail:
+        return EquityRun(equity=pd.Series(equity, index=dates, name="equity"),
+                         cash=pd.Series(cash_arr, index=dates, name="cash"),
+                         # summed as the trades table's column would be (pandas)
+                         traded_value=float(pd.Series(cat(traded, np.float64)).sum()),
+                         n_trades=int(sum(len(x) for x in traded)),
+                         overlay_log=overlay_log if overlay_log is not None else pd.DataFrame())
+
     rows_a, cols_a = cat(t_rows, np.int64), cat(t_cols, np.int64)
     size_a = cat(t_size, np.float64)
-    dates, tickers = market.dates, market.tickers
     trades = trades_frame(dates, tickers, rows_a, cols_a, size_a, cat(t_price, np.float64),
                           cat(t_comm, np.float64), cat(t_leg, object), cat(t_reason, object))
     shares = pd.DataFrame(shares_from_fills(n_rows, n_names, rows_a, cols_a, size_a),

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from test_engines import random_market
 
+from squeeze_lab.strategies import once
 from squeeze_lab.strategies import signals as sg
 from squeeze_lab.strategies.book import book_targets
 from squeeze_lab.strategies.overlay import apply_overlay
@@ -73,9 +74,9 @@ def test_shared_values_equal_a_fresh_computation_and_cannot_be_changed():
 def test_memo_is_bounded_and_per_market():
     m1 = random_market(5, n_names=6, n_days=80, listing=False)
     m2 = random_market(6, n_names=6, n_days=80, listing=False)
-    for w in range(2, 2 + 3 * sg._ONCE_SIZE):
+    for w in range(2, 2 + 3 * once._ONCE_SIZE):
         sg.market_vol(m1, w)
-    assert len(sg._ONCE[m1]) == sg._ONCE_SIZE
+    assert len(once._ONCE[m1]) == once._ONCE_SIZE
     assert not np.allclose(sg.market_vol(m1, 10).fillna(0), sg.market_vol(m2, 10).fillna(0))
     ref = weakref.ref(m2)
     del m2

@@ -54,7 +54,28 @@ LABELS = {
     "vectorbt": "vectorbt Portfolio.from_orders(targetpercent) (targets given, warm JIT)",
     "sweep_twin": "sweep through the twin: pipeline.sweep.run_chunk (1 process)",
     "sweep_vbt": "sweep through vectorbt: one from_orders per point + 2 stats",
+    "run_process": "whole `squeeze-lab run configs/default.toml -q` process (wall clock)",
+    "naive_process": "whole naive backtrader process, same N x T (wall clock)",
 }
+
+#: Whole processes compared on the default study's market size (issue 19's third target).
+PROCESS_CASES = ("run_process", "naive_process")
+#: The default config's universe and dates (configs/default.toml: 500 names, 2023-01-03 to
+#: 2026-03-31); the naive process runs on the benchmark market of the same N x T.
+DEFAULT_RUN = {"config": "configs/default.toml", "n_names": 500, "start": "2023-01-03",
+               "end": "2026-03-31"}
+
+#: Issue 19's target table, in its order: (measure, value at filing, goal text).
+ISSUE_TARGETS = (
+    ("event-driven book + overlay + analyzers vs bulk-feed empty floor", "5.2x", "<= 1.5x"),
+    ("peak RSS vs the same floor", "2.4x", "<= 1.5x"),
+    ("whole `squeeze-lab run` process vs naive backtrader process, default market", "0.33x",
+     "<= 0.2x"),
+    ("twin including signals vs vectorbt given weights (times faster)", "0.56x (1.8x slower)",
+     ">= 5x"),
+    ("1,000-point twin sweep vs vectorbt for 100 points (time ratio)", "1.8x", "<= 0.5x"),
+    ("twin engine vs bare NumPy loop", "14x", "<= 3x"),
+)
 
 
 # --------------------------------------------------------------------------- machine
@@ -111,6 +132,13 @@ def machine_slug(info: dict[str, Any]) -> str:
     return "-".join(words + [f"{info['cores']}c"])
 
 
+def _default_sessions() -> int:
+    """Sessions of the default study's market (configs/default.toml's start to end)."""
+    from squeeze_lab.feeds.scenario import nyse_sessions
+
+    return int(len(nyse_sessions(DEFAULT_RUN["start"], DEFAULT_RUN["end"])))
+
+
 def find_vbt_python(given: str | None) -> tuple[str | None, str]:
     """(interpreter that imports vectorbt, note): --vbt-python, $SQUEEZE_VBT_PYTHON or ours."""
     for cand in (given, os.environ.get("SQUEEZE_VBT_PYTHON"), sys.executable):
@@ -153,12 +181,12 @@ def snapshot_code(dest: Path) -> dict[str, Any]:
     def git(*a: str) -> str:
         try:
             return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
+                                  timeout=30).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
     dirty = [ln[3:] for ln in git("status", "--porcelain").splitlines() if ln[:2].strip()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "modified_files": dirty}
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "modified_files": dirty}
 
 
 def run_case(case: str, n: int, t: int, seed: int, cache: Path, *, python: str = sys.executable,
@@ -193,6 +221,51 @@ def run_case(case: str, n: int, t: int, seed: int, cache: Path, *, python: str =
     return out
 
 
+def run_process(case: str, n: int, t: int, seed: int, cache: Path, *,
+                 timeout: float = 3600.0) -> dict[str, Any]:
+    """One whole process, timed from the outside: wall clock and the child's own peak RSS.
+
+    ``run_process``: ``python -m squeeze_lab run configs/default.toml -q`` from the snapshot
+    (``--set data.n_names=N`` when N is not the default's); ``naive_process``: the naive
+    backtrader case (``cases.py naive_bt N T``) as a process, imports and market loading included.
+    """
+    root = Path(CODE["root"])
+    out_dir = cache / f"runs-{case}"
+    if case == "run_process":
+        cmd = [sys.executable, "-m", "squeeze_lab", "run",
+               str(root / "squeeze_lab" / DEFAULT_RUN["config"]), "-q", "--out", str(out_dir)]
+        if n != DEFAULT_RUN["n_names"]:
+            cmd += ["--set", f"data.n_names={n}"]
+    else:
+        cmd = [sys.executable, str(root / "benchmarks" / "cases.py"), "naive_bt", str(n), str(t),
+               str(seed), "--cache", str(cache)]
+    env = {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+    log_out, log_err = cache / f"{case}.out", cache / f"{case}.err"
+    t0 = time.perf_counter()
+    with open(log_out, "w") as fo, open(log_err, "w") as fe:
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env, cwd=str(root))
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except KeyboardInterrupt:
+            proc.kill()
+            raise
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if proc.returncode != 0:
+        tail = (log_err.read_text() or log_out.read_text()).strip().splitlines()[-3:]
+        return {"case": case, "n_names": n, "error": " | ".join(tail) or f"exit {proc.returncode}"}
+    out: dict[str, Any] = {"case": case, "n_names": n, "n_bars": t, "seconds": wall,
+                           "rss_mb": usage.ru_maxrss / 1024.0, "rss_before_mb": None,
+                           "parts": {}}
+    lines = [ln for ln in log_out.read_text().splitlines() if ln.startswith("{")]
+    if lines:  # the naive case's own line: its timed part and final value
+        inner = json.loads(lines[-1])
+        out["final_value"] = inner.get("final_value")
+        out["parts"] = {"timed part": inner.get("seconds")}
+    return out
+
+
 def median(values: list[float]) -> float | None:
     vals = [v for v in values if v is not None]
     return float(statistics.median(vals)) if vals else None
@@ -210,7 +283,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "reps": len(ok), "seconds": median([r["seconds"] for r in ok]),
         "seconds_all": [round(r["seconds"], 4) for r in ok],
         "rss_mb": median([r["rss_mb"] for r in ok]),
-        "rss_before_mb": median([r["rss_before_mb"] for r in ok]),
+        "rss_before_mb": median([r.get("rss_before_mb") for r in ok]),
         "final_value": ok[0].get("final_value"), "parts": parts,
     }
     for k in ("compile_seconds", "points", "rel_diff_vs_twin_no_borrow", "expected_no_borrow",
@@ -305,6 +378,45 @@ def evaluate(res: dict[int, dict[str, Any]], sweep: dict[str, Any], sizes: list[
     return out
 
 
+def issue_table(res: dict[int, dict[str, Any]], sweep: dict[str, Any],
+                processes: dict[str, Any], ref_n: int) -> list[dict[str, Any]]:
+    """Issue 19's six ratios, measured in this run (None where a case did not run)."""
+    cases = res.get(ref_n, {})
+
+    def get(case: str, key: str = "seconds") -> float | None:
+        return cases.get(case, {}).get(key)
+
+    engine = cases.get("twin", {}).get("parts", {}).get("engine")
+    sw_t, sw_v = sweep.get("sweep_twin", {}), sweep.get("sweep_vbt", {})
+    sweep_ratio = None
+    if sw_t.get("seconds") and sw_v.get("seconds"):
+        sweep_ratio = sw_t["seconds"] / sw_v["seconds"]
+    values = (
+        (ratio(get("ours_bt_overlay"), get("empty_ours")), lambda v: v <= 1.5,
+         f"N = {ref_n}: {fmt(get('ours_bt_overlay'), '.2f')} s / {fmt(get('empty_ours'), '.2f')} s"),
+        (ratio(get("ours_bt_overlay", "rss_mb"), get("empty_ours", "rss_mb")), lambda v: v <= 1.5,
+         f"{fmt(get('ours_bt_overlay', 'rss_mb'), '.0f')} MB / {fmt(get('empty_ours', 'rss_mb'), '.0f')} MB"),
+        (ratio(processes.get("run_process", {}).get("seconds"),
+               processes.get("naive_process", {}).get("seconds")), lambda v: v <= 0.2,
+         f"{fmt(processes.get('run_process', {}).get('seconds'), '.1f')} s / "
+         f"{fmt(processes.get('naive_process', {}).get('seconds'), '.1f')} s, N = "
+         f"{processes.get('n_names')}, T = {processes.get('n_bars')}"),
+        (ratio(get("vectorbt"), get("twin")), lambda v: v >= 5,
+         f"vectorbt {fmt(get('vectorbt'), '.3f')} s / twin {fmt(get('twin'), '.3f')} s"
+         + ("" if get("vectorbt") is not None else " (vectorbt not run)")),
+        (sweep_ratio, lambda v: v <= 0.5,
+         f"twin {sw_t.get('points')} points {fmt(sw_t.get('seconds'), '.1f')} s / vectorbt "
+         f"{sw_v.get('points')} points {fmt(sw_v.get('seconds'), '.1f')} s"),
+        (ratio(engine, get("numpy_floor")), lambda v: v <= 3,
+         f"run_vectorized {fmt(engine, '.3f')} s / loop {fmt(get('numpy_floor'), '.4f')} s"),
+    )
+    out = []
+    for (measure, before, goal), (value, ok, note) in zip(ISSUE_TARGETS, values, strict=True):
+        out.append({"measure": measure, "at_filing": before, "value": value, "goal": goal,
+                    "met": None if value is None else bool(ok(value)), "note": note})
+    return out
+
+
 # --------------------------------------------------------------------------- profiles
 def profile_summary(prof: Path, top: int = 20) -> str:
     """The top functions by own time and by cumulative time, as text."""
@@ -350,7 +462,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['platform']}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in m.get('load_average_at_start') or [])} "
-        "(the 2 cores are shared with other work: treat differences under ~20% as noise).",
+        + (f", at the end {', '.join(f'{x:.2f}' for x in m['load_average_at_end'])}"
+           if m.get("load_average_at_end") else "")
+        + " (the machine's cores are shared with other work: treat differences under ~20% as "
+        "noise).",
         f"Python {pk.get('python')}, backtrader {pk.get('backtrader')}, numpy {pk.get('numpy')}, "
         f"pandas {pk.get('pandas')}, empyrical {pk.get('empyrical')}"
         + (f"; vectorbt {m['vectorbt_env'].get('vectorbt')} (numba {m['vectorbt_env'].get('numba')}, "
@@ -373,6 +488,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "`ru_maxrss` is not used because on Linux a child inherits its parent's peak across exec.",
         "",
     ]
+    if report.get("issue_table"):
+        lines += ["## Issue 19's targets (measured in this run, not asserted)", "",
+                  "| measure | at filing | measured | target | met | how |",
+                  "|---|---:|---:|---:|:---:|---|"]
+        for t in report["issue_table"]:
+            met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+            lines.append(f"| {t['measure']} | {t['at_filing']} | {fmt(t['value'], '.2f')}x | "
+                         f"{t['goal']} | {met} | {t['note']} |")
+        lines.append("")
     for n, cases in report["results"].items():
         lines += [f"## N = {n} names, T = {s['n_bars']} bars", "",
                   "| case | wall s | reps | / our floor | / naive | peak RSS MB (base) | final value | "
@@ -419,7 +543,27 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "each run apply_overlay, run_vectorized and the sweep's metrics (empyrical + "
                   "episodes); vectorbt's run the simulation of precomputed targets plus "
                   "sharpe_ratio and max_drawdown.", ""]
-    lines += ["## Targets (reported, not asserted)", "", "| target | measured | goal | met |",
+    pr = report.get("processes") or {}
+    if any(c in pr for c in PROCESS_CASES):
+        lines += [f"## Whole processes (N = {pr.get('n_names')}, T = {pr.get('n_bars')})", "",
+                  "| process | wall s | reps | peak RSS MB | final value |",
+                  "|---|---:|---:|---:|---:|"]
+        for case in PROCESS_CASES:
+            r = pr.get(case)
+            if not r:
+                continue
+            if "error" in r:
+                lines.append(f"| {LABELS[case]} | {r['error']} | | | |")
+                continue
+            lines.append(f"| {LABELS[case]} | {fmt(r['seconds'], '.2f')} | {r['reps']} | "
+                         f"{fmt(r['rss_mb'], '.0f')} | {fmt(r.get('final_value'), ',.2f')} |")
+        lines += ["", "Wall clock of the whole process from the outside (interpreter start, imports, "
+                  "market, run, outputs). `squeeze-lab run` builds the default study's scenario "
+                  "market itself, runs backtrader with the book, checks it against the twin, "
+                  "computes the metrics and writes the run folder with its tearsheet; the naive "
+                  "process loads the pickled benchmark market of the same N x T (built before, "
+                  "untimed), builds its PandasData feeds and runs.", ""]
+    lines += ["## All targets of the earlier benchmark (reported, not asserted)", "", "| target | measured | goal | met |",
               "|---|---:|---:|:---:|"]
     for t in report["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
@@ -466,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep_n = args.sweep_n or (100 if quick else 500)
     ref_n = 500 if 500 in sizes else max(sizes)
     cases = [c for c in MAIN_CASES if not args.cases or c in args.cases.split(",")]
+    processes = [c for c in PROCESS_CASES if not args.cases or c in args.cases.split(",")]
+    proc_n = 50 if quick else DEFAULT_RUN["n_names"]
+    proc_t = _default_sessions()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -484,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                      | {"max_weight": "0.05 (or 1/k on universes under 40 names)",
                         "short_momentum_weight": "the book's default, when it has one"},
                      "vbt_sweep_points": vbt_points, "sweep_n": sweep_n},
-        "results": {}, "sweep": {}, "notes": notes,
+        "results": {}, "sweep": {}, "processes": {}, "notes": notes,
     }
     def log(msg: str) -> None:  # the runner is a command line: progress goes to stdout
         print(msg, flush=True)
@@ -494,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         report["code"] = snapshot_code(cache / "src")
+        if "naive_process" in processes:
+            r = run_case("prepare", proc_n, proc_t, args.seed, cache)
+            if "error" in r:
+                raise SystemExit(f"preparing the market N={proc_n} T={proc_t} failed: {r['error']}")
         for n in sorted(set(sizes + ([sweep_n] if sweep_points or vbt_points else []))):
             log(f"[{time.perf_counter() - started:7.1f}s] market N={n} T={n_bars}")
             kw = {}
@@ -551,6 +702,19 @@ def main(argv: list[str] | None = None) -> int:
         if report["sweep"]:
             report["sweep"]["n_names"] = sweep_n
             notes.append("sweeps: one repetition each")
+        if processes:
+            runs = {c: [] for c in processes}
+            for rep in range(reps):
+                for case in processes:
+                    r = run_process(case, proc_n, proc_t, args.seed, cache)
+                    runs[case].append(r)
+                    log(f"[{time.perf_counter() - started:7.1f}s] {case} N={proc_n} T={proc_t} "
+                        f"rep {rep + 1}/{reps}: " + (r["error"] if "error" in r else
+                                                     f"{r['seconds']:.2f}s rss {r['rss_mb']:.0f}MB"))
+            report["processes"] = {c: summarize(v) for c, v in runs.items()}
+            report["processes"].update({"n_names": proc_n, "n_bars": proc_t})
+        report["issue_table"] = issue_table(report["results"], report["sweep"],
+                                            report["processes"], ref_n)
         report["targets"] = evaluate(report["results"], report["sweep"], sizes, ref_n)
         # profile the cases behind missed targets (N = ref_n)
         report["profiles"] = {}
@@ -573,6 +737,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     report["total_seconds"] = time.perf_counter() - started
+    if hasattr(os, "getloadavg"):
+        report["machine"]["load_average_at_end"] = list(os.getloadavg())
     md = out_dir / f"{stem}.md"
     md.write_text(render_markdown(report))
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str))

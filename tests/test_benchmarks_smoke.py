@@ -129,6 +129,16 @@ def test_report_helpers_on_made_up_timings():
     assert t["value"] == pytest.approx(2.5) and t["met"] is True
     t = targets["twin N=1000: book_targets + run_vectorized / bare NumPy loop"]
     assert t["value"] == pytest.approx(25) and t["met"] is False
+    sweep = {"sweep_twin": {"seconds": 40.0, "points": 1000},
+             "sweep_vbt": {"seconds": 100.0, "points": 100}}
+    procs = {"run_process": {"seconds": 5.0, "rss_mb": 300.0},
+             "naive_process": {"seconds": 40.0, "rss_mb": 900.0}, "n_names": 500, "n_bars": 813}
+    table = R.issue_table(res, sweep, procs, 1000)
+    assert [t["measure"] for t in table] == [m for m, _, _ in R.ISSUE_TARGETS]
+    values = [t["value"] for t in table]
+    assert values == pytest.approx([1.4, 1300 / 1100, 5.0 / 40.0, 10.0 / 5.0, 0.4, 2.5])
+    assert [t["met"] for t in table] == [True, True, True, False, True, True]
+    assert R.issue_table({}, {}, {}, 500)[0]["met"] is None
     assert R.summarize([{"seconds": 3.0, "rss_mb": 5.0, "rss_before_mb": 1.0, "final_value": 2.0},
                         {"seconds": 1.0, "rss_mb": 7.0, "rss_before_mb": 1.0, "final_value": 2.0},
                         {"error": "boom"}])["seconds"] == 2.0
@@ -137,6 +147,11 @@ def test_report_helpers_on_made_up_timings():
     assert R.machine_slug(info) == "amd-epyc-7b13-2c"
     report = {"date": "2026-01-01", "command": "x", "machine": info,
               "settings": {"quick": True, "seed": 7, "n_bars": 300}, "results": res,
-              "sweep": {}, "targets": list(targets.values()), "notes": ["n"]}
+              "sweep": {}, "targets": list(targets.values()), "notes": ["n"],
+              "issue_table": table, "processes": {**procs, "run_process": {
+                  "seconds": 5.0, "rss_mb": 300.0, "reps": 1}, "naive_process": {
+                  "seconds": 40.0, "rss_mb": 900.0, "reps": 1, "final_value": 2.0}}}
     md = R.render_markdown(report)
     assert "## N = 1000 names" in md and "| **no** |" in md
+    assert "## Issue 19's targets" in md and "| 0.12x | <= 0.2x | yes |" in md
+    assert "## Whole processes (N = 500, T = 813)" in md

@@ -47,6 +47,7 @@ from .episodes import episode_drawdown, split_episodes
 from .exposures import exposures, summarize_exposures
 from .performance import performance_stats
 from .report import SUMMARY_COLUMNS, canonical
+from .warmup import measured_equity
 
 #: Cash movements smaller than this (money) are float noise, not borrow.
 _CASH_NOISE = 1e-7
@@ -148,6 +149,15 @@ class _Collector(bt.Analyzer):
     def _equity(self) -> pd.Series:
         return pd.Series(np.asarray(self._value, dtype=np.float64), index=self._dates(),
                          name="equity")
+
+    def _measured_equity(self) -> pd.Series:
+        """Broker value from the last close before the first fill on (the warm-up left out, as
+        in :func:`analyzers.report.build_metrics`); the whole curve when nothing was filled."""
+        eq = self._equity()
+        if not self._fills:
+            return eq
+        first = min(_num_dates([f[0] for f in self._fills]))
+        return measured_equity(eq, first)
 
     def _close_frame(self) -> pd.DataFrame:
         if self._per_bar:
@@ -330,7 +340,7 @@ class EpisodeDrawdowns(_Collector):
     params = (("episodes", None), ("top_n", 5), ("strict", False))
 
     def stop(self) -> None:
-        eq = self._equity()
+        eq = self._measured_equity()
         r = _returns(eq)
         out = drawdown_summary(r, top=self.p.top_n)
         eps = _episodes_param(self.p.episodes)
@@ -438,8 +448,9 @@ class Performance(_Collector):
         collected), or None
     risk_free : float, constant daily risk-free return
 
-    Returns follow ``BacktestResult.returns()`` (the first bar's is 0 and left out), so the
-    numbers match :func:`analyzers.report.build_metrics` on the same run.
+    Returns follow ``BacktestResult.returns()`` (the first bar's is 0 and left out) over the
+    measured period (from the first fill on; the warm-up before it is left out), so the numbers
+    match :func:`analyzers.report.build_metrics` on the same run.
     """
 
     params = (("benchmark", None), ("risk_free", 0.0))
@@ -455,12 +466,12 @@ class Performance(_Collector):
             self._bench.append(b.close[0] if len(b) else np.nan)
 
     def stop(self) -> None:
-        eq = self._equity()
+        eq = self._measured_equity()
         r = _returns(eq)
         b = self.p.benchmark
         bench, name = None, None
         if isinstance(b, bt.AbstractDataBase):
-            c = pd.Series(np.asarray(self._bench, dtype=np.float64), index=eq.index)
+            c = pd.Series(np.asarray(self._bench, dtype=np.float64), index=self._dates())
             bench = c.pct_change(fill_method=None)
             name = b._name or "benchmark"
         elif isinstance(b, pd.Series):

@@ -6,68 +6,13 @@ float, bool, None, lists, dicts with str keys), floats rounded to 12 significant
 ISO ``YYYY-MM-DD``; the same inputs give the same bytes under ``json.dumps(..., sort_keys=True)``.
 Returns and drawdowns are fractions (-0.031), money in the account currency.
 
-Schema (section -> keys; ``<E>`` = an episode entry name, named or detected)
---------------------------------------------------------------------------
-``performance`` (all empyrical; daily returns, first date left out; None when undefined)
-    outside_episodes: {annual_return, annual_volatility, sharpe_ratio, max_drawdown, n_days,
-    excluded} on the days outside every named episode (what an overlay costs in ordinary times);
-    start, end, n_days, cumulative_return, annual_return, annual_volatility, sharpe_ratio,
-    sortino_ratio, calmar_ratio, max_drawdown, tail_ratio, stability, value_at_risk,
-    conditional_value_at_risk, hit_rate (share of up days), benchmark ("index" or None), alpha
-    (annualized), beta, hit_rate_vs_benchmark, up_market_hit_rate, down_market_hit_rate.
-
-``drawdowns``
-    max_drawdown, current_drawdown, n_periods, table: [top_n x {peak_date, valley_date,
-    recovery_date (None = not recovered), drawdown (<0), duration (business days peak ->
-    recovery inclusive, pyfolio's count; None if not recovered), peak_to_valley_sessions,
-    sessions, recovered}] worst first.
-
-``episodes``
-    named: {<E>: entry} (built-in + user episodes with sessions in the data),
-    detected: [entry, ...] in time order (junk-rally spells and worst drawdowns, merged),
-    skipped: [{name, start, end, reason}] (episodes with no session in the data),
-    detection: {enabled, signal ("default"|"user"|"none"), signal_description, threshold,
-    lookback, top_drawdowns}.
-    entry = {name, kind ("named" | "junk_rally" | "drawdown" | "drawdown+junk_rally"),
-    description, start, end, first_session, last_session, sessions, truncated, base_date,
-    return (compounded, close before first session -> last close), max_drawdown_in_window,
-    peak_date, peak_in_window, trough_date, depth (trough / high-water mark - 1),
-    peak_to_trough_sessions, peak_to_trough_days, recovered, recovery_date,
-    trough_to_recovery_sessions, legs {long, short, hedge, commission, borrow, costs, total,
-    residual: contribution to the window return}, drawdown_legs {same keys: contribution to
-    the peak -> trough move, relative to the peak equity; None when the trough is the peak},
-    factors {contribution {factor: ..}, specific, betas {factor: ..}, r2, factor_returns
-    {factor: compounded window return}} (contribution/specific/betas/r2 None when the window is
-    too short to regress; the whole entry None when the market has no factors or reference),
-    reference_returns {index, growth, most_shorted, unprofitable_tech: compounded window
-    return of the market's reference series that exist}}.
-
-``attribution``
-    factor_source ("factors" | "reference" | "none"), max_abs_residual (money, over all days),
-    overall: {legs, top_names, factors}, episodes: {<E>: {legs, top_names, factors}} where
-    legs = {base_equity, pnl {long, short, hedge, commission, borrow, costs, total, residual},
-    contribution {same keys / base_equity}},
-    top_names = {contributors: [...], detractors: [...]}, each item {ticker, pnl (before
-    costs), contribution, leg, sector, short_interest (point-in-time at the window start when
-    the market has the history), days_to_cover, profitable, beta, is_tech (when known)},
-    factors = {n_obs, factors [names], betas, alpha (daily), r2, factor_returns, contribution,
-    specific, sum_return, window_return}.
-
-``exposures``
-    columns: [summarized columns], overall: {column: {mean, max, min, at_start, at_end}},
-    episodes: {<E>: same}. Columns: gross_exposure, net_exposure, long_exposure,
-    short_exposure, beta_net_exposure, hedge_exposure (fractions of equity), gross, net,
-    hedge_gross (money), n_long, n_short, n_hedge (names per leg), turnover (traded value /
-    previous equity).
-
-``overlay``
-    n_decisions, first_date, last_date, actions {action: count}, episodes {<E>:
-    {n_decisions, first_date, first_action, sessions_to_first (sessions from the episode's
-    first session to its first decision), actions {action: count}}}.
+The layout is typed in :mod:`analyzers.metrics` (one dataclass per section, its docstring has
+the schema); :func:`build_metrics` checks its output against those types strictly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,7 +43,9 @@ from .episodes import (
 )
 from .exposures import exposures, summarize_exposures
 from .jsonable import canonical as _canonical
+from .metrics import Metrics
 from .performance import performance_stats
+from .warmup import first_invested_session, measured_equity, require_invested, warmup_record
 
 #: Top-level sections written by :func:`build_metrics` (the CLI adds ``reconciliation``).
 SECTIONS = ("performance", "episodes", "drawdowns", "attribution", "exposures", "overlay")
@@ -210,6 +157,26 @@ def _episode_entry(ep: Episode, kind: str, equity: pd.Series, attr: Attribution,
     return entry, {"legs": legs, "factors": fac}
 
 
+def _measured_episodes(episodes: Mapping[str, Episode], dates: pd.DatetimeIndex,
+                       first: pd.Timestamp) -> tuple[dict[str, Episode], list[dict[str, Any]],
+                                                     dict[str, Episode]]:
+    """Episodes to measure (clipped to start at ``first``), skipped ones, and the originals of
+    the clipped ones (an episode that began in the warm-up is measured from the first position)."""
+    named, skipped = split_episodes(episodes, dates)
+    keep: dict[str, Episode] = {}
+    cut: dict[str, Episode] = {}
+    for name, ep in named.items():
+        if ep.end < first:
+            skipped.append({"name": name, "start": _iso(ep.start), "end": _iso(ep.end),
+                            "reason": f"in the warm-up (the book's first position: {_iso(first)})"})
+        elif ep.start < first:
+            keep[name] = dataclasses.replace(ep, start=first)
+            cut[name] = ep
+        else:
+            keep[name] = ep
+    return keep, skipped, cut
+
+
 #: What ``performance.outside_episodes`` keeps: the overlay's cost in ordinary times.
 OUTSIDE_KEYS = ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown")
 
@@ -274,9 +241,13 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
     dict
         Sections :data:`SECTIONS`, canonical JSON values.
     """
-    equity = result.equity.astype(np.float64)
+    full_dates = pd.DatetimeIndex(result.equity.index)
+    first = require_invested(first_invested_session(result.shares, result.trades), full_dates)
+    # statistics cover the measured period: from the last warm-up close (the base) on
+    equity = measured_equity(result.equity.astype(np.float64), first)
     dates = pd.DatetimeIndex(equity.index)
-    returns = result.returns()
+    returns = equity.pct_change(fill_method=None)
+    returns.iloc[0] = 0.0
     reference = market.reference.reindex(dates) if not market.reference.empty else market.reference
     bench = reference["index"] if "index" in reference.columns else None
     factors, fsource = factor_frame(market.factors, market.reference)
@@ -288,7 +259,7 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
     exp = exposures(result, market.close, betas=betas)
 
     # ---- episodes: named (in range) and detected
-    named, skipped = split_episodes(episodes, dates)
+    named, skipped, cut = _measured_episodes(episodes, full_dates, first)
     signal_kind, signal_desc = "none", None
     sig, threshold, lookback = None, junk_threshold, junk_lookback
     if detect:
@@ -320,6 +291,8 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
     exp_eps: dict[str, Any] = {}
     for name, (ep, kind) in windows.items():
         entry, extra = _episode_entry(ep, kind, equity, attr, returns, factors, reference)
+        if name in cut:  # the window began in the warm-up: measured from the first position on
+            entry.update({"start": _iso(cut[name].start), "truncated": True})
         if kind == KIND_NAMED:
             ep_named[name] = entry
         else:
@@ -337,6 +310,8 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
     performance = performance_stats(returns, benchmark=bench,
                                     benchmark_name="index" if bench is not None else None)
     performance["outside_episodes"] = outside_episodes_stats(returns, named, bench)
+    performance["invested_from"] = _iso(first)
+    performance["warmup"] = warmup_record(full_dates, first)
     metrics = {
         "performance": performance,
         "drawdowns": drawdown_summary(returns, top=top_n),
@@ -366,13 +341,13 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
         },
         "exposures": {
             "columns": list(SUMMARY_COLUMNS),
-            "overall": summarize_exposures(exp, columns=SUMMARY_COLUMNS),
+            "overall": summarize_exposures(exp, first, None, columns=SUMMARY_COLUMNS),
             "episodes": exp_eps,
         },
         "overlay": overlay_summary(result.overlay_log, {n: e for n, (e, _) in windows.items()},
                                    dates),
     }
-    return canonical(metrics)
+    return Metrics.from_json(canonical(metrics), strict=True).to_json()
 
 
 def daily_table(result: BacktestResult, market: Market,

@@ -184,7 +184,7 @@ def summarize_run(path: Path, ui: Any) -> None:
     from rich.table import Table
 
     from ..tearsheet.rundir import read_run
-    from .ui import fmt_num, fmt_pct
+    from .ui import fmt_num, fmt_pct, measured_text
 
     run = read_run(path)
     m, prov = run.metrics, run.provenance
@@ -195,6 +195,7 @@ def summarize_run(path: Path, ui: Any) -> None:
         ui.print(f"own book: {bf['path']} ({bf['layout']} {bf['units']}s, "
                  f"{bf['rebalance_dates']} rebalance dates, sha256 {bf['sha256'][:12]})")
     perf = m["performance"]
+    ui.print(measured_text(perf))
     t = Table(show_header=True, title_justify="left")
     for col in ("annual return", "volatility", "Sharpe", "max drawdown", "alpha", "beta"):
         t.add_column(col, justify="right")

@@ -146,9 +146,14 @@ def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dic
     """The sweep's metrics for one run: performance (empyrical) and each episode's drawdown."""
     from ..analyzers.episodes import episode_drawdown
     from ..analyzers.performance import performance_stats
+    from ..analyzers.warmup import first_invested_session, measured_equity
 
     bench = market.reference["index"] if "index" in market.reference.columns else None
-    perf = performance_stats(result.returns(), bench)
+    first = first_invested_session(result.shares, result.trades)
+    equity = result.equity if first is None else measured_equity(result.equity, first)
+    returns = equity.pct_change(fill_method=None)
+    returns.iloc[0] = 0.0
+    perf = performance_stats(returns, bench)
     row: dict[str, Any] = {k: perf.get(k) for k in METRICS if k in perf}
     row["final_equity"] = float(result.equity.iloc[-1])
     if hasattr(result, "traded_value"):   # the twin's equity-only run (strategies.twin.EquityRun)

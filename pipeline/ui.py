@@ -98,3 +98,13 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
 
 def fmt_num(x: float | None, digits: int = 2, sign: bool = False) -> str:
     return "n/a" if x is None else f"{x:{'+' if sign else ''}.{digits}f}"
+
+
+def measured_text(performance: dict[str, Any]) -> str:
+    """One line saying which sessions the statistics cover and the warm-up left out."""
+    w = performance.get("warmup") or {}
+    text = f"statistics from {performance.get('start')} to {performance.get('end')}"
+    if w.get("sessions"):
+        text += (f" (first position {performance.get('invested_from')}; warm-up of "
+                 f"{w['sessions']} sessions {w['start']}..{w['end']} left out)")
+    return text

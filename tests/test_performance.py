@@ -206,18 +206,79 @@ def test_canonical_and_daily_table():
     assert (d["drawdown"] <= 0).all()
 
 
-def test_build_metrics_without_reference_factors_or_trades():
+def test_build_metrics_without_reference_or_factors():
     from dataclasses import replace
 
     mk = replace(tiny_market(n_days=30, seed=6), reference=pd.DataFrame(), factors=pd.DataFrame())
-    res = simulate(mk, {}, cash=1e5)
+    tk = str(mk.tickers[0])
+    res = simulate(mk, {0: {"long": {tk: 10.0}}}, cash=1e5)
     m = build_metrics(res, mk, EPISODES)
     _walk_plain(m)
-    assert m["performance"]["sharpe_ratio"] is None and m["performance"]["beta"] is None
-    assert m["drawdowns"]["table"] == [] and m["drawdowns"]["max_drawdown"] == 0.0
-    assert m["episodes"]["detected"] == [] and m["episodes"]["detection"]["signal"] == "none"
+    assert m["performance"]["beta"] is None and m["performance"]["benchmark"] is None
+    assert m["episodes"]["detection"]["signal"] == "none"
     jj = m["episodes"]["named"]["jun_jul_2025"]
-    assert jj["factors"] is None and jj["reference_returns"] == {} and jj["return"] == 0.0
+    assert jj["factors"] is None and jj["reference_returns"] == {}
     assert m["attribution"]["factor_source"] == "none"
-    assert m["attribution"]["overall"]["top_names"] == {"contributors": [], "detractors": []}
+    assert m["attribution"]["overall"]["factors"] is None
     assert m["overlay"]["n_decisions"] == 0
+
+
+def test_build_metrics_of_a_book_that_never_trades_is_a_clean_error():
+    """A run with no position has no measured period: one error naming the settings to change."""
+    from squeeze_lab.feeds.errors import SqueezeLabError
+
+    mk = tiny_market(n_days=30, seed=6)
+    res = simulate(mk, {}, cash=1e5)
+    with pytest.raises(SqueezeLabError, match=r"never held a position in .*data\.start"):
+        build_metrics(res, mk, EPISODES)
+
+
+def test_statistics_cover_the_measured_period_not_the_warm_up():
+    """A book that waits 20 sessions in cash: Sharpe, up days, annual return and drawdowns are
+    empyrical's on the returns from its first position on; the warm-up is recorded."""
+    mk = tiny_market(n_days=60, seed=11)
+    tk = [str(t) for t in mk.tickers]
+    # decided at close 19, filled at the open of session 20: the first invested session
+    res = simulate(mk, {19: {"long": {tk[0]: 300.0, tk[1]: 200.0}, "short": {tk[2]: -150.0}}},
+                   cash=1e5)
+    first = mk.dates[20]
+    m = build_metrics(res, mk, {}, detect=False)
+    perf = m["performance"]
+    measured = res.returns().loc[first:]
+    # hand check: the warm-up's returns are exactly 0, the first measured one is not
+    assert (res.returns().iloc[:20] == 0).all() and measured.iloc[0] != 0
+    assert perf["invested_from"] == first.strftime("%Y-%m-%d") == perf["start"]
+    assert perf["warmup"] == {"start": mk.dates[0].strftime("%Y-%m-%d"),
+                              "end": mk.dates[19].strftime("%Y-%m-%d"), "sessions": 20}
+    assert perf["n_days"] == 40
+    assert perf["sharpe_ratio"] == pytest.approx(empyrical.sharpe_ratio(measured), rel=1e-9)
+    assert perf["annual_return"] == pytest.approx(empyrical.annual_return(measured), rel=1e-9)
+    up = float((measured > 0).mean())
+    assert perf["hit_rate"] == pytest.approx(up, rel=1e-9)
+    # the whole-run figures (warm-up zeros averaged in) would differ
+    whole = res.returns().iloc[1:]
+    assert float((whole > 0).mean()) < up
+    assert m["drawdowns"]["max_drawdown"] == pytest.approx(empyrical.max_drawdown(measured),
+                                                           rel=1e-9)
+    assert perf["max_drawdown"] == pytest.approx(empyrical.max_drawdown(measured), rel=1e-9)
+    # exposures average over invested sessions only
+    gross = m["exposures"]["overall"]["gross_exposure"]
+    assert gross["at_start"] > 0 and gross["min"] > 0
+
+
+def test_an_episode_in_the_warm_up_is_skipped_and_one_across_it_is_measured_from_the_first_position():
+    mk = tiny_market(n_days=60, seed=11)
+    tk = str(mk.tickers[0])
+    res = simulate(mk, {19: {"long": {tk: 300.0}}}, cash=1e5)
+    d = mk.dates
+    eps = {"early": Episode("early", d[2], d[10], "in the warm-up"),
+           "across": Episode("across", d[15], d[30], "starts in the warm-up")}
+    m = build_metrics(res, mk, eps, detect=False)
+    skipped = {s["name"]: s for s in m["episodes"]["skipped"]}
+    assert "warm-up" in skipped["early"]["reason"] and "early" not in m["episodes"]["named"]
+    across = m["episodes"]["named"]["across"]
+    assert across["start"] == d[15].strftime("%Y-%m-%d")
+    assert across["first_session"] == d[20].strftime("%Y-%m-%d") and across["truncated"] is True
+    assert across["sessions"] == 11
+    eq = res.equity
+    assert across["return"] == pytest.approx(eq.loc[d[30]] / eq.loc[d[19]] - 1, rel=1e-12)

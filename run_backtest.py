@@ -58,8 +58,9 @@ def cmd_market(args: argparse.Namespace) -> int:
     ui.print(f"{tag} market: source={market.source} seed={market.seed} "
              f"{summary['start']}..{summary['end']} ({summary['n_days']} sessions), "
              f"{summary['n_names']} names, hash {summary['market_hash']}")
-    for note in market.notes:
-        ui.print(f"  note: {note}")
+    if market.synthetic:  # a real market's notes were printed by load_market (even --quiet)
+        for note in market.notes:
+            ui.print(f"  note: {note}")
     table = Table(title="Reference series over each window", title_justify="left")
     table.add_column("window")
     table.add_column("dates")
@@ -69,8 +70,8 @@ def cmd_market(args: argparse.Namespace) -> int:
         table.add_row(row["name"], f"{row['start']}..{row['end']} ({row['sessions']}d)",
                       *[fmt_pct(row["returns"].get(s)) for s in summary["series"]])
     ui.print(table)
-    if summary.get("targets"):
-        t2 = Table(title="Calibration targets (SCENARIO.md)", title_justify="left")
+    if market.synthetic and summary.get("targets"):  # real data has no calibration targets
+        t2 = Table(title="Calibration targets (docs/scenario.md)", title_justify="left")
         for col in ("series", "window", "target", "got", "ok"):
             t2.add_column(col, justify="right" if col in ("target", "got") else "left")
         for row in summary["targets"]:

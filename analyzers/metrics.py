@@ -61,8 +61,8 @@ Schema (section -> keys; ``<E>`` = an episode entry name, named or detected)
     specific, sum_return, window_return}.
 
 ``exposures``
-    columns: [summarized columns], overall: {column: {mean, max, min, at_start, at_end}},
-    episodes: {<E>: same}. Columns: gross_exposure, net_exposure, long_exposure,
+    columns: [summarized columns], overall: {column: {mean, max, min, at_start, at_end}} over
+    the measured period, episodes: {<E>: same}, beta_source ("attributes" | "partial" | "none"). Columns: gross_exposure, net_exposure, long_exposure,
     short_exposure, beta_net_exposure, hedge_exposure (fractions of equity), gross, net,
     hedge_gross (money), n_long, n_short, n_hedge (names per leg), turnover (traded value /
     previous equity).
@@ -384,6 +384,9 @@ class Exposures(Section):
     columns: list[str] = field(default_factory=list)
     overall: dict[str, ExposureStats] = field(default_factory=dict)
     episodes: dict[str, dict[str, ExposureStats]] = field(default_factory=dict)
+    #: Where the betas of beta_net_exposure come from: "attributes" (every name held has one),
+    #: "partial" (missing ones counted as 1) or "none" (no betas: it is the dollar net).
+    beta_source: str | None = None
 
 
 # --------------------------------------------------------------------------- overlay

@@ -199,6 +199,15 @@ def outside_episodes_stats(returns: pd.Series, episodes: Mapping[str, Episode],
     return out
 
 
+def beta_source(betas: pd.Series | None, shares: pd.DataFrame) -> str:
+    """Whether the names the book held have betas: "attributes", "partial" or "none"."""
+    held = shares.columns[(np.nan_to_num(shares.to_numpy(np.float64)) != 0).any(axis=0)]
+    if betas is None or not len(held):
+        return "none"
+    known = betas.reindex(held).notna()
+    return "attributes" if known.all() else ("partial" if known.any() else "none")
+
+
 def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str, Episode],
                   top_n: int = 5, top_k: int = 5, detect: bool = True,
                   junk_signal: pd.Series | None = None, *,
@@ -343,6 +352,7 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
             "columns": list(SUMMARY_COLUMNS),
             "overall": summarize_exposures(exp, first, None, columns=SUMMARY_COLUMNS),
             "episodes": exp_eps,
+            "beta_source": beta_source(betas, result.shares),
         },
         "overlay": overlay_summary(result.overlay_log, {n: e for n, (e, _) in windows.items()},
                                    dates),

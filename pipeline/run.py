@@ -91,22 +91,10 @@ def overlay_signal(config: Mapping[str, Any], market: Market) -> pd.Series:
                              n_names=ov["basket_names"], min_cap=ov["basket_min_cap"])
 
 
-def overlay_state(log: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
-    """1 on the days the overlay is de-risked (from its ``on:``/``off:`` decisions), else 0."""
-    state = np.zeros(len(dates), dtype=np.int8)
-    if log is None or log.empty:
-        return state
-    switches = log[log["detail"].astype(str).str.match(r"^(on|off):")]
-    for date, detail in zip(pd.to_datetime(switches["date"]), switches["detail"].astype(str),
-                            strict=True):
-        i = dates.searchsorted(date)
-        state[i:] = 1 if detail.startswith("on:") else 0
-    return state
-
-
 def daily_frame(out: RunOutput) -> pd.DataFrame:
     """``equity.csv``: the analyzers' daily table plus reference series and the overlay signal."""
     from ..analyzers.report import daily_table
+    from ..strategies.overlay import overlay_state
 
     daily = daily_table(out.result, out.market)
     ref = out.market.reference
@@ -183,6 +171,7 @@ def summarize_run(path: Path, ui: Any) -> None:
     """Compact terminal summary of a written run folder (read back, nothing recomputed)."""
     from rich.table import Table
 
+    from ..analyzers.metrics import Metrics
     from ..tearsheet.rundir import read_run
     from .ui import fmt_num, fmt_pct, measured_text
 
@@ -194,35 +183,38 @@ def summarize_run(path: Path, ui: Any) -> None:
         bf = prov["book_file"]
         ui.print(f"own book: {bf['path']} ({bf['layout']} {bf['units']}s, "
                  f"{bf['rebalance_dates']} rebalance dates, sha256 {bf['sha256'][:12]})")
-    perf = m["performance"]
+    typed = Metrics.from_json(m)
+    perf = typed.performance
     ui.print(measured_text(perf))
+    if isinstance(prov.get("index_label"), str):
+        ui.print(f"index: {prov['index_label']}")
     t = Table(show_header=True, title_justify="left")
     for col in ("annual return", "volatility", "Sharpe", "max drawdown", "alpha", "beta"):
         t.add_column(col, justify="right")
-    t.add_row(fmt_pct(perf["annual_return"]), fmt_pct(perf["annual_volatility"]).lstrip("+"),
-              fmt_num(perf["sharpe_ratio"]), fmt_pct(perf["max_drawdown"]),
-              fmt_pct(perf["alpha"]), fmt_num(perf["beta"]))
+    t.add_row(fmt_pct(perf.annual_return), fmt_pct(perf.annual_volatility).lstrip("+"),
+              fmt_num(perf.sharpe_ratio), fmt_pct(perf.max_drawdown),
+              fmt_pct(perf.alpha), fmt_num(perf.beta))
     ui.print(t)
-    named = m["episodes"]["named"]
+    named = typed.episodes.named
     if named:
         e = Table(title="Episodes", title_justify="left")
         for col in ("episode", "sessions", "return", "max DD", "long leg", "short leg", "hedge",
                     "costs", "momentum", "top short detractor (SI)"):
             e.add_column(col, justify="left" if col in ("episode", "top short detractor (SI)") else "right")
         for name, ep in named.items():
-            legs = ep.get("legs") or {}
-            det = (m["attribution"]["episodes"].get(name) or {}).get("top_names", {}).get("detractors", [])
+            win = typed.attribution.episodes.get(name)
+            det = win.top_names.detractors if win is not None and win.top_names else []
             short = next((d for d in det if d.get("leg") == "short"), None)
             who = (f"{short['ticker']} {fmt_pct(short['contribution'], 2)} "
                    f"({fmt_pct(short.get('short_interest'), 0).lstrip('+')})" if short else "")
-            e.add_row(name, str(ep["sessions"]), fmt_pct(ep["return"]),
-                      fmt_pct(ep["max_drawdown_in_window"]), fmt_pct(legs.get("long")), fmt_pct(legs.get("short")),
-                      fmt_pct(legs.get("hedge")), fmt_pct(legs.get("costs")),
-                      fmt_pct(((ep.get("factors") or {}).get("contribution") or {}).get("momentum")),
-                      who)
+            momentum = (ep.factors.contribution or {}).get("momentum") if ep.factors else None
+            e.add_row(name, str(ep.sessions), fmt_pct(ep.window_return),
+                      fmt_pct(ep.max_drawdown_in_window), fmt_pct(ep.legs.get("long")),
+                      fmt_pct(ep.legs.get("short")), fmt_pct(ep.legs.get("hedge")),
+                      fmt_pct(ep.legs.get("costs")), fmt_pct(momentum), who)
         ui.print(e)
-    rec = m.get("reconciliation")
-    if rec:
-        ui.print(f"engines reconcile: max relative difference {rec['max_rel_diff']:.1e} "
-                 f"(tolerance {rec['tolerance']:.0e})")
+    rec = typed.reconciliation
+    if rec is not None:
+        ui.print(f"engines reconcile: max relative difference {rec.max_rel_diff:.1e} "
+                 f"(tolerance {rec.tolerance:.0e})")
     ui.print(f"tearsheet: {path / 'tearsheet.html'}")

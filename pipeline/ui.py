@@ -1,5 +1,8 @@
 """Terminal output for the CLI: rich tables and progress, quiet with --quiet or when piped.
 
+``--quiet`` hides progress and tables, never a note (:meth:`UI.note`) that changes what a result
+means.
+
 The pipeline prints only through the :class:`UI` object the CLI hands it.
 """
 
@@ -29,9 +32,10 @@ class UI:
             self.out.print(*args, **kw)
 
     def note(self, text: str) -> None:
-        """One line on stderr about the data (a repaired, dropped or re-downloaded input)."""
-        if not self.quiet:
-            self.err.print(f"note: {text}", markup=False, highlight=False)
+        """One line on stderr about something that changes what a result means (a repaired,
+        dropped or stale input, a clamped value): printed even with ``--quiet``, which hides
+        only progress and tables."""
+        self.err.print(f"note: {text}", markup=False, highlight=False, soft_wrap=True)
 
     def load_market(self, data: Any) -> Any:
         """Build the market with a progress bar; say what the feed repaired or dropped."""
@@ -100,11 +104,12 @@ def fmt_num(x: float | None, digits: int = 2, sign: bool = False) -> str:
     return "n/a" if x is None else f"{x:{'+' if sign else ''}.{digits}f}"
 
 
-def measured_text(performance: dict[str, Any]) -> str:
-    """One line saying which sessions the statistics cover and the warm-up left out."""
-    w = performance.get("warmup") or {}
-    text = f"statistics from {performance.get('start')} to {performance.get('end')}"
-    if w.get("sessions"):
-        text += (f" (first position {performance.get('invested_from')}; warm-up of "
-                 f"{w['sessions']} sessions {w['start']}..{w['end']} left out)")
+def measured_text(perf: Any) -> str:
+    """One line saying which sessions the statistics cover and the warm-up left out of them
+    (``perf``: :class:`analyzers.metrics.Performance`)."""
+    text = f"statistics from {perf.start} to {perf.end}"
+    w = perf.warmup
+    if w is not None and w.sessions:
+        text += (f" (first position {perf.invested_from}; the warm-up before it, {w.sessions} "
+                 f"sessions {w.start}..{w.end}, is left out)")
     return text

@@ -29,7 +29,8 @@ name; overlay-only rows resize only the names whose target changed. Decisions st
 first signal date and never on the last date (there is no next bar to trade on).
 
 The log (:data:`OVERLAY_LOG_COLUMNS`) has one row per action per decision, and one ``re_risk`` row
-per switch off; ``detail`` starts with the event: ``on:``, ``rebalance:`` or ``off:``.
+per switch off; ``event`` says which (``on``, ``rebalance`` or ``off``, :data:`OVERLAY_EVENTS`) and
+``detail`` explains it in words (starting with the same event).
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ OVERLAY_PARAM_BOUNDS: dict[str, str] = {
 }
 
 #: Columns of the overlay log.
-OVERLAY_LOG_COLUMNS = ("date", "signal", "action", "size", "detail")
+OVERLAY_LOG_COLUMNS = ("date", "signal", "action", "size", "detail", "event")
+#: The ``event`` of a log row: the overlay switched ``on``, re-applied its actions at a book
+#: ``rebalance`` while on, or switched ``off``. The overlay is de-risked from an ``on`` row's date
+#: until the next ``off`` row's date (:func:`overlay_state`).
+OVERLAY_EVENTS = ("on", "rebalance", "off")
 
 #: What ``size`` means for each logged action.
 OVERLAY_LOG_SIZE: dict[str, str] = {
@@ -173,7 +178,20 @@ def empty_log() -> pd.DataFrame:
         "action": pd.Series([], dtype=object),
         "size": pd.Series([], dtype=np.float64),
         "detail": pd.Series([], dtype=object),
+        "event": pd.Series([], dtype=object),
     })
+
+
+def overlay_state(log: pd.DataFrame | None, dates: pd.DatetimeIndex) -> np.ndarray:
+    """1 on the sessions the overlay is de-risked (from each ``on`` event to the next ``off``),
+    else 0, read from the log's ``event`` column (a log without it: all 0)."""
+    state = np.zeros(len(dates), dtype=np.int8)
+    if log is None or log.empty or "event" not in log.columns:
+        return state
+    switches = log[log["event"].isin(("on", "off"))]
+    for date, event in zip(pd.to_datetime(switches["date"]), switches["event"], strict=True):
+        state[dates.searchsorted(date):] = 1 if event == "on" else 0
+    return state
 
 
 # --------------------------------------------------------------------------- state machine
@@ -488,7 +506,7 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     rows_rs: list[np.ndarray] = []
     row_dates: list[pd.Timestamp] = []
     reasons: list[str] = []
-    log: list[tuple[pd.Timestamp, float, str, float, str]] = []
+    log: list[tuple[pd.Timestamp, float, str, float, str, str]] = []
     on = False
     prev: np.ndarray | None = None
     book_reason = targets.reasons if len(targets.reasons) else None
@@ -510,7 +528,7 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
             stack(state)
             new = np.stack([state.legs[leg] for leg in LEGS])
             for action, size, detail in state.log:
-                log.append((date, float(sig_arr[i]), action, size, detail))
+                log.append((date, float(sig_arr[i]), action, size, detail, state.event))
             why = f"overlay {state.event}: {'+'.join(p['actions'])}"
         else:
             new = base
@@ -520,7 +538,7 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
                                  + np.abs(base[LEGS.index("short")]).sum())
                 log.append((date, float(sig_arr[i]), "re_risk", restored,
                             f"off: signal {sig_arr[i]:.4f} < exit {p['exit_threshold']:g}; book "
-                            f"targets restored, hedge closed"))
+                            f"targets restored, hedge closed", "off"))
                 why = "overlay off: re-risk"
         if is_book[i]:
             rs = rs_book[j].copy()

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..analyzers.metrics import Metrics
 from ..feeds.errors import SqueezeLabError
 from . import figures as F
 from .formatting import (
@@ -14,10 +15,8 @@ from .formatting import (
     Table,
     cell,
     config_diff,
-    dig,
     flatten,
     fmt_value,
-    is_scalar,
     label,
     param_text,
     records_table,
@@ -25,12 +24,11 @@ from .formatting import (
 )
 from .page import embed, environment, write_html
 from .run_page import (
-    LEG_LABELS,
     PERFORMANCE_GROUPS,
-    PERFORMANCE_KINDS,
-    PERFORMANCE_LABELS,
+    PERIOD_LABELS,
     episode_entries,
     episode_windows,
+    read_metrics,
 )
 from .rundir import RunData, read_run
 
@@ -65,25 +63,26 @@ def _load_runs(runs: Sequence[str | Path | RunData]) -> list[RunData]:
 
 
 def _named_episodes(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {str(e.get("name")): e for e in episode_entries(metrics) if e.get("kind", "named") == "named"}
+    """Named episode entries as their metrics.json records (dotted keys are JSON paths)."""
+    return {e.name: e.to_json() for e in episode_entries(metrics) if e.kind == "named"}
+
+
+#: Performance fields compared side by side (fields of analyzers.metrics.Performance).
+COMPARE_PERFORMANCE = tuple(k for _, group in PERFORMANCE_GROUPS for k in group
+                            if k != "benchmark") + ("start", "end", "n_days", "invested_from")
 
 
 def _compare_rows(runs: Sequence[RunData]) -> list[tuple[str, str, str | None, list[Any]]]:
     """(key, label, kind, value per run): performance metrics, then named episodes' headlines."""
     rows: list[tuple[str, str, str | None, list[Any]]] = []
-    perfs = [r.metrics.get("performance") or {} for r in runs]
-    keys: dict[str, None] = {}
-    for _title, group in PERFORMANCE_GROUPS:
-        for k in group:
-            if k != "benchmark" and any(k in p for p in perfs):
-                keys.setdefault(k, None)
-    for p in perfs:
-        for k, v in p.items():
-            if k != "benchmark" and k not in keys and is_scalar(v) and not isinstance(v, list):
-                keys.setdefault(k, None)
-    for k in keys:
-        rows.append((k, PERFORMANCE_LABELS.get(k, label(k)), PERFORMANCE_KINDS.get(k),
-                     [p.get(k) for p in perfs]))
+    perfs = [read_metrics(r.metrics).performance for r in runs]
+    for k in COMPARE_PERFORMANCE:
+        vals = [getattr(p, k) for p in perfs]
+        if any(v is not None for v in vals):
+            rows.append((k, PERIOD_LABELS.get(k, label(k)), None, vals))
+    warm = [p.warmup.sessions if p.warmup is not None else None for p in perfs]
+    if any(v is not None for v in warm):
+        rows.append(("warmup.sessions", "Warm-up sessions (not measured)", "int", warm))
     eps = [_named_episodes(r.metrics) for r in runs]
     names: dict[str, None] = {}
     for e in eps:
@@ -135,26 +134,30 @@ def tradeoff_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
     if len(runs) < 2:
         return []
     labels = _labels(runs)
-    base = runs[0].metrics
-    names = list(_named_episodes(base))
+    typed = [read_metrics(r.metrics) for r in runs]
+    base = typed[0]
+    names = [e.name for e in base.episodes.entries() if e.kind == "named"]
 
-    def ep_dd(m: Mapping[str, Any], n: str) -> float | None:
-        return dig(m, "episodes", "named", n, "max_drawdown_in_window")
+    def ep_dd(m: Metrics, n: str) -> float | None:
+        e = m.episodes.named.get(n)
+        return e.max_drawdown_in_window if e is not None else None
+
+    def outside(m: Metrics, k: str) -> float | None:
+        o = m.performance.outside_episodes
+        return getattr(o, k) if o is not None else None
 
     def diff(a: Any, b: Any) -> float | None:
         return None if a is None or b is None else float(a) - float(b)
 
     rows = []
-    for lab, r in zip(labels[1:], runs[1:], strict=True):
-        m = r.metrics
+    for lab, m in zip(labels[1:], typed[1:], strict=True):
         row: dict[str, Any] = {"run": lab, "baseline": labels[0]}
         for n in names:
             row[f"{n}.drawdown"] = ep_dd(m, n)
             row[f"{n}.saved"] = diff(ep_dd(m, n), ep_dd(base, n))
         for k in ("annual_return", "sharpe_ratio"):
-            row[f"outside.{k}"] = diff(dig(m, "performance", "outside_episodes", k),
-                                       dig(base, "performance", "outside_episodes", k))
-            row[f"full.{k}"] = diff(dig(m, "performance", k), dig(base, "performance", k))
+            row[f"outside.{k}"] = diff(outside(m, k), outside(base, k))
+            row[f"full.{k}"] = diff(getattr(m.performance, k), getattr(base.performance, k))
         rows.append(row)
     return rows
 
@@ -210,26 +213,20 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
         for n in e:
             names.setdefault(n, None)
     ep_tables = []
-    ep_labels = {"return": "Window return", "max_drawdown_in_window": "Max DD in window",
-                 "peak_date": "Peak", "trough_date": "Trough", "depth": "Depth (from peak)",
-                 "peak_to_trough_sessions": "Peak\u2192trough (sessions)", "recovery_date": "Recovery",
-                 **{f"legs.{p}": LEG_LABELS[p] for p in ("long", "short", "hedge", "costs")},
-                 "reference_returns.most_shorted": "Most-shorted basket"}
-    ep_kinds = {"return": "spct", "max_drawdown_in_window": "spct", "depth": "spct",
-                "peak_to_trough_sessions": "int",
-                **{f"legs.{p}": "spct" for p in ("long", "short", "hedge", "costs")},
-                "reference_returns.most_shorted": "spct"}
+    ep_labels = {k: label(k) for k in EPISODE_COMPARE_COLUMNS}
+    ep_labels.update({"return": "Window return", "reference_returns.most_shorted":
+                      "Most-shorted basket"})
     for n in names:
         recs = []
         for e in eps:
             rec = {k: v for k, v in flatten(e.get(n, {})).items() if k in ep_labels}
-            if rec and rec.get("recovery_date") is None and dig(e, n, "recovered") is False:
+            if rec and rec.get("recovery_date") is None and e.get(n, {}).get("recovered") is False:
                 rec["recovery_date"] = "not recovered"
             recs.append(rec)
         first = next((e[n] for e in eps if n in e), {})
         window = f" ({first.get('start')} to {first.get('end')})" if first.get("start") else ""
         ep_tables.append(records_table(f"{n}{window}", recs, columns=list(EPISODE_COMPARE_COLUMNS),
-                                       labels=ep_labels, kinds=ep_kinds, index=("Run", labels),
+                                       labels=ep_labels, index=("Run", labels),
                                        anchor=f"ep-{n}"))
     diff = config_diff([r.config for r in runs])
     diff_rows = [[Cell(k, "key")] + [Cell(param_text(v), "mono") for v in vals]

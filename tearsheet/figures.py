@@ -68,12 +68,15 @@ SERIES_COLORS = {
     "most_shorted": "#d62828",
     "unprofitable_tech": "#f77f00",
 }
+#: Default legend labels: what each series is for, not how it is built (a run folder's
+#: provenance says that: ``index_label``, ``growth_label``, ...; see ``equity_figure``).
 SERIES_LABELS = {
-    "index": "Index (cap-weighted)",
+    "index": "Index",
     "growth": "Growth / tech index",
     "most_shorted": "Most-shorted basket",
     "unprofitable_tech": "Unprofitable-tech basket",
 }
+WARMUP_FILL = "#ced4da"
 LEG_COLORS = {"pnl_long": "#2b9348", "pnl_short": "#c1121f", "pnl_hedge": "#1d4e89",
               "pnl_costs": "#6c757d"}
 LEG_LABELS = {"pnl_long": "Long leg", "pnl_short": "Short leg", "pnl_hedge": "Hedge",
@@ -95,6 +98,8 @@ class Window:
     name: str
     start: pd.Timestamp
     end: pd.Timestamp
+    #: "episode" (warm colour) or "warmup" (grey: the sessions before the first position)
+    kind: str = "episode"
 
 
 def _figure(height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
@@ -239,10 +244,13 @@ def _shade(ax, windows: Iterable[Window], label_y: float | None = 0.98) -> None:
         s, e = mdates.date2num(w.start), mdates.date2num(w.end)
         if e < xmin or s > xmax:
             continue
-        ax.axvspan(w.start, w.end, color=EPISODE_FILL, alpha=0.22, lw=0, zorder=0)
+        warm = w.kind == "warmup"
+        ax.axvspan(w.start, w.end, color=WARMUP_FILL if warm else EPISODE_FILL,
+                   alpha=0.5 if warm else 0.22, lw=0, zorder=0)
         if label_y is not None:
             ax.text(max(s, xmin), label_y, " " + w.name, transform=ax.get_xaxis_transform(),
-                    fontsize=7.5, color="#9c4a12", va="top", ha="left", zorder=5)
+                    fontsize=7.5, color="#5c636a" if warm else "#9c4a12", va="top", ha="left",
+                    zorder=5)
     ax.set_xlim(xmin, xmax)
 
 
@@ -255,8 +263,13 @@ def _pct_axis(ax, decimals: int = 0) -> None:
 
 
 @_styled
-def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = ()) -> Figure | None:
-    """Growth of 1 for the book against the index and junk baskets, episodes shaded."""
+def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
+                  labels: dict[str, str] | None = None) -> Figure | None:
+    """Growth of 1 for the book against the index and junk baskets, episodes shaded.
+
+    ``labels`` name the reference series in the legend (default :data:`SERIES_LABELS`).
+    """
+    labels = {**SERIES_LABELS, **(labels or {})}
     if "equity" not in equity or equity["equity"].dropna().empty:
         return None
     eq = equity["equity"].astype(float)
@@ -269,7 +282,7 @@ def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = ()) -> Figur
     ax = axes[0, 0]
     for col, curve in curves.items():
         ax.plot(curve.index, curve, color=SERIES_COLORS[col], lw=1.0, alpha=0.9,
-                label=SERIES_LABELS[col])
+                label=labels[col])
     ax.plot(book.index, book, color=BOOK, lw=1.8, label="Book", zorder=4)
     ax.axhline(1.0, color="#6c757d", lw=0.6, zorder=1)
     values = pd.concat([book, *curves.values()]).to_numpy(dtype=float)
@@ -317,10 +330,13 @@ def underwater_figure(equity: pd.DataFrame, windows: Sequence[Window] = ()) -> F
 
 @_styled
 def beta_exposure_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
-                         window: int = BETA_WINDOW) -> Figure | None:
-    """Rolling beta to the index (and the book's ex-ante net beta) above gross/net/leg exposures."""
+                         window: int = BETA_WINDOW, ex_ante: bool = True) -> Figure | None:
+    """Rolling beta to the index (and the book's ex-ante net beta) above gross/net/leg exposures.
+
+    ``ex_ante=False`` leaves the ex-ante line out (no name betas: it would be the dollar net).
+    """
     has_beta = "index" in equity and equity["index"].notna().any() and "equity" in equity
-    ex_ante = ex_ante_beta(equity) if "equity" in equity else None
+    ex_ante = ex_ante_beta(equity) if ex_ante and "equity" in equity else None
     has_beta_net = ex_ante is not None
     expo = exposure_fractions(equity) if "equity" in equity else pd.DataFrame()
     expo = expo.dropna(axis=1, how="all")

@@ -6,71 +6,20 @@ Pure functions from JSON values to text and :class:`Table` objects; no file is r
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .metric_formats import metric_format
+
 DASH = "\u2014"
 
 # ---------------------------------------------------------------------------------------------
-# number formatting (data-driven from key names)
-
-#: Exact keys whose kind the word rules below would get wrong.
-KEY_KINDS: dict[str, str] = {
-    "days_to_cover": "ratio",
-    "market_cap": "money",
-    "shares": "int",
-    "size": "num",
-    "price": "money2",
-    "signal": "ratio",
-    "threshold": "ratio",
-    "beta": "ratio",
-    "beta_net": "ratio",
-    "n_names": "int",
-    "point": "int",
-    "final_equity": "money",
-    "seed": "int",
-    "max_rel_diff": "sci",
-    "value_at_risk": "spct",
-    "conditional_value_at_risk": "spct",
-    "stability": "ratio",
-    "tolerance": "sci",
-    "profitable": "bool",
-    "is_tech": "bool",
-}
-
-#: Word rules, first match wins, matched against the ``_``/``.``-separated words of a key.
-KIND_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ratio", ("sharpe", "sortino", "calmar", "beta", "ratio", "tstat", "t", "corr",
-               "correlation", "skew", "skewness", "kurtosis", "r2", "rsquared", "zscore", "z",
-               "stability", "tail", "omega", "information", "ir", "dtc")),
-    ("int", ("days", "sessions", "n", "count", "trades", "decisions", "rank", "names", "fills",
-             "periods", "lookback", "seed", "obs")),
-    ("money", ("equity", "cash", "value", "commission", "commissions", "money", "notional",
-               "usd", "capital", "cap", "dollars")),
-    ("spct", ("return", "returns", "drawdown", "dd", "depth", "pnl", "contribution",
-              "contributions", "alpha", "cagr", "market", "junk", "momentum", "quality",
-              "residual", "idiosyncratic", "specific", "factor", "total", "long", "short",
-              "hedge", "costs", "cost", "borrow", "excess", "var", "cvar")),
-    ("pct", ("vol", "volatility", "exposure", "exposures", "gross", "net", "weight", "weights",
-             "share", "interest", "hit", "turnover", "tracking", "pct", "frac", "fraction",
-             "rate", "float")),
-)
-
+# number formatting (kinds and labels from tearsheet.metric_formats)
 
 def value_kind(key: str) -> str:
-    """How a metric named ``key`` is displayed: pct, spct (signed %), ratio, int, money or num."""
-    last = key.rsplit(".", 1)[-1].lower()
-    if last in KEY_KINDS:
-        return KEY_KINDS[last]
-    # the last word of the last part is the most specific (window_return, n_days, pnl_short)
-    for words in (re.split(r"[_\s]+", last), re.split(r"[._\s]+", key.lower())):
-        for w in reversed(words):
-            for kind, vocab in KIND_RULES:
-                if w in vocab:
-                    return kind
-    return "num"
+    """How a metric named ``key`` is displayed (see :mod:`tearsheet.metric_formats`)."""
+    return metric_format(key).kind
 
 
 def fmt_value(key: str, value: Any, kind: str | None = None) -> str:
@@ -121,25 +70,8 @@ def fmt_value(key: str, value: Any, kind: str | None = None) -> str:
 
 
 def label(key: str) -> str:
-    """Human column label for a metric key (``max_drawdown`` -> ``Max drawdown``)."""
-    last = str(key).rsplit(".", 1)[-1]
-    if last in LABELS:
-        return LABELS[last]
-    text = last.replace("_", " ").strip()
-    return text[:1].upper() + text[1:] if text else str(key)
-
-
-LABELS: dict[str, str] = {
-    "sharpe": "Sharpe", "sortino": "Sortino", "calmar": "Calmar", "cagr": "CAGR",
-    "annual_return": "Annual return", "annual_volatility": "Annual volatility",
-    "total_return": "Total return", "max_drawdown": "Max drawdown", "pnl_long": "Long leg",
-    "pnl_short": "Short leg", "pnl_hedge": "Hedge", "pnl_costs": "Costs",
-    "window_return": "Window return", "n_days": "Days", "days": "Days",
-    "short_interest": "Short interest", "days_to_cover": "Days to cover",
-    "is_tech": "Tech", "beta_net": "Net beta", "ticker": "Ticker", "pnl": "PnL",
-    "ok": "OK", "n_periods": "Drawdown periods", "max_abs_residual": "Max abs daily residual",
-    "max_rel_diff": "Max relative difference", "worst_date": "Worst date",
-}
+    """Human label for a metric key (``max_drawdown`` -> ``Max drawdown``), from the one table."""
+    return metric_format(key).label
 
 
 def _is_negative(value: Any) -> bool:
@@ -280,19 +212,6 @@ def generic_tables(title: str, obj: Any, anchor: str = "", depth: int = 0) -> li
 # reading metrics.json (tolerant of list- or dict-shaped sections)
 
 
-def named_records(section: Any, key: str = "name") -> dict[str, dict[str, Any]]:
-    """``{name: record}`` from a mapping of records or a list of records carrying ``name``."""
-    if isinstance(section, Mapping):
-        return {str(k): dict(v) for k, v in section.items() if isinstance(v, Mapping)}
-    if isinstance(section, list):
-        return {str(r.get(key, i)): dict(r) for i, r in enumerate(section) if isinstance(r, Mapping)}
-    return {}
-
-
-# ---------------------------------------------------------------------------------------------
-# config and provenance helpers
-
-
 def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``{"book": {"gross": 2}}`` -> ``{"book.gross": 2}`` (lists kept as values)."""
     return flatten(config)
@@ -324,12 +243,3 @@ def param_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value) if value != "" else '""'
-
-
-def dig(d: Any, *path: str) -> Any:
-    """``d[path[0]][path[1]]...`` or None where a level is missing or not a mapping."""
-    for p in path:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(p)
-    return d

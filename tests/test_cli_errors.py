@@ -15,6 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--set", "data.n_names=60", "--start", "2025-05-01", "--end", "2025-08-29"]
+#: Short lookbacks: the book trades inside SMALL's window (a run that never trades is an error).
+TRADES = ["--set", "book.momentum_lookback=42", "--set", "book.momentum_skip=5",
+          "--set", "book.vol_window=21", "--set", "book.beta_window=42"]
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -98,7 +101,7 @@ def test_compare_refuses_missing_folder(tmp_path: Path) -> None:
 def test_unwritable_output_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    proc = cli("run", *SMALL, "--quiet", "--out", str(blocker / "runs"))
+    proc = cli("run", *SMALL, *TRADES, "--quiet", "--out", str(blocker / "runs"))
     assert_one_line_error(proc, "cannot write", "--out")
 
 

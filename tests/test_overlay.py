@@ -25,6 +25,7 @@ from squeeze_lab.strategies.overlay import (
     OVERLAY_PARAM_DOCS,
     OVERLAY_PARAMS,
     apply_overlay,
+    overlay_state,
     regime_switch,
     resolve_overlay_params,
 )
@@ -146,6 +147,11 @@ def test_apply_overlay_state_machine_and_degross():
     assert list(log["action"]) == ["degross", "degross", "re_risk", "degross", "re_risk"]
     assert pos(mk, log["date"]) == [12, 15, 17, 20, 23]
     assert [d.split(":")[0] for d in log["detail"]] == ["on", "rebalance", "off", "on", "off"]
+    # the state is data: the event column, and the de-risked sessions derived from it
+    assert list(log["event"]) == ["on", "rebalance", "off", "on", "off"]
+    state = overlay_state(log, mk.dates)
+    assert np.flatnonzero(state).tolist() == [12, 13, 14, 15, 16, 20, 21, 22]
+    assert overlay_state(log.drop(columns="event"), mk.dates).sum() == 0
     np.testing.assert_allclose(log["signal"].to_numpy(), [2.5, 1.5, 0.5, 3.0, 0.0])
     np.testing.assert_allclose(log["size"].to_numpy(), [1.0, 1.0, 2.0, 1.0, 2.0])
     assert list(out.reasons) == ["rebalance", "overlay on: degross", "rebalance; overlay rebalance: "

@@ -45,6 +45,14 @@ def first_invested_session(shares: pd.DataFrame, trades: pd.DataFrame | None = N
     return first
 
 
+def first_invested(result: Any) -> pd.Timestamp | None:
+    """:func:`first_invested_session` of an engine's result: a ``BacktestResult`` (shares and
+    trades) or the twin's equity-only ``EquityRun`` (its ``first_fill``)."""
+    if hasattr(result, "shares"):
+        return first_invested_session(result.shares, getattr(result, "trades", None))
+    return getattr(result, "first_fill", None)
+
+
 def measured_equity(equity: pd.Series, first: pd.Timestamp) -> pd.Series:
     """The equity curve of the measured period, from the last warm-up close (the base) on.
 

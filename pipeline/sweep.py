@@ -146,10 +146,10 @@ def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dic
     """The sweep's metrics for one run: performance (empyrical) and each episode's drawdown."""
     from ..analyzers.episodes import episode_drawdown
     from ..analyzers.performance import performance_stats
-    from ..analyzers.warmup import first_invested_session, measured_equity
+    from ..analyzers.warmup import first_invested, measured_equity
 
     bench = market.reference["index"] if "index" in market.reference.columns else None
-    first = first_invested_session(result.shares, result.trades)
+    first = first_invested(result)
     equity = result.equity if first is None else measured_equity(result.equity, first)
     returns = equity.pct_change(fill_method=None)
     returns.iloc[0] = 0.0

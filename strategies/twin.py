@@ -54,6 +54,8 @@ class EquityRun:
     n_trades: int
     overlay_log: pd.DataFrame
     engine: str = "vectorized"
+    #: The first session with a fill (the end of the warm-up), None when nothing was traded.
+    first_fill: pd.Timestamp | None = None
 
     def returns(self) -> pd.Series:
         """Daily simple returns of the equity curve (first day 0), as ``BacktestResult.returns``."""
@@ -128,6 +130,7 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         equity[seg] = cash_seg + px.close[seg] @ pos
         return float(cash_seg[-1])
 
+    first_fill: int | None = None
     for k, t in enumerate(plan.rows):
         t = int(t)
         f = t + 1
@@ -154,6 +157,7 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
                     f"(first: {market.tickers[j]} {delta[j]:+.4g} shares "
                     f"signalled {market.dates[t].date()}): lower the book's net long exposure or gross"
                 )
+            first_fill = f if first_fill is None else first_fill
             d = delta[seq]
             pr = price[seq]
             cm = commissions(d, pr, c_rate)
@@ -192,7 +196,8 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
                          # summed as the trades table's column would be (pandas)
                          traded_value=float(pd.Series(cat(traded, np.float64)).sum()),
                          n_trades=int(sum(len(x) for x in traded)),
-                         overlay_log=overlay_log if overlay_log is not None else pd.DataFrame())
+                         overlay_log=overlay_log if overlay_log is not None else pd.DataFrame(),
+                         first_fill=None if first_fill is None else dates[first_fill])
 
     rows_a, cols_a = cat(t_rows, np.int64), cat(t_cols, np.int64)
     size_a = cat(t_size, np.float64)

@@ -91,6 +91,7 @@ class ArrayFeed(bt.feed.DataBase):
         self._columns["datetime"] = nums
         self._idx = -1
         self._lines_list: list[Any] = []
+        self._unbounded: bool | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -112,6 +113,8 @@ class ArrayFeed(bt.feed.DataBase):
         super().start()
         self._idx = -1
         self._lines_list = [getattr(self.lines, a) for a in self.lines.getlinealiases()]
+        self._unbounded: bool | None = None  # read on the first advance (after any qbuffer)
+        self._dt_line = self.lines.datetime
         self._tick_nullify()  # tick_* stay None in runonce mode (see advance)
 
     def _bars_in_range(self) -> np.ndarray:
@@ -133,9 +136,16 @@ class ArrayFeed(bt.feed.DataBase):
         self._last()
         self.home()
 
-    def _fast(self) -> bool:
+    def _fast_mode(self) -> bool:
         lines = self._lines_list
         return bool(lines) and lines[0].mode == lines[0].UnBounded
+
+    def _fast(self) -> bool:
+        """Unbounded buffers? Read once, on the first move (``qbuffer`` runs after ``start()``)."""
+        fast = self._unbounded
+        if fast is None:
+            fast = self._unbounded = self._fast_mode()
+        return fast
 
     def advance(self, size: int = 1, datamaster: Any = None, ticks: bool = True) -> None:
         """Move every line's pointer ``size`` bars (runonce mode), skipping the tick_* copies.
@@ -154,8 +164,10 @@ class ArrayFeed(bt.feed.DataBase):
 
     def advance_peek(self) -> float:
         """The next bar's datetime (or +inf), read straight from the datetime buffer."""
-        dt = self.lines.datetime
-        if not self._fast() or dt.lencount >= len(dt.array) - dt.extension:
+        if not self._fast():
+            return super().advance_peek()
+        dt = self._dt_line
+        if dt.lencount >= len(dt.array) - dt.extension:
             return super().advance_peek()
         return dt.array[dt._idx + 1]
 

@@ -24,7 +24,9 @@ if __name__ == "__main__" and not __package__:  # `python run_backtest.py` in a 
 
 from .feeds.errors import SqueezeLabError
 from .pipeline.config import (
+    Config,
     apply_overrides,
+    check_output_folder,
     config_help,
     load_config_file,
     resolve_config,
@@ -44,12 +46,14 @@ def cmd_market(args: argparse.Namespace) -> int:
     ui = UI(args.quiet)
     raw = apply_overrides({}, _data_sets(args) + list(args.set or []))
     data = resolve_config(raw)["data"]
+    if args.export:
+        check_output_folder(args.export)
     market = ui.load_market(data)
     summary = market_summary(market)
     if args.export:
         from .feeds.export import export_market
 
-        out = export_market(market, args.export)
+        out = export_market(market, args.export, overwrite=args.overwrite)
         summary["exported_to"] = str(out)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -110,7 +114,8 @@ def _data_sets(args: argparse.Namespace) -> list[str]:
     return sets
 
 
-def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
+def build_run_config(args: argparse.Namespace) -> Config:
+    """The resolved, checked :class:`Config` of ``run``/``sweep`` (config file, flags, --set)."""
     raw = load_config_file(args.config) if args.config else {}
     raw.pop("study", None)
     episodes = list((raw.get("analysis") or {}).get("episodes", []))
@@ -121,7 +126,7 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
     return resolve_config(raw, name=args.name)
 
 
-def check_book_files(configs: Sequence[dict[str, Any]]) -> None:
+def check_book_files(configs: Sequence[Config]) -> None:
     """Parse every own-book file (book.path) before any market is loaded: bad files fail first."""
     from .strategies.own_book import read_book_file
 
@@ -136,6 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ui = UI(args.quiet)
     config = build_run_config(args)
     check_book_files([config])
+    check_output_folder(args.out)
     path = run_one(config, out=args.out, ui=ui, command=_command_line())
     summarize_run(path, ui)
     return 0
@@ -150,6 +156,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     from .pipeline.study import study_configs
 
     check_book_files(study_configs(raw, args.name))
+    check_output_folder(args.out)
     run_study(raw, out=args.out, ui=ui, command=_command_line(), name=args.name)
     return 0
 
@@ -168,13 +175,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ui = UI(args.quiet)
     config = build_run_config(args)
     check_book_files([config])
+    check_output_folder(args.out)
     run_sweep(config, grid=args.grid or [], engine=args.engine, jobs=args.jobs,
               confirm_top=args.confirm_top, executor=args.executor, scheduler=args.scheduler,
               out=args.out, resume=args.resume, ui=ui, command=_command_line())
     return 0
 
 
-def tool_config(args: argparse.Namespace, name: str) -> dict[str, Any]:
+def tool_config(args: argparse.Namespace, name: str) -> Config:
     """The resolved config of monitor/stress: a config file (its study table ignored) + flags."""
     raw = load_config_file(args.config) if args.config else {}
     raw.pop("study", None)
@@ -293,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  squeeze-lab run --data csv:market_csv/   # the exported market, read back\n")
     _add_common(p, config=False)
     p.add_argument("--export", metavar="DIR", help="write the market as CSV files the csv feed reads")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --export folder (only one this command wrote)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_market)
 

@@ -411,9 +411,9 @@ def case_sweep_twin(market: Any, points: list[Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- registry
 def _book_defaults() -> tuple[tuple[str, Any], ...]:
-    from squeeze_lab.strategies.book import BOOK_PARAMS
+    from squeeze_lab.strategies.spec import BOOK
 
-    return BOOK_PARAMS
+    return BOOK.bt_params()
 
 
 #: case -> (prepare(market, args) -> kwargs, run(**kwargs) -> dict, needs the market)

@@ -13,6 +13,7 @@ import pandas as pd
 from ..feeds.episodes import Episode, resolve_episodes
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
+from .config import Config, check_against_market
 
 #: Relative tolerance for the engine-vs-twin equity reconciliation.
 RECONCILE_TOL = 1e-9
@@ -22,7 +23,7 @@ RECONCILE_TOL = 1e-9
 class RunOutput:
     """What one run computed, before it is written anywhere."""
 
-    config: dict[str, Any]
+    config: Config
     market: Market
     result: Any                # strategies.result.BacktestResult (backtrader)
     metrics: dict[str, Any]
@@ -61,7 +62,7 @@ def reconcile(a: pd.Series, b: pd.Series, tol: float = RECONCILE_TOL) -> dict[st
     }
 
 
-def execute(config: Mapping[str, Any], market: Market) -> RunOutput:
+def execute(config: Config, market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
     from ..analyzers.report import build_metrics
     from ..strategies.engine import run_backtrader
@@ -78,7 +79,7 @@ def execute(config: Mapping[str, Any], market: Market) -> RunOutput:
     if analysis["reconcile"]:
         twin = run_vectorized(market, result.targets, detail=False, **config["execution"])
         metrics["reconciliation"] = reconcile(result.equity, twin.equity)
-    return RunOutput(dict(config), market, result, metrics, episodes)
+    return RunOutput(config, market, result, metrics, episodes)
 
 
 def overlay_signal(config: Mapping[str, Any], market: Market) -> pd.Series:
@@ -137,7 +138,7 @@ def artifacts(out: RunOutput, command: str):
     if log is None or log.empty:
         log = pd.DataFrame(columns=list(OVERLAY_LOG_COLUMNS))
     return RunArtifacts(
-        config=out.config,
+        config=out.config.to_dict(),
         provenance=provenance(out, command),
         metrics=out.metrics,
         equity=daily_frame(out),
@@ -147,14 +148,19 @@ def artifacts(out: RunOutput, command: str):
     )
 
 
-def run_one(config: Mapping[str, Any], out: str | Path, ui: Any, command: str,
+def run_one(config: Config, out: str | Path, ui: Any, command: str,
             market: Market | None = None, after_file: Any = None) -> Path:
-    """Run one configuration and write its run folder atomically; return the folder."""
+    """Run one configuration and write its run folder atomically; return the folder.
+
+    The config is checked against the market (warm-up, legs, episodes) before any work.
+    """
     from ..tearsheet.render import render_tearsheet
     from ..tearsheet.rundir import write_run
 
     if market is None:
         market = ui.load_market(config["data"])
+    for note in check_against_market(config, market):
+        ui.note(note)
     with ui.progress(f"backtest {config['name']}", total=None):
         output = execute(config, market)
     rec = output.metrics.get("reconciliation")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..feeds.errors import SqueezeLabError
-from .config import resolve_config
+from .config import Config, check_against_market, check_study, resolve_config
 from .run import run_one
 from .ui import UI
 
@@ -24,20 +24,12 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def study_configs(raw: Mapping[str, Any], name: str | None = None) -> list[dict[str, Any]]:
+def study_configs(raw: Mapping[str, Any], name: str | None = None) -> list[Config]:
     """Resolved configs of a study: the base config with each ``[[study.runs]]`` table merged over it."""
     base = {k: v for k, v in raw.items() if k != "study"}
-    study = raw.get("study") or {}
-    if not isinstance(study, Mapping):
-        raise SqueezeLabError("[study] must be a table with a list of [[study.runs]]")
-    specs = study.get("runs") or [{"name": base.get("name", "run")}]
-    unknown = [k for k in study if k != "runs"]
-    if unknown:
-        raise SqueezeLabError(f"unknown key study.{unknown[0]}: [study] takes only [[study.runs]]")
+    specs = check_study(raw.get("study")) or [{"name": base.get("name", "run")}]
     configs = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, Mapping) or not spec.get("name"):
-            raise SqueezeLabError(f"study run #{i + 1} needs a name: write name = \"...\" in its table")
+    for spec in specs:
         run_name = f"{name}-{spec['name']}" if name else str(spec["name"])
         configs.append(resolve_config(merge(base, spec), name=run_name))
     names = [c["name"] for c in configs]
@@ -51,12 +43,16 @@ def run_study(raw: Mapping[str, Any], out: str | Path, ui: UI, command: str,
     """Run every configuration of the study (the market is built once) and compare them."""
     configs = study_configs(raw, name)
     markets: dict[str, Any] = {}
-    paths: list[Path] = []
-    for i, config in enumerate(configs, 1):
+    for config in configs:  # every market loaded and every run checked before the first runs
         key = repr(sorted(config["data"].items()))
         if key not in markets:
             markets[key] = ui.load_market(config["data"])
-        path = run_one(config, out=out, ui=ui, command=command, market=markets[key])
+        for note in check_against_market(config, markets[key]):
+            ui.note(f"{config.name}: {note}")
+    paths: list[Path] = []
+    for i, config in enumerate(configs, 1):
+        market = markets[repr(sorted(config["data"].items()))]
+        path = run_one(config, out=out, ui=ui, command=command, market=market)
         ui.print(f"run {i}/{len(configs)}: {config['name']:<16} {path / 'tearsheet.html'}")
         paths.append(path)
     study_name = name or raw.get("name") or "study"

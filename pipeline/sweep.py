@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
-from .config import parse_value, resolve_config, set_key
+from .config import Config, parse_value, resolve_config, set_key
 
 #: Metric columns of sweep.csv (after ``point`` and the grid keys); episode columns follow.
 METRICS = ("annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
@@ -121,12 +121,12 @@ class Point:
 
     index: int
     values: tuple[tuple[str, Any], ...]
-    config: dict[str, Any]
+    config: Config
 
     @property
     def book_key(self) -> str:
         """Points with the same book (and data) share the book's targets."""
-        return json.dumps([self.config["book"], self.config["data"]], sort_keys=True, default=str)
+        return json.dumps([self.config.book.as_dict(), self.config.data.as_dict()], sort_keys=True)
 
 
 def grid_points(base: Mapping[str, Any], axes: list[tuple[str, list[Any]]]) -> list[Point]:

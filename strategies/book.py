@@ -39,7 +39,6 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
-from .params import check_params
 from .signals import (
     cross_sectional_zscore,
     junk_score,
@@ -48,99 +47,17 @@ from .signals import (
     momentum_12_1,
     quality_score,
 )
+from .spec import BOOK
 from .targets import LEGS, Targets
-
-#: Book parameters, backtrader-style ``(name, default)`` pairs.
-BOOK_PARAMS: tuple[tuple[str, Any], ...] = (
-    ("rebalance", "monthly"),
-    ("momentum_lookback", 252),
-    ("momentum_skip", 21),
-    ("vol_window", 63),
-    ("beta_window", 126),
-    ("names_per_leg", 100),
-    ("fraction_per_leg", 0.0),
-    ("weighting", "equal"),
-    ("gross", 2.0),
-    ("net", 0.0),
-    ("neutral", "dollar"),
-    ("max_weight", 0.05),
-    ("quality_weight", 0.5),
-    ("short_momentum_weight", 0.7),
-    ("low_price", 5.0),
-    ("path", ""),
-    ("capital", 1_000_000.0),
-)
-
-#: One line per book parameter.
-BOOK_PARAM_DOCS: dict[str, str] = {
-    "rebalance": "when the book is rebuilt: 'monthly' / 'weekly' (first session of each month / "
-                 "week), 'daily', or an int N (every N sessions after warm-up)",
-    "momentum_lookback": "sessions back to the start of the 12-1 momentum window (252 ~ 12 months)",
-    "momentum_skip": "most recent sessions left out of momentum (21 ~ 1 month)",
-    "vol_window": "sessions of realized volatility (quality, junk proxy, inverse_vol weights)",
-    "beta_window": "sessions of the rolling beta to the index (quality, junk, beta neutrality)",
-    "names_per_leg": "names held in each leg (used when fraction_per_leg is 0)",
-    "fraction_per_leg": "if > 0: share of the scored universe held in each leg, instead of "
-                        "names_per_leg",
-    "weighting": "weights within a leg: 'equal', 'score' (proportional to rank: best = k, "
-                 "worst selected = 1) or 'inverse_vol'",
-    "gross": "target gross exposure, sum of |weights| as a fraction of equity (2.0 = 200%)",
-    "net": "target net exposure (long - short) when neutral='dollar' (0.0 = dollar neutral)",
-    "neutral": "'dollar': legs sized by gross and net; 'beta': legs sized so long beta "
-               "exposure = short beta exposure, gross unchanged (net is ignored)",
-    "max_weight": "cap on any one name's |weight| (excess redistributed within the leg)",
-    "quality_weight": "weight of quality vs 12-1 momentum in the long composite (0..1)",
-    "short_momentum_weight": "weight of minus 12-1 momentum vs the junk score in the short "
-                             "ranking (0..1; 0 = junk score alone)",
-    "low_price": "price under which a stock counts as low-priced junk (dollars)",
-    "path": "your own book instead of the built-in one: a CSV of target weights (date,ticker,"
-            "weight or wide date,TICKER,...) or shares (date,ticker,shares); see "
-            "strategies/own_book.py. The other book keys are then unused",
-    "capital": "own book in shares only: the equity the share counts belong to (weights = "
-               "shares x close / capital)",
-}
-
-#: Allowed values of enum-like book parameters.
-BOOK_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {
-    "rebalance": ("monthly", "weekly", "daily", int),
-    "weighting": ("equal", "score", "inverse_vol"),
-    "neutral": ("dollar", "beta"),
-}
-
-#: Numeric ranges of book parameters.
-BOOK_PARAM_BOUNDS: dict[str, str] = {
-    "rebalance": "[1, inf)",
-    "momentum_lookback": "[2, inf)",
-    "momentum_skip": "[0, inf)",
-    "vol_window": "[2, inf)",
-    "beta_window": "[2, inf)",
-    "names_per_leg": "[1, inf)",
-    "fraction_per_leg": "[0, 0.5]",
-    "gross": "(0, inf)",
-    "net": "(-inf, inf)",
-    "max_weight": "(0, inf)",
-    "quality_weight": "[0, 1]",
-    "short_momentum_weight": "[0, 1]",
-    "low_price": "[0, inf)",
-    "capital": "(0, inf)",
-}
 
 #: Tolerance on leg totals and the per-name cap.
 TOL = 1e-9
 
 
 def resolve_book_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults filled in, types and choices checked (see :func:`strategies.params.check_params`)."""
-    p = check_params(BOOK_PARAMS, params, BOOK_PARAM_CHOICES, bounds=BOOK_PARAM_BOUNDS, where="book")
-    if p["momentum_skip"] >= p["momentum_lookback"]:
-        raise SqueezeLabError(
-            f"book param momentum_skip={p['momentum_skip']} must be smaller than "
-            f"momentum_lookback={p['momentum_lookback']}: e.g. 252 and 21"
-        )
-    if abs(p["net"]) >= p["gross"]:
-        raise SqueezeLabError(f"book param net={p['net']} must be inside (-gross, gross) with "
-                              f"gross={p['gross']}: e.g. net=0.0")
-    return p
+    """Defaults filled in, types, bounds and relations checked (the ``[book]`` table of
+    :mod:`strategies.spec`)."""
+    return dict(BOOK.resolve(params))
 
 
 def warmup_sessions(params: dict[str, Any]) -> int:
@@ -269,7 +186,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
     ----------
     market : Market
     **params
-        Any of :data:`BOOK_PARAMS` (see :data:`BOOK_PARAM_DOCS`); unknown names or wrong types
+        Any key of the ``[book]`` table of :mod:`strategies.spec`; unknown names or wrong types
         raise :class:`~feeds.errors.SqueezeLabError`.
 
     Returns

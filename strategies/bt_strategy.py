@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
-from .book import BOOK_PARAMS
 from .execution import (
     dates_to_num,
     leg_labels,
@@ -26,7 +25,7 @@ from .execution import (
     plan_actions,
     target_shares,
 )
-from .overlay import OVERLAY_PARAMS
+from .spec import BOOK, OVERLAY
 from .targets import LEGS, Targets
 
 #: The strategy's own params (besides the book's and the overlay's).
@@ -116,7 +115,7 @@ class SqueezeBook(bt.Strategy):
     (details) of orders refused by the broker (Margin/Rejected).
     """
 
-    params = _merge_params(BOOK_PARAMS, OVERLAY_PARAMS, STRATEGY_PARAMS)
+    params = _merge_params(BOOK.bt_params(), OVERLAY.bt_params(), STRATEGY_PARAMS)
 
     # ------------------------------------------------------------------ set-up
     def start(self) -> None:
@@ -131,8 +130,8 @@ class SqueezeBook(bt.Strategy):
             from .book import book_targets
             from .overlay import apply_overlay
 
-            book_kw = {k: getattr(self.p, k) for k, _ in BOOK_PARAMS}
-            overlay_kw = {k: getattr(self.p, k) for k, _ in OVERLAY_PARAMS}
+            book_kw = {k: getattr(self.p, k) for k in BOOK.names}
+            overlay_kw = {k: getattr(self.p, k) for k in OVERLAY.names}
             targets = book_targets(market, **book_kw)
             self.targets, self.overlay_log = apply_overlay(market, targets, **overlay_kw)
         self.plan = plan_actions(market, self.targets)

@@ -43,7 +43,6 @@ from .array_broker import ArrayBroker
 from .bt_feed import feeds_for
 from .bt_strategy import SqueezeBook, flat_params
 from .execution import (
-    EXEC_PARAMS,
     SqueezeCommInfo,
     costs_frame,
     dates_to_num,
@@ -55,6 +54,7 @@ from .execution import (
     trades_frame,
 )
 from .result import BacktestResult
+from .spec import EXECUTION
 from .targets import LEGS, Targets
 
 #: The Cerebro keyword arguments :func:`make_cerebro` uses (see the module docstring).
@@ -164,7 +164,7 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
         flat = flat_params(params.get("book"), params.get("overlay"), params.get("execution"))
     else:
         flat = params
-    exec_keys = {k for k, _ in EXEC_PARAMS}
+    exec_keys = set(EXECUTION.names)
     strat_keys = set(SqueezeBook.params._getkeys()) - {"market", "targets"}
     unknown = sorted(set(flat) - exec_keys - strat_keys)
     if unknown:

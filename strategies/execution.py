@@ -31,32 +31,8 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from .once import computed_once
+from .spec import EXECUTION
 from .targets import LEGS, Targets
-
-#: Execution parameters (backtrader-style params tuple of (name, default)).
-EXEC_PARAMS: tuple[tuple[str, Any], ...] = (
-    ("cash", 1_000_000.0),      # starting cash (account currency)
-    ("commission_bps", 1.0),    # commission, basis points of traded value
-    ("slippage_bps", 0.0),      # slippage, basis points of the fill price (capped at high/low)
-    ("borrow_bps", 50.0),       # yearly borrow fee on short positions, basis points
-    ("fractional", True),       # fractional shares (False: whole shares, truncated toward zero)
-)
-EXEC_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {"fractional": (True, False)}
-#: Allowed intervals (``strategies.params.check_params`` bounds syntax).
-EXEC_PARAM_BOUNDS: dict[str, str] = {
-    "cash": "(0, inf)", "commission_bps": "[0, inf)", "slippage_bps": "[0, 10000)",
-    "borrow_bps": "[0, inf)",
-}
-EXEC_PARAM_DOCS: dict[str, str] = {
-    "cash": "starting cash in the account currency",
-    "commission_bps": "commission in basis points of |size| x fill price (1.0 = 0.01%)",
-    "slippage_bps": "slippage in basis points of the open (buys higher, sells lower; capped at "
-                    "the bar's high/low like backtrader's set_slippage_perc)",
-    "borrow_bps": "yearly fee on short positions in basis points, charged per calendar day on "
-                  "|size| x average short price (backtrader's CommInfo interest rule)",
-    "fractional": "trade fractional shares (to 2**-20 of a share); false truncates each leg's "
-                  "target toward zero to whole shares",
-}
 
 #: Order of legs in every (leg, ticker) array.
 LEG_INDEX = {leg: i for i, leg in enumerate(LEGS)}
@@ -72,32 +48,9 @@ _EPOCH_ORDINAL = 719163
 
 
 def resolve_exec_params(params: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
-    """Execution parameters with defaults filled in, checked; unknown keys are an error."""
-    given = {**(dict(params) if params else {}), **overrides}
-    defaults = dict(EXEC_PARAMS)
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise SqueezeLabError(
-            f"unknown execution parameter {unknown[0]!r}: use one of {', '.join(defaults)}"
-        )
-    out = {**defaults, **given}
-    for key in ("cash", "commission_bps", "slippage_bps", "borrow_bps"):
-        v = out[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise SqueezeLabError(f"execution.{key} must be a number, got {v!r}: write e.g. {key}=1.0")
-        out[key] = float(v)
-        if not np.isfinite(out[key]) or out[key] < 0:
-            raise SqueezeLabError(f"execution.{key} must be finite and >= 0, got {v!r}: fix the value")
-    if out["cash"] <= 0:
-        raise SqueezeLabError(f"execution.cash must be > 0, got {out['cash']!r}: give a starting cash")
-    if out["slippage_bps"] >= 1e4:
-        raise SqueezeLabError("execution.slippage_bps must be below 10000 (100%): fix the value")
-    if not isinstance(out["fractional"], (bool, np.bool_)):
-        raise SqueezeLabError(
-            f"execution.fractional must be true or false, got {out['fractional']!r}"
-        )
-    out["fractional"] = bool(out["fractional"])
-    return out
+    """Execution parameters with defaults filled in and checked (the ``[execution]`` table of
+    :mod:`strategies.spec`); unknown keys are an error."""
+    return dict(EXECUTION.resolve({**(dict(params) if params else {}), **overrides}))
 
 
 def commission_rate(commission_bps: float) -> float:

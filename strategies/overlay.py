@@ -45,89 +45,15 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
-from .params import check_params
 from .signals import (
-    SIGNAL_MODES,
     junk_rally_signal,
     market_beta,
     most_shorted_members,
     short_breadth,
     squeeze_pressure,
 )
+from .spec import OVERLAY
 from .targets import LEGS, Targets
-
-#: Overlay parameters, backtrader-style ``(name, default)`` pairs (names distinct from the book's).
-OVERLAY_PARAMS: tuple[tuple[str, Any], ...] = (
-    ("enabled", False),
-    ("actions", ("degross",)),
-    ("signal_mode", "zscore"),
-    ("signal_lookback", 10),
-    ("signal_vol_window", 63),
-    ("threshold", 2.0),
-    ("exit_threshold", None),
-    ("cooloff", 10),
-    ("degross_to", 0.5),
-    ("cover_fraction", 0.5),
-    ("hedge_size", 0.1),
-    ("basket_names", 50),
-    ("basket_min_cap", 1e9),
-    ("breadth_min", 0.0),
-    ("overlay_beta_window", 126),
-    ("max_net_long", 0.9),
-)
-
-#: One line per overlay parameter.
-OVERLAY_PARAM_DOCS: dict[str, str] = {
-    "enabled": "switch the overlay on (False: the book's targets pass through unchanged)",
-    "actions": "actions applied in this order while the overlay is on: degross, cover_crowded, "
-               "hedge_basket, neutralize_beta",
-    "signal_mode": "'zscore': most-shorted basket minus index over signal_lookback, in units of "
-                   "its trailing volatility; 'return': the basket's raw return over "
-                   "signal_lookback",
-    "signal_lookback": "sessions of the junk-rally move (10 ~ two weeks)",
-    "signal_vol_window": "sessions of the trailing volatility that scales the zscore signal",
-    "threshold": "switch on when the signal reaches this (e.g. 2.0 z, or 0.15 in return mode)",
-    "exit_threshold": "switch off (re-risk) when the signal falls below this; None = half the "
-                      "threshold (the threshold itself if it is not positive)",
-    "cooloff": "minimum sessions between two switches: time de-risked before re-risking, and "
-               "time after re-risking before de-risking again",
-    "degross_to": "degross: the book's long and short legs are scaled to this fraction",
-    "cover_fraction": "cover_crowded: fraction of the short names bought back, most squeezable "
-                      "first (rounded up)",
-    "hedge_size": "hedge_basket: fraction of equity held long in the most-shorted basket's "
-                  "constituents, equal weight",
-    "basket_names": "names in the most-shorted basket (hedge, and the signal when the market has "
-                    "no most_shorted reference series)",
-    "basket_min_cap": "market-cap floor (dollars) of the most-shorted basket",
-    "breadth_min": "if > 0: also require this share of the book's current shorts to be up over "
-                   "signal_lookback before switching on",
-    "overlay_beta_window": "sessions of the rolling beta used by neutralize_beta",
-    "max_net_long": "funding: after the actions, long + hedge - short may not exceed this "
-                    "fraction of equity (covering shorts is paid for by trimming the longs and "
-                    "the hedge), so no order can be refused for cash",
-}
-
-#: Allowed values of enum-like overlay parameters.
-OVERLAY_PARAM_CHOICES: dict[str, tuple[Any, ...]] = {
-    "actions": ("degross", "cover_crowded", "hedge_basket", "neutralize_beta"),
-    "signal_mode": SIGNAL_MODES,
-    "exit_threshold": (None, float),
-}
-
-#: Numeric ranges of overlay parameters.
-OVERLAY_PARAM_BOUNDS: dict[str, str] = {
-    "signal_lookback": "[1, inf)",
-    "signal_vol_window": "[2, inf)",
-    "cooloff": "[0, inf)",
-    "degross_to": "[0, 1]",
-    "cover_fraction": "[0, 1]",
-    "hedge_size": "[0, inf)",
-    "basket_names": "[1, inf)",
-    "basket_min_cap": "[0, inf)",
-    "breadth_min": "[0, 1]",
-    "overlay_beta_window": "[2, inf)",
-    "max_net_long": "[0, 1]",
-}
 
 #: Columns of the overlay log.
 OVERLAY_LOG_COLUMNS = ("date", "signal", "action", "size", "detail", "event")
@@ -151,22 +77,9 @@ def resolve_overlay_params(params: dict[str, Any] | None = None) -> dict[str, An
 
     (When the threshold is not positive, None means the threshold itself: no hysteresis.)
     """
-    p = check_params(OVERLAY_PARAMS, params, OVERLAY_PARAM_CHOICES, bounds=OVERLAY_PARAM_BOUNDS,
-                     where="overlay")
+    p = dict(OVERLAY.resolve(params))
     if p["exit_threshold"] is None:
         p["exit_threshold"] = min(p["threshold"], p["threshold"] / 2.0)
-    if not math.isfinite(p["threshold"]) or not math.isfinite(p["exit_threshold"]):
-        raise SqueezeLabError("overlay params threshold and exit_threshold must be finite numbers: "
-                              "e.g. threshold=2.0, exit_threshold=1.0")
-    if p["exit_threshold"] > p["threshold"]:
-        raise SqueezeLabError(
-            f"overlay param exit_threshold={p['exit_threshold']} is above threshold="
-            f"{p['threshold']}: give an exit_threshold <= threshold (hysteresis), e.g. "
-            f"{p['threshold'] / 2}"
-        )
-    if len(set(p["actions"])) != len(p["actions"]):
-        raise SqueezeLabError(f"overlay param actions={list(p['actions'])} repeats an action: "
-                              "list each action once")
     return p
 
 
@@ -446,7 +359,7 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
         A precomputed detection signal on the market's dates (default:
         :func:`~strategies.signals.junk_rally_signal` with the overlay's signal params).
     **params
-        Any of :data:`OVERLAY_PARAMS` (see :data:`OVERLAY_PARAM_DOCS`).
+        Any key of the ``[overlay]`` table of :mod:`strategies.spec`.
 
     Returns
     -------

@@ -1,46 +1,49 @@
-"""Backtrader-style parameter tuples: resolve defaults, reject unknown keys, check types.
+"""The parameter machinery: a declarative :class:`Param` per key, a :class:`Section` per table.
 
-A parameter set is a tuple of ``(name, default)`` pairs, as in ``bt.Strategy.params``; the
-default's type is the parameter's type. :func:`check_params` is what the book, the overlay, the
-engine and the CLI's ``--set`` all use, so a typo or a wrong type fails the same way everywhere:
-one :class:`~feeds.errors.SqueezeLabError` naming the parameter and what is valid.
+Every fact about a parameter (name, type, default, one-line doc, choices, bounds) is written once,
+in :mod:`strategies.spec`; from it come the backtrader ``params`` tuples (:meth:`Section.bt_params`),
+validation (:meth:`Section.resolve`, one :class:`~feeds.errors.SqueezeLabError` naming the key and
+what is valid), ``--help`` and docs/configuration.md (:meth:`Section.help_lines`,
+:func:`strategies.spec.configuration_markdown`). Relations between parameters of a section
+(``exit_threshold <= threshold``) are :class:`Relation` objects on the section: checked at
+resolution and listed in the docs.
 
-Type rules (value given vs default):
+Type rules (``Param.type``, inferred from the default when not given):
 
-- bool default: only ``True``/``False`` (``1``/``0`` are rejected: bool is strict).
-- int default: an int (numpy ints accepted; bools and floats rejected).
-- float default: an int or a float (numpy scalars accepted), returned as ``float``.
-- str default: a str.
-- tuple/list default: a list or tuple, or a comma-separated str (``"degross,hedge_basket"``),
-  returned as a tuple of str.
-- ``choices[name]`` (optional): the allowed values, literals and/or types, e.g.
-  ``("monthly", "weekly", "daily", int)`` or ``(None, float)``. When given it replaces the
-  default-type check; for a sequence parameter it constrains each element.
-- ``bounds[name]`` (optional): an interval in math notation, e.g. ``"(0, inf)"``, ``"[0, 1]"``,
-  checked for numeric values only.
+- ``bool``: only ``True``/``False`` (``1``/``0`` are rejected: bool is strict).
+- ``int``: an int (numpy ints accepted; bools and floats rejected).
+- ``float``: an int or a float (numpy scalars accepted), returned as ``float``; NaN is refused.
+- ``str``: a str.
+- ``list``: a list or tuple, or a comma-separated str (``"degross,hedge_basket"``), returned as a
+  tuple; ``choices`` then constrains each element.
+- ``date``: ``YYYY-MM-DD`` (a str, or a TOML date), returned as the ISO string; anything else
+  (a time, a timezone, ``2025-13-45``) is refused.
+- ``choices`` (optional): the allowed values, literals and/or types, e.g.
+  ``("monthly", "weekly", "daily", int)`` or ``(None, float)``; when given it replaces the type
+  check (for a list it constrains each element).
+- ``bounds`` (optional): an interval in math notation, ``"(0, inf)"``, ``"[0, 1]"``, checked for
+  numeric values (each element of a list).
+- ``check`` (optional): a function ``value -> value`` run last (raising SqueezeLabError), for
+  values with their own grammar (episodes ``NAME:START:END``).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import difflib
+import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, make_dataclass
 from numbers import Integral, Real
 from typing import Any
 
 from ..feeds.errors import SqueezeLabError
 
 ParamsTuple = tuple[tuple[str, Any], ...]
-
-
-def param_names(params: ParamsTuple) -> tuple[str, ...]:
-    """Names of a params tuple, in order."""
-    return tuple(name for name, _ in params)
-
-
-def defaults(params: ParamsTuple) -> dict[str, Any]:
-    """The params tuple as a dict of defaults (tuples/lists copied)."""
-    return {name: (tuple(d) if isinstance(d, (list, tuple)) else d) for name, d in params}
+TYPES = ("bool", "int", "float", "str", "list", "date", "any")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _is_int(v: Any) -> bool:
@@ -97,7 +100,8 @@ def _parse_interval(spec: str) -> tuple[float, float, bool, bool]:
     return lo, hi, s[0] == "[", s[-1] == "]"
 
 
-def _in_interval(v: float, spec: str) -> bool:
+def in_interval(v: float, spec: str) -> bool:
+    """Whether ``v`` lies in the interval ``spec`` (``"[0, 1]"``, ``"(0, inf)"``); NaN never does."""
     lo, hi, lo_closed, hi_closed = _parse_interval(spec)
     if math.isnan(v):
         return False
@@ -106,129 +110,288 @@ def _in_interval(v: float, spec: str) -> bool:
     return ok_lo and ok_hi
 
 
-def check_params(
-    params: ParamsTuple,
-    given: Mapping[str, Any] | None,
-    choices: Mapping[str, Sequence[Any]] | None = None,
-    *,
-    bounds: Mapping[str, str] | None = None,
-    where: str = "",
-) -> dict[str, Any]:
-    """Resolve ``given`` against a backtrader-style params tuple.
+def parse_date(value: Any, head: str) -> str:
+    """``YYYY-MM-DD`` (str or date) -> the ISO string; a time, a timezone or a bad day is refused."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None or value.time() != _dt.time(0):
+            raise SqueezeLabError(f"{head}={value.isoformat()!r} has a time or timezone: "
+                                  "give a plain date YYYY-MM-DD")
+        value = value.date()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise SqueezeLabError(f"{head}={value!r} is not a date: give YYYY-MM-DD, e.g. 2025-01-02")
+    text = value.strip()
+    if not _DATE.match(text):
+        raise SqueezeLabError(f"{head}={value!r} is not a date YYYY-MM-DD (no time, no timezone): "
+                              "write e.g. 2025-01-02")
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError as err:
+        raise SqueezeLabError(f"{head}={value!r} is not a calendar date ({err}): "
+                              "write e.g. 2025-01-02") from err
 
-    Parameters
-    ----------
-    params : tuple of (name, default)
-        The parameter set; each default's type is the parameter's type.
-    given : mapping
-        Values to override (may be empty or None).
-    choices : mapping, optional
-        name -> allowed values (literals and/or types); replaces the default-type check.
-    bounds : mapping, optional
-        name -> interval such as ``"(0, inf)"`` or ``"[0, 1]"`` for numeric values.
-    where : str
-        A label for messages, e.g. ``"book"`` or ``"overlay"``.
 
-    Returns
-    -------
-    dict
-        Every parameter, in the tuple's order, with defaults filled in and values normalized
-        (floats as ``float``, sequences as ``tuple``).
+def _json(v: Any) -> str:
+    return json.dumps(list(v) if isinstance(v, tuple) else v)
 
-    Raises
-    ------
-    SqueezeLabError
-        On an unknown name (the message lists the valid names and a close match), a wrong type,
-        a value outside the choices or bounds.
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: every fact about it, once.
+
+    ``affects_result=False`` marks keys that change no number of a sweep row (labels, tables of
+    the report): a sweep refuses them as axes. ``cli`` names the command-line flag that sets it.
     """
-    choices = dict(choices or {})
-    bounds = dict(bounds or {})
-    given = dict(given or {})
-    label = f"{where}." if where else ""
-    names = param_names(params)
-    unknown = [k for k in given if k not in names]
-    if unknown:
-        k = unknown[0]
-        close = difflib.get_close_matches(str(k), names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        section = f" of [{where}]" if where else ""
-        raise SqueezeLabError(
-            f"unknown key {label}{k}{hint}: valid keys{section} are {', '.join(names)}"
+
+    name: str
+    default: Any
+    doc: str
+    type: str = ""
+    choices: tuple[Any, ...] = ()
+    bounds: str = ""
+    check: Callable[[Any], Any] | None = field(default=None, compare=False)
+    affects_result: bool = True
+    cli: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.type:
+            d = self.default
+            kind = ("bool" if isinstance(d, bool) else "int" if _is_int(d) else "float"
+                    if _is_real(d) else "str" if isinstance(d, str) else "list"
+                    if isinstance(d, (tuple, list)) else "any")
+            object.__setattr__(self, "type", kind)
+        if self.type not in TYPES:
+            raise ValueError(f"param {self.name}: type {self.type!r} is not one of {TYPES}")
+        if isinstance(self.default, list):
+            object.__setattr__(self, "default", tuple(self.default))
+        if self.bounds:
+            _parse_interval(self.bounds)
+        if not self.doc.strip():
+            raise ValueError(f"param {self.name} needs a one-line doc")
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, value: Any, where: str = "") -> Any:
+        """``value`` normalized to this parameter's type, or one SqueezeLabError naming the fix."""
+        head = f"{where}.{self.name}" if where else self.name
+        allowed = self.choices or None
+        if self.type == "list":
+            if isinstance(value, str):
+                value = tuple(s.strip() for s in value.split(",") if s.strip())
+            if not isinstance(value, (tuple, list)):
+                raise SqueezeLabError(
+                    f"{head}={value!r} is not a list: give a list such as {_json(self.default)}"
+                    + (f" with items from {describe_choices(allowed)}" if allowed else "")
+                )
+            items = []
+            for item in value:
+                if allowed is not None:
+                    ok, item = _match_choice(item, allowed)
+                    if not ok:
+                        raise SqueezeLabError(f"{head}: {item!r} is not a valid item: use items "
+                                              f"from {describe_choices(allowed)}")
+                items.append(item)
+            out: Any = tuple(items)
+        elif allowed is not None:
+            ok, out = _match_choice(value, allowed)
+            if not ok:
+                raise SqueezeLabError(f"{head}={value!r} is not valid: use one of "
+                                      f"{describe_choices(allowed)}")
+        elif self.type == "bool":
+            if not isinstance(value, bool):
+                try:
+                    import numpy as np
+                    if isinstance(value, np.bool_):
+                        value = bool(value)
+                except ImportError:  # pragma: no cover
+                    pass
+            if not isinstance(value, bool):
+                raise SqueezeLabError(f"{head}={value!r} is not a bool: give true or false")
+            out = value
+        elif self.type == "int":
+            if not _is_int(value):
+                raise SqueezeLabError(f"{head}={value!r} is not an int: give a whole number "
+                                      f"such as {self.default}")
+            out = int(value)
+        elif self.type == "float":
+            if not _is_real(value):
+                raise SqueezeLabError(f"{head}={value!r} is not a number: give a number such as "
+                                      f"{self.default}")
+            out = float(value)
+            if math.isnan(out):
+                raise SqueezeLabError(f"{head}=nan is not a number: give a number such as "
+                                      f"{self.default}")
+        elif self.type == "str":
+            if not isinstance(value, str):
+                raise SqueezeLabError(f"{head}={value!r} is not a string: give text such as "
+                                      f"{self.default!r}")
+            out = value
+        elif self.type == "date":
+            out = parse_date(value, head)
+        else:
+            out = value
+        if self.bounds:
+            for x in (out if isinstance(out, tuple) else (out,)):
+                if _is_real(x) and not in_interval(float(x), self.bounds):
+                    raise SqueezeLabError(f"{head}={x!r} is outside {self.bounds}: give a value "
+                                          f"in {self.bounds}")
+        if self.check is not None:
+            out = self.check(out)
+        return out
+
+    # ------------------------------------------------------------------ text
+    def type_text(self) -> str:
+        if self.choices:
+            base = describe_choices(self.choices)
+            return f"list of: {base}" if self.type == "list" else f"one of: {base}"
+        return {"float": "number", "date": "date YYYY-MM-DD"}.get(self.type, self.type)
+
+    def default_text(self) -> str:
+        return _json(self.default)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A rule between parameters of one section: ``check(values)`` returns an error text or None."""
+
+    doc: str
+    check: Callable[[Mapping[str, Any]], str | None] = field(compare=False)
+
+
+#: Names a parameter cannot take (methods of the section objects).
+RESERVED = frozenset({"keys", "items", "values", "get", "as_dict", "replace", "SECTION"})
+
+
+class SectionValues(Mapping):
+    """Base of the frozen, typed section objects: attributes, and a read-only mapping as well
+    (``cfg.book.gross``, ``cfg.book["gross"]``, ``**cfg.book``)."""
+
+    __slots__ = ()
+    SECTION: Section
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.SECTION.names:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.SECTION.names)
+
+    def __len__(self) -> int:
+        return len(self.SECTION.names)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain dict (tuples as lists, for JSON)."""
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in ((k, getattr(self, k)) for k in self.SECTION.names)}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the class is made at import time by make_dataclass: pickle by section name
+        return (_restore_section, (self.SECTION.name, dict(self)))
+
+    def replace(self, **changes: Any) -> SectionValues:
+        """A validated copy with ``changes`` applied."""
+        return self.SECTION.resolve({**self.as_dict(), **changes})
+
+
+def _restore_section(name: str, values: dict[str, Any]) -> SectionValues:
+    from .spec import section
+
+    return section(name).values_type(**values)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table of the config (``[book]``): its parameters in order, and their relations.
+
+    ``enabled_by`` names a bool parameter that, when false, makes every other key of the section
+    inert (a sweep over them is refused).
+    """
+
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    relations: tuple[Relation, ...] = ()
+    enabled_by: str = ""
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"section {self.name}: parameter {sorted(dup)[0]!r} declared twice")
+        taken = set(names) & RESERVED
+        if taken:
+            raise ValueError(f"section {self.name}: {sorted(taken)[0]!r} is a method of the "
+                             "section object: name the parameter differently")
+        cls = make_dataclass(
+            f"{self.name.title().replace('_', '')}Config",
+            [(p.name, Any) for p in self.params],
+            bases=(SectionValues,), frozen=True, namespace={"SECTION": self},
         )
-    out: dict[str, Any] = {}
-    for name, default in params:
-        value = given.get(name, default)
-        out[name] = _check_one(name, value, default, choices.get(name), label)
-        if name in bounds:
-            v = out[name]
-            vals = v if isinstance(v, tuple) else (v,)
-            for x in vals:
-                if _is_real(x) and not _in_interval(float(x), bounds[name]):
-                    raise SqueezeLabError(
-                        f"{label}{name}={x!r} is outside {bounds[name]}: "
-                        f"give a value in {bounds[name]}"
-                    )
-    return out
+        object.__setattr__(self, "values_type", cls)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise self.unknown(name)
+
+    def unknown(self, key: Any) -> SqueezeLabError:
+        close = difflib.get_close_matches(str(key), self.names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return SqueezeLabError(f"unknown key {self.name}.{key}{hint}: valid keys of "
+                               f"[{self.name}] are {', '.join(self.names)}")
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def bt_params(self) -> ParamsTuple:
+        """The backtrader ``params`` tuple: ``(name, default)`` pairs in order."""
+        return tuple((p.name, p.default) for p in self.params)
+
+    def resolve(self, given: Mapping[str, Any] | None = None) -> SectionValues:
+        """Every parameter checked and defaulted, then the relations: a frozen, typed object."""
+        given = {} if given is None else given
+        if not isinstance(given, Mapping):
+            raise SqueezeLabError(f"config section [{self.name}] must be a table of keys, "
+                                  f"not {type(given).__name__}: write [{self.name}] then key = value")
+        for k in given:
+            if k not in self.names:
+                raise self.unknown(k)
+        values = {p.name: p.validate(given.get(p.name, p.default), self.name) for p in self.params}
+        for rel in self.relations:
+            msg = rel.check(values)
+            if msg:
+                raise SqueezeLabError(msg)
+        return self.values_type(**values)
+
+    def help_lines(self) -> list[str]:
+        lines = [f"[{self.name}]"]
+        for p in self.params:
+            choice = f" ({p.type_text()})" if p.choices else ""
+            lines.append(f"  {p.name} = {p.default_text()}  # {p.doc}{choice}")
+        return lines
 
 
-def _check_one(name: str, value: Any, default: Any, allowed: Sequence[Any] | None,
-               label: str) -> Any:
-    head = f"{label}{name}"
-    if isinstance(default, (tuple, list)):
-        if isinstance(value, str):
-            value = tuple(s.strip() for s in value.split(",") if s.strip())
-        if not isinstance(value, (tuple, list)):
-            raise SqueezeLabError(
-                f"{head}={value!r} is not a list: give a list such as {list(default)!r}"
-                + (f" with items from {describe_choices(allowed)}" if allowed else "")
-            )
-        items = []
-        for item in value:
-            if allowed is not None:
-                ok, item = _match_choice(item, allowed)
-                if not ok:
-                    raise SqueezeLabError(
-                        f"{head}: {item!r} is not a valid item: use items from {describe_choices(allowed)}"
-                    )
-            items.append(item)
-        return tuple(items)
-    if allowed is not None:
-        ok, norm = _match_choice(value, allowed)
-        if not ok:
-            raise SqueezeLabError(f"{head}={value!r} is not valid: use one of {describe_choices(allowed)}")
-        return norm
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise SqueezeLabError(f"{head}={value!r} is not a bool: give true or false")
-        return value
-    if isinstance(default, int):
-        if not _is_int(value):
-            raise SqueezeLabError(f"{head}={value!r} is not an int: give a whole number such as {default}")
-        return int(value)
-    if isinstance(default, float):
-        if not _is_real(value):
-            raise SqueezeLabError(f"{head}={value!r} is not a number: give a number such as {default}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise SqueezeLabError(f"{head}={value!r} is not a string: give text such as {default!r}")
-        return value
-    return value
-
-
-def describe_params(
-    params: ParamsTuple,
-    docs: Mapping[str, str],
-    choices: Mapping[str, Sequence[Any]] | None = None,
-) -> list[dict[str, Any]]:
-    """One dict per parameter (name, default, doc, choices as text) for help screens and reports."""
-    choices = dict(choices or {})
+def describe_params(section: Section) -> list[dict[str, Any]]:
+    """One dict per parameter (name, default, doc, type, choices, bounds) for screens and docs."""
     return [
-        {
-            "name": name,
-            "default": list(d) if isinstance(d, tuple) else d,
-            "doc": docs.get(name, ""),
-            "choices": describe_choices(choices[name]) if name in choices else "",
-        }
-        for name, d in params
+        {"name": p.name, "default": list(p.default) if isinstance(p.default, tuple) else p.default,
+         "doc": p.doc, "type": p.type_text(), "choices": describe_choices(p.choices),
+         "bounds": p.bounds}
+        for p in section.params
     ]
+
+
+def check_params(section: Section, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``section.resolve(given)`` as a plain dict (values keep their types; lists stay tuples)."""
+    return dict(section.resolve(given))
+
+
+def section_fields(values: SectionValues) -> tuple[str, ...]:
+    """Field names of a resolved section object (its section's parameter order)."""
+    return tuple(f.name for f in fields(values))

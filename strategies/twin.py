@@ -74,7 +74,7 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     targets : Targets with signal dates on the market's dates.
     overlay_log : passed through to the result.
     detail : False returns an :class:`EquityRun` (same equity, no trades/positions/legs frames).
-    **exec_params : :data:`strategies.execution.EXEC_PARAMS` (cash, commission_bps,
+    **exec_params : the ``[execution]`` table of :mod:`strategies.spec` (cash, commission_bps,
         slippage_bps, borrow_bps, fractional).
 
     Returns

@@ -18,15 +18,13 @@ from test_signals import hand_market, perturb_after, random_market
 from squeeze_lab.feeds.errors import SqueezeLabError
 from squeeze_lab.strategies import params as prm
 from squeeze_lab.strategies.book import (
-    BOOK_PARAM_CHOICES,
-    BOOK_PARAM_DOCS,
-    BOOK_PARAMS,
     book_scores,
     book_targets,
     cap_weights,
     rebalance_mask,
     resolve_book_params,
 )
+from squeeze_lab.strategies.spec import BOOK
 from squeeze_lab.strategies.targets import LEGS
 
 HAND = dict(momentum_lookback=10, momentum_skip=2, vol_window=4, beta_window=4, names_per_leg=2,
@@ -38,10 +36,9 @@ def row(t, i):
 
 
 def test_params_documented_and_typed():
-    names = [n for n, _ in BOOK_PARAMS]
-    assert set(names) == set(BOOK_PARAM_DOCS)
-    assert all(BOOK_PARAM_DOCS[n].strip() for n in names)
-    assert set(BOOK_PARAM_CHOICES) <= set(names)
+    names = list(BOOK.names)
+    assert all(BOOK.param(n).doc.strip() for n in names)
+    assert {p.name for p in BOOK.params if p.choices} <= set(names)
     p = resolve_book_params({})
     assert p["rebalance"] == "monthly" and p["gross"] == 2.0 and p["net"] == 0.0
     assert resolve_book_params({"gross": 3})["gross"] == 3.0           # int accepted for float
@@ -71,22 +68,23 @@ def test_bad_params_rejected(given_, match):
 
 
 def test_check_params_generic_rules():
-    params = (("flag", False), ("n", 3), ("x", 1.5), ("name", "a"), ("items", ("p",)),
-              ("opt", None))
-    choices = {"items": ("p", "q"), "opt": (None, float)}
-    out = prm.check_params(params, {"x": 2, "items": "q, p"}, choices)
-    assert out == {"flag": False, "n": 3, "x": 2.0, "name": "a", "items": ("q", "p"), "opt": None}
-    assert prm.check_params(params, {"opt": 3}, choices)["opt"] == 3.0
-    assert prm.check_params(params, {"items": ["p"]}, choices)["items"] == ("p",)
+    params = prm.Section("t", "a test table", (
+        prm.Param("flag", False, "a flag"), prm.Param("n", 3, "a count"),
+        prm.Param("x", 1.5, "a number"), prm.Param("name", "a", "a text"),
+        prm.Param("things", ("p",), "a list", choices=("p", "q")),
+        prm.Param("opt", None, "optional", choices=(None, float))))
+    out = prm.check_params(params, {"x": 2, "things": "q, p"})
+    assert out == {"flag": False, "n": 3, "x": 2.0, "name": "a", "things": ("q", "p"), "opt": None}
+    assert prm.check_params(params, {"opt": 3})["opt"] == 3.0
+    assert prm.check_params(params, {"things": ["p"]})["things"] == ("p",)
     for bad, msg in (({"flag": 1}, "flag=1 is not a bool"), ({"n": np.float64(2)}, "not an int"),
                      ({"x": True}, "not a number"), ({"name": 3}, "not a string"),
-                     ({"items": ("r",)}, "'r' is not a valid item: use items from p, q"),
-                     ({"items": 5}, "is not a list"), ({"opt": "x"}, "use one of None, a number")):
+                     ({"things": ("r",)}, "'r' is not a valid item: use items from p, q"),
+                     ({"things": 5}, "is not a list"), ({"opt": "x"}, "use one of None, a number")):
         with pytest.raises(SqueezeLabError, match=msg):
-            prm.check_params(params, bad, choices)
+            prm.check_params(params, bad)
     assert prm.check_params(params, {"n": np.int64(4)})["n"] == 4
-    assert [d["name"] for d in prm.describe_params(BOOK_PARAMS, BOOK_PARAM_DOCS,
-                                                   BOOK_PARAM_CHOICES)] == [n for n, _ in BOOK_PARAMS]
+    assert [d["name"] for d in prm.describe_params(BOOK)] == [n for n, _ in BOOK.bt_params()]
 
 
 def test_rebalance_mask():

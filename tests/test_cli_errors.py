@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--set", "data.n_names=60", "--start", "2025-05-01", "--end", "2025-08-29"]
 #: Short lookbacks: the book trades inside SMALL's window (a run that never trades is an error).
 TRADES = ["--set", "book.momentum_lookback=42", "--set", "book.momentum_skip=5",
-          "--set", "book.vol_window=21", "--set", "book.beta_window=42"]
+          "--set", "book.vol_window=21", "--set", "book.beta_window=42",
+          "--set", "book.names_per_leg=10"]
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

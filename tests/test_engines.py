@@ -442,7 +442,7 @@ def test_params_split_by_section_and_unknown_keys_rejected():
     assert ex["commission_bps"] == 2.0 and ex["cash"] == 1_000_000.0
     with pytest.raises(SqueezeLabError, match="unknown parameter 'grosss'"):
         split_params({"grosss": 2})
-    with pytest.raises(SqueezeLabError, match=">= 0"):
+    with pytest.raises(SqueezeLabError, match=r"borrow_bps=-1.0 is outside \[0, "):
         split_params({"borrow_bps": -1.0})
 
 

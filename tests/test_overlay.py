@@ -21,15 +21,13 @@ from squeeze_lab.strategies.book import book_targets
 from squeeze_lab.strategies.overlay import (
     ACTIONS,
     OVERLAY_LOG_COLUMNS,
-    OVERLAY_PARAM_CHOICES,
-    OVERLAY_PARAM_DOCS,
-    OVERLAY_PARAMS,
     apply_overlay,
     overlay_state,
     regime_switch,
     resolve_overlay_params,
 )
 from squeeze_lab.strategies.signals import junk_rally_signal
+from squeeze_lab.strategies.spec import OVERLAY
 from squeeze_lab.strategies.targets import LEGS
 
 BOOK = dict(momentum_lookback=10, momentum_skip=2, vol_window=4, beta_window=4, names_per_leg=2,
@@ -59,9 +57,8 @@ def book_gross(targets) -> np.ndarray:
 
 # --------------------------------------------------------------------------- params
 def test_params_documented():
-    names = [n for n, _ in OVERLAY_PARAMS]
-    assert set(names) == set(OVERLAY_PARAM_DOCS) and all(OVERLAY_PARAM_DOCS.values())
-    assert set(OVERLAY_PARAM_CHOICES["actions"]) == set(ACTIONS)
+    assert all(p.doc for p in OVERLAY.params)
+    assert set(OVERLAY.param("actions").choices) == set(ACTIONS)
     p = resolve_overlay_params({})
     assert p["enabled"] is False and p["actions"] == ("degross",)
     assert p["exit_threshold"] == 1.0                              # threshold / 2
@@ -88,9 +85,9 @@ def test_bad_params_rejected(given_, match):
 
 
 def test_param_names_do_not_clash_with_the_book():
-    """The engine merges BOOK_PARAMS + OVERLAY_PARAMS into one backtrader params tuple."""
-    from squeeze_lab.strategies.book import BOOK_PARAMS
-    assert not {n for n, _ in BOOK_PARAMS} & {n for n, _ in OVERLAY_PARAMS}
+    """The engine merges the book's and the overlay's params into one backtrader params tuple."""
+    from squeeze_lab.strategies.spec import BOOK
+    assert not set(BOOK.names) & set(OVERLAY.names)
 
 
 def test_disabled_passes_through():

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from squeeze_lab.pipeline.config import _strategy_sections
+from squeeze_lab.strategies.spec import SECTIONS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_config_key_is_in_the_readme() -> None:
-    missing = [f"{section}.{key}" for section, (params, *_rest) in _strategy_sections().items()
-               for key, _default in params if f"`{section}.{key}`" not in README]
+    missing = [f"{name}.{key}" for name, section in SECTIONS.items()
+               for key in section.names if f"`{name}.{key}`" not in README]
     assert not missing, f"document these keys in README.md: {missing}"
 
 

@@ -137,24 +137,35 @@ def _rank_desc(key: np.ndarray) -> np.ndarray:
     return rank
 
 
-def book_scores(market: Market, **params: Any) -> dict[str, pd.DataFrame]:
-    """The frames the book ranks on: long composite, junk score, momentum, quality, vol, beta."""
+def book_scores(market: Market, rows: np.ndarray | None = None, **params: Any
+                ) -> dict[str, pd.DataFrame]:
+    """The frames the book ranks on: long composite, junk score, momentum, quality, vol, beta.
+
+    ``rows`` (date positions, e.g. the rebalance dates): every frame on those dates only; the
+    time series (momentum, vol, beta) still use the whole history and the cross-sectional scores
+    are the full frames' rows, so only the work changes.
+    """
     p = resolve_book_params(params)
-    mom = momentum_12_1(market.close, p["momentum_lookback"], p["momentum_skip"])
-    qual = quality_score(market, beta_window=p["beta_window"], vol_window=p["vol_window"])
+
+    def at(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if rows is None else frame.iloc[rows]
+
+    mom = at(momentum_12_1(market.close, p["momentum_lookback"], p["momentum_skip"]))
+    qual = quality_score(market, beta_window=p["beta_window"], vol_window=p["vol_window"],
+                         rows=rows)
     qw = p["quality_weight"]
     long_score = qw * cross_sectional_zscore(qual) + (1 - qw) * cross_sectional_zscore(mom)
     junk = junk_score(market, momentum_lookback=p["momentum_lookback"],
                       momentum_skip=p["momentum_skip"], beta_window=p["beta_window"],
                       vol_window=p["vol_window"], drawdown_window=p["momentum_lookback"],
-                      low_price=p["low_price"])
+                      low_price=p["low_price"], rows=rows)
     return {
         "long": long_score,
         "junk": junk,
         "momentum": mom,
         "quality": qual,
-        "vol": market_vol(market, p["vol_window"]),
-        "beta": market_beta(market, p["beta_window"]),
+        "vol": at(market_vol(market, p["vol_window"])),
+        "beta": at(market_beta(market, p["beta_window"])),
     }
 
 
@@ -215,16 +226,16 @@ def book_targets(market: Market, **params: Any) -> Targets:
         return Targets(legs={leg: empty.copy() for leg in LEGS},
                        resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
                        reasons=pd.Series([], index=sig_dates, dtype=object))
-    sc = book_scores(market, **p)
+    sc = book_scores(market, rows=pos, **p)   # scored on the signal dates only
     listed = market.tradable.to_numpy()
     nxt = np.zeros_like(listed)
     nxt[:-1] = listed[1:]
     elig = (listed & nxt)[pos]
-    ls = sc["long"].to_numpy()[pos]
-    js = short_score(sc["junk"], sc["momentum"], p["short_momentum_weight"]).to_numpy()[pos]
+    ls = sc["long"].to_numpy()
+    js = short_score(sc["junk"], sc["momentum"], p["short_momentum_weight"]).to_numpy()
     cand = elig & np.isfinite(ls) & np.isfinite(js)
-    vol = sc["vol"].to_numpy()[pos]
-    beta = sc["beta"].to_numpy()[pos]
+    vol = sc["vol"].to_numpy()
+    beta = sc["beta"].to_numpy()
     if p["weighting"] == "inverse_vol":
         cand &= np.isfinite(vol) & (vol > 0)
     if p["neutral"] == "beta":

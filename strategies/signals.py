@@ -312,11 +312,18 @@ def drawdown_from_peak(close: pd.DataFrame, window: int = 252) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- composites
 def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: float | None,
-               what: str) -> pd.DataFrame:
-    """Average of the components' cross-sectional z-scores; NaN unless all are finite."""
+               what: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Average of the components' cross-sectional z-scores; NaN unless all are finite.
+
+    ``rows`` (positions): score those dates only; each row is cross-sectional, so they are the
+    full frame's rows (the book scores its rebalance dates, not every session).
+    """
     if not components:
         raise SqueezeLabError(f"{what}: no component can be computed from this market: "
                               "provide prices with enough history or the attributes it needs")
+    if rows is not None:
+        listed = listed.iloc[rows]
+        components = {k: c.iloc[rows] for k, c in components.items()}
     zs = [cross_sectional_zscore(c.where(listed), clip).to_numpy() for c in components.values()]
     z = np.stack(zs)
     complete = np.isfinite(z).all(axis=0)
@@ -341,7 +348,8 @@ def _pick(available: dict[str, Any], wanted: Sequence[str] | None, default: Sequ
 
 
 def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
-                  components: Sequence[str] | None = None, clip: float | None = 3.0) -> pd.DataFrame:
+                  components: Sequence[str] | None = None, clip: float | None = 3.0,
+                  rows: np.ndarray | None = None) -> pd.DataFrame:
     """Quality: profitable, low beta, low volatility; mean of cross-sectional z-scores per date.
 
     Parameters
@@ -353,6 +361,8 @@ def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
         Subset of :data:`QUALITY_COMPONENTS` (default: all the market supports).
     clip : float, optional
         Clip each component's |z| at this value.
+    rows : array of int, optional
+        Score only these date positions (the same values as the full frame's rows).
 
     Returns
     -------
@@ -367,7 +377,7 @@ def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
     avail["low_beta"] = lambda: -market_beta(market, beta_window)
     avail["low_volatility"] = lambda: -market_vol(market, vol_window)
     use = _pick(avail, components, QUALITY_COMPONENTS, QUALITY_COMPONENTS, "quality_score")
-    return _composite({c: avail[c]() for c in use}, listed, clip, "quality_score")
+    return _composite({c: avail[c]() for c in use}, listed, clip, "quality_score", rows)
 
 
 def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip: int = 21,
@@ -416,11 +426,12 @@ def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip:
 def junk_score(market: Market, momentum_lookback: int = 252, momentum_skip: int = 21,
                beta_window: int = 126, vol_window: int = 63, drawdown_window: int = 252,
                low_price: float = 5.0, components: Sequence[str] | None = None,
-               clip: float | None = 3.0) -> pd.DataFrame:
+               clip: float | None = 3.0, rows: np.ndarray | None = None) -> pd.DataFrame:
     """Junk: unprofitable, heavily shorted, high beta, low price, poor momentum (higher = junkier).
 
     Mean of the cross-sectional z-scores of :func:`junk_components`; when attributes are missing
     it falls back to price-based proxies (beta, volatility, low price, drawdown, momentum).
+    ``rows`` (date positions) scores those dates only, with the full frame's values.
 
     Returns
     -------
@@ -430,7 +441,7 @@ def junk_score(market: Market, momentum_lookback: int = 252, momentum_skip: int 
     """
     comps, report = junk_components(market, momentum_lookback, momentum_skip, beta_window,
                                     vol_window, drawdown_window, low_price, components)
-    out = _composite(comps, market.tradable, clip, "junk_score")
+    out = _composite(comps, market.tradable, clip, "junk_score", rows)
     out.attrs.update(report)
     return out
 

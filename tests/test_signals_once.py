@@ -82,3 +82,17 @@ def test_memo_is_bounded_and_per_market():
     del m2
     gc.collect()
     assert ref() is None   # the memo does not keep a market alive
+
+
+def test_scores_on_the_rebalance_rows_equal_the_full_frames_rows():
+    from squeeze_lab.strategies.book import book_scores
+
+    market = random_market(7, n_names=30, n_days=220)
+    rows = np.arange(70, 219, 9)
+    full = book_scores(market, **BOOK)
+    part = book_scores(market, rows=rows, **BOOK)
+    assert full.keys() == part.keys()
+    for key, frame in full.items():
+        pd.testing.assert_frame_equal(part[key], frame.iloc[rows], check_exact=True,
+                                      check_freq=False)
+        assert np.isfinite(part[key].to_numpy()).any()

@@ -77,6 +77,7 @@ SERIES_LABELS = {
     "unprofitable_tech": "Unprofitable-tech basket",
 }
 WARMUP_FILL = "#ced4da"
+MARGIN_CALL = "#6a040f"
 LEG_COLORS = {"pnl_long": "#2b9348", "pnl_short": "#c1121f", "pnl_hedge": "#1d4e89",
               "pnl_costs": "#6c757d"}
 LEG_LABELS = {"pnl_long": "Long leg", "pnl_short": "Short leg", "pnl_hedge": "Hedge",
@@ -254,6 +255,13 @@ def _shade(ax, windows: Iterable[Window], label_y: float | None = 0.98) -> None:
     ax.set_xlim(xmin, xmax)
 
 
+def _mark_calls(ax, calls: Sequence[pd.Timestamp]) -> None:
+    """Margin calls as dotted vertical lines (one legend entry)."""
+    for i, d in enumerate(calls):
+        ax.axvline(pd.Timestamp(d), color=MARGIN_CALL, ls=":", lw=1.1, zorder=3,
+                   label="margin call" if i == 0 else None)
+
+
 def _pct_axis(ax, decimals: int = 0) -> None:
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
 
@@ -264,10 +272,12 @@ def _pct_axis(ax, decimals: int = 0) -> None:
 
 @_styled
 def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
-                  labels: dict[str, str] | None = None) -> Figure | None:
+                  labels: dict[str, str] | None = None,
+                  margin_calls: Sequence[pd.Timestamp] = ()) -> Figure | None:
     """Growth of 1 for the book against the index and junk baskets, episodes shaded.
 
-    ``labels`` name the reference series in the legend (default :data:`SERIES_LABELS`).
+    ``labels`` name the reference series in the legend (default :data:`SERIES_LABELS`);
+    ``margin_calls`` are the sessions a margin call cut the book (marked).
     """
     labels = {**SERIES_LABELS, **(labels or {})}
     if "equity" not in equity or equity["equity"].dropna().empty:
@@ -300,13 +310,15 @@ def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
     _date_axis(ax)
     ax.margins(x=0.005)
     _shade(ax, windows)
+    _mark_calls(ax, margin_calls)
     ax.legend(loc="upper left", ncol=3, bbox_to_anchor=(0.0, -0.08))
     return fig
 
 
 @_styled
-def underwater_figure(equity: pd.DataFrame, windows: Sequence[Window] = ()) -> Figure | None:
-    """Drawdown from the running peak, episode windows shaded and labelled."""
+def underwater_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
+                      margin_calls: Sequence[pd.Timestamp] = ()) -> Figure | None:
+    """Drawdown from the running peak, episode windows shaded and labelled, margin calls marked."""
     if "equity" not in equity or equity["equity"].dropna().empty:
         return None
     if "drawdown" in equity and equity["drawdown"].notna().any():
@@ -325,6 +337,9 @@ def underwater_figure(equity: pd.DataFrame, windows: Sequence[Window] = ()) -> F
     _date_axis(ax)
     ax.margins(x=0.005)
     _shade(ax, windows, label_y=0.12)
+    if len(margin_calls):
+        _mark_calls(ax, margin_calls)
+        ax.legend(loc="lower left")
     return fig
 
 

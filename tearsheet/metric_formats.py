@@ -95,6 +95,11 @@ FORMATS: dict[str, MetricFormat] = {
     **_rows("num", size="Size"),
     # reconciliation
     **_rows("sci", max_rel_diff="Max relative difference", tolerance="Tolerance"),
+    # margin_calls.csv (strategies.result.MARGIN_CALL_COLUMNS)
+    **_rows("text", fill_date="Fill date", rule="Rule"),
+    **_rows("ratio", leverage="Gross / equity", leverage_after="Gross / equity after",
+            scale="Scale applied"),
+    **_rows("money", cash_after="Cash after"),
     # run facts and sweep.csv columns
     **_rows("int", seed="Seed", n_names="Names", point="Point", shares="Shares"),
 }

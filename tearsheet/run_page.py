@@ -470,8 +470,37 @@ def _thresholds(config: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def margin_call_dates(run: RunData) -> list[pd.Timestamp]:
+    """Sessions a margin call cut the book (``margin_calls.csv``, rule ``max_leverage``: the
+    fill date), none when the run folder has no such file."""
+    calls = getattr(run, "margin_calls", None)
+    if calls is None or calls.empty or "rule" not in calls.columns:
+        return []
+    cut = calls[calls["rule"].astype(str) == "max_leverage"]
+    col = "fill_date" if "fill_date" in cut.columns else "date"
+    return [pd.Timestamp(d) for d in pd.to_datetime(cut[col]).dropna()]
+
+
+def _limit_tables(run: RunData) -> list[Table]:
+    calls = getattr(run, "margin_calls", None)
+    if calls is None or calls.empty:
+        return []
+    df = calls.copy()
+    for col in ("date", "fill_date"):
+        if col in df:
+            df[col] = pd.to_datetime(df[col]).dt.strftime("%Y-%m-%d")
+    df = df.astype(object).where(df.notna(), None)
+    return [records_table("Margin calls and funding cuts", df.to_dict("records"),
+                          anchor="margin-calls",
+                          note="From margin_calls.csv: rule max_leverage = gross / equity above "
+                               "execution.max_leverage at the close, every leg cut pro rata at the "
+                               "next open (the fill date); rule cash = long buys cut to keep the "
+                               "cash buffer. Marked on the equity and underwater figures.")]
+
+
 def _figures(run: RunData, m: Metrics) -> list[Any]:
     eq, prov = run.equity, run.provenance
+    calls = margin_call_dates(run)
     windows = episode_windows(m)
     leg_windows = windows or episode_windows(m, detected=True)[:4]
     warm = warmup_window(m.performance)
@@ -486,11 +515,13 @@ def _figures(run: RunData, m: Metrics) -> list[Any]:
     return [
         embed("fig-equity", "Cumulative return",
               "Growth of 1 for the book and the reference series (equity.csv); named episode "
-              "windows and the warm-up shaded.", F.equity_figure(eq, shaded, labels),
+              "windows and the warm-up shaded" + ("; margin calls dotted." if calls else "."),
+              F.equity_figure(eq, shaded, labels, margin_calls=calls),
               "equity.csv has no equity column."),
         embed("fig-underwater", "Underwater",
               "Drawdown from the running peak of equity; episode windows from metrics.json "
-              "shaded.", F.underwater_figure(eq, shaded), "equity.csv has no equity column."),
+              "shaded.", F.underwater_figure(eq, shaded, margin_calls=calls),
+              "equity.csv has no equity column."),
         embed("fig-beta", "Beta and exposures",
               beta_caption + "Exposures as fractions of equity.",
               F.beta_exposure_figure(eq, windows, ex_ante=not proxy),
@@ -527,6 +558,7 @@ def tearsheet_context(run: RunData) -> dict[str, Any]:
     add("exposures", "Exposures per episode", _exposure_tables(m, proxy_betas(m)))
     if m.overlay.n_decisions or m.overlay.episodes or not run.overlay_log.empty:
         add("overlay", "Overlay", _overlay_tables(m, run.overlay_log))
+    add("margin-calls", "Account limits", _limit_tables(run))
     add("reconciliation", "Reconciliation", _reconciliation_tables(m.reconciliation))
     for sec in sorted(m.extra):
         obj = m.extra[sec]

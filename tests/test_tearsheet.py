@@ -494,3 +494,18 @@ def test_sweep_page_averages_other_axes_and_handles_one_axis(tmp_path: Path) -> 
     one = render_sweep(csv, tmp_path / "b.html", x="book.gross", y="book.gross",
                        metrics=["sharpe_ratio"]).read_text()
     assert len(images(one)) == 1 and "each cell is the mean of 9 points" in one
+
+
+def test_margin_calls_are_tabled_and_marked(run_folder: Path, tmp_path: Path) -> None:
+    """A run whose account limits acted (margin_calls.csv): a table and the markers' caption."""
+    run = read_run(run_folder)
+    run.margin_calls = pd.DataFrame({
+        "date": pd.to_datetime(["2025-06-20", "2026-01-14"]),
+        "fill_date": pd.to_datetime(["2025-06-23", "2026-01-15"]),
+        "rule": ["max_leverage", "cash"], "equity": [812345.0, 790000.0],
+        "gross": [3.4e6, 1.6e6], "leverage": [4.18, 2.03], "leverage_after": [3.0, 2.0],
+        "cash_after": [1.2e6, 4.0e4], "scale": [0.7177, 0.98]})
+    html = render_tearsheet(run, tmp_path / "t.html").read_text()
+    assert "Margin calls and funding cuts" in html and "margin calls dotted" in html
+    assert "2025-06-23" in html and "4.18" in html and "max_leverage" in html
+    assert len(images(html)) == 5

@@ -387,12 +387,16 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     weights = np.zeros((len(rows), len(LEGS), n_names))
     resize = np.zeros((len(rows), n_names), dtype=bool)
     reasons: list[str] = []
+    if len(reasons_src) and not reasons_src.index.has_duplicates:   # one lookup, not one per row
+        sig_reason = reasons_src.reindex(targets.dates).tolist()
+    else:
+        sig_reason = [reasons_src.get(d, "") if len(reasons_src) else "" for d in targets.dates]
     for i, r in enumerate(rows):
         k = k_of_sig.get(int(r))
         if k is not None:
             weights[i] = weights_all[k]
             resize[i] = resize_all[k] & can_trade[r]
-            reason = reasons_src.get(targets.dates[k], "") if len(reasons_src) else ""
+            reason = sig_reason[k]
             reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
                            else str(reason))
         else:

@@ -524,7 +524,7 @@ def _figures(run: RunData, m: Metrics) -> list[Any]:
               "equity.csv has no equity column."),
         embed("fig-beta", "Beta and exposures",
               beta_caption + "Exposures as fractions of equity.",
-              F.beta_exposure_figure(eq, windows, ex_ante=not proxy),
+              F.beta_exposure_figure(eq, shaded, ex_ante=not proxy),
               "equity.csv has no index returns, no beta and no exposure columns."),
         embed("fig-legs", "Leg PnL through each episode",
               "Cumulative daily PnL by leg inside each window, as a fraction of the equity at "

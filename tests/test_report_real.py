@@ -22,7 +22,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "real_2006_2010" / "prices.csv.gz
 #: Names with a documented price defect in the fixture (see its README).
 DEFECTS = ("TTNP", "CHCI", "CYRX", "CYCC", "ACAD", "AXL", "HIG")
 ARGS = ["--start", "2006-01-03", "--end", "2008-12-31", "--set", "book.gross=1",
-        "--set", "book.neutral=dollar", "--name", "real"]
+        "--set", "book.neutral=dollar", "--set", "book.names_per_leg=30", "--name", "real"]
 SYNTHETIC_WORDS = ("synthetic", "scenario", "calibration")
 
 
@@ -113,3 +113,14 @@ def test_typed_metrics_round_trip_the_file(real) -> None:
     assert json.dumps(typed.to_json(), indent=2, sort_keys=True) + "\n" == text
     assert typed.performance.warmup is not None and typed.performance.warmup.sessions > 0
     assert np.isfinite(typed.performance.sharpe_ratio)
+
+
+def test_market_summary_of_real_data_has_no_calibration_targets(real, tmp_path) -> None:
+    prices = pd.read_csv(FIXTURE)
+    path = tmp_path / "prices.csv"
+    prices[~prices["ticker"].isin(DEFECTS)].to_csv(path, index=False)
+    proc = cli("market", "--data", f"csv:{path}", "--start", "2006-01-03", "--end", "2008-12-31")
+    assert proc.returncode == 0, proc.stderr
+    assert "real data" in proc.stdout
+    for word in SYNTHETIC_WORDS:
+        assert word not in (proc.stdout + proc.stderr).lower(), word

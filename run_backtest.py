@@ -244,6 +244,50 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dials(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in ("size", "length", "breadth", "index_drift", "momentum")
+            if getattr(args, k) is not None}
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from .feeds.squeeze_paths import check_dials
+    from .pipeline.stress import DEFAULT_DIALS, build_stress, dask_runner, run_local
+    from .pipeline.stress_view import print_stress, stress_html
+
+    ui = UI(args.quiet)
+    _check_date("--asof", args.asof)
+    episodes = [e.strip() for e in (args.episodes or "").split(",") if e.strip()]
+    if not episodes and not args.synthetic:
+        raise SqueezeLabError("nothing to stress: give --episodes NAME,... and/or --synthetic N")
+    if args.synthetic < 0 or args.grid_paths < 0:
+        raise SqueezeLabError("--synthetic and --grid-paths must be >= 0: e.g. --synthetic 500")
+    dials = {**DEFAULT_DIALS, **_dials(args)}
+    check_dials(**dials)
+    if args.scheduler and args.executor != "dask":
+        raise SqueezeLabError("--scheduler needs --executor dask")
+    config = tool_config(args, "stress")
+    market = ui.load_market(config["data"])
+    if args.executor == "dask" and args.synthetic:
+        from .pipeline.sweep import dask_client
+
+        ctx = dask_client(args.jobs or os.cpu_count() or 1, args.scheduler)
+    else:
+        ctx = nullcontext(None)
+    with ctx as client, ui.progress("stress", total=None):
+        runner = dask_runner(client) if client is not None else run_local
+        report = build_stress(config, market, asof=args.asof, episodes=episodes,
+                              synthetic=args.synthetic, seed=args.seed_paths, dials=dials,
+                              grid_paths=args.grid_paths if args.synthetic else 0, runner=runner)
+    print_stress(report, ui)
+    if args.out:
+        out = Path(args.out)
+        ui.print(f"json: {write_json(report, out / 'stress.json')}")
+        ui.print(f"page: {stress_html(report, out / 'stress.html')}")
+    return 0
+
+
 def _command_line() -> str:
     return " ".join(shlex.quote(a) for a in [PROG, *sys.argv[1:]])
 
@@ -368,6 +412,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--out", default="runs", help="folder of the HTML page (default: runs/)")
     p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("stress", help="the book as of a date through past episodes and synthetic squeezes",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  squeeze-lab stress --episodes jan_2026,jun_jul_2025 --synthetic 500\n"
+                              "  squeeze-lab stress --book my_weights.csv --synthetic 1000 --size 0.3 "
+                              "--breadth 0.25 --momentum loses --out stress/\n"
+                              "  squeeze-lab stress --synthetic 1000 --executor dask --jobs 2\n")
+    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay] are used)")
+    _add_common(p, config=False)
+    p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
+                   "default: the config's book")
+    p.add_argument("--asof", metavar="DATE",
+                   help="the book held at its last rebalance on or before this date (default: the last)")
+    p.add_argument("--episodes", metavar="NAME,...", help="episodes to replay (feeds.episodes)")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="synthetic squeeze paths")
+    p.add_argument("--seed-paths", type=int, default=0, metavar="SEED",
+                   help="seed of the synthetic paths (default 0)")
+    p.add_argument("--size", type=float, help="dial: most-shorted basket return over the squeeze "
+                   f"(default {0.183})")
+    p.add_argument("--length", type=int, help="dial: sessions (default 13)")
+    p.add_argument("--breadth", type=float,
+                   help="dial: share of the basket's names that rip, 0..1 (default 0.5)")
+    p.add_argument("--index-drift", type=float, help="dial: index return over the squeeze (default -0.007)")
+    p.add_argument("--momentum", choices=("offsets", "loses", "flat"),
+                   help="dial: momentum partly offsets (Jan 2026), loses too (Jun-Jul 2025), or flat")
+    p.add_argument("--grid-paths", type=int, default=100, help="paths per dial-grid point (0: no grid)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
+    p.add_argument("--jobs", type=int, default=0, help="dask: local worker processes (default: cores)")
+    p.add_argument("--out", metavar="DIR", help="write stress.json and stress.html there")
+    p.set_defaults(func=cmd_stress)
     return parser
 
 

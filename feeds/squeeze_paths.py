@@ -20,10 +20,12 @@ A synthetic squeeze (:func:`generate_paths`) over ``length`` sessions, per path,
   ``M_i`` is the name's cross-sectional z-score of 12-1 momentum at ``asof``;
 - ``e``: idiosyncratic noise at each name's residual vol;
 - breadth: ``round(breadth x basket size)`` of the most-shorted basket's members (as of ``asof``)
-  rip, drawn per path with probability proportional to their short interest; ``kappa`` is solved
-  so the basket (equal weight, bought at the start, drifting) returns exactly ``size``;
+  rip, drawn per path with probability proportional to their short interest; ``kappa`` (>= 0: a
+  squeeze only adds) is solved so the basket (equal weight, bought at the start, drifting)
+  returns exactly ``size``, or more when the factors alone already lift it further;
 - ``delta`` (a market-factor shift) is solved so the index (cap weights at ``asof``, or equal
-  weights without share counts) returns ``index_drift`` (to about 1e-6; the basket stays exact).
+  weights without share counts) returns ``index_drift``; the two solves alternate until both hold
+  (to about 1e-12).
 
 Every path draws from its own generator ``default_rng([seed, path])`` in a fixed order, so a path
 is the same whichever chunk, process or Dask worker computes it.
@@ -221,7 +223,7 @@ def generate_paths(spec: PathSpec, paths: np.ndarray, seed: int, size: float, le
     -------
     dict
         ``returns`` (P, T, N), ``basket`` and ``index`` (P, T) daily returns, ``rippers`` (P, N)
-        bool, ``basket_total`` and ``index_total`` (P,).
+        bool, ``squeeze`` (P,) the rippers' extra log move, ``basket_total`` and ``index_total``.
     """
     check_dials(size, length, breadth, index_drift, momentum)
     T, N = int(length), len(spec.beta)
@@ -253,21 +255,28 @@ def generate_paths(spec: PathSpec, paths: np.ndarray, seed: int, size: float, le
     kappa = np.zeros(P)
     delta = np.zeros(P)
     cw = spec.cap_w
-    for _ in range(3):
+    active = np.ones(P, bool)     # each path iterates until its own solves hold: chunk-invariant
+    for _ in range(200):          # alternate the two solves: index level, then the squeeze
         a = g + rip * kappa[:, None]
-        for _ in range(30):                               # Newton on the index level (monotone)
+        for _ in range(30):       # Newton on the index level (monotone in delta)
             ex = np.exp(a + np.outer(delta, spec.beta)) * cw
             fval = np.log(ex.sum(axis=1)) - target_i
             dfd = (ex * spec.beta).sum(axis=1) / ex.sum(axis=1)
-            delta = delta - fval / np.where(np.abs(dfd) > 1e-9, dfd, 1e-9)
+            step = fval / np.where(np.abs(dfd) > 1e-9, dfd, 1e-9)
+            delta = np.where(active, delta - step, delta)
+        if not n_rip:
+            break
         gb = g[:, spec.basket] + np.outer(delta, spec.beta[spec.basket])
         rb = rip[:, spec.basket]
-        with np.errstate(divide="ignore"):
-            still = (np.exp(gb) * ~rb).sum(axis=1)
-            movers = (np.exp(gb) * rb).sum(axis=1)
-            need = np.log(np.maximum(B * np.exp(target_b) - still, 1e-12)) - np.log(movers) \
-                if n_rip else np.zeros(P)
-        kappa = np.where(n_rip > 0, need, 0.0)
+        still = (np.exp(gb) * ~rb).sum(axis=1)
+        movers = (np.exp(gb) * rb).sum(axis=1)
+        need = np.log(np.maximum(B * np.exp(target_b) - still, 1e-12)) - np.log(movers)
+        new = np.maximum(need, 0.0)                   # a squeeze only adds
+        moved = np.abs(new - kappa) >= 1e-13
+        kappa = np.where(active, new, kappa)
+        active &= moved
+        if not active.any():
+            break
     logs += (np.outer(delta, spec.beta)[:, None, :] + (rip * kappa[:, None])[:, None, :]) / T
     r = np.expm1(logs)
     growth = np.exp(np.cumsum(logs, axis=1))              # (P, T, N) growth to each close
@@ -277,6 +286,7 @@ def generate_paths(spec: PathSpec, paths: np.ndarray, seed: int, size: float, le
     wi = prev * cw
     index = (wi * r).sum(axis=2) / wi.sum(axis=2)
     return {"returns": r, "basket": basket, "index": index, "rippers": rip,
+            "squeeze": kappa,
             "basket_total": np.exp(np.log1p(basket).sum(axis=1)) - 1.0,
             "index_total": np.exp(np.log1p(index).sum(axis=1)) - 1.0}
 

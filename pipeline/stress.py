@@ -62,9 +62,10 @@ def book_at(market: Market, config: Mapping[str, Any], asof: pd.Timestamp
     targets = book_targets(market, **config["book"])
     rows = targets.dates[targets.dates <= asof]
     if not len(rows):
-        raise SqueezeLabError(f"the book holds nothing by {asof.date()} (its first rebalance is "
-                              f"{targets.dates[0].date() if len(targets.dates) else 'never'}): "
-                              "pick a later --asof")
+        first = (f"its first rebalance is {targets.dates[0].date()}" if len(targets.dates)
+                 else "no rebalance in the data: the book's warm-up is longer than the data")
+        raise SqueezeLabError(f"the book holds nothing by {asof.date()} ({first}): pick a later "
+                              "--asof or an earlier --start")
     d = rows[-1]
     w = np.stack([targets.legs[leg].loc[d].to_numpy(np.float64) for leg in LEGS])
     if not np.any(w):
@@ -108,18 +109,25 @@ def state_before(signal: np.ndarray, end: int, ov: OverlaySetup) -> tuple[bool, 
 
 
 # --------------------------------------------------------------------------- replay
+def episode_rows(market: Market, episode: Any) -> np.ndarray:
+    """Market rows of an episode; it must lie inside the data with a session before it."""
+    dates = market.dates
+    rows = np.flatnonzero((dates >= episode.start) & (dates <= episode.end))
+    if not len(rows) or rows[0] == 0 or episode.end > dates[-1]:
+        raise SqueezeLabError(
+            f"episode {episode.name} ({episode.start.date()}..{episode.end.date()}) is not inside "
+            f"the data ({dates[0].date()}..{dates[-1].date()}) with a session before it: stress "
+            "replays episodes the data covers; widen --start/--end or pick another episode")
+    return rows
+
+
 def replay_episode(market: Market, config: Mapping[str, Any], w: np.ndarray, episode: Any,
                    model: Any, signal: np.ndarray, ov: OverlaySetup) -> dict[str, Any]:
     """One episode's replay, without and with the overlay (see the module docstring)."""
     from ..feeds.squeeze_paths import factor_returns
 
     dates = market.dates
-    rows = np.flatnonzero((dates >= episode.start) & (dates <= episode.end))
-    if not len(rows) or rows[0] == 0:
-        raise SqueezeLabError(
-            f"episode {episode.name} ({episode.start.date()}..{episode.end.date()}) is not inside "
-            f"the data ({dates[0].date()}..{dates[-1].date()}) with a session before it: stress "
-            "replays episodes the data covers; widen --start/--end or pick another episode")
+    rows = episode_rows(market, episode)
     start = rows[0] - 1
     close = market.close.to_numpy(np.float64)
     window = close[np.r_[start, rows]]
@@ -282,6 +290,8 @@ def build_stress(config: Mapping[str, Any], market: Market, asof: str | None = N
         raise SqueezeLabError(f"unknown episode {unknown[0]!r}: use one of {', '.join(known)} "
                               "(squeeze-lab stress --help)")
     day, notes = resolve_asof(market, asof)
+    for name in episodes:
+        episode_rows(market, known[name])
     w, book_date = book_at(market, config, day)
     ov = overlay_setup(config)
     signal = overlay_signal(config, market).to_numpy(np.float64)

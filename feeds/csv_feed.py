@@ -28,7 +28,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -629,14 +629,16 @@ def build_reference(
     growth: pd.Series | None = None,
     basket_size: int = 50,
     min_cap: float = 1e9,
+    days_to_cover: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Reference series (daily returns) from the universe: index, growth and the two junk baskets.
 
     ``index`` / ``growth`` are return series given by the caller (an ETF or a user's column); when
     missing the index is cap-weighted (shares known) or equal-weighted (rebalanced monthly), growth
-    likewise over the ``is_tech`` names. The baskets follow :mod:`feeds.baskets` (most shorted: top
-    ``basket_size`` by short interest above ``min_cap``, twice a month; unprofitable tech: monthly)
-    and need short interest (point-in-time history, else the static attribute) and profitability.
+    likewise over the ``is_tech`` names. The baskets follow :mod:`feeds.baskets` (most shorted:
+    :func:`feeds.crowding.most_shorted`, top ``basket_size`` by short interest % of float, else by
+    days to cover, above ``min_cap``, twice a month; unprofitable tech: monthly) and need short
+    interest (point-in-time history, else the static attribute) and profitability.
     Returns the frame (first row 0) and one note per choice made; a series whose inputs are
     missing is left out, never faked.
     """
@@ -679,25 +681,28 @@ def build_reference(
             notes.append("reference growth: equal-weighted is_tech names, rebalanced monthly")
     else:
         notes.append("reference growth unavailable: no growth ticker and no is_tech names")
-    si, si_static = short_interest, False
-    if si is None and "short_interest" in att.columns:
-        col = pd.to_numeric(att["short_interest"], errors="coerce").astype(np.float64)
-        if col.notna().any():
-            si = pd.DataFrame(np.broadcast_to(col.to_numpy(), close.shape).copy(),
-                              index=dates, columns=close.columns)
-            si_static = True
-    rule = baskets.MOST_SHORTED_RULE
-    if si is not None:
-        mcap, floor = (cap, min_cap) if cap is not None else (close, 0.0)
-        members = baskets.most_shorted_members(si, mcap, n=basket_size, min_cap=floor,
-                                               freq=rule["freq"])
-        out["most_shorted"] = first_zero(baskets.equal_weight_basket(
-            close, members, baskets.rebalance_dates(dates, rule["freq"])))
-        how = f"top {basket_size} by short interest % of float" + (
-            f" above {min_cap:,.0f} market cap" if cap is not None else " (no cap floor: shares unknown)")
-        if si_static:
-            how += "; static short interest, not point-in-time (look-ahead)"
-        notes.append(f"reference most_shorted: equal-weighted {how}, rebalanced twice a month")
+    from .crowding import most_shorted
+
+    crowd, measure, static = None, None, False
+    for name, hist in (("short_interest", short_interest), ("days_to_cover", days_to_cover)):
+        if hist is not None and np.isfinite(hist.to_numpy(np.float64)).any():
+            crowd, measure = hist, name
+            break
+    if crowd is None:
+        for name in ("short_interest", "days_to_cover"):
+            col = (pd.to_numeric(att[name], errors="coerce").astype(np.float64)
+                   if name in att.columns else None)
+            if col is not None and col.notna().any():
+                crowd = pd.DataFrame(np.broadcast_to(col.to_numpy(), close.shape).copy(),
+                                     index=dates, columns=close.columns)
+                measure, static = name, True
+                break
+    if crowd is not None:
+        _, basket, src = most_shorted(close, crowd, measure, not static, cap, n=basket_size,
+                                      min_cap=min_cap)
+        out["most_shorted"] = first_zero(basket.fillna(0.0))
+        notes.append(f"reference most_shorted: equal-weighted {src.text}"
+                     + ("; static short interest, not point-in-time (look-ahead)" if static else ""))
     else:
         notes.append("reference most_shorted unavailable: no short-interest data")
     prof, prof_unknown = _known_bool(att, "profitable", unknown_as=True)
@@ -858,8 +863,11 @@ def csv_market(
         ref = pd.DataFrame()
     else:
         ref, ref_notes = build_reference(close, att, si, index=ref_cols.get("index"),
-                                         growth=ref_cols.get("growth"))
+                                         growth=ref_cols.get("growth"), days_to_cover=dtc)
         notes.extend(ref_notes)
+        if si_info is not None and "most_shorted" in ref.columns and \
+                (given is None or "most_shorted" not in given.columns):
+            si_info = replace(si_info, reference_basket=True)
         if given is not None:
             for col in given.columns:
                 ref[col] = given[col]

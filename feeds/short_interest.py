@@ -331,6 +331,7 @@ class ShortInterestInfo:
     future_records: int               # settled after the data's last date (ignored)
     unpublished_records: int          # settled inside the data but published after it
     notes: tuple[str, ...] = field(default_factory=tuple)
+    reference_basket: bool = False    # the feed built reference["most_shorted"] from these records
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

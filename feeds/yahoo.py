@@ -19,6 +19,7 @@ The run never proceeds on silently missing data. Nothing here prints: progress g
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import warnings
@@ -585,8 +586,10 @@ def yahoo_market(
     ref, more = build_reference(
         frames["close"], att, si,
         index=etf_returns(refs["index"]) if "index" in refs else None,
-        growth=etf_returns(refs["growth"]) if "growth" in refs else None,
+        growth=etf_returns(refs["growth"]) if "growth" in refs else None, days_to_cover=dtc,
     )
+    if si_info is not None and "most_shorted" in ref.columns:
+        si_info = dataclasses.replace(si_info, reference_basket=True)
     notes.extend(f"reference {role}: daily returns of {sym} (adjusted close)"
                  for role, sym in refs.items())
     notes.extend(more)

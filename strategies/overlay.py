@@ -342,7 +342,7 @@ def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
     listed = market.tradable.to_numpy()
     nxt = np.zeros_like(listed)
     nxt[:-1] = listed[1:]
-    return HedgeBasket(members.to_numpy(bool), listed & nxt, p["hedge_size"], src)
+    return HedgeBasket(members.to_numpy(bool), listed & nxt, p["hedge_size"], src.text)
 
 
 # --------------------------------------------------------------------------- apply

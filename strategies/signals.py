@@ -8,8 +8,10 @@ when present, else from the static attributes (the latest known value, broadcast
 
 Cross-sectional z-scores and ranks ignore names that are not listed on the date (NaN close).
 Composite scores average the z-scores of their components and are NaN for a listed name unless
-every component is known for it (complete case): a name needs enough history to be scored.
-The components actually used are reported in ``score.attrs["components"]``.
+every price-based component is known for it (a name needs enough history to be scored); the
+short-interest components (short interest, days to cover) are optional per name: a name without
+short-interest data is scored on its other components, since public short interest rarely covers
+a whole universe. The components actually used are reported in ``score.attrs["components"]``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..feeds.crowding import BasketSource, describe_members
+from ..feeds.crowding import most_shorted as _most_shorted
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
+from ..feeds.short_interest import MEASURES, Coverage, ShortInterestInfo, coverage
 from .once import computed_once
 
 #: Trading sessions per year, for annualizing volatility.
@@ -40,6 +45,9 @@ JUNK_COMPONENTS = JUNK_ATTRIBUTE_COMPONENTS + JUNK_PRICE_COMPONENTS + JUNK_PROXY
 
 #: Squeeze-pressure components (higher = more squeezable).
 SQUEEZE_COMPONENTS = ("short_interest", "days_to_cover", "recent_return")
+
+#: Components a name may lack and still be scored on the others (short-interest data is partial).
+OPTIONAL_COMPONENTS = frozenset({"short_interest", "days_to_cover"})
 
 #: Modes of :func:`junk_rally_signal`.
 SIGNAL_MODES = ("zscore", "return")
@@ -162,6 +170,26 @@ def point_in_time(market: Market, name: str) -> tuple[pd.DataFrame | None, str]:
     if static is not None:
         return static, "static"
     return None, "missing"
+
+
+def crowding(market: Market) -> tuple[pd.DataFrame | None, str | None, str]:
+    """The crowding measure of each name on each date, which measure, and its source.
+
+    Short interest as a fraction of float when known, else days to cover (FINRA's files give no
+    float), point-in-time when the market has the history (``"point_in_time"``), else the static
+    attribute (``"static"``); ``(None, None, "missing")`` without either.
+    """
+    for name in MEASURES:
+        frame, src = point_in_time(market, name)
+        if frame is not None:
+            return frame, name, src
+    return None, None, "missing"
+
+
+def crowding_coverage(market: Market) -> Coverage:
+    """How many names have crowding data on the market's dates (``short interest for 6 of 252``)."""
+    frame, measure, src = crowding(market)
+    return coverage(frame, measure, src == "point_in_time", market.n_names)
 
 
 def market_cap(market: Market) -> pd.DataFrame | None:
@@ -313,8 +341,10 @@ def drawdown_from_peak(close: pd.DataFrame, window: int = 252) -> pd.DataFrame:
 # --------------------------------------------------------------------------- composites
 def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: float | None,
                what: str, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """Average of the components' cross-sectional z-scores; NaN unless all are finite.
+    """Average of the components' cross-sectional z-scores.
 
+    NaN unless every required component is finite; the :data:`OPTIONAL_COMPONENTS` a name lacks
+    are left out of its average (it keeps its other components) as long as one component is known.
     ``rows`` (positions): score those dates only; each row is cross-sectional, so they are the
     full frame's rows (the book scores its rebalance dates, not every session).
     """
@@ -326,8 +356,13 @@ def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: 
         components = {k: c.iloc[rows] for k, c in components.items()}
     zs = [cross_sectional_zscore(c.where(listed), clip).to_numpy() for c in components.values()]
     z = np.stack(zs)
-    complete = np.isfinite(z).all(axis=0)
-    score = np.where(complete, z.mean(axis=0), np.nan)
+    ok = np.isfinite(z)
+    required = np.array([name not in OPTIONAL_COMPONENTS for name in components])
+    complete = ok[required].all(axis=0) if required.any() else ok.any(axis=0)
+    n = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, z, 0.0).sum(axis=0) / n
+    score = np.where(complete & (n > 0), mean, np.nan)
     out = pd.DataFrame(score, index=listed.index, columns=listed.columns)
     out.attrs["components"] = tuple(components)
     return out
@@ -477,42 +512,31 @@ def squeeze_pressure(market: Market, lookback: int = 10, components: Sequence[st
 
 # --------------------------------------------------------------------------- baskets and the rally
 def most_shorted_members(market: Market, n: int = 50, min_cap: float = 1e9,
-                         proxy_window: int = 63) -> tuple[pd.DataFrame, str]:
+                         proxy_window: int = 63) -> tuple[pd.DataFrame, BasketSource]:
     """Members of the most-shorted basket on each date (known at that date's close), and how.
 
-    Uses ``feeds.baskets.most_shorted_members`` (twice-monthly rebalance, cap floor) when that
-    module and the short-interest data are available; otherwise ranks the point-in-time short
-    interest (% of float) daily among listed names above ``min_cap`` (no floor without a
-    ``shares`` attribute); without any short-interest data, the ``n`` junkiest names by
-    :func:`junk_score` on price proxies (beta, volatility, low price, drawdown over
-    ``proxy_window`` sessions) stand in.
+    Ranked by :func:`crowding` (short interest % of float, else days to cover) with
+    :func:`feeds.crowding.most_shorted` (twice-monthly rebalance, cap floor when shares are known);
+    without any short-interest data, the ``n`` junkiest names by :func:`junk_score` on price
+    proxies (beta, volatility, low price, drawdown over ``proxy_window`` sessions) stand in.
 
     Returns
     -------
-    (pd.DataFrame, str)
-        Boolean members (dates x tickers) and a short description of the source.
+    (pd.DataFrame, BasketSource)
+        Boolean members (dates x tickers) and what was built.
     """
     n = _check_window("n", n)
-    si, src = point_in_time(market, "short_interest")
-    cap = market_cap(market)
-    if si is not None:
-        if cap is not None:
-            try:
-                from ..feeds.baskets import most_shorted_members as _baskets_members
-            except ImportError:
-                _baskets_members = None
-            if _baskets_members is not None:
-                mem = _baskets_members(si, cap, n=n, min_cap=min_cap)
-                mem = mem.reindex(index=market.dates, columns=market.tickers).fillna(False)
-                return mem.astype(bool), f"feeds.baskets.most_shorted_members ({src} short interest)"
-            eligible = market.tradable & (cap >= min_cap)
-        else:
-            eligible = market.tradable
-        return top_n_members(si, n, eligible), f"top {n} by {src} short interest"
+    crowd, measure, src = crowding(market)
+    if crowd is not None:
+        members, _, source = _most_shorted(market.close, crowd, measure, src == "point_in_time",
+                                           market_cap(market), n=n, min_cap=min_cap)
+        return members.astype(bool), source
     js = junk_score(market, beta_window=proxy_window, vol_window=proxy_window,
                     drawdown_window=proxy_window,
                     components=("beta", "volatility", "low_price", "drawdown"))
-    return top_n_members(js, n, market.tradable), f"top {n} by junk score (no short-interest data)"
+    members = top_n_members(js, n, market.tradable)
+    return members, describe_members(members.to_numpy(), "junk_proxy", n, 0, market.n_names,
+                                     None, None, "daily")
 
 
 def basket_returns(market: Market, members: pd.DataFrame) -> pd.Series:
@@ -527,25 +551,43 @@ def basket_returns(market: Market, members: pd.DataFrame) -> pd.Series:
     return out.rename("basket")
 
 
-def most_shorted_returns(market: Market, n: int = 50, min_cap: float = 1e9) -> tuple[pd.Series, str]:
-    """Daily returns of the most-shorted basket: ``reference["most_shorted"]`` or rebuilt.
-
-    Rebuilt from :func:`most_shorted_members` with ``feeds.baskets.equal_weight_basket`` (equal
-    weight at each membership change, drifting in between, as the feeds build the reference
-    series) when available, else re-weighted equally every day (:func:`basket_returns`).
-    """
+def _reference_basket(market: Market) -> pd.Series | None:
+    """The market's own most_shorted series when it is given as such (not rebuilt by the feed)."""
     ref = market.reference
-    if not ref.empty and "most_shorted" in ref.columns and \
-            np.isfinite(ref["most_shorted"].to_numpy(np.float64)).any():
-        return ref["most_shorted"].astype(np.float64).fillna(0.0), "reference most_shorted series"
-    members, src = most_shorted_members(market, n, min_cap)
-    try:
-        from ..feeds.baskets import equal_weight_basket
-    except ImportError:
-        return basket_returns(market, members), f"equal-weight basket (daily), {src}"
-    b = equal_weight_basket(market.close, members.reindex_like(market.close).fillna(False)
-                            .astype(bool))
-    return b.astype(np.float64), f"feeds.baskets.equal_weight_basket, {src}"
+    if ref.empty or "most_shorted" not in ref.columns or \
+            not np.isfinite(ref["most_shorted"].to_numpy(np.float64)).any():
+        return None
+    info: ShortInterestInfo | None = market.short_info
+    if info is not None and info.reference_basket:
+        return None  # built by the feed from the user's short interest: rebuild with our settings
+    return ref["most_shorted"].astype(np.float64)
+
+
+def most_shorted_returns(market: Market, n: int = 50, min_cap: float = 1e9
+                         ) -> tuple[pd.Series, BasketSource]:
+    """Daily returns of the most-shorted basket, and what it is.
+
+    The market's ``reference["most_shorted"]`` when it comes as data (the scenario's, a
+    ``reference.csv``); otherwise rebuilt from the short-interest data with ``n`` and ``min_cap``
+    (:func:`feeds.crowding.most_shorted`: NaN after a close with no member, so no signal is made
+    from an empty basket), or from price proxies without any short-interest data.
+    """
+    ref = _reference_basket(market)
+    if ref is not None:
+        return ref.fillna(0.0), BasketSource(
+            kind="reference", requested=None, built_median=None, built_max=None,
+            sessions_with_basket=None, n_sessions=len(market.dates), covered=None,
+            n_names=market.n_names, point_in_time=None, min_cap=None, rebalance=None)
+    crowd, measure, src = crowding(market)
+    if crowd is not None:
+        _, ret, source = _most_shorted(market.close, crowd, measure, src == "point_in_time",
+                                       market_cap(market), n=n, min_cap=min_cap)
+        return ret, source
+    members, source = most_shorted_members(market, n, min_cap)
+    from ..feeds.baskets import equal_weight_basket
+
+    b = equal_weight_basket(market.close, members)
+    return b.astype(np.float64), source
 
 
 def _compound(r: pd.Series, lookback: int) -> pd.Series:
@@ -581,8 +623,8 @@ def junk_rally_signal(market: Market, lookback: int = 10, vol_window: int = 63, 
     Returns
     -------
     pd.Series
-        On the market's dates, NaN during warm-up; ``attrs["basket"]`` says where the basket
-        came from.
+        On the market's dates, NaN during warm-up and where there is no basket;
+        ``attrs["basket"]`` is the :class:`~feeds.crowding.BasketSource` it was built from.
     """
     lookback = _check_window("lookback", lookback)
     vol_window = _check_window("vol_window", vol_window, 2)
@@ -592,7 +634,11 @@ def junk_rally_signal(market: Market, lookback: int = 10, vol_window: int = 63, 
     if basket is None:
         b, src = most_shorted_returns(market, n_names, min_cap)
     else:
-        b, src = basket.reindex(market.dates).astype(np.float64).fillna(0.0), "given basket"
+        b = basket.reindex(market.dates).astype(np.float64).fillna(0.0)
+        src = BasketSource(kind="given", requested=None, built_median=None, built_max=None,
+                           sessions_with_basket=None, n_sessions=len(market.dates), covered=None,
+                           n_names=market.n_names, point_in_time=None, min_cap=None,
+                           rebalance=None)
     if mode == "return":
         out = _compound(b, lookback)
     else:

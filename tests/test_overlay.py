@@ -7,8 +7,6 @@ short C, D). Betas are exactly .5, 1, 1.5, 2, 2.5; short interest rises from A t
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -279,15 +277,15 @@ def test_targets_validated_against_market():
         apply_overlay(other, bt, enabled=True)
 
 
-def test_local_members_without_feeds_baskets(monkeypatch):
-    """The hedge's members are rebuilt locally when feeds.baskets is not importable."""
-    monkeypatch.setitem(sys.modules, "squeeze_lab.feeds.baskets", None)
+def test_hedge_log_states_the_basket_built():
+    """The hedge's log line says which basket was built and from what data."""
     mk = hand_market()
     bt = book_targets(mk, **BOOK)
     out, log = apply_overlay(mk, bt, signal=synthetic_signal(mk), enabled=True, cooloff=3,
                              actions=("hedge_basket",), basket_names=2, basket_min_cap=0.0)
     np.testing.assert_allclose(out.legs["hedge"].iloc[1].to_numpy(), [0, 0, 0, 0.05, 0.05])
-    assert "top 2 by static short interest" in log.iloc[0]["detail"]
+    assert ("top 2 by short interest % of float (static, not point-in-time; data for 5 of 5 "
+            "names), built with 2 names") in log.iloc[0]["detail"]
 
 
 # --------------------------------------------------------------------------- properties

@@ -309,7 +309,7 @@ def test_junk_rally_signal_return_mode_by_hand():
     assert s.iloc[23] == pytest.approx(1.03 ** 4 - 1)
     # row 21: rows 18, 19 (2m: +2%, -2%) then two +3% days
     assert s.iloc[21] == pytest.approx(1.02 * 0.98 * 1.03 ** 2 - 1)
-    assert s.iloc[:3].isna().all() and s.attrs["basket"] == "reference most_shorted series"
+    assert s.iloc[:3].isna().all() and s.attrs["basket"].kind == "reference"
 
 
 def test_junk_rally_signal_zscore_mode_by_hand():
@@ -333,13 +333,15 @@ def test_junk_rally_signal_rebuilds_basket_from_short_interest():
     s = sg.junk_rally_signal(mk, lookback=4, mode="return", n_names=2, min_cap=0.0)
     r = sg.listed_returns(mk)
     t = 12
-    if "feeds.baskets" in s.attrs["basket"]:
-        # equal weight at row 0, drifting: basket value = mean of D / 4 and E / 3 (start prices)
-        value = (mk.close["D"] / 4.0 + mk.close["E"] / 3.0) / 2
-        expected = value.iloc[t] / value.iloc[t - 4] - 1
-    else:
-        # re-weighted equally every day
-        expected = np.prod(1 + r[["D", "E"]].mean(axis=1).iloc[t - 3: t + 1]) - 1
+    src = s.attrs["basket"]
+    assert (src.kind, src.requested, src.built_median, src.rebalance) == \
+        ("short_interest", 2, 2, "twice a month")
+    # equal weight at row 0, drifting; re-weighted equally at row 9's close (the last session
+    # before the 15 January rebalance date), drifting again
+    d, e = mk.close["D"], mk.close["E"]
+    v0 = (d / d.iloc[0] + e / e.iloc[0]) / 2
+    v9 = (d / d.iloc[9] + e / e.iloc[9]) / 2
+    expected = v0.iloc[9] / v0.iloc[8] * v9.iloc[t] - 1
     assert s.iloc[t] == pytest.approx(expected, rel=1e-9)
     # E delists: from row 25 the basket is D alone (E's membership on row 24 finds no return)
     assert s.iloc[28] == pytest.approx(np.prod(1 + r["D"].iloc[25:29]) - 1, rel=1e-9)

@@ -799,8 +799,12 @@ def csv_market(
     def side(arg: str | Path | None, stem: str) -> Path | None:
         if arg is not None:
             p = Path(arg).expanduser()
+            if stem == "short_interest" and p.is_dir():  # a folder of FINRA files
+                return p
             if not p.is_file():
-                raise _fail(f"{p}: no such file: check the --{stem.replace('_', '-')} path")
+                where = (f"data.{stem}" if stem == "short_interest"
+                         else f"the --{stem.replace('_', '-')} path")
+                raise _fail(f"{p}: no such file: check {where}")
             return p
         return _find(folder, stem) if folder is not None else None
 

@@ -609,6 +609,23 @@ def short_interest_history(
     return ShortInterest(si, dtc, info, tuple(notes))
 
 
+def check_known_in_range(info: ShortInterestInfo, frames: Sequence[pd.DataFrame | None],
+                         dates: pd.DatetimeIndex) -> None:
+    """Refuse a run whose dates (after ``--start``/``--end``) see none of the short interest given.
+
+    Without this, a file dated after the run would leave every crowding measure empty and the run
+    would quietly fall back to price proxies.
+    """
+    if any(f is not None and np.isfinite(f.to_numpy(np.float64)).any() for f in frames):
+        return
+    first, last = _fmt(dates[0]), _fmt(dates[-1])
+    when = ("dated after the run" if info.first_settlement and info.first_settlement > last
+            else "not known inside the run")
+    raise _fail(f"{info.path}: short interest is {when} (settlements {info.first_settlement}.."
+                f"{info.last_settlement}; run {first}..{last}): give short interest for the run's "
+                "dates, move --start/--end, or drop data.short_interest")
+
+
 # =============================================================================== coverage
 @dataclass(frozen=True)
 class Coverage:

@@ -311,7 +311,13 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
             short_interest=data["short_interest"] or None, ffill_limit=int(data["ffill_limit"]),
             si_lag=int(data["short_interest_lag"]), si_max_age=int(data["short_interest_max_age"]),
         )
-    return market.slice(data["start"], data["end"])
+    market = market.slice(data["start"], data["end"])
+    if market.short_info is not None:
+        from ..feeds.short_interest import check_known_in_range
+
+        check_known_in_range(market.short_info, (market.short_interest, market.days_to_cover),
+                             market.dates)
+    return market
 
 
 def check_input_paths(data: Mapping[str, Any]) -> None:

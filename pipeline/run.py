@@ -28,6 +28,7 @@ class RunOutput:
     result: Any                # strategies.result.BacktestResult (backtrader)
     metrics: dict[str, Any]
     episodes: dict[str, Episode]
+    crowding: Any = None       # strategies.signals.CrowdingReport: coverage and the signal's basket
 
 
 def run_episodes(config: Mapping[str, Any], market: Market) -> dict[str, Episode]:
@@ -66,6 +67,7 @@ def execute(config: Config, market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
     from ..analyzers.report import build_metrics
     from ..strategies.engine import run_backtrader
+    from ..strategies.signals import crowding_report
     from ..strategies.twin import run_vectorized
 
     episodes = run_episodes(config, market)
@@ -79,7 +81,10 @@ def execute(config: Config, market: Market) -> RunOutput:
     if analysis["reconcile"]:
         twin = run_vectorized(market, result.targets, detail=False, **config["execution"])
         metrics["reconciliation"] = reconcile(result.equity, twin.equity)
-    return RunOutput(config, market, result, metrics, episodes)
+    ov = config["overlay"]
+    crowd = crowding_report(market, ov["basket_names"], ov["basket_min_cap"])
+    metrics["short_interest"] = crowd.to_dict()
+    return RunOutput(config, market, result, metrics, episodes, crowd)
 
 
 def overlay_signal(config: Mapping[str, Any], market: Market) -> pd.Series:
@@ -185,6 +190,9 @@ def summarize_run(path: Path, ui: Any) -> None:
     m, prov = run.metrics, run.provenance
     tag = "[bold red]SYNTHETIC[/] scenario market" if prov.get("synthetic") else f"{prov['source']} data"
     ui.print(f"{run.config['name']}: {tag}, {prov['start']}..{prov['end']}, {prov['n_names']} names")
+    if not prov.get("synthetic"):
+        for text in (m.get("short_interest") or {}).get("notes", []):
+            ui.note(text)
     if prov.get("book_file"):
         bf = prov["book_file"]
         ui.print(f"own book: {bf['path']} ({bf['layout']} {bf['units']}s, "

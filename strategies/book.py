@@ -270,7 +270,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
     if p["neutral"] == "dollar":
         tot_l = np.where(active, (gross + p["net"]) / 2, 0.0)
         tot_s = np.where(active, (gross - p["net"]) / 2, 0.0)
-        _check_cap(tot_l, tot_s, k, cap, sig_dates)
+        _check_cap(tot_l, tot_s, k, cap, sig_dates, n_cand, elig.sum(axis=1))
         w_l = cap_weights(raw_l, tot_l, cap)
         w_s = cap_weights(raw_s, tot_s, cap)
     else:
@@ -279,7 +279,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
         bfill = np.where(np.isfinite(beta), beta, 0.0)
         tot_l, neutral_ok = _beta_neutral_long_total(raw_l, raw_s, bfill, k, gross, cap, active)
         tot_s = np.where(active, gross - tot_l, 0.0)
-        _check_cap(tot_l, tot_s, k, cap, sig_dates)
+        _check_cap(tot_l, tot_s, k, cap, sig_dates, n_cand, elig.sum(axis=1))
         w_l = cap_weights(raw_l, tot_l, cap)
         w_s = cap_weights(raw_s, tot_s, cap)
 
@@ -333,13 +333,19 @@ def _beta_neutral_long_total(raw_l: np.ndarray, raw_s: np.ndarray, beta: np.ndar
 
 
 def _check_cap(tot_l: np.ndarray, tot_s: np.ndarray, k: np.ndarray, cap: float,
-               sig_dates: pd.DatetimeIndex) -> None:
+               sig_dates: pd.DatetimeIndex, n_scored: np.ndarray | None = None,
+               n_listed: np.ndarray | None = None) -> None:
     for leg, tot in (("long", tot_l), ("short", tot_s)):
         bad = (k >= 1) & (k * cap < tot - TOL)
         if bad.any():
             i = int(np.argmax(bad))
+            few = ""
+            if n_scored is not None and n_listed is not None and 2 * k[i] >= n_scored[i] - 1 \
+                    and n_scored[i] < n_listed[i]:
+                few = (f" (only {int(n_scored[i])} of {int(n_listed[i])} listed names have every "
+                       "score component that day: the others lack price history)")
             raise SqueezeLabError(
                 f"book: max_weight={cap} x {int(k[i])} names cannot hold the {leg} leg's "
-                f"{tot[i]:.4f} on {sig_dates[i].date()}: raise max_weight to at least "
+                f"{tot[i]:.4f} on {sig_dates[i].date()}{few}: raise max_weight to at least "
                 f"{tot[i] / k[i]:.4f} or hold more names per leg"
             )

@@ -17,6 +17,7 @@ a whole universe. The components actually used are reported in ``score.attrs["co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -651,6 +652,36 @@ def junk_rally_signal(market: Market, lookback: int = 10, vol_window: int = 63, 
     out = pd.Series(out.to_numpy(np.float64), index=market.dates, name=f"junk_rally_{mode}")
     out.attrs["basket"] = src
     return out
+
+
+@dataclass(frozen=True)
+class CrowdingReport:
+    """Short-interest coverage, the file it came from and the signal's basket (typed, for reports)."""
+
+    coverage: Coverage
+    basket: BasketSource
+    info: ShortInterestInfo | None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a reader must know: true coverage, the crowding measure, the basket built."""
+        out = [self.coverage.text]
+        if self.coverage.measure == "days_to_cover":
+            out.append("crowding ranked by days to cover (no float shares to rank by short "
+                       "interest % of float)")
+        out.append(f"junk-rally signal basket: {self.basket.text}")
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"coverage": self.coverage.to_dict(), "signal_basket": self.basket.to_dict(),
+                "file": self.info.to_dict() if self.info is not None else None,
+                "notes": list(self.notes)}
+
+
+def crowding_report(market: Market, n_names: int = 50, min_cap: float = 1e9) -> CrowdingReport:
+    """:class:`CrowdingReport` of a market with the overlay's basket settings."""
+    _, source = most_shorted_returns(market, n_names, min_cap)
+    return CrowdingReport(crowding_coverage(market), source, market.short_info)
 
 
 def short_breadth(close: pd.DataFrame, shorts: pd.DataFrame, lookback: int = 10) -> pd.Series:

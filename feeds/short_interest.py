@@ -42,9 +42,10 @@ SI_LAG_SESSIONS = 8
 SI_MAX_AGE_SESSIONS = 30
 #: No fraction of float can exceed this; a larger value is a percentage typed by mistake.
 MAX_SHORT_FRACTION = 5.0
-#: A fraction-of-float column where more than this share of the positive values exceed 1 (100% of
-#: float) is taken for percentages (a real file has at most a few names shorted beyond their float).
-PERCENT_SHARE = 0.05
+#: A fraction-of-float column where more than this share of the names exceed 1 (100% of float) is
+#: taken for percentages: a real file has at most a few names shorted beyond their float, while in
+#: percent most names are above 1 (typical short interest is a few percent of float).
+PERCENT_SHARE = 0.25
 #: Crowding measures, in order of preference.
 MEASURES = ("short_interest", "days_to_cover")
 #: Human names of the measures.
@@ -161,21 +162,26 @@ def check_fraction_of_float(values: np.ndarray, loc: Any, tickers: Sequence[Any]
 
     ``loc(i)`` locates row ``i`` (``file:line``), ``tickers[i]`` is its ticker. Percentages are
     recognized by a value above :data:`MAX_SHORT_FRACTION` or by more than :data:`PERCENT_SHARE`
-    of the positive values above 1 (a real file has at most a few names shorted beyond their float).
+    of the names above 1 (a real file has at most a few names shorted beyond their float).
     """
     v = np.asarray(values, np.float64)
     with np.errstate(invalid="ignore"):
         neg = v < 0
         above = v > 1.0
-        pos = int((v > 0).sum())
+        positive = v > 0
     if neg.any():
         r = int(np.argmax(neg))
         raise _fail(f"{loc(r)}: {name} {v[r]:g} for {tickers[r]} is negative: give a fraction of "
                     "float >= 0 (0.25 = 25%)")
-    if above.any() and (np.nanmax(v) > MAX_SHORT_FRACTION or above.sum() > PERCENT_SHARE * pos):
+    if not above.any():
+        return
+    tick = np.asarray(tickers, dtype=object)
+    n_above = len(pd.unique(tick[above]))
+    n_pos = len(pd.unique(tick[positive]))
+    if np.nanmax(v) > MAX_SHORT_FRACTION or n_above > PERCENT_SHARE * n_pos:
         r = int(np.argmax(above))
         raise _fail(f"{loc(r)}: {name} {v[r]:g} for {tickers[r]} looks like a percentage "
-                    f"({int(above.sum())} of {pos} values above 1): give a fraction of float "
+                    f"({n_above} of {n_pos} names above 1): give a fraction of float "
                     "(0.25 = 25%), i.e. divide the column by 100")
 
 
@@ -553,12 +559,12 @@ def read_wide(path: str | Path, dates: pd.DatetimeIndex, tickers: pd.Index, what
     if d.has_duplicates:
         r = int(np.argmax(d.duplicated()))
         raise _fail(f"{t.loc(r)}: date {d[r].date()} appears twice: remove one of the rows")
-    data = {}
-    for k, name in enumerate(names):
-        v = _numbers(t, t.cells[:, k + 1], what, np.array([name] * len(t), dtype=object))
-        if what == "short_interest":
-            check_fraction_of_float(v, t.loc, [name] * len(t))
-        data[name] = v
+    data = {name: _numbers(t, t.cells[:, k + 1], what, np.array([name] * len(t), dtype=object))
+            for k, name in enumerate(names)}
+    if what == "short_interest" and names:  # one verdict for the whole file, not per column
+        flat = np.column_stack([data[name] for name in names]).ravel()
+        check_fraction_of_float(flat, lambda r: t.loc(r // len(names)),
+                                np.tile(np.array(names, dtype=object), len(t)))
     frame = pd.DataFrame(data, index=normalize_index(d), columns=pd.Index(names)).sort_index()
     out = frame.reindex(dates, method="ffill") if len(frame) else frame.reindex(dates)
     out = out.reindex(columns=tickers).astype(np.float64)

@@ -95,11 +95,11 @@ def test_percent_given_as_fraction_is_refused_with_a_hint(tmp_path):
     p = write(tmp_path / "si.csv", "date,ticker,short_interest\n2021-01-15,GME,140\n"
                                    "2021-01-15,AMC,25\n2021-01-15,AAPL,0.7\n")
     with pytest.raises(SqueezeLabError, match=r"si\.csv:2: short_interest 140 for GME looks like a "
-                                              r"percentage \(2 of 3 values above 1\).*divide the "
+                                              r"percentage \(2 of 3 names above 1\).*divide the "
                                               r"column by 100"):
         read_records(p)
     # one real squeeze beyond the float among many names is kept (GME, January 2021)
-    rows = "".join(f"2021-01-15,T{i:02d},0.0{i % 9 + 1}\n" for i in range(40))
+    rows = "".join(f"2021-01-15,T{i:02d},0.0{i % 9 + 1}\n" for i in range(4))
     p = write(tmp_path / "ok.csv", "date,ticker,short_interest\n2021-01-15,GME,1.4\n" + rows)
     assert read_records(p).frame["short_interest"].max() == 1.4
 
@@ -205,3 +205,16 @@ def test_records_point_in_time_reusable_for_a_monitor():
     full = point_in_time(rec, d, TICKERS)
     asof = point_in_time(rec, d[d <= pd.Timestamp("2021-02-10")], TICKERS)
     pd.testing.assert_frame_equal(asof.days_to_cover, full.days_to_cover.loc[:"2021-02-10"])
+
+
+def test_wide_form_percent_check_looks_at_the_whole_file(tmp_path):
+    """One name above its float for every date is fine; a file of percentages is not."""
+    d = sessions("2021-01-04", "2021-01-29")
+    rows = "".join(f"{x.date()},1.4,0.05,0.02,0.1,0.03,0.2,0.01\n" for x in d)
+    p = write(tmp_path / "si.csv", "date,GME,AAPL,BRK-B,AMC,BB,KOSS,MSFT\n" + rows)
+    h = short_interest_history(p, d, TICKERS)
+    assert h.short_interest.loc["2021-01-29", "GME"] == 1.4 and h.info.format == "wide"
+    p = write(tmp_path / "pct.csv", "date,GME,AAPL\n2021-01-04,140,0.7\n2021-01-05,139,2.1\n")
+    with pytest.raises(SqueezeLabError, match=r"pct\.csv:2: short_interest 140 for GME looks like "
+                                              r"a percentage \(2 of 2 names above 1\)"):
+        short_interest_history(p, d, TICKERS)

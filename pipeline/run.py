@@ -175,7 +175,8 @@ def run_one(config: Config, out: str | Path, ui: Any, command: str,
             f"(> {rec['tolerance']:g}) on {rec['worst_date']}: this is a bug, please report it"
         )
     return write_run(out, config["name"], artifacts(output, command),
-                     render=lambda folder: render_tearsheet(folder), after_file=after_file)
+                     render=lambda folder: render_tearsheet(folder), after_file=after_file,
+                     note=ui.note)
 
 
 def summarize_run(path: Path, ui: Any) -> None:

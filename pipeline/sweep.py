@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
-from .config import Config, parse_value, resolve_config, set_key
+from .config import Config, check_against_market, check_jobs, parse_value, resolve_config, set_key
 
 #: Metric columns of sweep.csv (after ``point`` and the grid keys); episode columns follow.
 METRICS = ("annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
@@ -130,7 +130,8 @@ class Point:
 
 
 def grid_points(base: Mapping[str, Any], axes: list[tuple[str, list[Any]]]) -> list[Point]:
-    """Every point of the grid, each config resolved (a bad value fails before any work)."""
+    """Every point of the grid, each config resolved (a bad value fails before any work), and
+    every axis able to change the result (see :func:`check_axes`)."""
     points = []
     for i, combo in enumerate(itertools.product(*[vals for _, vals in axes])):
         raw = copy.deepcopy(dict(base))
@@ -138,7 +139,31 @@ def grid_points(base: Mapping[str, Any], axes: list[tuple[str, list[Any]]]) -> l
             set_key(raw, key, value)
         cfg = resolve_config(raw, name=f"{base['name']}-p{i:04d}")
         points.append(Point(i, tuple((k, v) for (k, _), v in zip(axes, combo, strict=True)), cfg))
+    check_axes(axes, points)
     return points
+
+
+def check_axes(axes: list[tuple[str, list[Any]]], points: Sequence[Point]) -> None:
+    """Refuse an axis that cannot change a sweep row: ``name``, a key no metric depends on, a key
+    no grid point reads (overlay disabled, action not chosen), or a value given twice."""
+    from ..strategies.spec import SECTIONS
+
+    for key, values in axes:
+        if key == "name":
+            raise SqueezeLabError("--grid name: the run name changes no number of a sweep: drop "
+                                  "this axis (the sweep is named by --name)")
+        section, param = key.split(".", 1)
+        spec = SECTIONS[section]
+        reasons = [spec.inert_reason(param, p.config[section]) for p in points]
+        if all(reasons):
+            raise SqueezeLabError(f"--grid {key} cannot change the result: {reasons[0]}")
+        seen: dict[str, Any] = {}
+        for v in values:
+            norm = json.dumps(spec.param(param).validate(v, section), default=str)
+            if norm in seen:
+                raise SqueezeLabError(f"--grid {key} gives the value {seen[norm]!r} twice (as "
+                                      f"{v!r}): give each value once")
+            seen[norm] = v
 
 
 # --------------------------------------------------------------------------- one point
@@ -772,20 +797,27 @@ def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vec
     _check_options(engine, executor, scheduler, jobs, confirm_top)
     axes = parse_grid(grid)
     points = grid_points(config, axes)
-    jobs = jobs or os.cpu_count() or 1
+    jobs = check_jobs(jobs, ui.note) if scheduler is None else (jobs or os.cpu_count() or 1)
     if executor == "dask":
         import_dask()
     with ExitStack() as stack:
         client = stack.enter_context(dask_client(jobs, scheduler)) if executor == "dask" else None
         if market is None:
             market = ui.load_market(config["data"])
+        notes: dict[str, None] = {}
+        for p in points:  # every point against the market before any folder or work
+            notes.update(dict.fromkeys(check_against_market(p.config, market)))
+        for text in notes:
+            ui.note(text)
         episodes = run_episodes(config, market)
         folder = Path(out) / f"sweep-{config['name']}-{config_hash({'base': config, 'grid': axes})}"
+        fresh = not folder.exists()
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise SqueezeLabError(f"cannot write to output folder {out}: {err.strerror}; pick a "
                                   "writable --out") from err
+        stack.callback(_drop_if_empty, folder, fresh)
         expected = {p.index: [_fmt(v) for _, v in p.values] for p in points}
         sheet = SweepFile(folder / "sweep.csv", sweep_columns(axes, episodes), resume, expected)
         todo = [p for p in points if p.index not in sheet.done]
@@ -813,6 +845,22 @@ def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vec
     ui.print(f"sweep: {folder / 'sweep.csv'}")
     ui.print(f"sweep page: {folder / 'sweep.html'}")
     return folder
+
+
+def _drop_if_empty(folder: Path, fresh: bool) -> None:
+    """A sweep folder this run created and that holds no finished row is removed (no half-made
+    folder); one with rows stays for ``--resume``."""
+    import shutil
+
+    sheet = folder / "sweep.csv"
+    if not fresh or not folder.exists():
+        return
+    try:
+        lines = sheet.read_text().count("\n") if sheet.exists() else 0
+    except OSError:
+        return
+    if lines <= 1:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _render(folder: Path, axes: list[tuple[str, list[Any]]], episodes: Iterable[str]) -> None:

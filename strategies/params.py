@@ -141,7 +141,9 @@ class Param:
     """One parameter: every fact about it, once.
 
     ``affects_result=False`` marks keys that change no number of a sweep row (labels, tables of
-    the report): a sweep refuses them as axes. ``cli`` names the command-line flag that sets it.
+    the report): a sweep refuses them as axes. ``used_if = (text, predicate over the section's
+    values)`` says when the key is read at all (``hedge_size`` only with the hedge_basket
+    action); a sweep over a key no grid point reads is refused. ``cli`` names the flag that sets it.
     """
 
     name: str
@@ -153,6 +155,8 @@ class Param:
     check: Callable[[Any], Any] | None = field(default=None, compare=False)
     affects_result: bool = True
     cli: str = ""
+    used_if: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = field(default=None,
+                                                                           compare=False)
 
     def __post_init__(self) -> None:
         if not self.type:
@@ -368,6 +372,20 @@ class Section:
             if msg:
                 raise SqueezeLabError(msg)
         return self.values_type(**values)
+
+    def inert_reason(self, key: str, values: Mapping[str, Any]) -> str | None:
+        """Why ``key`` changes nothing given the section's resolved ``values``, and the fix
+        (None: it matters)."""
+        p = self.param(key)
+        if not p.affects_result:
+            return f"{self.name}.{key} changes no number of a sweep row: drop the axis"
+        if self.enabled_by and key != self.enabled_by and not values[self.enabled_by]:
+            return (f"{self.name}.{self.enabled_by} is false, so {self.name}.{key} is never read: "
+                    f"add --set {self.name}.{self.enabled_by}=true or drop the axis")
+        if p.used_if is not None and not p.used_if[1](values):
+            return (f"{self.name}.{key} is only read when {self.name}.{p.used_if[0]}: --set that "
+                    "first, or drop the axis")
+        return None
 
     def help_lines(self) -> list[str]:
         lines = [f"[{self.name}]"]

@@ -188,7 +188,7 @@ BOOK = Section("book", "the crowded long-short book: scores, selection, weights,
     Param("beta_window", 126, "sessions of the rolling beta to the index (quality, junk, beta "
           "neutrality)", bounds="[2, inf)"),
     Param("names_per_leg", 100, "names held in each leg (used when fraction_per_leg is 0)",
-          bounds="[1, inf)"),
+          bounds="[1, inf)", used_if=("fraction_per_leg = 0", lambda v: v["fraction_per_leg"] == 0)),
     Param("fraction_per_leg", 0.0, "if > 0: share of the scored universe held in each leg, "
           "instead of names_per_leg", bounds="[0, 0.5]"),
     Param("weighting", "equal", "weights within a leg: 'equal', 'score' (proportional to rank: "
@@ -197,7 +197,8 @@ BOOK = Section("book", "the crowded long-short book: scores, selection, weights,
     Param("gross", 2.0, "target gross exposure, sum of |weights| as a fraction of equity "
           "(2.0 = 200%)", bounds="(0, inf)"),
     Param("net", 0.0, "target net exposure (long - short) when neutral='dollar' (0.0 = dollar "
-          "neutral)", bounds="(-inf, inf)"),
+          "neutral)", bounds="(-inf, inf)",
+          used_if=("neutral = 'dollar'", lambda v: v["neutral"] == "dollar")),
     Param("neutral", "dollar", "'dollar': legs sized by gross and net; 'beta': legs sized so long "
           "beta exposure = short beta exposure, gross unchanged (net is ignored)",
           choices=("dollar", "beta")),
@@ -213,7 +214,8 @@ BOOK = Section("book", "the crowded long-short book: scores, selection, weights,
           "(date,ticker,weight or wide date,TICKER,...) or shares (date,ticker,shares); see "
           "strategies/own_book.py. The other book keys are then unused", cli="--book"),
     Param("capital", 1_000_000.0, "own book in shares only: the equity the share counts belong "
-          "to (weights = shares x close / capital)", bounds="(0, inf)"),
+          "to (weights = shares x close / capital)", bounds="(0, inf)",
+          used_if=("path is set", lambda v: bool(v["path"]))),
 ), relations=(_skip_below_lookback, _net_inside_gross))
 
 
@@ -269,7 +271,8 @@ OVERLAY = Section("overlay", "the junk-momentum overlay: when it switches on and
     Param("signal_lookback", 10, "sessions of the junk-rally move (10 ~ two weeks)",
           bounds="[1, inf)"),
     Param("signal_vol_window", 63, "sessions of the trailing volatility that scales the zscore "
-          "signal", bounds="[2, inf)"),
+          "signal", bounds="[2, inf)",
+          used_if=("signal_mode = 'zscore'", lambda v: v["signal_mode"] == "zscore")),
     Param("threshold", 2.0, "switch on when the signal reaches this (e.g. 2.0 z, or 0.15 in "
           "return mode)"),
     Param("exit_threshold", None, "switch off (re-risk) when the signal falls below this; None = "
@@ -278,11 +281,14 @@ OVERLAY = Section("overlay", "the junk-momentum overlay: when it switches on and
     Param("cooloff", 10, "minimum sessions between two switches: time de-risked before "
           "re-risking, and time after re-risking before de-risking again", bounds="[0, inf)"),
     Param("degross_to", 0.5, "degross: the book's long and short legs are scaled to this "
-          "fraction", bounds="[0, 1]"),
+          "fraction", bounds="[0, 1]",
+          used_if=("actions include degross", lambda v: "degross" in v["actions"])),
     Param("cover_fraction", 0.5, "cover_crowded: fraction of the short names bought back, most "
-          "squeezable first (rounded up)", bounds="[0, 1]"),
+          "squeezable first (rounded up)", bounds="[0, 1]",
+          used_if=("actions include cover_crowded", lambda v: "cover_crowded" in v["actions"])),
     Param("hedge_size", 0.1, "hedge_basket: fraction of equity held long in the most-shorted "
-          "basket's constituents, equal weight (at most 1)", bounds="[0, inf)"),
+          "basket's constituents, equal weight (at most 1)", bounds="[0, inf)",
+          used_if=("actions include hedge_basket", lambda v: "hedge_basket" in v["actions"])),
     Param("basket_names", 50, "names in the most-shorted basket (hedge, and the signal when the "
           "market has no most_shorted reference series)", bounds="[1, inf)"),
     Param("basket_min_cap", 1e9, "market-cap floor (dollars) of the most-shorted basket",
@@ -290,7 +296,8 @@ OVERLAY = Section("overlay", "the junk-momentum overlay: when it switches on and
     Param("breadth_min", 0.0, "if > 0: also require this share of the book's current shorts to "
           "be up over signal_lookback before switching on", bounds="[0, 1]"),
     Param("overlay_beta_window", 126, "sessions of the rolling beta used by neutralize_beta",
-          bounds="[2, inf)"),
+          bounds="[2, inf)",
+          used_if=("actions include neutralize_beta", lambda v: "neutralize_beta" in v["actions"])),
     Param("max_net_long", 0.9, "funding: after the actions, long + hedge - short may not exceed "
           "this fraction of equity (covering shorts is paid for by trimming the longs and the "
           "hedge), so no order can be refused for cash", bounds="[0, 1]"),
@@ -376,8 +383,9 @@ def configuration_markdown() -> str:
                 "| key | type | default | bounds | flag | meaning |",
                 "| --- | --- | --- | --- | --- | --- |"]
         for p in sec.params:
+            doc = p.doc + (f" (read only when {p.used_if[0]})" if p.used_if else "")
             cells = [f"`{p.name}`", p.type_text(), f"`{p.default_text()}`",
-                     f"`{p.bounds}`" if p.bounds else "", f"`{p.cli}`" if p.cli else "", p.doc]
+                     f"`{p.bounds}`" if p.bounds else "", f"`{p.cli}`" if p.cli else "", doc]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         out.append("")
         if sec.relations:

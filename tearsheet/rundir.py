@@ -75,18 +75,54 @@ class RunArtifacts:
     overlay_log: pd.DataFrame   # date, signal, action, size, detail
 
 
+#: File inside every temporary run folder: says it is ours (the clean-up removes nothing else).
+PARTIAL_MARKER = ".squeeze-lab-partial"
+#: A temporary run folder older than this (seconds) was left by a killed run.
+STALE_AFTER = 3600.0
+
+
+def clean_stale_partials(out_dir: str | Path, older_than: float = STALE_AFTER,
+                         now: float | None = None) -> list[Path]:
+    """Remove ``.*.partial`` folders a killed run left in ``out_dir``: only ours (they hold
+    :data:`PARTIAL_MARKER`) and only older than ``older_than`` seconds (a live run's stays)."""
+    import time
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for p in sorted(out.glob(".*.partial")):
+        marker = p / PARTIAL_MARKER
+        try:
+            if p.is_dir() and not p.is_symlink() and marker.is_file() \
+                    and now - marker.stat().st_mtime > older_than:
+                shutil.rmtree(p)
+                removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
 def write_run(out_dir: str | Path, name: str, art: RunArtifacts,
               render: Callable[[Path], None] | None = None,
-              after_file: Callable[[str], None] | None = None) -> Path:
+              after_file: Callable[[str], None] | None = None,
+              note: Callable[[str], None] | None = None) -> Path:
     """Write ``<out_dir>/<name>-<hash>/`` atomically and return its path.
 
     ``render(tmp_folder)`` writes tearsheet.html from the other files. ``after_file(name)`` is
-    called after each file (a hook the atomicity test uses to crash mid-way).
+    called after each file (a hook the atomicity test uses to crash mid-way). Stale temporary
+    folders of killed runs are removed first (:func:`clean_stale_partials`), said through ``note``.
     """
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        stale = clean_stale_partials(out)
+        if stale and note is not None:
+            note(f"removed {len(stale)} unfinished run folder(s) a killed run left in {out} "
+                 f"({', '.join(p.name for p in stale[:3])}{', ...' if len(stale) > 3 else ''})")
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=".partial", dir=out))
+        (tmp / PARTIAL_MARKER).write_text(f"{os.getpid()}\n")
     except OSError as err:
         raise SqueezeLabError(
             f"cannot write to output folder {out}: {err.strerror or err}; pick a writable --out"
@@ -96,7 +132,7 @@ def write_run(out_dir: str | Path, name: str, art: RunArtifacts,
     try:
         (tmp / "config.json").write_text(dumps(art.config))
         step("config.json")
-        prov = {"format": FORMAT, **art.provenance}
+        prov = {"format": FORMAT, "config_hash": config_hash(art.config), **art.provenance}
         (tmp / "provenance.json").write_text(dumps(prov))
         step("provenance.json")
         (tmp / "metrics.json").write_text(dumps(art.metrics))
@@ -129,6 +165,7 @@ def write_run(out_dir: str | Path, name: str, art: RunArtifacts,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    (final / PARTIAL_MARKER).unlink(missing_ok=True)
     return final
 
 
@@ -152,15 +189,85 @@ class RunData:
         return pd.read_parquet(self.path / "positions.parquet")
 
 
+#: Columns each CSV of a run folder must have (more are fine: the contract is add-only).
+CSV_COLUMNS = {
+    "equity.csv": ("date", "equity", "cash", "return", "drawdown"),
+    "trades.csv": ("date", "ticker", "size", "price", "commission"),
+    "overlay_log.csv": ("date", "signal", "action", "size", "detail"),
+}
+#: Columns that must be numbers (``finite``: no blanks either).
+NUMERIC = {"equity.csv": (("equity", True), ("cash", True)),
+           "trades.csv": (("size", True), ("price", True), ("commission", True)),
+           "overlay_log.csv": (("size", False),)}
+#: metrics.json sections every run has, each a JSON object.
+METRIC_SECTIONS = ("performance", "episodes", "attribution", "exposures", "overlay")
+
+
+class _Bad(Exception):
+    """A schema failure inside one file (turned into one SqueezeLabError naming folder and file)."""
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except UnicodeDecodeError as err:
+        raise _Bad("is not text") from err
+    except json.JSONDecodeError as err:
+        raise _Bad(f"is not valid JSON ({err.msg} at line {err.lineno})") from err
+    if not isinstance(value, dict):
+        raise _Bad(f"holds {'null' if value is None else type(value).__name__}, not {what}")
+    return value
+
+
 def _read_csv(path: Path, dates: bool = True) -> pd.DataFrame:
-    df = pd.read_csv(path)
+    """A run-folder CSV checked against its columns: complete last line, dates, numbers."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise _Bad("is not text") from err
+    if not text.endswith("\n"):
+        raise _Bad("is cut off (no newline at the end: an interrupted copy?)")
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise _Bad(f"is not a CSV table ({str(err).splitlines()[0]})") from err
+    need = CSV_COLUMNS.get(path.name, ())
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise _Bad(f"lacks the column(s) {', '.join(missing)}")
+    for col, finite in NUMERIC.get(path.name, ()):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & (df[col].notna() if not finite else True)
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0]) + 2
+            raise _Bad(f"has a non-number {col} at line {row}")
+        df[col] = values
     if dates and "date" in df.columns:
-        df["date"] = pd.to_datetime(df["date"], format="%Y-%m-%d")
+        try:
+            df["date"] = pd.to_datetime(df["date"], format="%Y-%m-%d")
+        except (ValueError, TypeError) as err:
+            raise _Bad(f"has a date that is not YYYY-MM-DD ({str(err).splitlines()[0]})") from err
     return df
 
 
+def _check_config(p: Path, config: dict[str, Any], prov: dict[str, Any]) -> None:
+    """config.json is still the configuration the folder was written for (its hash)."""
+    if not isinstance(config.get("name"), str):
+        raise SqueezeLabError(f"{p} is not a valid run folder: config.json has no run name: "
+                              "re-run it with squeeze-lab run")
+    expected = prov.get("config_hash")
+    suffix = p.name.rsplit("-", 1)[-1] if "-" in p.name else ""
+    if expected is None and len(suffix) == 8 and all(c in "0123456789abcdef" for c in suffix):
+        expected = suffix
+    if expected is not None and config_hash(config) != expected:
+        raise SqueezeLabError(f"{p} is not a valid run folder: config.json no longer matches the "
+                              f"run's config hash {expected} (edited after the run?): re-run it "
+                              "with squeeze-lab run")
+
+
 def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
-    """Read a complete run folder; anything else is one clear error.
+    """Read a complete run folder, each file checked against its schema; anything else is one
+    clear error naming the folder and the file.
 
     ``require_tearsheet=False`` accepts a folder without tearsheet.html: the tearsheet renderer
     reads the temporary folder ``write_run`` hands its ``render`` callback before the rename.
@@ -174,17 +281,34 @@ def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
         raise SqueezeLabError(
             f"{p} is not a complete run (missing {', '.join(missing)}): re-run it with squeeze-lab run"
         )
+    current = ""
     try:
-        config = json.loads((p / "config.json").read_text())
-        prov = json.loads((p / "provenance.json").read_text())
-        metrics = json.loads((p / "metrics.json").read_text())
-        equity = _read_csv(p / "equity.csv").set_index("date")
-        trades = _read_csv(p / "trades.csv")
-        overlay = _read_csv(p / "overlay_log.csv")
-    except (ValueError, KeyError, OSError) as err:
-        raise SqueezeLabError(f"{p} has an unreadable file ({err}): re-run it with squeeze-lab run") from err
-    if prov.get("format") != FORMAT:
-        raise SqueezeLabError(
-            f"{p} has run-folder format {prov.get('format')!r}, this version reads {FORMAT}: re-run it"
-        )
+        current = "provenance.json"
+        prov = _read_json(p / current, "an object of run facts")
+        if prov.get("format") != FORMAT:
+            raise SqueezeLabError(f"{p} has run-folder format {prov.get('format')!r}, this version "
+                                  f"reads {FORMAT}: re-run it")
+        current = "config.json"
+        config = _read_json(p / current, "a configuration object")
+        current = "metrics.json"
+        metrics = _read_json(p / current, "an object of metric sections")
+        for section in METRIC_SECTIONS:
+            if not isinstance(metrics.get(section), dict):
+                raise _Bad(f"has no {section!r} section")
+        current = "equity.csv"
+        equity = _read_csv(p / current)
+        if equity.empty:
+            raise _Bad("has no rows")
+        equity = equity.set_index("date")
+        current = "trades.csv"
+        trades = _read_csv(p / current)
+        current = "overlay_log.csv"
+        overlay = _read_csv(p / current)
+    except _Bad as err:
+        raise SqueezeLabError(f"{p} is not a valid run folder: {current} {err}: re-run it with "
+                              "squeeze-lab run") from None
+    except OSError as err:
+        raise SqueezeLabError(f"{p} has an unreadable {current} ({err.strerror}): check the "
+                              "folder's permissions") from None
+    _check_config(p, config, prov)
     return RunData(p, config, prov, metrics, equity, trades, overlay)

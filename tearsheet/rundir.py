@@ -189,14 +189,14 @@ class RunData:
         return pd.read_parquet(self.path / "positions.parquet")
 
 
-#: Columns each CSV of a run folder must have (more are fine: the contract is add-only).
+#: Columns each CSV of a run folder must have (RUN_FOLDER.md; more are fine: add-only contract).
 CSV_COLUMNS = {
-    "equity.csv": ("date", "equity", "cash", "return", "drawdown"),
+    "equity.csv": ("date", "equity"),
     "trades.csv": ("date", "ticker", "size", "price", "commission"),
-    "overlay_log.csv": ("date", "signal", "action", "size", "detail"),
+    "overlay_log.csv": ("date", "signal", "action", "size"),
 }
-#: Columns that must be numbers (``finite``: no blanks either).
-NUMERIC = {"equity.csv": (("equity", True), ("cash", True)),
+#: Columns that must hold numbers when present (``True``: no blanks either).
+NUMERIC = {"equity.csv": (("equity", True), ("cash", False)),
            "trades.csv": (("size", True), ("price", True), ("commission", True)),
            "overlay_log.csv": (("size", False),)}
 #: metrics.json sections every run has, each a JSON object.
@@ -236,6 +236,8 @@ def _read_csv(path: Path, dates: bool = True) -> pd.DataFrame:
     if missing:
         raise _Bad(f"lacks the column(s) {', '.join(missing)}")
     for col, finite in NUMERIC.get(path.name, ()):
+        if col not in df.columns:
+            continue
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna() & (df[col].notna() if not finite else True)
         if bad.any():
@@ -269,8 +271,9 @@ def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
     """Read a complete run folder, each file checked against its schema; anything else is one
     clear error naming the folder and the file.
 
-    ``require_tearsheet=False`` accepts a folder without tearsheet.html: the tearsheet renderer
-    reads the temporary folder ``write_run`` hands its ``render`` callback before the rename.
+    ``require_tearsheet=False`` accepts a folder without tearsheet.html and metrics without every
+    section: the tearsheet renderer reads the temporary folder ``write_run`` hands its ``render``
+    callback before the rename (and renders what there is).
     """
     p = Path(path)
     if not p.is_dir():
@@ -292,7 +295,7 @@ def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
         config = _read_json(p / current, "a configuration object")
         current = "metrics.json"
         metrics = _read_json(p / current, "an object of metric sections")
-        for section in METRIC_SECTIONS:
+        for section in METRIC_SECTIONS if require_tearsheet else ():
             if not isinstance(metrics.get(section), dict):
                 raise _Bad(f"has no {section!r} section")
         current = "equity.csv"

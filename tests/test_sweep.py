@@ -105,7 +105,7 @@ def test_parse_grid_rejects_bad_specs(specs: list[str], needle: str) -> None:
 
 
 def test_grid_points_are_the_product_in_order() -> None:
-    base = resolve_config({"name": "g"})
+    base = resolve_config({"name": "g", "overlay": {"enabled": True}})
     points = grid_points(base, parse_grid(["book.gross=1,2", "overlay.threshold=1,1.5,2"]))
     assert [p.index for p in points] == list(range(6))
     assert points[4].values == (("book.gross", 2), ("overlay.threshold", 1.5))

@@ -184,7 +184,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def tool_config(args: argparse.Namespace, name: str) -> Config:
     """The resolved config of monitor/stress: a config file (its study table ignored) + flags."""
-    raw = load_config_file(args.config) if args.config else {}
+    raw = load_config_file(args.config or DEFAULT_CONFIG)
     raw.pop("study", None)
     raw = apply_overrides(raw, _data_sets(args) + list(args.set or []))
     config = resolve_config(raw, name=name)
@@ -254,7 +254,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
     from .feeds.squeeze_paths import check_dials
     from .pipeline.stress import DEFAULT_DIALS, build_stress, dask_runner, run_local
-    from .pipeline.stress_view import print_stress, stress_html
+    from .pipeline.stress_view import print_stress, stress_html, stress_png
 
     ui = UI(args.quiet)
     _check_date("--asof", args.asof)
@@ -285,6 +285,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         out = Path(args.out)
         ui.print(f"json: {write_json(report, out / 'stress.json')}")
         ui.print(f"page: {stress_html(report, out / 'stress.html')}")
+        ui.print(f"chart: {stress_png(report, out / 'stress.png')}")
     return 0
 
 
@@ -396,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  squeeze-lab monitor configs/default.toml --book my_weights.csv "
                               "--credit BAMLH0A0HYM2.csv --json today.json\n"
                               "  squeeze-lab monitor --universe --top 30\n")
-    p.add_argument("config", nargs="?", help="TOML config (its [overlay] gives the signal and thresholds)")
+    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay]; default: "
+                   "configs/default.toml, its study table ignored)")
     _add_common(p, config=False)
     p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
                    "default: the config's book")
@@ -419,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  squeeze-lab stress --book my_weights.csv --synthetic 1000 --size 0.3 "
                               "--breadth 0.25 --momentum loses --out stress/\n"
                               "  squeeze-lab stress --synthetic 1000 --executor dask --jobs 2\n")
-    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay] are used)")
+    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay]; default: "
+                   "configs/default.toml, its study table ignored)")
     _add_common(p, config=False)
     p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
                    "default: the config's book")
@@ -441,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
     p.add_argument("--jobs", type=int, default=0, help="dask: local worker processes (default: cores)")
-    p.add_argument("--out", metavar="DIR", help="write stress.json and stress.html there")
+    p.add_argument("--out", metavar="DIR", help="write stress.json, stress.html and stress.png there")
     p.set_defaults(func=cmd_stress)
     return parser
 

@@ -38,8 +38,9 @@ def print_stress(report: Mapping[str, Any], ui: Any) -> None:
     if report["replay"]:
         t = Table(title="Replay: the book through each episode's actual returns", title_justify="left")
         for col in ("episode", "sessions", "PnL", "max DD", "long", "short", "hedge",
-                    "PnL w/ overlay", "max DD w/ overlay", "top detractor", "fallback names"):
-            t.add_column(col, justify="left" if col in ("episode", "top detractor") else "right")
+                    "overlay PnL", "overlay DD", "top detractor", "fallback"):
+            t.add_column(col, justify="left" if col in ("episode", "top detractor") else "right",
+                         no_wrap=True)
         for name, e in report["replay"].items():
             off, on = e["without_overlay"], e["with_overlay"]
             det = off["top_detractors"][0] if off["top_detractors"] else None
@@ -47,7 +48,7 @@ def print_stress(report: Mapping[str, Any], ui: Any) -> None:
                       fmt_pct(off["legs"]["long"], 2), fmt_pct(off["legs"]["short"], 2),
                       fmt_pct(off["legs"]["hedge"], 2), fmt_pct(on["pnl"], 2),
                       fmt_pct(on["max_drawdown"], 2),
-                      f"{det['ticker']} ({det['leg']}) {fmt_pct(det['pnl'], 2)}" if det else "",
+                      f"{det['ticker']} {det['leg'][0]} {fmt_pct(det['pnl'], 2)}" if det else "",
                       str(e["fallback_names"]))
         ui.print(t)
         for name, e in report["replay"].items():
@@ -110,10 +111,9 @@ def stress_figure(report: Mapping[str, Any]):
                 for (name, e), c in zip(report["replay"].items(), colors, strict=False):
                     x = np.arange(len(e["without_overlay"]["path"]))
                     ax.plot(x, e["without_overlay"]["path"], color=c, lw=1.6, label=name)
-                    ax.plot(x, e["with_overlay"]["path"], color=c, lw=1.2, ls="--",
-                            label=f"{name}, overlay")
+                    ax.plot(x, e["with_overlay"]["path"], color=c, lw=1.2, ls="--")
                 ax.axhline(0, color="#888", lw=0.8)
-                ax.set_title("Replay: book PnL through each episode")
+                ax.set_title("Replay: book PnL (dashed: overlay)", fontsize=8.5)
                 ax.set_xlabel("sessions into the episode")
             elif kind == "hist":
                 a = np.asarray(syn["pnl_without_overlay"], float)
@@ -124,7 +124,7 @@ def stress_figure(report: Mapping[str, Any]):
                 for v, c in ((syn["quantiles"]["without_overlay"]["expected_shortfall_5"], "#b3261e"),
                              (syn["quantiles"]["with_overlay"]["expected_shortfall_5"], "#1d4e89")):
                     ax.axvline(v, color=c, lw=1.2, ls=":")
-                ax.set_title(f"Synthetic squeezes: PnL of {syn['paths']} paths (ES 5% dotted)")
+                ax.set_title(f"Synthetic: PnL of {syn['paths']} paths (ES 5% dotted)", fontsize=8.5)
                 ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
             else:
                 grid = pd.DataFrame(syn["grid"])
@@ -133,7 +133,7 @@ def stress_figure(report: Mapping[str, Any]):
                             marker="o", lw=1.4, label=f"breadth {br:g}")
                     ax.plot(sub["size"], sub["expected_shortfall_5_with_overlay"], color=c,
                             marker="o", lw=1.0, ls="--")
-                ax.set_title("Expected shortfall 5% by basket size (dashed: overlay)")
+                ax.set_title("ES 5% by basket size (dashed: overlay)", fontsize=8.5)
                 ax.set_xlabel("most-shorted basket return")
                 ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
             if kind != "hist":
@@ -175,3 +175,20 @@ def stress_html(report: Mapping[str, Any], out: Path) -> Path:
     html = environment().get_template("stress.html").render(
         r=r, figure=fig, replay=replay, detractors=detractors, dist=dist, grid=grid, syn=syn)
     return write_html(html, out)
+
+
+def stress_png(report: Mapping[str, Any], out: Path) -> Path | None:
+    """The stress chart as a PNG file (None when there is nothing to draw)."""
+    from ..feeds.errors import SqueezeLabError
+    from ..tearsheet import figures as F
+
+    fig = stress_figure(report)
+    if fig is None:
+        return None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with F.matplotlib.style.context(["default", F.STYLE]):
+            fig.savefig(out, format="png", dpi=F.DPI, metadata={"Software": None})
+    except OSError as err:
+        raise SqueezeLabError(f"cannot write {out}: {err.strerror or err}; pick a writable path") from err
+    return out

@@ -195,3 +195,34 @@ def test_stress_bad_input_one_line_exit_2(tmp_path, capsys, args, words) -> None
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_replay_falls_back_to_the_factor_model_for_a_name_listed_later(market_and_config) -> None:
+    from dataclasses import replace
+
+    from squeeze_lab.feeds.episodes import EPISODES
+    from squeeze_lab.feeds.squeeze_paths import factor_returns, fit_factor_model
+
+    market, config = market_and_config
+    name = market.tickers[3]
+    late = market.dates < "2025-09-01"        # listed only after the summer episode
+    frames = {f: getattr(market, f).copy() for f in ("open", "high", "low", "close", "volume")}
+    for f in frames.values():
+        f.loc[late, name] = np.nan
+    m = replace(market, **frames)
+    w = np.zeros((3, m.n_names))
+    w[0, 3] = 0.4
+    w[1, 5] = -0.3                            # a name that traded through the window
+    ov = S.overlay_setup(config)
+    model = fit_factor_model(m, m.dates[-1])
+    sig = np.full(len(m.dates), np.nan)
+    e = S.replay_episode(m, config, w, EPISODES["jun_jul_2025"], model, sig, ov)
+    assert e["names"][str(name)].startswith("factor model:") and e["names"][str(m.tickers[5])] == "actual"
+    rows = np.flatnonzero((m.dates >= "2025-06-02") & (m.dates <= "2025-07-31"))
+    fx, _ = factor_returns(m)
+    fb = fx.to_numpy()[rows] @ model.loadings[3]
+    close = m.close.iloc[:, 5].to_numpy()
+    actual = close[rows[-1]] / close[rows[0] - 1] - 1.0
+    expected = 0.4 * (np.prod(1 + fb) - 1) - 0.3 * actual
+    assert e["pnl"] == pytest.approx(expected, abs=1e-12)
+    assert e["fallback_names"] == 1

@@ -23,8 +23,13 @@ run says so with the last date.
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +78,7 @@ CSV_COLUMNS = {
 }
 #: Columns of :attr:`ShortInterestRecords.frame`.
 RECORD_COLUMNS = ("ticker", "settlement", "published", "shares_short", "short_interest",
-                  "days_to_cover", "float_shares", "source")
+                  "days_to_cover", "float_shares", "avg_volume", "source", "line")
 #: File names read from a folder (FINRA publishes ``.txt``/``.csv``; either may be gzipped).
 FOLDER_SUFFIXES = (".txt", ".csv", ".psv", ".txt.gz", ".csv.gz", ".psv.gz")
 
@@ -82,12 +87,19 @@ def _fail(message: str) -> SqueezeLabError:
     return SqueezeLabError(message)
 
 
+@lru_cache(maxsize=1 << 16)
 def ticker_key(symbol: str) -> str:
     """Symbols compared across sources: upper case, ``.``/``/``/space as ``-`` (BRK.B = BRK-B)."""
     s = str(symbol).strip().upper()
     for ch in "./ ":
         s = s.replace(ch, "-")
     return s
+
+
+def ticker_keys(symbols: Any) -> np.ndarray:
+    """:func:`ticker_key` of many symbols (computed once per distinct symbol)."""
+    codes, uniq = pd.factorize(np.asarray(symbols, dtype=object), use_na_sentinel=False)
+    return np.array([ticker_key(u) for u in uniq], dtype=object)[codes]
 
 
 # =============================================================================== records
@@ -114,6 +126,42 @@ def _delimiter(path: Path) -> str:
     return ","
 
 
+_BLANK_LINE = re.compile(r"^[ \t]*\r?$", re.MULTILINE)
+
+
+def _fast_table(path: Path, delim: str) -> Table | None:
+    """pandas' C reader for a well-formed file, else None (then :func:`read_table` names the line).
+
+    Well-formed: UTF-8 text, no blank line, no quote, every line with the header's field count
+    (FINRA's files are; a year of them is half a million rows, too many for a row-by-row reader).
+    """
+    from .csv_feed import _open_text
+
+    try:
+        with _open_text(path) as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error):
+        return None
+    text = text.rstrip("\r\n")
+    lines = text.splitlines()
+    if not lines or '"' in text or _BLANK_LINE.search(text):
+        return None
+    header = [h.strip() for h in lines[0].split(delim)]
+    width = len(header)
+    if any(not h for h in header) or len({h.lower() for h in header}) < width or \
+            text.count(delim) != len(lines) * (width - 1):
+        return None
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=object, na_filter=False, engine="c",
+                         quoting=csv.QUOTE_NONE, header=0, names=header)
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(df) != len(lines) - 1:
+        return None
+    return Table(str(path), header, df.to_numpy(dtype=object),
+                 np.arange(2, len(lines) + 1, dtype=np.int64), 1)
+
+
 def _files(path: str | Path) -> list[Path]:
     p = Path(path).expanduser()
     if p.is_dir():
@@ -131,9 +179,10 @@ def _files(path: str | Path) -> list[Path]:
 
 def _numbers(t: Table, cells: np.ndarray, name: str, tick: np.ndarray, lo: float = 0.0,
              what: str = "a number >= 0") -> np.ndarray:
-    text = np.array([str(c).strip().replace(",", "") if "," in str(c) else c for c in cells],
-                    dtype=object)
-    v, bad = parse_numbers(text)
+    v, bad = parse_numbers(cells)
+    if bad is not None:  # thousands separators (1,234,567) are read, anything else is refused
+        text = np.array([str(c).strip().replace(",", "") for c in cells], dtype=object)
+        v, bad = parse_numbers(text)
     if bad is not None:
         raise _fail(f"{t.loc(bad)}: {name} {str(cells[bad]).strip()!r} for {tick[bad]} is not a "
                     "number: correct the value or remove the row")
@@ -146,10 +195,11 @@ def _numbers(t: Table, cells: np.ndarray, name: str, tick: np.ndarray, lo: float
 
 
 def _dates(t: Table, cells: np.ndarray, name: str) -> np.ndarray:
-    text = np.array([str(c).strip() for c in cells], dtype=object)
+    codes, uniq = pd.factorize(np.asarray(cells, dtype=object), use_na_sentinel=False)
+    text = np.array([str(c).strip() for c in uniq], dtype=object)
     compact = np.array([len(s) == 8 and s.isdigit() for s in text], dtype=bool)  # 20250115
     text[compact] = [f"{s[:4]}-{s[4:6]}-{s[6:]}" for s in text[compact]]
-    out, bad = parse_dates(text)
+    out, bad = parse_dates(text[codes])
     if bad is not None:
         raise _fail(f"{t.loc(bad)}: {name} {str(cells[bad]).strip()!r} is not a date: write "
                     "YYYY-MM-DD (FINRA's files use 2025-01-15 or 20250115)")
@@ -187,7 +237,7 @@ def check_fraction_of_float(values: np.ndarray, loc: Any, tickers: Sequence[Any]
 
 def _read_one(path: Path, lag: int) -> tuple[pd.DataFrame, str]:
     delim = _delimiter(path)
-    t = read_table(path, delimiter=delim)
+    t = _fast_table(path, delim) or read_table(path, delimiter=delim)
     raw = [h.strip() for h in t.header]
     finra = bool({h.lower() for h in raw} & {"settlementdate", "symbolcode",
                                               "currentshortpositionquantity"})
@@ -212,7 +262,8 @@ def _read_one(path: Path, lag: int) -> tuple[pd.DataFrame, str]:
         return t.cells[:, canon.index(name)] if name in canon else None
 
     n = len(t)
-    tick = np.array([str(v).strip() for v in col("ticker")], dtype=object)
+    codes, uniq = pd.factorize(np.asarray(col("ticker"), dtype=object), use_na_sentinel=False)
+    tick = np.array([str(v).strip() for v in uniq], dtype=object)[codes]
     if n and (tick == "").any():
         raise _fail(f"{t.loc(int(np.argmax(tick == '')))}: the ticker is empty: give a symbol on "
                     "every row")
@@ -225,7 +276,7 @@ def _read_one(path: Path, lag: int) -> tuple[pd.DataFrame, str]:
             r = int(np.argmax(early))
             raise _fail(f"{t.loc(r)}: publication date is before the settlement date for "
                         f"{tick[r]}: swap or fix them")
-    key = pd.DataFrame({"d": settle, "t": [ticker_key(x) for x in tick]})
+    key = pd.DataFrame({"d": settle, "t": ticker_keys(tick)})
     dup = key.duplicated().to_numpy()
     if dup.any():
         r = int(np.argmax(dup))
@@ -248,9 +299,15 @@ def _read_one(path: Path, lag: int) -> tuple[pd.DataFrame, str]:
         "days_to_cover": num("days_to_cover", "a number of days >= 0"),
         "float_shares": num("float_shares", "a positive number of shares"),
         "avg_volume": num("avg_volume"),
-        "source": [f"{t.path}:{int(x)}" for x in t.lines],
+        "source": pd.Categorical([t.path] * n) if n else pd.Categorical([]),
+        "line": t.lines,
     })
     return frame, "finra" if finra else "csv"
+
+
+def _row(frame: pd.DataFrame, r: int) -> str:
+    """``file:line`` of record ``r``."""
+    return f"{frame['source'].iloc[r]}:{int(frame['line'].iloc[r])}"
 
 
 def read_records(path: str | Path, lag: int = SI_LAG_SESSIONS) -> ShortInterestRecords:
@@ -267,7 +324,7 @@ def read_records(path: str | Path, lag: int = SI_LAG_SESSIONS) -> ShortInterestR
         formats.add(fmt)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if len(parts) > 1 and len(frame):
-        key = pd.DataFrame({"d": frame["settlement"], "t": frame["ticker"].map(ticker_key)})
+        key = pd.DataFrame({"d": frame["settlement"], "t": ticker_keys(frame["ticker"])})
         dup = key.duplicated(keep=False).to_numpy()
         if dup.any():
             vals = frame[["shares_short", "short_interest", "days_to_cover"]].fillna(-1.0)
@@ -277,9 +334,9 @@ def read_records(path: str | Path, lag: int = SI_LAG_SESSIONS) -> ShortInterestR
                 r = int(np.argmax(clash))
                 first = int(np.flatnonzero((key["d"] == key["d"].iloc[r]).to_numpy()
                                            & (key["t"] == key["t"].iloc[r]).to_numpy())[0])
-                raise _fail(f"{frame['source'].iloc[r]}: {frame['ticker'].iloc[r]} settled "
+                raise _fail(f"{_row(frame, r)}: {frame['ticker'].iloc[r]} settled "
                             f"{pd.Timestamp(frame['settlement'].iloc[r]).date()} differs from "
-                            f"{frame['source'].iloc[first]}: keep one of the two files' rows")
+                            f"{_row(frame, first)}: keep one of the two files' rows")
             frame = frame.loc[~key.duplicated().to_numpy()].reset_index(drop=True)
     fmt = formats.pop() if len(formats) == 1 else "finra+csv"
     return ShortInterestRecords(frame, fmt, tuple(str(f) for f in files), str(path))
@@ -426,9 +483,14 @@ def point_in_time(
     if future.any():
         notes.append(f"short interest: {int(future.sum())} record(s) settled after the data's last "
                      f"date {_fmt(dates[-1])} (from {_fmt(settle[future].min())}) are ignored")
-    keys = {ticker_key(t): j for j, t in enumerate(tickers)}
-    tcode = np.array([keys.get(ticker_key(t), -1) for t in rec["ticker"]], dtype=np.int64)
-    in_file = int(rec["ticker"].map(ticker_key).nunique())
+    rkeys = ticker_keys(rec["ticker"])
+    mkeys = pd.Index(ticker_keys(tickers))
+    if mkeys.is_unique:
+        tcode = mkeys.get_indexer(rkeys).astype(np.int64)
+    else:  # two market tickers with one key (BRK.B and BRK-B): the first wins
+        first = {k: j for j, k in reversed(list(enumerate(mkeys)))}
+        tcode = np.array([first.get(k, -1) for k in rkeys], dtype=np.int64)
+    in_file = int(pd.unique(rkeys).size)
     matched = int(len(set(tcode[tcode >= 0].tolist())))
 
     if matched == 0:
@@ -463,7 +525,7 @@ def point_in_time(
                     "volume to compute it: add a float_shares or days_to_cover column (FINRA's "
                     "daysToCoverQuantity), or give prices with volume")
     if has_frac:
-        check_fraction_of_float(frac, lambda r: rec["source"].iloc[r], rec["ticker"].to_numpy(),
+        check_fraction_of_float(frac, lambda r: _row(rec, r), rec["ticker"].to_numpy(),
                                 "short interest (shares short / float_shares)")
     measure = "short_interest" if has_frac else "days_to_cover"
     if not has_frac:

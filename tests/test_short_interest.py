@@ -218,3 +218,20 @@ def test_wide_form_percent_check_looks_at_the_whole_file(tmp_path):
     with pytest.raises(SqueezeLabError, match=r"pct\.csv:2: short_interest 140 for GME looks like "
                                               r"a percentage \(2 of 2 names above 1\)"):
         short_interest_history(p, d, TICKERS)
+
+
+def test_fast_reader_agrees_with_the_row_reader(tmp_path):
+    """Well-formed files go through pandas' C reader; anything odd through the row reader."""
+    from squeeze_lab.feeds.csv_feed import read_table
+    from squeeze_lab.feeds.short_interest import _fast_table
+
+    for f in sorted(FINRA.glob("*.txt")):
+        fast, slow = _fast_table(f, "|"), read_table(f, delimiter="|")
+        assert fast is not None and fast.header == slow.header
+        np.testing.assert_array_equal(fast.cells, slow.cells)
+        np.testing.assert_array_equal(fast.lines, slow.lines)
+    text = (FINRA / "shrt20210129.txt").read_text().splitlines()
+    odd = write(tmp_path / "blank.txt", "\n".join([text[0], text[1], "", *text[2:]]) + "\n")
+    assert _fast_table(odd, "|") is None
+    rec = read_records(odd)                     # read, with the lines as in the file
+    assert list(rec.frame["line"]) == [2, 4, 5, 6, 7]

@@ -421,6 +421,47 @@ class Reconciliation(Section):
     ok: bool | None = None
 
 
+# --------------------------------------------------------------------------- short interest
+@dataclass(frozen=True)
+class Coverage(Section):
+    """How many names have crowding data (feeds.short_interest.Coverage)."""
+
+    measure: str | None = None
+    point_in_time: bool | None = None
+    covered: int | None = None
+    n_names: int | None = None
+    covered_last: int | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class SignalBasket(Section):
+    """The junk-rally signal's most-shorted basket as built (feeds.crowding.BasketSource)."""
+
+    kind: str = ""
+    requested: int | None = None
+    built_median: int | None = None
+    built_max: int | None = None
+    sessions_with_basket: int | None = None
+    n_sessions: int | None = None
+    covered: int | None = None
+    n_names: int | None = None
+    point_in_time: bool | None = None
+    min_cap: float | None = None
+    rebalance: str | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ShortInterest(Section):
+    """Short-interest coverage, the file it came from and the signal's basket."""
+
+    coverage: Coverage | None = None
+    signal_basket: SignalBasket | None = None
+    file: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- the whole file
 @dataclass(frozen=True)
 class Metrics(Section):
@@ -433,10 +474,12 @@ class Metrics(Section):
     exposures: Exposures = field(default_factory=Exposures)
     overlay: Overlay = field(default_factory=Overlay)
     reconciliation: Reconciliation | None = None
+    short_interest: ShortInterest | None = None
     extra: dict[str, Any] = field(default_factory=dict, metadata={"json": None})
 
-    #: Sections written only when present (the CLI adds reconciliation when it checks).
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("reconciliation",)
+    #: Sections written only when present (the CLI adds reconciliation when it checks, and the
+    #: run its short-interest report).
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("reconciliation", "short_interest")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], strict: bool = False,

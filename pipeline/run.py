@@ -65,7 +65,8 @@ def reconcile(a: pd.Series, b: pd.Series, tol: float = RECONCILE_TOL) -> dict[st
 
 def execute(config: Config, market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
-    from ..analyzers.report import build_metrics
+    from ..analyzers.metrics import Reconciliation, ShortInterest
+    from ..analyzers.report import build_metrics, canonical
     from ..strategies.engine import run_backtrader
     from ..strategies.signals import crowding_report
     from ..strategies.twin import run_vectorized
@@ -80,10 +81,12 @@ def execute(config: Config, market: Market) -> RunOutput:
                             top_k=analysis["top_k"], detect=analysis["detect"])
     if analysis["reconcile"]:
         twin = run_vectorized(market, result.targets, detail=False, **config["execution"])
-        metrics["reconciliation"] = reconcile(result.equity, twin.equity)
+        metrics["reconciliation"] = Reconciliation.from_json(
+            canonical(reconcile(result.equity, twin.equity)), strict=True).to_json()
     ov = config["overlay"]
     crowd = crowding_report(market, ov["basket_names"], ov["basket_min_cap"])
-    metrics["short_interest"] = crowd.to_dict()
+    metrics["short_interest"] = ShortInterest.from_json(canonical(crowd.to_dict()),
+                                                        strict=True).to_json()
     return RunOutput(config, market, result, metrics, episodes, crowd)
 
 
@@ -191,14 +194,14 @@ def summarize_run(path: Path, ui: Any) -> None:
     m, prov = run.metrics, run.provenance
     tag = "[bold red]SYNTHETIC[/] scenario market" if prov.get("synthetic") else f"{prov['source']} data"
     ui.print(f"{run.config['name']}: {tag}, {prov['start']}..{prov['end']}, {prov['n_names']} names")
-    if not prov.get("synthetic"):
-        for text in (m.get("short_interest") or {}).get("notes", []):
+    typed = Metrics.from_json(m)
+    if not prov.get("synthetic") and typed.short_interest is not None:
+        for text in typed.short_interest.notes:
             ui.note(text)
     if prov.get("book_file"):
         bf = prov["book_file"]
         ui.print(f"own book: {bf['path']} ({bf['layout']} {bf['units']}s, "
                  f"{bf['rebalance_dates']} rebalance dates, sha256 {bf['sha256'][:12]})")
-    typed = Metrics.from_json(m)
     perf = typed.performance
     ui.print(measured_text(perf))
     if isinstance(prov.get("index_label"), str):

@@ -23,6 +23,7 @@ from ..analyzers.metrics import (
     Overlay,
     Performance,
     Reconciliation,
+    ShortInterest,
     WindowAttribution,
 )
 from . import figures as F
@@ -405,6 +406,25 @@ def _overlay_log_table(log: pd.DataFrame, limit: int = 200) -> Table | None:
     return records_table("Overlay decisions", recs[:limit], anchor="decisions", note=note)
 
 
+def _short_interest_tables(si: ShortInterest | None) -> list[Table]:
+    """The crowding data and the junk-rally signal's basket, as built."""
+    if si is None:
+        return []
+    rows = {}
+    if si.signal_basket is not None:
+        rows["Junk-rally signal basket"] = si.signal_basket.text
+    if si.coverage is not None:
+        rows["Short-interest coverage"] = si.coverage.text
+    if si.file:
+        rows.update({f"File: {k}": v for k, v in flatten(si.file).items()})
+    body = [[Cell(k, "key"), cell(k, v)] for k, v in rows.items()]
+    others = [n for n in si.notes if n not in rows.values()
+              and n.removeprefix("junk-rally signal basket: ") not in rows.values()]
+    return [Table("Crowding data and the signal's basket", ["Item", "Value"], body,
+                  numeric=[False, False], anchor="short-interest",
+                  note=" ".join(f"{n[:1].upper()}{n[1:]}." for n in others))]
+
+
 def _reconciliation_tables(rec: Reconciliation | None) -> list[Table]:
     if rec is None:
         return []
@@ -558,6 +578,7 @@ def tearsheet_context(run: RunData) -> dict[str, Any]:
     add("exposures", "Exposures per episode", _exposure_tables(m, proxy_betas(m)))
     if m.overlay.n_decisions or m.overlay.episodes or not run.overlay_log.empty:
         add("overlay", "Overlay", _overlay_tables(m, run.overlay_log))
+    add("short-interest", "Short interest", _short_interest_tables(m.short_interest))
     add("margin-calls", "Account limits", _limit_tables(run))
     add("reconciliation", "Reconciliation", _reconciliation_tables(m.reconciliation))
     for sec in sorted(m.extra):

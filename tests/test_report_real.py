@@ -7,6 +7,7 @@ Data: tests/fixtures/real_2006_2010 (real Yahoo prices), minus the names with kn
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -58,6 +59,10 @@ def test_a_real_run_never_says_synthetic(real) -> None:
             assert word not in text.lower(), (where, word)
     assert json.loads((folder / "provenance.json").read_text())["synthetic"] is False
     assert "csv data" in proc.stdout
+    # the junk-rally signal's basket source, as built: metrics.json and the tearsheet
+    basket = json.loads(texts["metrics.json"])["short_interest"]["signal_basket"]["text"]
+    assert basket and basket in html.unescape(texts["tearsheet.html"])
+    assert "Junk-rally signal basket" in texts["tearsheet.html"]
 
 
 def test_statistics_start_at_the_first_position(real) -> None:
@@ -85,12 +90,12 @@ def test_statistics_start_at_the_first_position(real) -> None:
     # reported as such: terminal, tearsheet
     assert f"first position {perf['invested_from']}" in proc.stdout
     assert f"{k} sessions" in proc.stdout
-    html = (folder / "tearsheet.html").read_text()
-    assert f"{k} sessions, 2006-01-03 to {perf['warmup']['end']}" in html
-    assert "left out of every statistic" in html and "Warm-up sessions (not measured)" in html
+    page = (folder / "tearsheet.page").read_text()
+    assert f"{k} sessions, 2006-01-03 to {perf['warmup']['end']}" in page
+    assert "left out of every statistic" in page and "Warm-up sessions (not measured)" in page
     # no name betas in this data: the ex-ante beta (= dollar net) is not drawn
     assert m["exposures"]["beta_source"] == "none"
-    assert "Beta-adj. net" not in html and "no ex-ante beta" in html
+    assert "Beta-adj. net" not in page and "no ex-ante beta" in page
 
 
 def test_quiet_keeps_the_notes_and_the_same_bytes(real) -> None:

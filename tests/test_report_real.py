@@ -90,7 +90,7 @@ def test_statistics_start_at_the_first_position(real) -> None:
     # reported as such: terminal, tearsheet
     assert f"first position {perf['invested_from']}" in proc.stdout
     assert f"{k} sessions" in proc.stdout
-    page = (folder / "tearsheet.page").read_text()
+    page = (folder / "tearsheet.html").read_text()
     assert f"{k} sessions, 2006-01-03 to {perf['warmup']['end']}" in page
     assert "left out of every statistic" in page and "Warm-up sessions (not measured)" in page
     # no name betas in this data: the ex-ante beta (= dollar net) is not drawn

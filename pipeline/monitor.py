@@ -141,7 +141,7 @@ def signal_section(config: Mapping[str, Any], market: Market, sessions: int,
         "overlay_enabled": bool(p["enabled"]),
         "mode": p["signal_mode"],
         "lookback": p["signal_lookback"],
-        "basket": sig.attrs.get("basket", ""),
+        "basket": source_text(sig.attrs.get("basket", "")),
         "history_sessions": int(len(finite)),
         "sparkline": sparkline(last.to_numpy()),
         "recent": [{"date": d, "value": v} for d, v in zip(last.index, last.to_numpy(), strict=True)],
@@ -164,7 +164,7 @@ def conditions_section(config: Mapping[str, Any], market: Market, shorts: pd.Ser
     b, m = _compound(basket, n), _compound(idx, n)
     rows.append({"name": "most_shorted_vs_index", "label": f"Most-shorted basket vs index, {n} sessions",
                  "value": None if b is None or m is None else b - m,
-                 "detail": f"basket {_pct(b)}, index {_pct(m)} ({src})"})
+                 "detail": f"basket {_pct(b)}, index {_pct(m)} ({source_text(src)})"})
     ref = market.reference
     if "unprofitable_tech" in ref.columns:
         u = _compound(ref["unprofitable_tech"].astype(np.float64), n)
@@ -316,6 +316,11 @@ def build_monitor(config: Mapping[str, Any], market: Market, asof: str | None = 
         "flags": {"si_over": SI_FLAG, "dtc_over": DTC_FLAG},
         "notes": notes + cnotes,
     }, series
+
+
+def source_text(src: Any) -> str:
+    """A basket source as one line (a typed ``BasketSource`` has ``text``; older ones are str)."""
+    return str(getattr(src, "text", src))
 
 
 def _num(x: Any) -> float | None:

@@ -55,6 +55,7 @@ def test_january_2026_signal_is_above_the_threshold_and_crowded_shorts_lead(scre
     sig = r["signal"]
     assert sig["value"] > sig["threshold"] and sig["overlay_on"] is True
     assert sig["percentile"] > 90
+    assert "most_shorted" in sig["basket"] and "BasketSource" not in sig["basket"]
     top = r["crowding"][:5]
     assert all(row["weight"] < 0 for row in r["crowding"])            # the book's shorts
     assert np.mean([row["short_interest"] for row in top]) > 0.2       # crowded names first

@@ -902,6 +902,10 @@ def _print_top(frame: pd.DataFrame, axes: list[tuple[str, list[Any]]], ui: Any,
     ui.print(t)
     for c in confirmed or []:
         state = "reconciles" if c["ok"] else "DOES NOT reconcile"
-        ui.print(f"point {c['point']} through backtrader: {state} (max relative difference "
-                 f"{c['max_rel_diff']:.1e})")
+        line = (f"point {c['point']} through backtrader: {state} (max relative difference "
+                f"{c['max_rel_diff']:.1e})")
+        if c["ok"]:
+            ui.print(line)
+        else:  # changes what the sweep's numbers mean: shown even with --quiet
+            ui.note(line)
 

@@ -235,3 +235,39 @@ def test_fast_reader_agrees_with_the_row_reader(tmp_path):
     assert _fast_table(odd, "|") is None
     rec = read_records(odd)                     # read, with the lines as in the file
     assert list(rec.frame["line"]) == [2, 4, 5, 6, 7]
+
+
+# --------------------------------------------------------------------------- crowding, scores
+def test_days_to_cover_ranks_the_basket_and_names_without_data_keep_their_score():
+    """Point-in-time days to cover for 3 of 5 names, no float: the basket is ranked by it."""
+    from test_signals import TICKERS as NAMES
+    from test_signals import hand_attributes, hand_market, make_market
+
+    from squeeze_lab.strategies import signals as sg
+
+    base = hand_market(reference=False)
+    att = hand_attributes().drop(columns=["short_interest", "days_to_cover"])
+    dtc = pd.DataFrame(np.nan, index=base.dates, columns=NAMES)
+    dtc.loc[base.dates[5]:, ["A", "B", "C"]] = [9.0, 2.0, 6.0]   # A most crowded, then C
+    mk = make_market(base.close, att, days_to_cover=dtc)
+    crowd, measure, src = sg.crowding(mk)
+    assert (measure, src) == ("days_to_cover", "point_in_time")
+    mem, source = sg.most_shorted_members(mk, n=2, min_cap=0.0)
+    # chosen at the close of row 9 (the last session before the 15 January rebalance date);
+    # before it, at row 0, no name had data: no basket
+    assert not mem.iloc[:9].to_numpy().any()
+    assert mem.iloc[9].tolist() == [True, False, True, False, False]
+    assert (source.kind, source.requested, source.built_max, source.covered) == \
+        ("days_to_cover", 2, 2, 3)
+    assert source.sessions_with_basket == len(mk.dates) - 9
+    assert "no basket on 9 of 30 sessions (no signal there)" in source.text
+    # the signal has no value where there is no basket (it used to be minus the index)
+    sig = sg.junk_rally_signal(mk, lookback=2, mode="return", n_names=2, min_cap=0.0)
+    assert sig.iloc[:11].isna().all() and np.isfinite(sig.iloc[12])
+    # D and E have no days to cover and keep a junk score from their other components
+    js = sg.junk_score(mk, momentum_lookback=4, momentum_skip=1, beta_window=4, vol_window=4,
+                       drawdown_window=4)
+    assert "days_to_cover" in js.attrs["components"]
+    assert np.isfinite(js.loc[mk.dates[20], ["D", "E"]]).all()
+    assert sg.crowding_coverage(mk).text == ("short interest for 3 of 5 names (days to cover, "
+                                             "point-in-time)")

@@ -531,7 +531,9 @@ def _figures(run: RunData, m: Metrics) -> list[Any]:
                     "returns; ")
     beta_caption += ("no ex-ante beta: the data has no name betas (a beta-adjusted net would "
                      "only repeat the dollar net). " if proxy else
-                     "ex-ante beta: holdings \u00d7 name betas / equity. ")
+                     "ex-ante beta: holdings \u00d7 name betas / equity"
+                     + (" (some names have no beta and count as 1: partly a proxy). "
+                        if m.exposures.beta_source == "partial" else ". "))
     return [
         embed("fig-equity", "Cumulative return",
               "Growth of 1 for the book and the reference series (equity.csv); named episode "

@@ -664,13 +664,8 @@ class CrowdingReport:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What a reader must know: true coverage, the crowding measure, the basket built."""
-        out = [self.coverage.text]
-        if self.coverage.measure == "days_to_cover":
-            out.append("crowding ranked by days to cover (no float shares to rank by short "
-                       "interest % of float)")
-        out.append(f"junk-rally signal basket: {self.basket.text}")
-        return tuple(out)
+        """What a reader must know: true coverage (with its measure) and the basket built."""
+        return (self.coverage.text, f"junk-rally signal basket: {self.basket.text}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"coverage": self.coverage.to_dict(), "signal_basket": self.basket.to_dict(),

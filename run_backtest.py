@@ -428,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: the config's book")
     p.add_argument("--asof", metavar="DATE",
                    help="the book held at its last rebalance on or before this date (default: the last)")
-    p.add_argument("--episodes", metavar="NAME,...", help="episodes to replay (feeds.episodes)")
+    p.add_argument("--episodes", metavar="NAME,...",
+                   help="episodes to replay: built-in names (feeds.episodes) or NAME:START:END")
     p.add_argument("--synthetic", type=int, default=0, metavar="N", help="synthetic squeeze paths")
     p.add_argument("--seed-paths", type=int, default=0, metavar="SEED",
                    help="seed of the synthetic paths (default 0)")

@@ -284,11 +284,12 @@ def build_stress(config: Mapping[str, Any], market: Market, asof: str | None = N
     check_dials(**dials)
     if synthetic < 0 or grid_paths < 0:
         raise SqueezeLabError("--synthetic and --grid-paths must be >= 0")
-    known = resolve_episodes()
+    known = resolve_episodes([e for e in episodes if ":" in e])
+    episodes = [e.split(":")[0] for e in episodes]
     unknown = [e for e in episodes if e not in known]
     if unknown:
         raise SqueezeLabError(f"unknown episode {unknown[0]!r}: use one of {', '.join(known)} "
-                              "(squeeze-lab stress --help)")
+                              "or NAME:START:END (squeeze-lab stress --help)")
     day, notes = resolve_asof(market, asof)
     for name in episodes:
         episode_rows(market, known[name])
@@ -311,7 +312,13 @@ def build_stress(config: Mapping[str, Any], market: Market, asof: str | None = N
         "replay": {},
     }
     for name in episodes:
-        report["replay"][name] = replay_episode(market, config, w, known[name], model, signal, ov)
+        e = report["replay"][name] = replay_episode(market, config, w, known[name], model, signal, ov)
+        low = min(e["without_overlay"]["path"])
+        if low <= -1.0:
+            notes.append(f"{name}: the book's equity falls to {1 + low:.2f} of its start (the replay "
+                         "holds the positions without rebalancing, stops or margin calls); check the "
+                         f"top detractor {e['without_overlay']['top_detractors'][0]['ticker']} for a "
+                         "bad price")
     if synthetic:
         setup, actions = synthetic_setup(market, config, w, day, signal, model, ov, seed)
         res = synthetic_paths(setup, synthetic, dials, runner)

@@ -159,10 +159,15 @@ def stress_html(report: Mapping[str, Any], out: Path) -> Path:
          "hedge": e["without_overlay"]["legs"]["hedge"],
          "pnl_with_overlay": e["with_overlay"]["pnl"],
          "max_drawdown_with_overlay": e["with_overlay"]["max_drawdown"],
-         "fallback_names": e["fallback_names"]} for k, e in r["replay"].items()])
+         "fallback_names": e["fallback_names"]} for k, e in r["replay"].items()],
+        labels={"pnl": "PnL", "pnl_with_overlay": "PnL with overlay",
+                "max_drawdown_with_overlay": "Max DD with overlay"},
+        kinds={"pnl": "spct", "max_drawdown": "spct", "long": "spct", "short": "spct",
+               "hedge": "spct", "pnl_with_overlay": "spct", "max_drawdown_with_overlay": "spct",
+               "fallback_names": "int", "sessions": "int"})
     detractors = [records_table(f"{k}: top detractors (without overlay)",
                                 e["without_overlay"]["top_detractors"],
-                                kinds={"pnl": "spct"}) for k, e in r["replay"].items()]
+                                labels={"pnl": "PnL"}, kinds={"pnl": "spct"}) for k, e in r["replay"].items()]
     syn = r.get("synthetic")
     dist = grid = None
     if syn:
@@ -171,7 +176,9 @@ def stress_html(report: Mapping[str, Any], out: Path) -> Path:
              "with_overlay": syn["quantiles"]["with_overlay"][k]} for k, label in QUANTILE_ROWS],
             kinds={"without_overlay": "spct", "with_overlay": "spct"})
         if syn["grid"]:
-            grid = records_table("Dial grid", syn["grid"], kinds={"size": "spct", "breadth": "ratio"})
+            grid = records_table("Dial grid", syn["grid"], kinds={
+                "size": "spct", "breadth": "ratio", **{k: "spct" for k in syn["grid"][0]
+                                                       if k not in ("size", "breadth")}})
     html = environment().get_template("stress.html").render(
         r=r, figure=fig, replay=replay, detractors=detractors, dist=dist, grid=grid, syn=syn)
     return write_html(html, out)

@@ -226,3 +226,10 @@ def test_replay_falls_back_to_the_factor_model_for_a_name_listed_later(market_an
     expected = 0.4 * (np.prod(1 + fb) - 1) - 0.3 * actual
     assert e["pnl"] == pytest.approx(expected, abs=1e-12)
     assert e["fallback_names"] == 1
+
+
+def test_user_episode_spec_is_replayed(market_and_config) -> None:
+    market, config = market_and_config
+    rep = S.build_stress(config, market, asof="2025-09-30", episodes=["oct:2025-10-01:2025-10-31"])
+    e = rep["replay"]["oct"]
+    assert e["sessions"] == 23 and e["description"] == "user-defined"

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-quick browser lint clean
+.PHONY: run test bench bench-quick browser lint docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py --quick
+
+## docs/configuration.md from the parameter spec (tests/test_spec.py checks it is current).
+docs: $(STAMP)
+	$(BIN)/python -m squeeze_lab.strategies.spec > docs/configuration.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

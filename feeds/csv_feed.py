@@ -961,4 +961,24 @@ def _read_manifest(folder: Path | None) -> dict[str, Any]:
         raise _fail(f"{p}: not valid JSON ({type(err).__name__}): fix or delete the manifest") from err
     if not isinstance(data, dict):
         raise _fail(f"{p}: not a JSON object: fix or delete the manifest")
+    for key, kinds in MANIFEST_TYPES.items():
+        if key in data and not isinstance(data[key], kinds):
+            names = "/".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise _fail(f"{p}: {key} is {type(data[key]).__name__}, not {names}: fix or delete "
+                        "the manifest")
+    for key in ("notes", "files", "reference_columns"):
+        if not all(isinstance(x, str) for x in data.get(key) or []):
+            raise _fail(f"{p}: {key} must be a list of text: fix or delete the manifest")
+    if not all(isinstance(v, str) for v in (data.get("attribute_dtypes") or {}).values()):
+        raise _fail(f"{p}: attribute_dtypes must map columns to dtype names: fix or delete the "
+                    "manifest")
     return data
+
+
+#: Types of the manifest.json keys the reader uses (a wrong type is refused by name).
+MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "synthetic": (bool,), "seed": (int, type(None)), "source": (str,),
+    "fill_model": (str, type(None)), "columns_name": (str, type(None)),
+    "attributes_index_name": (str, type(None)), "notes": (list, type(None)),
+    "files": (list,), "reference_columns": (list,), "attribute_dtypes": (dict, type(None)),
+}

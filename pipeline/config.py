@@ -199,6 +199,10 @@ def check_against_market(config: Config, market: Any) -> list[str]:
             f"book.{key}={need} needs {need} sessions of history before the first trade, but "
             f"{span} has {n_sessions} sessions: start earlier (--start) or lower book.{key}"
         )
+    if not book["path"] and n_names < 2:
+        raise SqueezeLabError(
+            f"the universe has {n_names} name(s) in {span}: a long-short book needs at least 2 "
+            "(one long, one short); give more tickers or a longer range")
     if not book["path"] and book["fraction_per_leg"] == 0:
         most = n_names // 2
         if book["names_per_leg"] > most:

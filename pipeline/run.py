@@ -156,6 +156,20 @@ def artifacts(out: RunOutput, command: str):
     )
 
 
+def run_notes(out: RunOutput) -> list[str]:
+    """What the run did differently from what was asked (said even with --quiet)."""
+    notes = []
+    ov = out.config.overlay
+    log = out.result.overlay_log
+    if ov["enabled"] and (log is None or len(log) == 0):
+        signal = overlay_signal(out.config, out.market)
+        peak = float(signal.max()) if signal.notna().any() else float("nan")
+        notes.append(f"{out.config.name}: overlay.enabled is true but the overlay never acted: "
+                     f"its signal peaked at {peak:.3g}, below overlay.threshold={ov['threshold']:g}"
+                     "; lower the threshold to see it act")
+    return notes
+
+
 def run_one(config: Config, out: str | Path, ui: Any, command: str,
             market: Market | None = None, after_file: Any = None) -> Path:
     """Run one configuration and write its run folder atomically; return the folder.
@@ -171,6 +185,8 @@ def run_one(config: Config, out: str | Path, ui: Any, command: str,
         ui.note(note)
     with ui.progress(f"backtest {config['name']}", total=None):
         output = execute(config, market)
+    for note in run_notes(output):
+        ui.note(note)
     rec = output.metrics.get("reconciliation")
     if rec is not None and not rec["ok"]:
         raise SqueezeLabError(

@@ -7,14 +7,16 @@ This module is the single source of the facts; everything else is generated from
 - validation: :func:`pipeline.config.resolve_config` builds frozen, typed section objects with
   :meth:`Section.resolve`; the book, overlay and execution code resolve through the same tables;
 - ``squeeze-lab --help`` (:func:`pipeline.config.config_help`) and ``docs/configuration.md``
-  (:func:`configuration_markdown`; ``python -m squeeze_lab.strategies.spec > docs/configuration.md``,
-  and tests/test_spec.py proves the file, ``--help`` and the backtrader params agree).
+  (:func:`configuration_markdown`, written by ``make docs``; tests/test_spec.py proves the file,
+  ``--help`` and the backtrader params agree).
 
 To add a key: add one ``Param(name, default, "one-line doc", choices=..., bounds=...)`` to its
-section's tuple below (a relation to other keys: a ``Relation`` on the section; a key that changes
-no number of a sweep row: ``affects_result=False``), read it in the code as ``config.section.key``
-(or ``p["key"]`` in the book/overlay/execution functions), then regenerate docs/configuration.md.
-Nothing else lists the keys. Only light imports here: ``--help`` reads this module.
+section's tuple below. The type comes from the default (or ``type="date"``, ``"list"``, ...); a
+rule between keys is a ``Relation`` in the section's ``relations``; a key read only in some setups
+gets ``used_if=("text", predicate)``; a key that changes no number of a sweep row gets
+``affects_result=False``; a flag that sets it, ``cli="--flag"``. Read it in the code as
+``config.section.key`` (or ``p["key"]`` in the book/overlay/execution functions), then run
+``make docs``. Nothing else lists the keys. Only light imports here: ``--help`` reads this module.
 """
 
 from __future__ import annotations
@@ -373,9 +375,10 @@ def section(name: str) -> Section:
 def configuration_markdown() -> str:
     """docs/configuration.md: every key of every section, generated from this module."""
     out = ["# Configuration reference", "",
-           "Generated from `strategies/spec.py` (`python -m squeeze_lab.strategies.spec > "
-           "docs/configuration.md`); do not edit by hand. Set a key in a TOML config under its "
-           "`[section]`, or on the command line with `--set section.key=value`.", "",
+           "Generated from `strategies/spec.py` by `make docs`; do not edit by hand. Set a key "
+           "in a TOML config under its `[section]`, or on the command line with "
+           "`--set section.key=value`. Every value is checked before any work; a bad one stops "
+           "the command with one line naming the key and the fix (exit code 2).", "",
            f"- `name` = `{TOP.param('name').default_text()}`: {TOP.param('name').doc} "
            f"({NAME_RULE}; `--name`)", ""]
     for sec in (*SECTIONS.values(), STUDY):

@@ -321,3 +321,35 @@ def test_every_key_through_the_cli_runs_or_refuses_cleanly(tmp_path_factory, cap
     else:
         assert_refused(code, err)
         assert_nothing_left(out)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("export") / "m"
+    assert run_backtest.main(["market", "--set", "data.n_names=60", "--export", str(folder),
+                              "--quiet"]) == 0
+    return folder
+
+
+@pytest.mark.parametrize(("key", "value"), [("synthetic", "yes"), ("seed", "seven"),
+                                            ("notes", [1, 2]), ("files", "prices.csv"),
+                                            ("attribute_dtypes", {"sector": 3})])
+def test_export_manifest_with_wrong_types_is_refused(exported: Path, tmp_path: Path, capsys,
+                                                     key: str, value) -> None:
+    folder = tmp_path / "m"
+    shutil.copytree(exported, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest[key] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "runs"
+    code, err = cli(capsys, "run", *SMALL, "--data", f"csv:{folder}", "--out", str(out))
+    assert_refused(code, err, "manifest.json", key)
+    assert_nothing_left(out)
+
+
+def test_an_overlay_that_never_acts_says_so_under_quiet(tmp_path: Path, capsys) -> None:
+    code, err = cli(capsys, "run", *SMALL, "--out", str(tmp_path / "runs"), "--name", "inert",
+                    "--set", "overlay.enabled=true", "--set", "overlay.threshold=1e6")
+    assert code == 0, err
+    assert "note: inert: overlay.enabled is true but the overlay never acted" in err
+    assert "overlay.threshold=1e+06" in err

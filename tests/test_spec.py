@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 def test_configuration_doc_is_generated_from_the_spec() -> None:
     assert DOC.read_text() == configuration_markdown(), (
-        "docs/configuration.md is stale: python -m squeeze_lab.strategies.spec > docs/configuration.md")
+        "docs/configuration.md is stale: run make docs")
     for name, section in SECTIONS.items():
         for p in section.params:
             assert f"| `{p.name}` |" in DOC.read_text(), f"{name}.{p.name}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..feeds.errors import SqueezeLabError
 from ..strategies.params import SectionValues
-from ..strategies.spec import SECTION_NAMES, SECTIONS, STUDY, TOP, TOP_KEYS
+from ..strategies.spec import SECTION_NAMES, SECTIONS, STUDY, TOP, TOP_KEYS, WARMUP_KEYS
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def config_help() -> str:
 # --------------------------------------------------------------------------- data-dependent
 def warmup_sessions(book: Mapping[str, Any]) -> tuple[int, str]:
     """Sessions of history the book needs before its first signal, and the key that sets it."""
-    key = max(("momentum_lookback", "vol_window", "beta_window"), key=lambda k: book[k])
+    key = max(WARMUP_KEYS, key=lambda k: book[k])
     return int(book[key]), key
 
 

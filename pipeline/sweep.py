@@ -696,6 +696,13 @@ class SweepFile:
             if expected is not None and (point not in expected
                                          or list(expected[point]) != r[1:1 + n_keys]):
                 raise SqueezeLabError(stale)
+            metric_cells = r[1 + n_keys:] if expected is not None else []
+            for col, cell in zip(self.columns[1 + n_keys:], metric_cells, strict=False):
+                try:
+                    float(cell or "nan")
+                except ValueError:
+                    raise SqueezeLabError(f"{self.path} row for point {point} has {col}={cell!r}, "
+                                          "not a number: delete it and run again") from None
             body.setdefault(point, r)
         return list(body.values())
 

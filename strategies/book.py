@@ -47,7 +47,7 @@ from .signals import (
     momentum_12_1,
     quality_score,
 )
-from .spec import BOOK
+from .spec import BOOK, WARMUP_KEYS
 from .targets import LEGS, Targets
 
 #: Tolerance on leg totals and the per-name cap.
@@ -63,7 +63,7 @@ def resolve_book_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
 def warmup_sessions(params: dict[str, Any]) -> int:
     """Index of the first date with enough history for every window of the book."""
     p = resolve_book_params(params)
-    return max(p["momentum_lookback"], p["vol_window"], p["beta_window"])
+    return max(p[k] for k in WARMUP_KEYS)
 
 
 def rebalance_mask(dates: pd.DatetimeIndex, rebalance: str | int, start: int = 0) -> np.ndarray:
@@ -216,7 +216,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
         return own_book_targets(market, p["path"], capital=p["capital"])
     dates = market.dates
     n_dates, n_names = market.close.shape
-    warm = max(p["momentum_lookback"], p["vol_window"], p["beta_window"])
+    warm = max(p[k] for k in WARMUP_KEYS)
     mask = rebalance_mask(dates, p["rebalance"], start=warm)
     pos = np.flatnonzero(mask & (np.arange(n_dates) >= warm) & (np.arange(n_dates) < n_dates - 1))
     sig_dates = dates[pos]

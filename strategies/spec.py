@@ -177,6 +177,9 @@ def _net_inside_gross(v: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: Book windows that need history before the first signal: the warm-up is the longest of them.
+WARMUP_KEYS = ("momentum_lookback", "vol_window", "beta_window")
+
 BOOK = Section("book", "the crowded long-short book: scores, selection, weights, exposures", (
     Param("rebalance", "monthly", "when the book is rebuilt: 'monthly' / 'weekly' (first session "
           "of each month / week), 'daily', or an int N (every N sessions after warm-up)",

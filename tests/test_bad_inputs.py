@@ -353,3 +353,17 @@ def test_an_overlay_that_never_acts_says_so_under_quiet(tmp_path: Path, capsys) 
     assert code == 0, err
     assert "note: inert: overlay.enabled is true but the overlay never acted" in err
     assert "overlay.threshold=1e+06" in err
+
+
+def test_resumed_sweep_csv_with_a_garbage_metric_is_refused(tmp_path: Path) -> None:
+    from squeeze_lab.pipeline.sweep import SweepFile, parse_grid, sweep_columns
+
+    path = tmp_path / "sweep.csv"
+    cols = sweep_columns(parse_grid(["book.gross=1,2"]), [])
+    expected = {0: ["1"], 1: ["2"]}
+    sheet = SweepFile(path, cols, resume=False, expected=expected)
+    sheet.write([{"point": 0, "book.gross": 1, "sharpe_ratio": 0.5}])
+    sheet.fh.close()
+    path.write_text(path.read_text().replace("0.5", "lots"))
+    with pytest.raises(SqueezeLabError, match="sharpe_ratio='lots', not a number"):
+        SweepFile(path, cols, resume=True, expected=expected)

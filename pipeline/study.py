@@ -64,6 +64,7 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     """Side-by-side page and terminal table of complete run folders (refuses anything else)."""
     from rich.table import Table
 
+    from ..tearsheet.comparison_page import measured_periods_note
     from ..tearsheet.render import comparison_table, render_comparison
     from ..tearsheet.rundir import read_run
 
@@ -85,6 +86,9 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     for row in rows:
         table.add_row(row["label"], *row["text"])
     ui.print(table)
+    periods = measured_periods_note(runs, [r.name for r in runs])
+    if periods:
+        ui.note(periods)
     _print_tradeoff(runs, ui)
     ui.print(f"comparison: {page}")
     return page

@@ -191,6 +191,18 @@ def _tradeoff_table(runs: Sequence[RunData], rows: list[dict[str, Any]]) -> Tabl
                       "'outside episodes' uses only the days outside every named episode.")
 
 
+def measured_periods_note(runs: Sequence[RunData], labels: Sequence[str]) -> str:
+    """A warning when the runs' statistics cover different periods (different warm-ups), else
+    an empty string."""
+    perfs = [read_metrics(r.metrics).performance for r in runs]
+    periods = {(p.start, p.end) for p in perfs}
+    if len(periods) <= 1:
+        return ""
+    each = "; ".join(f"{lab}: {p.start} to {p.end}" for lab, p in zip(labels, perfs, strict=True))
+    return ("The runs are measured over different periods (each from its first position: "
+            f"{each}): their statistics are not over the same sessions.")
+
+
 def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
     """Everything the comparison template shows."""
     labels = _labels(runs)
@@ -202,7 +214,8 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
         (ep_rows if key.startswith("episodes.") else perf_rows).append(row)
     tables = []
     if perf_rows:
-        tables.append(Table("Performance", heads, perf_rows, anchor="metrics", numeric=num))
+        tables.append(Table("Performance", heads, perf_rows, anchor="metrics", numeric=num,
+                            note=measured_periods_note(runs, labels)))
     if ep_rows:
         tables.append(Table("Named episodes", heads, ep_rows, anchor="episode-metrics",
                             numeric=num))

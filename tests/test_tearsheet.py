@@ -509,3 +509,17 @@ def test_margin_calls_are_tabled_and_marked(run_folder: Path, tmp_path: Path) ->
     assert "Margin calls and funding cuts" in html and "margin calls dotted" in html
     assert "2025-06-23" in html and "4.18" in html and "max_leverage" in html
     assert len(images(html)) == 5
+
+
+def test_comparison_warns_when_runs_are_measured_over_different_periods(tmp_path: Path) -> None:
+    a = write_run(tmp_path, "early", make_artifacts(seed=0), render=render_tearsheet)
+    late = make_artifacts(seed=1, config=base_config(name="late"))
+    late.metrics["performance"].update({"start": "2025-06-02", "invested_from": "2025-06-02",
+                                        "warmup": {"start": "2025-03-03", "end": "2025-05-30",
+                                                   "sessions": 65}})
+    b = write_run(tmp_path, "late", late, render=render_tearsheet)
+    html = render_comparison([a, b], tmp_path / "c.html").read_text()
+    assert "measured over different periods" in html and "2025-06-02 to 2026-03-31" in html
+    assert "Warm-up sessions (not measured)" in html
+    same = render_comparison([a, a], tmp_path / "s.html").read_text()
+    assert "measured over different periods" not in same

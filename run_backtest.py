@@ -383,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
                    help="a grid axis (repeatable); the sweep is the product of the axes")
     p.add_argument("--engine", choices=("vectorized", "backtrader"), default="vectorized")
-    p.add_argument("--jobs", type=int, default=0, help="worker processes (default: cores)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="worker processes (default: the cores; more than the cores is capped, "
+                        "with a note)")
     p.add_argument("--confirm-top", type=int, default=0, metavar="K",
                    help="re-run the top K points through backtrader and check they reconcile")
     p.add_argument("--executor", choices=("local", "dask"), default="local")

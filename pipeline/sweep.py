@@ -804,6 +804,9 @@ def run_sweep(config: Mapping[str, Any], grid: Sequence[str], engine: str = "vec
     _check_options(engine, executor, scheduler, jobs, confirm_top)
     axes = parse_grid(grid)
     points = grid_points(config, axes)
+    if confirm_top > len(points):
+        raise SqueezeLabError(f"--confirm-top {confirm_top} is more than the grid's {len(points)} "
+                              f"points: give at most {len(points)}")
     jobs = check_jobs(jobs, ui.note) if scheduler is None else (jobs or os.cpu_count() or 1)
     if executor == "dask":
         import_dask()

@@ -154,6 +154,8 @@ def test_toml_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     ("book.gross=1,-1", [], ["book.gross=-1"]),
     ("data.seed=1,2", [], ["data.seed", "market"]),
     ("book.names_per_leg=10,500", [], ["book.names_per_leg=500", "at most 39"]),
+    ("book.gross=1,2", ["--confirm-top", "3"], ["--confirm-top 3", "2 points"]),
+    ("book.gross=1,2", ["--jobs", "-1"], ["--jobs -1", "negative"]),
 ])
 def test_sweep_refuses_axes_that_cannot_change_a_row(tmp_path: Path, capsys, grid: str,
                                                       extra: list[str], needles: list[str]) -> None:

@@ -24,8 +24,10 @@ forms: ``{leg: DataFrame dates x tickers}`` of end-of-day shares (the ``Backtest
 shape, change-only rows are forward-filled), ``{leg: array (bars x datas)}`` in ``strategy.datas``
 order, or long records (a DataFrame or a list of dicts) with ``date``, ``leg``, ``ticker``,
 ``shares``; or SqueezeBook's ``leg_log``, a list of ``(signal date, array legs x tickers)``
-held from the next bar (the fill) on, tickers in ``strategy.tickers`` order. Borrow is what the broker's cash lost besides fills and commission (backtrader charges
-short interest through the commission scheme's ``interest``).
+held from the next bar (the fill) on, tickers in ``strategy.tickers`` order. Recording is
+:class:`strategies.recorder.Recorder`'s (the engine's own recorder): borrow is the short interest
+the broker charged through the commission scheme's ``interest`` (its ``d_credit``, with or
+without ``int2pnl``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ import pandas as pd
 
 from ..feeds.episodes import EPISODES, Episode
 from ..feeds.errors import SqueezeLabError
-from ..strategies.result import TRADE_COLUMNS, BacktestResult
+from ..strategies.recorder import Recorder, closes_at, day_index
+from ..strategies.result import BacktestResult
 from ..strategies.targets import LEGS
 from .attribution import Attribution, attribute, top_names, window_legs
 from .drawdowns import drawdown_summary
@@ -48,13 +51,6 @@ from .exposures import exposures, summarize_exposures
 from .performance import performance_stats
 from .report import SUMMARY_COLUMNS, canonical
 from .warmup import measured_equity
-
-#: Cash movements smaller than this (money) are float noise, not borrow.
-_CASH_NOISE = 1e-7
-
-
-def _num_dates(nums: list[float]) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex([bt.num2date(x) for x in nums]).normalize().astype("datetime64[ns]")
 
 
 def _returns(equity: pd.Series) -> pd.Series:
@@ -65,148 +61,43 @@ def _returns(equity: pd.Series) -> pd.Series:
     return r
 
 
-def _unbounded(data: Any) -> bool:
-    line = data.lines.close
-    return line.mode == line.UnBounded and data.lines.datetime.mode == line.UnBounded
+__all__ = ["EpisodeDrawdowns", "Exposures", "LegAttribution", "Performance", "closes_at"]
 
 
-def closes_at(datas: list[Any], nums: np.ndarray) -> np.ndarray:
-    """Each data's close as ``data.close[0]`` read at the bars stamped ``nums`` (bars x datas).
-
-    Read from the datas' line buffers (every bar loaded so far): the close of the data's last
-    bar at or before each stamp, NaN before its first bar, which is what a per-bar read in
-    ``next()`` sees. Needs unbounded buffers (not ``exactbars``/``qbuffer``).
-    """
-    nums = np.asarray(nums, dtype=np.float64)
-    out = np.full((len(nums), len(datas)), np.nan)
-    for j, d in enumerate(datas):
-        n = d.buflen()
-        if n <= 0:
-            continue
-        dts = np.frombuffer(d.lines.datetime.array, dtype=np.float64)[:n]
-        close = np.frombuffer(d.lines.close.array, dtype=np.float64)[:n]
-        if len(dts) == len(nums) and np.array_equal(dts, nums):
-            out[:, j] = close
-            continue
-        k = np.searchsorted(dts, nums, side="right") - 1
-        out[:, j] = np.where(k >= 0, close[np.clip(k, 0, None)], np.nan)
-    return out
-
-
-class _Collector(bt.Analyzer):
-    """Collect dates, broker value/cash (and optionally closes) per bar, and every fill."""
-
-    _closes_needed = False
+class _Collector(Recorder):
+    """The project's recorder (dates, broker value/cash, borrow, closes when needed, fills) plus
+    the result the analyzers compute on."""
 
     def start(self) -> None:
-        self._names = [d._name or f"data{i}" for i, d in enumerate(self.datas)]
-        self._name_of = {id(d): n for d, n in zip(self.datas, self._names, strict=True)}
-        self._dt: list[float] = []
-        self._value: list[float] = []
-        self._cash: list[float] = []
-        self._closes: list[list[float]] = []
-        self._per_bar = False  # closes read per bar (bounded buffers only), decided on bar one
-        self._date_cache: pd.DatetimeIndex | None = None
-        self._fills: list[tuple[float, str, float, float, float]] = []
-        self._start_cash = float(getattr(self.strategy.broker, "startingcash",
-                                         self.strategy.broker.getcash()))
+        super().start()
         self.rets_plain: dict[str, Any] = {}
 
-    def notify_order(self, order: bt.Order) -> None:
-        if order.status not in (order.Partial, order.Completed):
-            return
-        name = self._name_of.get(id(order.data), order.data._name)
-        int2pnl = bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
-        cinfo = getattr(order, "comminfo", None)
-        for bit in order.executed.iterpending():
-            if bit is None:
-                break
-            comm = bit.closedcomm + bit.openedcomm
-            if bit.closed and int2pnl and cinfo is not None:
-                # with int2pnl the broker adds the accrued short interest to the closing bit's
-                # commission (already paid from cash): keep the commission proper only
-                comm = cinfo.getcommission(bit.closed, bit.price) + bit.openedcomm
-            self._fills.append((float(bit.dt), name, float(bit.size), float(bit.price),
-                                float(comm)))
-
-    def next(self) -> None:
-        br = self.strategy.broker
-        self._dt.append(self.strategy.datetime[0])
-        self._value.append(br.getvalue())
-        self._cash.append(br.getcash())
-        if self._closes_needed:
-            if len(self._dt) == 1:
-                self._per_bar = not all(_unbounded(d) for d in self.datas)
-            if self._per_bar:
-                self._closes.append([d.close[0] if len(d) else np.nan for d in self.datas])
-
     # ----------------------------------------------------------------- build
-    def _dates(self) -> pd.DatetimeIndex:
-        if self._date_cache is None or len(self._date_cache) != len(self._dt):
-            self._date_cache = pd.DatetimeIndex(_num_dates(self._dt), name="date")
-        return self._date_cache
-
     def _equity(self) -> pd.Series:
-        return pd.Series(np.asarray(self._value, dtype=np.float64), index=self._dates(),
-                         name="equity")
+        return pd.Series(self._value[:self._n].copy(), index=self._dates(), name="equity")
 
     def _measured_equity(self) -> pd.Series:
         """Broker value from the last close before the first fill on (the warm-up left out, as
         in :func:`analyzers.report.build_metrics`); the whole curve when nothing was filled."""
         eq = self._equity()
-        if not self._fills:
+        if not self.fills["dt"]:
             return eq
-        first = min(_num_dates([f[0] for f in self._fills]))
+        first = day_index(np.array([min(self.fills["dt"])]))[0]
         return measured_equity(eq, first)
 
     def _close_frame(self) -> pd.DataFrame:
-        if self._per_bar:
-            closes = np.asarray(self._closes, dtype=np.float64).reshape(len(self._dt),
-                                                                       len(self._names))
-        else:
-            closes = closes_at(list(self.datas), np.asarray(self._dt, dtype=np.float64))
-        return pd.DataFrame(closes, index=self._dates(), columns=self._names)
+        return self.closes()
 
     def _result(self) -> BacktestResult:
-        """A BacktestResult rebuilt from what was collected (shares from fills, legs, costs)."""
-        dates = self._dates()
-        n, names = len(dates), self._names
-        cash = np.asarray(self._cash, dtype=np.float64)
-        if self._fills:
-            f = pd.DataFrame(self._fills, columns=["dt", "ticker", "size", "price", "commission"])
-            fd = _num_dates(f["dt"].tolist())
-            pos = np.clip(dates.searchsorted(fd, side="right") - 1, 0, max(n - 1, 0))
-            f["date"] = dates[pos]
-        else:
-            f = pd.DataFrame(columns=["dt", "ticker", "size", "price", "commission", "date"])
-            pos = np.zeros(0, dtype=np.int64)
-        delta = np.zeros((n, len(names)))
-        flow = np.zeros(n)
-        comm = np.zeros(n)
-        if len(f):
-            col = pd.Index(names).get_indexer(f["ticker"])
-            size = f["size"].to_numpy(np.float64)
-            np.add.at(delta, (pos, col), size)
-            np.add.at(flow, pos, size * f["price"].to_numpy(np.float64))
-            np.add.at(comm, pos, f["commission"].to_numpy(np.float64))
-        shares = pd.DataFrame(np.cumsum(delta, axis=0), index=dates, columns=names)
-        prev_cash = np.concatenate(([self._start_cash], cash[:-1]))
-        borrow = -(cash - prev_cash) - flow - comm
-        borrow[np.abs(borrow) < _CASH_NOISE] = 0.0
-        costs = pd.DataFrame({"commission": comm, "borrow": borrow}, index=dates)
+        """The run as a BacktestResult (one assembly: ``Recorder.result``), legs from the
+        strategy's log when it has one."""
+        dates, names = self._dates(), self._names
         legs, source = _strategy_legs(self.strategy, dates, names)
-        if legs is None:
-            legs = {}
+        result = self.result(legs, strict=False, engine="backtrader-analyzer")
         self._legs_from = source
-        self._leg_mismatch = (float(np.abs(sum(legs.values()) - shares).to_numpy().max())
-                              if legs and n else 0.0)
-        f["leg"] = None  # one order per name may serve several legs: legs come from shares
-        trades = f[list(TRADE_COLUMNS)].reset_index(drop=True)
-        return BacktestResult(
-            equity=self._equity(), cash=pd.Series(cash, index=dates, name="cash"),
-            shares=shares, leg_shares=legs, trades=trades, costs=costs,
-            engine="backtrader-analyzer",
-        )
+        self._leg_mismatch = (float(np.abs(sum(legs.values()) - result.shares).to_numpy().max())
+                              if legs and len(dates) else 0.0)
+        return result
 
     def get_analysis(self) -> dict[str, Any]:
         """The analysis as plain JSON-able python values (see the class docstring)."""
@@ -372,7 +263,7 @@ class LegAttribution(_Collector):
     """
 
     params = (("top_k", 5), ("episodes", None), ("attributes", None), ("daily", True))
-    _closes_needed = True
+    keep_closes = True
 
     def stop(self) -> None:
         result = self._result()
@@ -416,7 +307,7 @@ class Exposures(_Collector):
     """
 
     params = (("betas", None), ("episodes", None), ("daily", True))
-    _closes_needed = True
+    keep_closes = True
 
     def stop(self) -> None:
         result = self._result()

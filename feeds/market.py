@@ -100,6 +100,15 @@ class Market:
         return self.close.notna()
 
     @property
+    def tradable_next(self) -> pd.DataFrame:
+        """True where the ticker is listed on that date and on the next (an order decided at this
+        close can be filled at the next open); False on the last date."""
+        live = self.close.notna().to_numpy()
+        out = np.zeros_like(live)
+        out[:-1] = live[:-1] & live[1:]
+        return pd.DataFrame(out, index=self.dates, columns=self.tickers)
+
+    @property
     def has_volume(self) -> bool:
         return bool(np.isfinite(self.volume.to_numpy()).any())
 

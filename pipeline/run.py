@@ -75,8 +75,6 @@ def execute(config: Config, market: Market) -> RunOutput:
     analysis = config["analysis"]
     params = {s: config[s] for s in ("book", "overlay", "execution")}
     result, _ = run_backtrader(market, params)
-    if result.rejected_orders:
-        raise SqueezeLabError(f"{result.rejected_orders} orders were rejected: lower book.gross")
     metrics = build_metrics(result, market, episodes, top_n=analysis["top_n"],
                             top_k=analysis["top_k"], detect=analysis["detect"])
     if analysis["reconcile"]:
@@ -153,6 +151,7 @@ def artifacts(out: RunOutput, command: str):
         trades=out.result.trades,
         positions=out.result.shares,
         overlay_log=log,
+        margin_calls=out.result.margin_calls,
     )
 
 
@@ -183,8 +182,14 @@ def run_one(config: Config, out: str | Path, ui: Any, command: str,
         market = ui.load_market(config["data"])
     for note in check_against_market(config, market):
         ui.note(note)
-    with ui.progress(f"backtest {config['name']}", total=None):
-        output = execute(config, market)
+    try:
+        with ui.progress(f"backtest {config['name']}", total=None):
+            output = execute(config, market)
+    except SqueezeLabError as err:  # a study runs several: say which one failed
+        raise SqueezeLabError(f"run {config['name']!r}: {err}") from err
+    note = margin_note(config["name"], output.result.margin_calls, config["execution"])
+    if note:
+        ui.note(note)
     for note in run_notes(output):
         ui.note(note)
     rec = output.metrics.get("reconciliation")
@@ -196,6 +201,28 @@ def run_one(config: Config, out: str | Path, ui: Any, command: str,
     return write_run(out, config["name"], artifacts(output, command),
                      render=lambda folder: render_tearsheet(folder), after_file=after_file,
                      note=ui.note)
+
+
+def margin_note(name: str, calls: pd.DataFrame, execution: Mapping[str, Any]) -> str:
+    """One line saying the account limits changed the book (empty when they never acted)."""
+    if calls is None or calls.empty:
+        return ""
+    parts = []
+    margin = calls[calls["rule"] == "max_leverage"]
+    if len(margin):
+        worst = margin.loc[margin["leverage"].idxmax()]
+        parts.append(
+            f"{len(margin)} margin call(s): gross/equity above execution.max_leverage="
+            f"{execution['max_leverage']:g} (worst {worst['leverage']:.1f}x on "
+            f"{worst['date']:%Y-%m-%d}), cut to {execution['margin_call_to']:g}x at the next open"
+        )
+    funded = calls[calls["rule"] == "cash"]
+    if len(funded):
+        parts.append(
+            f"{len(funded)} order set(s) with long buys cut to keep execution.cash_buffer="
+            f"{execution['cash_buffer']:g} of equity in cash (first {funded['date'].iloc[0]:%Y-%m-%d})"
+        )
+    return f"run {name!r}: " + "; ".join(parts) + " (margin_calls.csv)"
 
 
 def summarize_run(path: Path, ui: Any) -> None:

@@ -227,10 +227,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
                        resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
                        reasons=pd.Series([], index=sig_dates, dtype=object))
     sc = book_scores(market, rows=pos, **p)   # scored on the signal dates only
-    listed = market.tradable.to_numpy()
-    nxt = np.zeros_like(listed)
-    nxt[:-1] = listed[1:]
-    elig = (listed & nxt)[pos]
+    elig = market.tradable_next.to_numpy()[pos]
     ls = sc["long"].to_numpy()
     js = short_score(sc["junk"], sc["momentum"], p["short_momentum_weight"]).to_numpy()
     cand = elig & np.isfinite(ls) & np.isfinite(js)

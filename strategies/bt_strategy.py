@@ -23,14 +23,21 @@ from .execution import (
     num_to_dates,
     order_sequence,
     plan_actions,
+    price_arrays,
     target_shares,
 )
-from .spec import BOOK, OVERLAY
+from .limits import LIMIT_REASON, apply_limits, leverage, refusal_message
+from .spec import BOOK, EXECUTION, OVERLAY
 from .targets import LEGS, Targets
+
+_EXEC = {p.name: p.default for p in EXECUTION.params}
 
 #: The strategy's own params (besides the book's and the overlay's).
 STRATEGY_PARAMS: tuple[tuple[str, Any], ...] = (
-    ("fractional", True),       # execution.fractional
+    ("fractional", _EXEC["fractional"]),          # execution.fractional
+    ("max_leverage", _EXEC["max_leverage"]),      # execution.max_leverage (margin call)
+    ("margin_call_to", _EXEC["margin_call_to"]),  # execution.margin_call_to
+    ("cash_buffer", _EXEC["cash_buffer"]),        # execution.cash_buffer (funding)
     ("raise_on_reject", True),  # raise SqueezeLabError at stop() if any order was refused
     ("market", None),           # a feeds.market.Market (None: built from the datas)
     ("targets", None),          # Targets to execute as given (None: book + overlay from market)
@@ -145,6 +152,8 @@ class SqueezeBook(bt.Strategy):
             )
         self._datas = [by_name[str(t)] for t in self.tickers]
         self._close = market.close.to_numpy(np.float64)
+        self._value_close = price_arrays(market).close  # unlisted bars carried, as the broker values
+        self._last_row = len(market.dates) - 1
         # by day number, so feeds stamped at a session end (CSV feeds: 23:59:59) map too
         self._row_of = {int(x): i for i, x in enumerate(dates_to_num(market.dates))}
         self._action_of = {int(r): k for k, r in enumerate(self.plan.rows)}
@@ -152,6 +161,17 @@ class SqueezeBook(bt.Strategy):
         self.leg_log: list[tuple[pd.Timestamp, np.ndarray]] = []
         self.rejected = 0
         self.rejections: list[dict[str, Any]] = []
+        self.margin_calls: list[dict[str, Any]] = []
+        self._limits = {k: getattr(self.p, k) for k in
+                        ("fractional", "max_leverage", "margin_call_to", "cash_buffer")}
+
+    def _commission_rate(self) -> float:
+        """The broker's percentage commission (what the funding rule budgets for)."""
+        ci = self.broker.getcommissioninfo(self._datas[0]) if self._datas else None
+        p = getattr(ci, "p", None)
+        if p is None or p.commtype != bt.CommInfoBase.COMM_PERC or not p.percabs:
+            return 0.0
+        return float(p.commission)
 
     # ------------------------------------------------------------------ trading
     def prenext(self) -> None:
@@ -162,17 +182,35 @@ class SqueezeBook(bt.Strategy):
         if row is None:
             return
         k = self._action_of.get(row)
-        if k is None:
-            return
         plan = self.plan
-        new_legs, delta = target_shares(plan.weights[k], self.broker.getvalue(), self._close[row],
+        if k is not None:
+            new_legs, _ = target_shares(plan.weights[k], self.broker.getvalue(), self._close[row],
                                         self._legs, plan.resize[k], self.p.fractional)
+            reason, exits = plan.reasons[k], plan.exits[k]
+        elif self.p.max_leverage and row < self._last_row and self._legs.any():
+            # no signal: only a margin call can trade (checked like the twin's first_breach)
+            _, lev = leverage(self._legs.sum(axis=0), self._value_close[row],
+                              self.broker.getvalue())
+            if not lev > self.p.max_leverage:
+                return
+            new_legs, reason, exits = self._legs, "margin_call", None
+        else:
+            return
+        new_legs, acted = apply_limits(new_legs, self._legs, self._value_close[row],
+                                       self._close[row], self.broker.getvalue(),
+                                       self.broker.getcash(), plan.tradable_next[row],
+                                       self._limits, self._commission_rate())
+        dates = self.market.dates
+        for rec in acted:
+            self.margin_calls.append({"date": dates[row], "fill_date": dates[row + 1], **rec})
+        if acted:
+            reason = LIMIT_REASON[acted[0]["rule"]]
+        delta = new_legs.sum(axis=0) - self._legs.sum(axis=0)
         labels = leg_labels(self._legs, new_legs)
-        exits = plan.exits[k]
-        reason = plan.reasons[k]
         for j in order_sequence(delta):
             size = delta[j]
-            kw = {"leg": labels[j], "reason": "delist_exit" if exits[j] else reason}
+            kw = {"leg": labels[j],
+                  "reason": "delist_exit" if exits is not None and exits[j] else reason}
             if size < 0:
                 self.sell(data=self._datas[j], size=-size, **kw)
             else:
@@ -187,17 +225,15 @@ class SqueezeBook(bt.Strategy):
                 self.rejections.append({
                     "ticker": order.data._name, "size": float(order.created.size),
                     "date": bt.num2date(order.created.dt).date().isoformat(),
-                    "status": order.getstatusname(),
+                    "status": order.getstatusname(), "equity": float(self.broker.getvalue()),
                 })
 
     def stop(self) -> None:
         if self.rejected and self.p.raise_on_reject:
             first = self.rejections[0]
-            raise SqueezeLabError(
-                f"{self.rejected} order(s) refused by the broker ({first['status']}: "
-                f"{first['ticker']} {first['size']:+.4g} shares signalled {first['date']}): "
-                "the book needs more cash than it has; lower its net long exposure or gross"
-            )
+            raise SqueezeLabError(refusal_message(self.rejected, first["ticker"], first["size"],
+                                                  first["date"], first["equity"],
+                                                  self.p.cash_buffer))
 
     # ------------------------------------------------------------------ outputs
     @property

@@ -3,7 +3,8 @@
 Cerebro settings (:func:`make_cerebro`) and why:
 
 - ``stdstats=False``: no Broker/BuySell/Trades observers (they cost a Python call per bar per
-  observer and their lines are not used; the recorder analyzer keeps what we need).
+  observer and their lines are not used; :class:`strategies.recorder.Recorder` keeps what we
+  need).
 - ``preload=True, runonce=True``: feeds are loaded once (:class:`ArrayFeed` copies whole columns)
   and the loop runs in backtrader's vector mode.
 - ``exactbars=False``: any non-zero value turns ``runonce`` off (and ``1`` also ``preload``), so
@@ -44,18 +45,17 @@ from .bt_feed import feeds_for
 from .bt_strategy import SqueezeBook, flat_params
 from .execution import (
     SqueezeCommInfo,
-    costs_frame,
     dates_to_num,
-    frames_by_leg,
-    legs_from_log,
     resolve_exec_params,
-    shares_from_fills,
     slippage_rate,
-    trades_frame,
 )
-from .result import BacktestResult
+from .recorder import Recorder
+from .result import BacktestResult, margin_calls_frame
 from .spec import EXECUTION
 from .targets import LEGS, Targets
+
+__all__ = ["CEREBRO_SETTINGS", "RECORDER", "Recorder", "make_cerebro", "run_backtrader",
+           "split_params"]
 
 #: The Cerebro keyword arguments :func:`make_cerebro` uses (see the module docstring).
 CEREBRO_SETTINGS: dict[str, Any] = {
@@ -70,60 +70,6 @@ CEREBRO_SETTINGS: dict[str, Any] = {
 
 #: Name under which the recorder analyzer is added.
 RECORDER = "_squeeze_recorder"
-
-
-class Recorder(bt.Analyzer):
-    """Broker value, cash and cumulative borrow per bar (preallocated arrays) and every fill.
-
-    ``next()`` stores three floats per bar; ``notify_order`` keeps each execution bit with the
-    order's leg/reason labels. Needs the broker's ``int2pnl`` off (see :func:`make_cerebro`).
-    """
-
-    def start(self) -> None:
-        if getattr(self.strategy.broker.p, "int2pnl", False):
-            raise SqueezeLabError("Recorder needs cerebro.broker.set_int2pnl(False) to read borrow costs")
-        n = max((d.buflen() for d in self.datas), default=0) or 256
-        self._value = np.full(n, np.nan)
-        self._cash = np.full(n, np.nan)
-        self._credit = np.full(n, np.nan)
-        self._dt = np.full(n, np.nan)
-        self._n = 0
-        self.fills: dict[str, list[Any]] = {k: [] for k in
-                                            ("dt", "data", "size", "price", "comm", "leg", "reason")}
-
-    def _grow(self) -> None:
-        for name in ("_value", "_cash", "_credit", "_dt"):
-            arr = getattr(self, name)
-            setattr(self, name, np.concatenate([arr, np.full(len(arr), np.nan)]))
-
-    def next(self) -> None:
-        i = len(self.strategy) - 1
-        if i >= len(self._value):
-            self._grow()
-        broker = self.strategy.broker
-        self._value[i] = broker.getvalue()
-        self._cash[i] = broker.getcash()
-        self._credit[i] = sum(broker.d_credit.values())
-        self._dt[i] = self.strategy.datetime[0]
-        self._n = i + 1
-
-    def notify_order(self, order: bt.Order) -> None:
-        if order.status not in (order.Completed, order.Partial):
-            return
-        f = self.fills
-        for bit in order.executed.iterpending():
-            f["dt"].append(bit.dt)
-            f["data"].append(order.data._name)
-            f["size"].append(bit.size)
-            f["price"].append(bit.price)
-            f["comm"].append(bit.comm)
-            f["leg"].append(order.info.get("leg", ""))
-            f["reason"].append(order.info.get("reason", ""))
-
-    def get_analysis(self) -> dict[str, Any]:
-        n = self._n
-        return {"dt": self._dt[:n], "value": self._value[:n], "cash": self._cash[:n],
-                "credit": self._credit[:n], "fills": self.fills}
 
 
 def make_cerebro(market: Any, *, cash: float = 1_000_000.0, commission_bps: float = 1.0,
@@ -171,7 +117,8 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
         raise SqueezeLabError(f"unknown parameter {unknown[0]!r}: check the config section keys")
     exec_p = resolve_exec_params({k: v for k, v in flat.items() if k in exec_keys})
     strat = {k: v for k, v in flat.items() if k in strat_keys and k not in exec_keys}
-    strat["fractional"] = exec_p["fractional"]
+    for key in ("fractional", "max_leverage", "margin_call_to", "cash_buffer"):  # its rules
+        strat[key] = exec_p[key]
     return strat, exec_p
 
 
@@ -205,55 +152,33 @@ def run_backtrader(market: Any, params: Mapping[str, Any] | None = None,
         cls, kwargs = spec
         cerebro.addanalyzer(cls, _name=name, **dict(kwargs or {}))
     strat = cerebro.run()[0]
-    rec = strat.analyzers.getbyname(RECORDER).get_analysis()
-    result = _result_from_run(market, strat, rec, exec_p)
+    result = _result_from_run(market, strat, strat.analyzers.getbyname(RECORDER), exec_p)
     outputs = {name: strat.analyzers.getbyname(name).get_analysis() for name in (analyzers or {})}
     return result, outputs
 
 
-def _result_from_run(market: Any, strat: SqueezeBook, rec: dict[str, Any],
+def _result_from_run(market: Any, strat: SqueezeBook, rec: Recorder,
                      exec_p: dict[str, Any]) -> BacktestResult:
+    """The run's :class:`BacktestResult` from the recorder (one assembly, see ``from_fills``)."""
     dates, tickers = market.dates, market.tickers
-    n_rows, n_names = len(dates), len(tickers)
-    day_nums = np.floor(rec["dt"]).astype(np.int64)
+    got = rec.get_analysis()
+    day_nums = np.floor(got["dt"]).astype(np.int64)
     market_days = np.floor(dates_to_num(dates)).astype(np.int64)
-    if len(day_nums) != n_rows or not np.array_equal(day_nums, market_days):
+    if len(day_nums) != len(dates) or not np.array_equal(day_nums, market_days):
         raise SqueezeLabError(
-            f"backtrader delivered {len(day_nums)} bars for {n_rows} market dates: "
+            f"backtrader delivered {len(day_nums)} bars for {len(dates)} market dates: "
             "give every feed every market date (strategies.bt_feed.feeds_for does)"
         )
-    fills = rec["fills"]
-    col_of = {str(t): j for j, t in enumerate(tickers)}
-    row_of = {int(d): i for i, d in enumerate(market_days)}
-    rows = np.array([row_of[int(np.floor(x))] for x in fills["dt"]], dtype=np.int64)
-    cols = np.array([col_of[n] for n in fills["data"]], dtype=np.int64)
-    size = np.asarray(fills["size"], dtype=np.float64)
-    comm = np.asarray(fills["comm"], dtype=np.float64)
-    trades = trades_frame(dates, tickers, rows, cols, size, np.asarray(fills["price"], np.float64),
-                          comm, np.asarray(fills["leg"], dtype=object),
-                          np.asarray(fills["reason"], dtype=object))
-    shares = pd.DataFrame(shares_from_fills(n_rows, n_names, rows, cols, size),
-                          index=dates, columns=tickers)
-    log_dates = pd.DatetimeIndex([d for d, _ in strat.leg_log])
-    fill_rows = dates.get_indexer(log_dates) + 1
-    states = (np.stack([s for _, s in strat.leg_log]) if strat.leg_log
-              else np.zeros((0, len(LEGS), n_names)))
-    leg_arr = legs_from_log(n_rows, n_names, fill_rows, states)
-    comm_day = np.zeros(n_rows)
-    np.add.at(comm_day, rows, comm)
-    credit = rec["credit"]
-    borrow = np.diff(credit, prepend=0.0)
-    return BacktestResult(
-        equity=pd.Series(rec["value"], index=dates, name="equity"),
-        cash=pd.Series(rec["cash"], index=dates, name="cash"),
-        shares=shares,
-        leg_shares=frames_by_leg(leg_arr, dates, tickers),
-        trades=trades,
-        costs=costs_frame(dates, comm_day, borrow),
+    log = strat.leg_log
+    fill_rows = dates.get_indexer(pd.DatetimeIndex([d for d, _ in log])) + 1
+    states = np.stack([st for _, st in log]) if log else np.zeros((0, len(LEGS), len(tickers)))
+    return BacktestResult.from_fills(
+        dates, tickers, equity=got["value"], cash=got["cash"], borrow=rec.borrow(),
+        fills=rec.fills_on(market_days, tickers), legs=(fill_rows, states),
         targets=strat.targets,
         overlay_log=strat.overlay_log,
         engine="backtrader",
         rejected_orders=int(strat.rejected),
+        margin_calls=margin_calls_frame(strat.margin_calls),
         info={"exec": exec_p, "cerebro": dict(CEREBRO_SETTINGS), "n_signals": int(len(strat.plan.rows))},
     )
-

@@ -1,7 +1,7 @@
 """Execution conventions shared by the backtrader engine and the vectorized twin.
 
 Both engines call the functions below, so order generation, fill prices, commissions and borrow
-cannot diverge (see DESIGN.md, "Execution conventions"):
+cannot diverge; both hand their fills to one assembly (``BacktestResult.from_fills``):
 
 - a signal at the close of row ``t`` is filled at the open of row ``t + 1``;
 - target shares per leg = ``w_leg * V_t / close_t`` (:func:`target_shares`), fractional or
@@ -12,8 +12,11 @@ cannot diverge (see DESIGN.md, "Execution conventions"):
 - commission = ``commission_bps`` of ``|size| * fill price`` (:class:`SqueezeCommInfo`);
 - borrow = backtrader's credit-interest rule on short positions: each bar, for a position held
   since the previous bar, ``days * (borrow / 365) * |size| * average price``, with the average
-  price following backtrader's ``Position.update`` (:func:`borrow_charges`, :func:`update_positions`);
-- a name is traded only if it is listed at the signal close and at the fill bar; a position in a
+  price following backtrader's ``Position.update``: backtrader charges it through
+  :class:`SqueezeCommInfo` (``CommInfoBase.get_credit_interest``), the twin through
+  :func:`borrow_charges` and :func:`update_positions`, which replicate it;
+- a name is traded only if it is listed at the signal close and at the fill bar
+  (``Market.tradable_next``); a position in a
   name that delists inside the data is closed at the open of its last listed bar (the signal is
   given the bar before: the delisting date is treated as known one bar ahead, like an announced
   merger); unlisted bars carry the first open / last close with volume 0 (:func:`carry_unlisted`).
@@ -29,7 +32,6 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from ..feeds.errors import SqueezeLabError
 from .once import computed_once
 from .spec import EXECUTION
 from .targets import LEGS, Targets
@@ -285,7 +287,7 @@ def target_shares(weights_by_leg: np.ndarray, value: float, close: np.ndarray,
     rs = np.asarray(resize, dtype=bool)
     px = np.where(rs, close, 1.0)
     raw = w * value / px
-    raw = np.trunc(raw / SHARE_QUANTUM) * SHARE_QUANTUM if fractional else np.trunc(raw)
+    raw = truncate_shares(raw, fractional)
     new = np.where(rs[None, :], raw, cur)
     delta = new.sum(axis=0) - cur.sum(axis=0)
     return new, delta
@@ -308,22 +310,32 @@ def leg_labels(old_leg_shares: np.ndarray, new_leg_shares: np.ndarray) -> np.nda
 
 
 def rejected_orders(cash: float, delta: np.ndarray, price: np.ndarray, position: np.ndarray,
-                    rate: float, sequence: np.ndarray) -> np.ndarray:
+                    rate: float, sequence: np.ndarray, submit_check: bool = False) -> np.ndarray:
     """Bool per order in ``sequence``: would backtrader refuse it for cash (``Order.Margin``)?
 
-    Orders run in sequence; a part that closes a position is always done, the part that opens
-    one is refused if it leaves cash below zero (``BackBroker._execute``). Cash proceeds of a
-    short count as cash (``shortcash=True``). Used by the twin with the close at the signal
-    (backtrader's ``checksubmit`` pseudo-execution) and with the fill prices.
+    Orders run in sequence with the running cash (short proceeds are cash: ``shortcash=True``).
+    At the fill (``BackBroker._execute``) a part that closes a position is always done and the
+    part that opens one is refused if it leaves cash below zero. At submission
+    (``submit_check=True``: ``checksubmit``'s pseudo-execution at the signal close) any order,
+    closing ones too, is refused once the running cash is below zero.
     """
     d = delta[sequence]
     p = price[sequence]
     pos = position[sequence]
     flow = d * p + np.abs(d) * rate * p
     running = cash - np.cumsum(flow)
+    if submit_check:
+        return running < 0
     same_side = (pos == 0) | (np.sign(pos) == np.sign(d))
     opens = same_side | (np.abs(d) > np.abs(pos))
     return opens & (running < 0)
+
+
+def truncate_shares(shares: np.ndarray, fractional: bool) -> np.ndarray:
+    """Shares truncated toward zero to a multiple of :data:`SHARE_QUANTUM` (or to whole shares)."""
+    if fractional:
+        return np.trunc(shares / SHARE_QUANTUM) * SHARE_QUANTUM
+    return np.trunc(shares)
 
 
 @dataclass(frozen=True)
@@ -340,27 +352,14 @@ class ActionPlan:
     resize: np.ndarray
     exits: np.ndarray
     reasons: tuple[str, ...]
+    tradable_next: np.ndarray  # (rows, names): listed at a close and at the next bar
 
 
 def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     """Signal rows of ``targets`` on ``market`` plus forced exits before delistings."""
     dates, tickers = market.dates, market.tickers
     n_rows, n_names = len(dates), len(tickers)
-    if not targets.tickers.isin(tickers).all():
-        bad = targets.tickers[~targets.tickers.isin(tickers)]
-        raise SqueezeLabError(
-            f"targets name tickers not in the market ({', '.join(map(str, bad[:5]))}): "
-            "build targets from the same market"
-        )
-    sig_rows = dates.get_indexer(targets.dates)
-    if (sig_rows < 0).any():
-        d = targets.dates[sig_rows < 0][0]
-        raise SqueezeLabError(
-            f"target date {pd.Timestamp(d).date()} is not a market date: "
-            "build targets on the market's dates"
-        )
-    if targets.dates.has_duplicates or not targets.dates.is_monotonic_increasing:
-        raise SqueezeLabError("target dates are not unique and sorted: sort the targets by date")
+    sig_rows = targets.check_against(market)
     w_t, rs_t = targets.arrays()
     cols = tickers.get_indexer(targets.tickers)
     weights_all = np.zeros((len(sig_rows), len(LEGS), n_names))
@@ -369,8 +368,7 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     resize_all[:, cols] = rs_t
 
     listed = market.tradable.to_numpy(bool)
-    can_trade = np.zeros_like(listed)
-    can_trade[:-1] = listed[:-1] & listed[1:]
+    can_trade = market.tradable_next.to_numpy(bool)
     # forced exits: signal on the bar before the last listed bar of names delisting in range
     any_live = listed.any(axis=0)
     last = n_rows - 1 - np.argmax(listed[::-1], axis=0)
@@ -405,52 +403,4 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
         weights[i][:, ex] = 0.0
         resize[i] |= ex
     return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exit_mask[rows],
-                      reasons=tuple(reasons))
-
-
-# --------------------------------------------------------------------------- results
-def trades_frame(dates: pd.DatetimeIndex, tickers: pd.Index, rows: np.ndarray, cols: np.ndarray,
-                 size: np.ndarray, price: np.ndarray, commission: np.ndarray,
-                 leg: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
-    """The trades table (``result.TRADE_COLUMNS`` + reason) from per-fill arrays."""
-    return pd.DataFrame({
-        "date": pd.DatetimeIndex(dates[np.asarray(rows, dtype=np.int64)], name=None),
-        "ticker": pd.Index(tickers[np.asarray(cols, dtype=np.int64)]).astype(object),
-        "size": np.asarray(size, dtype=np.float64),
-        "price": np.asarray(price, dtype=np.float64),
-        "commission": np.asarray(commission, dtype=np.float64),
-        "leg": np.asarray(leg, dtype=object),
-        "reason": np.asarray(reason, dtype=object),
-    })
-
-
-def shares_from_fills(n_rows: int, n_names: int, rows: np.ndarray, cols: np.ndarray,
-                      size: np.ndarray) -> np.ndarray:
-    """End-of-day net shares (rows x names) as the running sum of fills."""
-    delta = np.zeros((n_rows, n_names))
-    np.add.at(delta, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)), size)
-    return np.cumsum(delta, axis=0)
-
-
-def legs_from_log(n_rows: int, n_names: int, fill_rows: np.ndarray,
-                  leg_states: np.ndarray) -> np.ndarray:
-    """End-of-day shares per leg (legs x rows x names) from the leg shares set at each fill row."""
-    out = np.zeros((len(LEGS), n_rows, n_names))
-    if len(fill_rows) == 0:
-        return out
-    fill_rows = np.asarray(fill_rows, dtype=np.int64)
-    which = np.searchsorted(fill_rows, np.arange(n_rows), side="right") - 1
-    held = which >= 0
-    states = np.asarray(leg_states)  # (k, legs, names)
-    out[:, held, :] = np.transpose(states[which[held]], (1, 0, 2))
-    return out
-
-
-def frames_by_leg(legs: np.ndarray, dates: pd.DatetimeIndex, tickers: pd.Index) -> dict[str, pd.DataFrame]:
-    """{leg: DataFrame dates x tickers} from a (legs, rows, names) array."""
-    return {leg: pd.DataFrame(legs[i], index=dates, columns=tickers) for i, leg in enumerate(LEGS)}
-
-
-def costs_frame(dates: pd.DatetimeIndex, commission: np.ndarray, borrow: np.ndarray) -> pd.DataFrame:
-    """Per-date costs (money paid): columns commission and borrow."""
-    return pd.DataFrame({"commission": commission, "borrow": borrow}, index=dates)
+                      reasons=tuple(reasons), tradable_next=can_trade)

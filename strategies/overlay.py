@@ -339,10 +339,8 @@ def build_actions(market: Market, p: dict[str, Any]) -> ActionStack:
 
 def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
     members, src = most_shorted_members(market, n=p["basket_names"], min_cap=p["basket_min_cap"])
-    listed = market.tradable.to_numpy()
-    nxt = np.zeros_like(listed)
-    nxt[:-1] = listed[1:]
-    return HedgeBasket(members.to_numpy(bool), listed & nxt, p["hedge_size"], src.text)
+    return HedgeBasket(members.to_numpy(bool), market.tradable_next.to_numpy(), p["hedge_size"],
+                       src.text)
 
 
 # --------------------------------------------------------------------------- apply

@@ -1,20 +1,113 @@
 """What an engine returns: the same shape from backtrader and from the vectorized twin.
 
+Both engines (and the backtrader analyzers' collector) hand what they recorded — per-bar equity,
+cash and borrow, the fills, the leg shares set at each fill bar — to one assembly,
+:meth:`BacktestResult.from_fills`, so holdings, legs, trades and costs are derived one way.
 Analyzers' pure functions take these frames, so a sweep on the twin gets the same measures as a
 backtrader run, and the reconciliation test compares two of these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .targets import Targets
+from .targets import LEGS, Targets
 
 #: Columns of ``BacktestResult.trades`` (one row per fill; size signed: + buy, - sell).
 TRADE_COLUMNS = ("date", "ticker", "size", "price", "commission", "leg")
+
+#: Columns of ``BacktestResult.margin_calls``: one row per account-limit action
+#: (:mod:`strategies.limits`): the signal close, the open it fills at, the rule
+#: ("max_leverage": maintenance margin, "cash": funding), equity, gross and gross / equity before
+#: and after, the cash left after the orders (at the signal close) and the factor applied.
+MARGIN_CALL_COLUMNS = ("date", "fill_date", "rule", "equity", "gross", "leverage",
+                       "leverage_after", "cash_after", "scale")
+
+
+@dataclass(frozen=True)
+class Fills:
+    """Every fill of a run as parallel arrays: market row of the fill bar, ticker column, signed
+    size, fill price, commission (money), and the order's leg / reason labels."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    size: np.ndarray
+    price: np.ndarray
+    commission: np.ndarray
+    leg: np.ndarray
+    reason: np.ndarray
+
+    @classmethod
+    def from_parts(cls, parts: Sequence[Mapping[str, np.ndarray]]) -> Fills:
+        """Concatenate per-signal batches (dicts with the field names) into one record."""
+        dtypes = {"rows": np.int64, "cols": np.int64, "size": np.float64, "price": np.float64,
+                  "commission": np.float64, "leg": object, "reason": object}
+        return cls(**{k: (np.concatenate([np.asarray(p[k]) for p in parts]).astype(t)
+                          if parts else np.zeros(0, dtype=t)) for k, t in dtypes.items()})
+
+    def frame(self, dates: pd.DatetimeIndex, tickers: pd.Index) -> pd.DataFrame:
+        """The trades table (:data:`TRADE_COLUMNS` + reason)."""
+        return pd.DataFrame({
+            "date": pd.DatetimeIndex(dates[self.rows], name=None),
+            "ticker": pd.Index(tickers[self.cols]).astype(object),
+            "size": self.size,
+            "price": self.price,
+            "commission": self.commission,
+            "leg": self.leg,
+            "reason": self.reason,
+        })
+
+    def shares(self, n_rows: int, n_names: int) -> np.ndarray:
+        """End-of-day net shares (rows x names) as the running sum of fills."""
+        delta = np.zeros((n_rows, n_names))
+        np.add.at(delta, (self.rows, self.cols), self.size)
+        return np.cumsum(delta, axis=0)
+
+    def commission_by_row(self, n_rows: int) -> np.ndarray:
+        """Commission paid per market row."""
+        out = np.zeros(n_rows)
+        np.add.at(out, self.rows, self.commission)
+        return out
+
+
+def legs_from_log(n_rows: int, n_names: int, fill_rows: np.ndarray,
+                  leg_states: np.ndarray) -> np.ndarray:
+    """End-of-day shares per leg (legs x rows x names) from the leg shares set at each fill row."""
+    out = np.zeros((len(LEGS), n_rows, n_names))
+    if len(fill_rows) == 0:
+        return out
+    fill_rows = np.asarray(fill_rows, dtype=np.int64)
+    which = np.searchsorted(fill_rows, np.arange(n_rows), side="right") - 1
+    held = which >= 0
+    states = np.asarray(leg_states)  # (k, legs, names)
+    out[:, held, :] = np.transpose(states[which[held]], (1, 0, 2))
+    return out
+
+
+def frames_by_leg(legs: np.ndarray, dates: pd.DatetimeIndex, tickers: pd.Index) -> dict[str, pd.DataFrame]:
+    """{leg: DataFrame dates x tickers} from a (legs, rows, names) array."""
+    return {leg: pd.DataFrame(legs[i], index=dates, columns=tickers) for i, leg in enumerate(LEGS)}
+
+
+def costs_frame(dates: pd.DatetimeIndex, commission: np.ndarray, borrow: np.ndarray) -> pd.DataFrame:
+    """Per-date costs (money paid): columns commission and borrow."""
+    return pd.DataFrame({"commission": commission, "borrow": borrow}, index=dates)
+
+
+def margin_calls_frame(records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """The margin-call log (:data:`MARGIN_CALL_COLUMNS`) from one dict per call."""
+    frame = pd.DataFrame(list(records), columns=list(MARGIN_CALL_COLUMNS))
+    for col in ("date", "fill_date"):
+        frame[col] = pd.to_datetime(frame[col])
+    frame["rule"] = frame["rule"].astype(object)
+    for col in MARGIN_CALL_COLUMNS[3:]:
+        frame[col] = frame[col].astype(np.float64)
+    return frame
 
 
 @dataclass
@@ -27,6 +120,9 @@ class BacktestResult:
     - ``trades``: one row per fill, columns :data:`TRADE_COLUMNS` (+ anything else).
     - ``costs``: per date, columns ``commission`` and ``borrow`` (money, positive = paid).
     - ``overlay_log``: one row per overlay decision (date, signal, action, size, ...).
+    - ``margin_calls``: one row per account-limit action (:data:`MARGIN_CALL_COLUMNS`): a close
+      whose gross/equity crossed ``execution.max_leverage`` (cut at the next open), or orders cut
+      to keep ``execution.cash_buffer``.
     """
 
     equity: pd.Series
@@ -40,6 +136,45 @@ class BacktestResult:
     engine: str = ""
     rejected_orders: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    margin_calls: pd.DataFrame = field(default_factory=margin_calls_frame)
+
+    @classmethod
+    def from_fills(cls, dates: pd.DatetimeIndex, tickers: pd.Index, *, equity: np.ndarray,
+                   cash: np.ndarray, borrow: np.ndarray, fills: Fills,
+                   legs: tuple[np.ndarray, np.ndarray] | Mapping[str, pd.DataFrame] | None,
+                   **rest: Any) -> BacktestResult:
+        """The one result assembly of every engine.
+
+        Parameters
+        ----------
+        dates, tickers : the market's rows and columns (fills index them by position).
+        equity, cash : per-row portfolio value and cash at the close.
+        borrow : per-row borrow charged (money, positive = paid).
+        fills : every fill (:class:`Fills`).
+        legs : ``(fill_rows, leg_states)`` — the leg shares (legs x names) set at each fill row,
+            held until the next — or ready ``{leg: DataFrame}`` frames, or None (no leg split).
+        **rest : the other fields (targets, overlay_log, engine, rejected_orders, info,
+            margin_calls).
+        """
+        n_rows, n_names = len(dates), len(tickers)
+        if isinstance(legs, tuple):
+            fill_rows, states = legs
+            if len(states) == 0:
+                states = np.zeros((0, len(LEGS), n_names))
+            leg_shares = frames_by_leg(legs_from_log(n_rows, n_names, fill_rows, states),
+                                       dates, tickers)
+        else:
+            leg_shares = dict(legs or {})
+        return cls(
+            equity=pd.Series(np.asarray(equity, np.float64), index=dates, name="equity"),
+            cash=pd.Series(np.asarray(cash, np.float64), index=dates, name="cash"),
+            shares=pd.DataFrame(fills.shares(n_rows, n_names), index=dates, columns=tickers),
+            leg_shares=leg_shares,
+            trades=fills.frame(dates, tickers),
+            costs=costs_frame(dates, fills.commission_by_row(n_rows),
+                              np.asarray(borrow, dtype=np.float64)),
+            **rest,
+        )
 
     def returns(self) -> pd.Series:
         """Daily simple returns of the equity curve (first day 0)."""

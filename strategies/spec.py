@@ -310,6 +310,15 @@ OVERLAY = Section("overlay", "the junk-momentum overlay: when it switches on and
 
 
 # --------------------------------------------------------------------------- execution
+@_rel("execution.margin_call_to <= execution.max_leverage (when there is a limit)")
+def _call_below_limit(v: Mapping[str, Any]) -> str | None:
+    if v["max_leverage"] and v["margin_call_to"] > v["max_leverage"]:
+        return (f"execution.margin_call_to={v['margin_call_to']:g} is above execution.max_leverage="
+                f"{v['max_leverage']:g}: a margin call must cut the book below the limit; lower "
+                "margin_call_to or raise max_leverage")
+    return None
+
+
 EXECUTION = Section("execution", "fills, costs and the account (shared by both engines)", (
     Param("cash", 1_000_000.0, "starting cash in the account currency", bounds="[1, 1e13]"),
     Param("commission_bps", 1.0, "commission in basis points of |size| x fill price "
@@ -322,7 +331,17 @@ EXECUTION = Section("execution", "fills, costs and the account (shared by both e
           bounds="[0, 100000]"),
     Param("fractional", True, "trade fractional shares (to 2**-20 of a share); false truncates "
           "each leg's target toward zero to whole shares"),
-))
+    Param("max_leverage", 4.0, "maintenance margin: when gross exposure / equity at a close "
+          "exceeds this (losses on a squeezed short), every leg is cut pro rata to "
+          "margin_call_to at the next open and the call is logged (margin_calls.csv); 0 = no "
+          "limit", bounds="[0, 1000]"),
+    Param("margin_call_to", 2.0, "gross exposure / equity the book is cut back to by a margin "
+          "call (at most max_leverage)", bounds="(0, 1000]"),
+    Param("cash_buffer", 0.05, "funding: orders that would leave less cash than this fraction of "
+          "equity (at the signal close, after commission) have their long buys cut pro rata so "
+          "the account can pay at the next open (0.05 = 5%); logged in margin_calls.csv",
+          bounds="[0, 1)"),
+), relations=(_call_below_limit,))
 
 
 # --------------------------------------------------------------------------- analysis

@@ -9,9 +9,12 @@ apart so attribution can follow them; the executed position of a name is the sum
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..feeds.errors import SqueezeLabError
 
 LEGS = ("long", "short", "hedge")
 
@@ -62,3 +65,24 @@ class Targets:
         """(weights[leg, date, ticker], resize[date, ticker]) as float64 / bool arrays."""
         w = np.stack([self.legs[leg].to_numpy(np.float64) for leg in LEGS])
         return w, self.resize.to_numpy(bool)
+
+    def check_against(self, market: Any) -> np.ndarray:
+        """Check the targets fit ``market`` (tickers in it, sorted unique signal dates on its
+        dates); return the signal rows (market row of each signal date)."""
+        tickers = market.tickers
+        if not self.tickers.isin(tickers).all():
+            bad = self.tickers[~self.tickers.isin(tickers)]
+            raise SqueezeLabError(
+                f"targets name tickers not in the market ({', '.join(map(str, bad[:5]))}): "
+                "build targets from the same market"
+            )
+        rows = market.dates.get_indexer(self.dates)
+        if (rows < 0).any():
+            d = self.dates[rows < 0][0]
+            raise SqueezeLabError(
+                f"target date {pd.Timestamp(d).date()} is not a market date: "
+                "build targets on the market's dates"
+            )
+        if self.dates.has_duplicates or not self.dates.is_monotonic_increasing:
+            raise SqueezeLabError("target dates are not unique and sorted: sort the targets by date")
+        return rows.astype(np.int64)

@@ -9,7 +9,7 @@ signal rows (O(n_signals) steps of O(n_names) NumPy); the days in between are ve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,26 +17,23 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from .execution import (
+    borrow_charges,
     commission_rate,
     commissions,
-    costs_frame,
     daily_credit_rate,
     fill_prices,
-    frames_by_leg,
     leg_labels,
-    legs_from_log,
     order_sequence,
     plan_actions,
     price_arrays,
     rejected_orders,
     resolve_exec_params,
-    shares_from_fills,
     slippage_rate,
     target_shares,
-    trades_frame,
     update_positions,
 )
-from .result import BacktestResult
+from .limits import LIMIT_REASON, apply_limits, refusal_message
+from .result import BacktestResult, Fills, margin_calls_frame
 from .targets import LEGS, Targets
 
 
@@ -56,6 +53,7 @@ class EquityRun:
     engine: str = "vectorized"
     #: The first session with a fill (the end of the warm-up), None when nothing was traded.
     first_fill: pd.Timestamp | None = None
+    margin_calls: pd.DataFrame = field(default_factory=margin_calls_frame)
 
     def returns(self) -> pd.Series:
         """Daily simple returns of the equity curve (first day 0), as ``BacktestResult.returns``."""
@@ -75,12 +73,16 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     overlay_log : passed through to the result.
     detail : False returns an :class:`EquityRun` (same equity, no trades/positions/legs frames).
     **exec_params : the ``[execution]`` table of :mod:`strategies.spec` (cash, commission_bps,
-        slippage_bps, borrow_bps, fractional).
+        slippage_bps, borrow_bps, fractional, max_leverage, margin_call_to, cash_buffer).
 
     Returns
     -------
     BacktestResult with ``engine="vectorized"``. Raises SqueezeLabError where backtrader would
     refuse an order for cash (checked at the signal close like ``checksubmit`` and at the fill).
+
+    The loop visits action rows only: the targets' signal rows and any row whose close breaks
+    ``max_leverage`` (found vectorized over the rows valued since the last fill), each handled as
+    backtrader's ``SqueezeBook.next`` handles it (:func:`strategies.execution.margin_call`).
     """
     p = resolve_exec_params(exec_params)
     px = price_arrays(market)
@@ -95,23 +97,15 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     equity = np.empty(n_rows)
     cash_arr = np.empty(n_rows)
     borrow = np.zeros(n_rows)
-    comm_day = np.zeros(n_rows)
     pos = np.zeros(n_names)
     avgp = np.zeros(n_names)
     legs = np.zeros((len(LEGS), n_names))
     cash = p["cash"]
     nxt = 0  # first row not yet valued
 
-    t_rows: list[np.ndarray] = []
-    t_cols: list[np.ndarray] = []
-    t_size: list[np.ndarray] = []
-    t_price: list[np.ndarray] = []
-    t_comm: list[np.ndarray] = []
-    t_leg: list[np.ndarray] = []
-    t_reason: list[np.ndarray] = []
+    fills: list[dict[str, np.ndarray]] = []
     fill_rows: list[int] = []
     leg_states: list[np.ndarray] = []
-    traded: list[np.ndarray] = []   # |size| x price per fill (detail=False)
 
     def value_rows(start: int, stop: int, cash: float) -> float:
         """Value rows start..stop (inclusive) with no fills; returns the cash at ``stop``."""
@@ -120,63 +114,91 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         seg = slice(start, stop + 1)
         short = pos < 0
         if credit and short.any():
-            per_name = days[seg, None] * credit * np.abs(pos[short])[None, :] * avgp[short][None, :]
-            b = per_name.sum(axis=1)
+            b = borrow_charges(days[seg, None], credit, pos[short][None, :],
+                               avgp[short][None, :]).sum(axis=1)
             borrow[seg] = b
             cash_seg = cash - np.cumsum(b)
         else:
+            borrow[seg] = 0.0
             cash_seg = np.full(stop + 1 - start, cash)
         cash_arr[seg] = cash_seg
         equity[seg] = cash_seg + px.close[seg] @ pos
         return float(cash_seg[-1])
 
     first_fill: int | None = None
-    for k, t in enumerate(plan.rows):
-        t = int(t)
+    max_lev = p["max_leverage"]
+    calls: list[dict[str, Any]] = []
+    checked = 0  # first row whose close has not been checked against max_leverage
+
+    def first_breach(start: int, stop: int) -> int | None:
+        """First row in start..stop (inclusive, valued, no fills) whose gross / equity exceeds
+        max_leverage, or None; the last market row has no next open and is never called."""
+        stop = min(stop, n_rows - 2)
+        if not max_lev or stop < start or not pos.any():
+            return None
+        seg = slice(start, stop + 1)
+        gross = np.abs(px.close[seg] * pos).sum(axis=1)
+        eq = equity[seg]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lev = np.where(eq > 0, gross / np.where(eq > 0, eq, 1.0),
+                           np.where(gross > 0, np.inf, 0.0))
+        hit = np.flatnonzero(lev > max_lev)
+        return start + int(hit[0]) if len(hit) else None
+
+    k = 0
+    while True:
+        t_plan = int(plan.rows[k]) if k < len(plan.rows) else n_rows - 1
+        cash_plan = value_rows(nxt, t_plan, cash)
+        r = first_breach(checked, t_plan - 1)
+        if r is None and k >= len(plan.rows):
+            break
+        if r is None:
+            t, cash, weights, resize = t_plan, cash_plan, plan.weights[k], plan.resize[k]
+            new_legs, delta = target_shares(weights, equity[t], close_raw[t], legs, resize,
+                                            p["fractional"])
+            reason_k, exits = plan.reasons[k], plan.exits[k]
+            k += 1
+        else:  # a margin call on a row without a signal: the book as held, then the rule below
+            t, cash = r, float(cash_arr[r])
+            new_legs, reason_k, exits = legs, "margin_call", np.zeros(n_names, dtype=bool)
         f = t + 1
-        cash = value_rows(nxt, t, cash)
         nxt = max(nxt, t + 1)
-        new_legs, delta = target_shares(plan.weights[k], equity[t], close_raw[t], legs,
-                                        plan.resize[k], p["fractional"])
+        new_legs, acted = apply_limits(new_legs, legs, px.close[t], close_raw[t], float(equity[t]),
+                                       cash, plan.tradable_next[t], p, c_rate)
+        for rec in acted:
+            calls.append({"date": market.dates[t], "fill_date": market.dates[f], **rec})
+        if acted:
+            reason_k = LIMIT_REASON[acted[0]["rule"]]
+        delta = new_legs.sum(axis=0) - legs.sum(axis=0)
         seq = order_sequence(delta)
         # the fill bar: borrow on the position held overnight, then the orders at the open
         b = 0.0
         if credit:
-            b = float(np.sum(np.where(pos < 0, days[f] * credit * np.abs(pos) * avgp, 0.0)))
+            b = float(np.sum(borrow_charges(days[f], credit, pos, avgp)))
         cash_before = cash
         cash -= b
         if len(seq):
             price = fill_prices(px.open[f], px.high[f], px.low[f], delta > 0, slip)
             pre = rejected_orders(cash_before, delta, np.where(np.isfinite(close_raw[t]), close_raw[t], 0.0),
-                                  pos, c_rate, seq)
+                                  pos, c_rate, seq, submit_check=True)
             real = rejected_orders(cash, delta, price, pos, c_rate, seq)
             if pre.any() or real.any():
                 j = seq[int(np.argmax(pre | real))]
-                raise SqueezeLabError(
-                    f"vectorized twin: {int((pre | real).sum())} order(s) would be rejected for cash "
-                    f"(first: {market.tickers[j]} {delta[j]:+.4g} shares "
-                    f"signalled {market.dates[t].date()}): lower the book's net long exposure or gross"
-                )
+                raise SqueezeLabError("vectorized twin: " + refusal_message(
+                    int((pre | real).sum()), str(market.tickers[j]), float(delta[j]),
+                    market.dates[t].date().isoformat(), float(equity[t]), p["cash_buffer"],
+                    verb="would be rejected"))
             first_fill = f if first_fill is None else first_fill
             d = delta[seq]
             pr = price[seq]
             cm = commissions(d, pr, c_rate)
             cash -= float(np.sum(d * pr)) + float(np.sum(cm))
             pos, avgp = update_positions(pos, avgp, delta, price)
-            comm_day[f] = float(np.sum(cm))
-            if detail:
-                labels = leg_labels(legs, new_legs)
-                t_rows.append(np.full(len(seq), f))
-                t_cols.append(seq)
-                t_size.append(d)
-                t_price.append(pr)
-                t_comm.append(cm)
-                t_leg.append(labels[seq])
-                reason = np.full(len(seq), plan.reasons[k], dtype=object)
-                reason[plan.exits[k][seq]] = "delist_exit"
-                t_reason.append(reason)
-            else:
-                traded.append(np.abs(d) * pr)
+            labels = leg_labels(legs, new_legs)
+            reason = np.full(len(seq), reason_k, dtype=object)
+            reason[exits[seq]] = "delist_exit"
+            fills.append({"rows": np.full(len(seq), f), "cols": seq, "size": d, "price": pr,
+                          "commission": cm, "leg": labels[seq], "reason": reason})
         legs = new_legs
         fill_rows.append(f)
         leg_states.append(new_legs)
@@ -184,39 +206,27 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         cash_arr[f] = cash
         equity[f] = cash + px.close[f] @ pos
         nxt = f + 1
-    value_rows(nxt, n_rows - 1, cash)
-    dates, tickers = market.dates, market.tickers
+        checked = f
 
-    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
+    log = overlay_log if overlay_log is not None else pd.DataFrame()
     if not detail:
-        return EquityRun(equity=pd.Series(equity, index=dates, name="equity"),
-                         cash=pd.Series(cash_arr, index=dates, name="cash"),
+        traded = [np.abs(x["size"]) * x["price"] for x in fills]
+        return EquityRun(equity=pd.Series(equity, index=market.dates, name="equity"),
+                         cash=pd.Series(cash_arr, index=market.dates, name="cash"),
                          # summed as the trades table's column would be (pandas)
-                         traded_value=float(pd.Series(cat(traded, np.float64)).sum()),
-                         n_trades=int(sum(len(x) for x in traded)),
-                         overlay_log=overlay_log if overlay_log is not None else pd.DataFrame(),
-                         first_fill=None if first_fill is None else dates[first_fill])
-
-    rows_a, cols_a = cat(t_rows, np.int64), cat(t_cols, np.int64)
-    size_a = cat(t_size, np.float64)
-    trades = trades_frame(dates, tickers, rows_a, cols_a, size_a, cat(t_price, np.float64),
-                          cat(t_comm, np.float64), cat(t_leg, object), cat(t_reason, object))
-    shares = pd.DataFrame(shares_from_fills(n_rows, n_names, rows_a, cols_a, size_a),
-                          index=dates, columns=tickers)
-    leg_arr = legs_from_log(n_rows, n_names, np.asarray(fill_rows, dtype=np.int64),
-                            np.asarray(leg_states) if leg_states else np.zeros((0, len(LEGS), n_names)))
-    return BacktestResult(
-        equity=pd.Series(equity, index=dates, name="equity"),
-        cash=pd.Series(cash_arr, index=dates, name="cash"),
-        shares=shares,
-        leg_shares=frames_by_leg(leg_arr, dates, tickers),
-        trades=trades,
-        costs=costs_frame(dates, comm_day, borrow),
+                         traded_value=float(pd.Series(np.concatenate(traded) if traded
+                                                      else np.zeros(0)).sum()),
+                         n_trades=int(sum(len(x) for x in traded)), overlay_log=log,
+                         first_fill=None if first_fill is None else market.dates[first_fill],
+                         margin_calls=margin_calls_frame(calls))
+    return BacktestResult.from_fills(
+        market.dates, market.tickers, equity=equity, cash=cash_arr, borrow=borrow,
+        fills=Fills.from_parts(fills),
+        legs=(np.asarray(fill_rows, dtype=np.int64), np.asarray(leg_states)),
         targets=targets,
-        overlay_log=overlay_log if overlay_log is not None else pd.DataFrame(),
+        overlay_log=log,
         engine="vectorized",
         rejected_orders=0,
+        margin_calls=margin_calls_frame(calls),
         info={"exec": p, "n_signals": int(len(plan.rows))},
     )

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ class RunArtifacts:
     trades: pd.DataFrame        # date, ticker, size, price, commission, leg, ...
     positions: pd.DataFrame     # index = dates; columns = tickers (shares)
     overlay_log: pd.DataFrame   # date, signal, action, size, detail
+    margin_calls: pd.DataFrame | None = None  # strategies.result.MARGIN_CALL_COLUMNS
 
 
 #: File inside every temporary run folder: says it is ours (the clean-up removes nothing else).
@@ -149,6 +150,9 @@ def write_run(out_dir: str | Path, name: str, art: RunArtifacts,
         step("positions.parquet")
         _csv(art.overlay_log, tmp / "overlay_log.csv")
         step("overlay_log.csv")
+        if art.margin_calls is not None:
+            _csv(art.margin_calls, tmp / "margin_calls.csv")
+            step("margin_calls.csv")
         if render is not None:
             render(tmp)
         step("tearsheet.html")
@@ -180,6 +184,8 @@ class RunData:
     equity: pd.DataFrame
     trades: pd.DataFrame
     overlay_log: pd.DataFrame
+    #: margin_calls.csv (empty when the run had none or predates it)
+    margin_calls: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -194,11 +200,13 @@ CSV_COLUMNS = {
     "equity.csv": ("date", "equity"),
     "trades.csv": ("date", "ticker", "size", "price", "commission"),
     "overlay_log.csv": ("date", "signal", "action", "size"),
+    "margin_calls.csv": ("date", "fill_date", "rule"),
 }
 #: Columns that must hold numbers when present (``True``: no blanks either).
 NUMERIC = {"equity.csv": (("equity", True), ("cash", False)),
            "trades.csv": (("size", True), ("price", True), ("commission", True)),
-           "overlay_log.csv": (("size", False),)}
+           "overlay_log.csv": (("size", False),),
+           "margin_calls.csv": (("leverage", True), ("scale", True))}
 #: metrics.json sections every run has, each a JSON object.
 METRIC_SECTIONS = ("performance", "episodes", "attribution", "exposures", "overlay")
 
@@ -307,6 +315,10 @@ def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
         trades = _read_csv(p / current)
         current = "overlay_log.csv"
         overlay = _read_csv(p / current)
+        current = "margin_calls.csv"
+        calls = _read_csv(p / current) if (p / current).is_file() else pd.DataFrame()
+        if "fill_date" in calls.columns:
+            calls["fill_date"] = pd.to_datetime(calls["fill_date"], format="%Y-%m-%d")
     except _Bad as err:
         raise SqueezeLabError(f"{p} is not a valid run folder: {current} {err}: re-run it with "
                               "squeeze-lab run") from None
@@ -314,4 +326,4 @@ def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
         raise SqueezeLabError(f"{p} has an unreadable {current} ({err.strerror}): check the "
                               "folder's permissions") from None
     _check_config(p, config, prov)
-    return RunData(p, config, prov, metrics, equity, trades, overlay)
+    return RunData(p, config, prov, metrics, equity, trades, overlay, calls)

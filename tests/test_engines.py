@@ -340,6 +340,12 @@ def test_borrow_follows_backtraders_average_price_rule_by_hand():
 
 def test_impossible_order_is_counted_and_raises():
     m = random_market(seed=5, n_names=8, n_days=30, listing=False)
+    # the funding rule sizes the buys to the cash at the signal close; an open gapping to 3x
+    # the close on the fill bar still leaves the account short of cash
+    gap = {f: m.frame(f).copy() for f in ("open", "high", "low", "close", "volume")}
+    gap["open"].iloc[4] = 3 * m.close.iloc[3]
+    gap["high"].iloc[4] = np.maximum(gap["high"].iloc[4], gap["open"].iloc[4])
+    m = Market(**gap, attributes=m.attributes, source="test", synthetic=True)
     dates = m.dates[[3, 10]]
     legs = {leg: pd.DataFrame(0.0, index=dates, columns=m.tickers) for leg in LEGS}
     legs["long"].iloc[:, :] = 3.0 / len(m.tickers)  # net 3x long with 1x of cash
@@ -438,7 +444,8 @@ def test_user_analyzers_are_run_and_returned(market, targets):
 def test_params_split_by_section_and_unknown_keys_rejected():
     strat, ex = split_params({"book": {"gross": 1.5}, "overlay": {"enabled": True},
                               "execution": {"commission_bps": 2.0, "fractional": False}})
-    assert strat == {"gross": 1.5, "enabled": True, "fractional": False}
+    assert strat == {"gross": 1.5, "enabled": True, "fractional": False,  # + the account limits
+                     "max_leverage": 4.0, "margin_call_to": 2.0, "cash_buffer": 0.05}
     assert ex["commission_bps"] == 2.0 and ex["cash"] == 1_000_000.0
     with pytest.raises(SqueezeLabError, match="unknown parameter 'grosss'"):
         split_params({"grosss": 2})

@@ -1,0 +1,192 @@
+"""The one backtrader recorder: what a run did, per bar and per fill, ready for the result assembly.
+
+``run_backtrader`` adds it to read its own run; the project's analyzers
+(:mod:`analyzers.bt_analyzers`) subclass it, so a user's Cerebro is recorded the same way.
+Per bar it stores the date, broker value, cash and the cumulative borrow the broker charged
+(``BackBroker.d_credit``, plus what ``int2pnl`` folded into closing commissions), optionally every
+data's close; per fill the execution bit with commission proper and the order's ``leg``/``reason``
+labels. :meth:`Recorder.result` hands that to :meth:`strategies.result.BacktestResult.from_fills`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from ..feeds.errors import SqueezeLabError
+from .execution import num_to_dates
+from .result import BacktestResult, Fills
+
+_FILL_KEYS = ("dt", "data", "size", "price", "comm", "leg", "reason")
+
+
+class Recorder(bt.Analyzer):
+    """Broker value, cash and cumulative borrow per bar (preallocated arrays) and every fill.
+
+    Params: ``closes`` (also keep every data's close per bar). ``get_analysis()``: ``dt``,
+    ``value``, ``cash``, ``credit`` (arrays, one per bar) and ``fills`` {dt, data, size, price,
+    comm, leg, reason} lists.
+    """
+
+    params = (("closes", False),)
+    #: Subclasses that always need the closes set this.
+    keep_closes = False
+
+    def start(self) -> None:
+        n = max((d.buflen() for d in self.datas), default=0) or 256
+        self._names = [d._name or f"data{i}" for i, d in enumerate(self.datas)]
+        self._name_of = {id(d): name for d, name in zip(self.datas, self._names, strict=True)}
+        self._value = np.full(n, np.nan)
+        self._cash = np.full(n, np.nan)
+        self._credit = np.full(n, np.nan)
+        self._dt = np.full(n, np.nan)
+        self._keep_closes = bool(self.p.closes or self.keep_closes)
+        self._per_bar = False  # closes copied per bar (memory-saving buffers only), set on bar one
+        self._close_rows: list[list[float]] = []
+        self._n = 0
+        self._folded = 0.0  # borrow int2pnl moved into closing commissions
+        broker = self.strategy.broker
+        self._start_cash = float(getattr(broker, "startingcash", broker.getcash()))
+        self.fills: dict[str, list[Any]] = {k: [] for k in _FILL_KEYS}
+
+    def _grow(self) -> None:
+        for name in ("_value", "_cash", "_credit", "_dt"):
+            arr = getattr(self, name)
+            setattr(self, name, np.concatenate([arr, np.full_like(arr, np.nan)]))
+
+    def next(self) -> None:
+        i = self._n
+        if i >= len(self._value):
+            self._grow()
+        broker = self.strategy.broker
+        self._value[i] = broker.getvalue()
+        self._cash[i] = broker.getcash()
+        self._credit[i] = sum(broker.d_credit.values()) + self._folded
+        self._dt[i] = self.strategy.datetime[0]
+        if self._keep_closes:
+            if i == 0:
+                self._per_bar = not all(_unbounded(d) for d in self.datas)
+            if self._per_bar:
+                self._close_rows.append([d.close[0] if len(d) else np.nan for d in self.datas])
+        self._n = i + 1
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status not in (order.Completed, order.Partial):
+            return
+        int2pnl = bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
+        cinfo = getattr(order, "comminfo", None)
+        name = self._name_of.get(id(order.data), order.data._name)
+        info = order.info
+        f = self.fills
+        for bit in order.executed.iterpending():
+            if bit is None:
+                break
+            comm = bit.closedcomm + bit.openedcomm
+            if bit.closed and int2pnl and cinfo is not None:
+                # int2pnl adds the accrued short interest to the closing commission: keep it as borrow
+                proper = cinfo.getcommission(bit.closed, bit.price) + bit.openedcomm
+                self._folded += comm - proper
+                comm = proper
+            f["dt"].append(bit.dt)
+            f["data"].append(name)
+            f["size"].append(bit.size)
+            f["price"].append(bit.price)
+            f["comm"].append(comm)
+            f["leg"].append(info.get("leg", ""))
+            f["reason"].append(info.get("reason", ""))
+
+    def get_analysis(self) -> dict[str, Any]:
+        n = self._n
+        return {"dt": self._dt[:n], "value": self._value[:n], "cash": self._cash[:n],
+                "credit": self._credit[:n], "fills": self.fills}
+
+    # ----------------------------------------------------------------- views
+    def _dates(self) -> pd.DatetimeIndex:
+        """The bars' dates (normalized, named ``date``)."""
+        return day_index(self._dt[:self._n])
+
+    def closes(self) -> pd.DataFrame:
+        """Every data's close per bar (needs ``closes=True``): read once from the feeds' line
+        buffers (:func:`closes_at`), or as copied per bar when the buffers forget old bars."""
+        if not self._keep_closes:
+            raise SqueezeLabError("Recorder was added without closes=True: closes were not kept")
+        if self._per_bar:
+            closes = np.asarray(self._close_rows, dtype=np.float64).reshape(self._n, len(self._names))
+        else:
+            closes = closes_at(list(self.datas), self._dt[:self._n])
+        return pd.DataFrame(closes, index=self._dates(), columns=self._names)
+
+    def borrow(self) -> np.ndarray:
+        """Borrow charged per bar (money): the change of the cumulative credit."""
+        return np.diff(self._credit[:self._n], prepend=0.0)
+
+    def fills_on(self, day_nums: np.ndarray, tickers: pd.Index, strict: bool = True) -> Fills:
+        """The fills indexed by position in ``day_nums`` (integer day numbers of the rows) and
+        ``tickers``. A fill on a day that is not a row is an error (every feed needs every date),
+        or with ``strict=False`` goes to the last row before it."""
+        f = self.fills
+        days = np.floor(np.asarray(f["dt"], dtype=np.float64)).astype(np.int64)
+        if not strict:
+            rows = np.clip(np.searchsorted(day_nums, days, side="right") - 1, 0,
+                           max(len(day_nums) - 1, 0))
+            days = day_nums[rows] if len(day_nums) else days
+        rows = np.searchsorted(day_nums, days)
+        ok = (rows < len(day_nums)) & (day_nums[np.minimum(rows, len(day_nums) - 1)] == days)
+        if len(days) and not ok.all():
+            raise SqueezeLabError("a fill fell on a date without a bar: give every feed every "
+                                  "market date (strategies.bt_feed.feeds_for does)")
+        cols = pd.Index(tickers).get_indexer(pd.Index(f["data"], dtype=object))
+        return Fills(rows=rows.astype(np.int64), cols=cols.astype(np.int64),
+                     size=np.asarray(f["size"], dtype=np.float64),
+                     price=np.asarray(f["price"], dtype=np.float64),
+                     commission=np.asarray(f["comm"], dtype=np.float64),
+                     leg=np.asarray(f["leg"], dtype=object),
+                     reason=np.asarray(f["reason"], dtype=object))
+
+    def result(self, legs: Any, strict: bool = True, **rest: Any) -> BacktestResult:
+        """The run as a :class:`BacktestResult` on the recorded bars, one column per data
+        (``legs`` and ``rest``: see :meth:`BacktestResult.from_fills`)."""
+        dates = self._dates()
+        tickers = pd.Index(self._names, dtype=object)
+        day_nums = np.floor(self._dt[:self._n]).astype(np.int64)
+        n = self._n
+        return BacktestResult.from_fills(
+            dates, tickers, equity=self._value[:n], cash=self._cash[:n], borrow=self.borrow(),
+            fills=self.fills_on(day_nums, tickers, strict=strict), legs=legs, **rest)
+
+
+def day_index(nums: np.ndarray) -> pd.DatetimeIndex:
+    """Normalized dates of backtrader date numbers, named ``date``."""
+    return pd.DatetimeIndex(num_to_dates(np.floor(np.asarray(nums, dtype=np.float64))), name="date")
+
+
+
+def _unbounded(data: Any) -> bool:
+    line = data.lines.close
+    return line.mode == line.UnBounded and data.lines.datetime.mode == line.UnBounded
+
+
+def closes_at(datas: list[Any], nums: np.ndarray) -> np.ndarray:
+    """Each data's close as ``data.close[0]`` read at the bars stamped ``nums`` (bars x datas).
+
+    Read from the datas' line buffers (every bar loaded so far): the close of the data's last
+    bar at or before each stamp, NaN before its first bar, which is what a per-bar read in
+    ``next()`` sees. Needs unbounded buffers (not ``exactbars``/``qbuffer``).
+    """
+    nums = np.asarray(nums, dtype=np.float64)
+    out = np.full((len(nums), len(datas)), np.nan)
+    for j, d in enumerate(datas):
+        n = d.buflen()
+        if n <= 0:
+            continue
+        dts = np.frombuffer(d.lines.datetime.array, dtype=np.float64)[:n]
+        close = np.frombuffer(d.lines.close.array, dtype=np.float64)[:n]
+        if len(dts) == len(nums) and np.array_equal(dts, nums):
+            out[:, j] = close
+            continue
+        k = np.searchsorted(dts, nums, side="right") - 1
+        out[:, j] = np.where(k >= 0, close[np.clip(k, 0, None)], np.nan)
+    return out

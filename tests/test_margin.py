@@ -105,7 +105,7 @@ def test_margin_call_keeps_names_that_cannot_trade():
 def test_margin_settings_are_checked():
     with pytest.raises(SqueezeLabError, match="margin_call_to=5 is above execution.max_leverage=4"):
         resolve_exec_params(max_leverage=4.0, margin_call_to=5.0)
-    with pytest.raises(SqueezeLabError, match="margin_call_to must be > 0"):
+    with pytest.raises(SqueezeLabError, match="margin_call_to=0.0 is outside"):
         resolve_exec_params(margin_call_to=0.0)
     assert resolve_exec_params(max_leverage=0.0, margin_call_to=9.0)["max_leverage"] == 0.0
 

@@ -180,12 +180,12 @@ def run_one(config: Config, out: str | Path, ui: Any, command: str,
 
     if market is None:
         market = ui.load_market(config["data"])
-    for note in check_against_market(config, market):
-        ui.note(note)
-    try:
+    try:  # a study runs several: an error says which one failed
+        for note in check_against_market(config, market):
+            ui.note(note)
         with ui.progress(f"backtest {config['name']}", total=None):
             output = execute(config, market)
-    except SqueezeLabError as err:  # a study runs several: say which one failed
+    except SqueezeLabError as err:
         raise SqueezeLabError(f"run {config['name']!r}: {err}") from err
     note = margin_note(config["name"], output.result.margin_calls, config["execution"])
     if note:

@@ -47,7 +47,11 @@ def run_study(raw: Mapping[str, Any], out: str | Path, ui: UI, command: str,
         key = repr(sorted(config["data"].items()))
         if key not in markets:
             markets[key] = ui.load_market(config["data"])
-        for note in check_against_market(config, markets[key]):
+        try:
+            notes = check_against_market(config, markets[key])
+        except SqueezeLabError as err:  # say which run of the study cannot be done
+            raise SqueezeLabError(f"run {config.name!r}: {err}") from err
+        for note in notes:
             ui.note(f"{config.name}: {note}")
     paths: list[Path] = []
     for i, config in enumerate(configs, 1):

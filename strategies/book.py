@@ -20,7 +20,8 @@ once, before a run, vectorized over dates and names:
    the per-name cap ``max_weight`` (excess redistributed pro rata over the uncapped names; an
    infeasible cap is an error naming the fix);
 6. leg totals: dollar neutral ``(gross + net) / 2`` long and ``(gross - net) / 2`` short, or beta
-   neutral (long total x long beta = short total x short beta, totals summing to ``gross``).
+   neutral (long total x long beta = short total x short beta, totals summing to ``gross``) with
+   the net held within ``±net_limit`` (:func:`limit_net`: the cash a net long needs).
 
 Every signal-date row resizes every name (``resize`` all True), reason ``"rebalance"``.
 
@@ -275,6 +276,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
         tot_s = tot_l.copy()
         bfill = np.where(np.isfinite(beta), beta, 0.0)
         tot_l, neutral_ok = _beta_neutral_long_total(raw_l, raw_s, bfill, k, gross, cap, active)
+        tot_l, net_capped = limit_net(tot_l, gross, p["net_limit"], active)
         tot_s = np.where(active, gross - tot_l, 0.0)
         _check_cap(tot_l, tot_s, k, cap, sig_dates, n_cand, elig.sum(axis=1))
         w_l = cap_weights(raw_l, tot_l, cap)
@@ -284,6 +286,8 @@ def book_targets(market: Market, **params: Any) -> Targets:
     if p["neutral"] == "beta":
         reasons = np.where(neutral_ok, reasons, "rebalance: beta neutrality infeasible with these "
                            "betas and caps; legs sized by floored leg betas").astype(object)
+        reasons = np.where(net_capped, reasons + f"; net held at the net_limit "
+                           f"{p['net_limit']:g} (beta neutrality gives way)", reasons).astype(object)
     legs = {
         "long": pd.DataFrame(w_l, index=sig_dates, columns=tickers),
         "short": pd.DataFrame(-w_s, index=sig_dates, columns=tickers) + 0.0,
@@ -291,6 +295,21 @@ def book_targets(market: Market, **params: Any) -> Targets:
     }
     return Targets(legs=legs, resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
                    reasons=pd.Series(reasons, index=sig_dates, dtype=object))
+
+
+def limit_net(long_total: np.ndarray, gross: float, net_limit: float, active: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Long-leg totals held so the net ``2 * long - gross`` stays within ``±net_limit``.
+
+    A stock account pays for a net long with equity (short proceeds fund the rest), so a beta-
+    neutral book whose short betas dwarf its long betas must not go (nearly) all-in long: the
+    long total is clipped to ``[(gross - net_limit) / 2, (gross + net_limit) / 2]``. Returns the
+    totals and the rows where the clip acted.
+    """
+    lo, hi = (gross - net_limit) / 2, (gross + net_limit) / 2
+    clipped = np.clip(long_total, lo, hi)
+    acted = active & (np.abs(clipped - long_total) > TOL)
+    return np.where(active, clipped, long_total), acted
 
 
 def _beta_neutral_long_total(raw_l: np.ndarray, raw_s: np.ndarray, beta: np.ndarray,

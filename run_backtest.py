@@ -28,6 +28,7 @@ from .pipeline.config import (
     apply_overrides,
     check_output_folder,
     config_help,
+    ignored_settings,
     load_config_file,
     resolve_config,
 )
@@ -142,6 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = build_run_config(args)
     check_book_files([config])
     check_output_folder(args.out)
+    for note in ignored_settings(config, args.set or []):
+        ui.note(note)
     path = run_one(config, out=args.out, ui=ui, command=_command_line())
     summarize_run(path, ui)
     return 0

@@ -156,6 +156,20 @@ def resolve_config(raw: Mapping[str, Any] | None, name: str | None = None) -> Co
     return Config(name=run_name, **sections)
 
 
+def ignored_settings(config: Config, sets: Sequence[str]) -> list[str]:
+    """Notes for ``--set`` keys the run will not read (an overlay key with the overlay off, ...)."""
+    notes = []
+    for item in sets:
+        key = item.split("=", 1)[0].strip()
+        section, _, name = key.partition(".")
+        if section not in SECTIONS or name not in SECTIONS[section].names:
+            continue
+        reason = SECTIONS[section].inert_reason(name, config[section], sweep=False)
+        if reason is not None:
+            notes.append(f"--set {key} has no effect: {reason[0]} ({reason[1]})")
+    return notes
+
+
 def check_study(study: Any) -> tuple[Mapping[str, Any], ...]:
     """The ``[study]`` table checked: only ``runs``, a list of tables with names."""
     if study is None:

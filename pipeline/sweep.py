@@ -156,7 +156,9 @@ def check_axes(axes: list[tuple[str, list[Any]]], points: Sequence[Point]) -> No
         spec = SECTIONS[section]
         reasons = [spec.inert_reason(param, p.config[section]) for p in points]
         if all(reasons):
-            raise SqueezeLabError(f"--grid {key} cannot change the result: {reasons[0]}")
+            why, fix = reasons[0]
+            fix = fix if fix == "drop the axis" else f"{fix}, or drop the axis"
+            raise SqueezeLabError(f"--grid {key} cannot change the result: {why}: {fix}")
         seen: dict[str, Any] = {}
         for v in values:
             norm = json.dumps(spec.param(param).validate(v, section), default=str)

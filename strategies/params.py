@@ -143,7 +143,8 @@ class Param:
     ``affects_result=False`` marks keys that change no number of a sweep row (labels, tables of
     the report): a sweep refuses them as axes. ``used_if = (text, predicate over the section's
     values)`` says when the key is read at all (``hedge_size`` only with the hedge_basket
-    action); a sweep over a key no grid point reads is refused. ``cli`` names the flag that sets it.
+    action); a sweep over a key no grid point reads is refused. ``cli`` names the flag that sets it;
+    ``example`` is the value error messages suggest (default: the default).
     """
 
     name: str
@@ -157,6 +158,7 @@ class Param:
     cli: str = ""
     used_if: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = field(default=None,
                                                                            compare=False)
+    example: Any = None
 
     def __post_init__(self) -> None:
         if not self.type:
@@ -183,9 +185,11 @@ class Param:
             if isinstance(value, str):
                 value = tuple(s.strip() for s in value.split(",") if s.strip())
             if not isinstance(value, (tuple, list)):
+                example = self.example if self.example is not None else self.default
+                literal = allowed and not any(isinstance(c, type) for c in allowed)
                 raise SqueezeLabError(
-                    f"{head}={value!r} is not a list: give a list such as {_json(self.default)}"
-                    + (f" with items from {describe_choices(allowed)}" if allowed else "")
+                    f"{head}={value!r} is not a list: give a list such as {_json(example)}"
+                    + (f" with items from {describe_choices(allowed)}" if literal else "")
                 )
             items = []
             for item in value:
@@ -373,18 +377,20 @@ class Section:
                 raise SqueezeLabError(msg)
         return self.values_type(**values)
 
-    def inert_reason(self, key: str, values: Mapping[str, Any]) -> str | None:
-        """Why ``key`` changes nothing given the section's resolved ``values``, and the fix
-        (None: it matters)."""
+    def inert_reason(self, key: str, values: Mapping[str, Any],
+                     sweep: bool = True) -> tuple[str, str] | None:
+        """Why ``key`` changes nothing given the section's resolved ``values``, and what would
+        make it matter; None when it matters. ``sweep=False``: keys that only shape the report
+        (``affects_result=False``) matter to a run."""
         p = self.param(key)
-        if not p.affects_result:
-            return f"{self.name}.{key} changes no number of a sweep row: drop the axis"
+        if sweep and not p.affects_result:
+            return f"{self.name}.{key} changes no number of a sweep row", "drop the axis"
         if self.enabled_by and key != self.enabled_by and not values[self.enabled_by]:
-            return (f"{self.name}.{self.enabled_by} is false, so {self.name}.{key} is never read: "
-                    f"add --set {self.name}.{self.enabled_by}=true or drop the axis")
+            return (f"{self.name}.{self.enabled_by} is false, so {self.name}.{key} is never read",
+                    f"add --set {self.name}.{self.enabled_by}=true")
         if p.used_if is not None and not p.used_if[1](values):
-            return (f"{self.name}.{key} is only read when {self.name}.{p.used_if[0]}: --set that "
-                    "first, or drop the axis")
+            return (f"{self.name}.{key} is only read when {self.name}.{p.used_if[0]}",
+                    "set that first")
         return None
 
     def help_lines(self) -> list[str]:

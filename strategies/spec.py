@@ -133,7 +133,8 @@ DATA = Section("data", "where prices come from and which dates are run", (
     Param("n_names", 500, "scenario: number of stocks in the universe", bounds="[50, 20000]"),
     Param("start", "2023-01-03", "first trading date of the run", type="date", cli="--start"),
     Param("end", "2026-03-31", "last trading date of the run", type="date", cli="--end"),
-    Param("tickers", (), "yahoo: list of tickers", choices=(str,), check=check_tickers),
+    Param("tickers", (), "yahoo: list of tickers", choices=(str,), check=check_tickers,
+          example=("AAPL", "MSFT")),
     Param("tickers_file", "", "yahoo: file with one ticker per line"),
     Param("index", "SPY", "yahoo: broad index ticker (reference series and beta)"),
     Param("growth", "QQQ", "yahoo: growth/tech index ticker"),
@@ -351,7 +352,7 @@ EXECUTION = Section("execution", "fills, costs and the account (shared by both e
 # --------------------------------------------------------------------------- analysis
 ANALYSIS = Section("analysis", "episodes and the report's tables", (
     Param("episodes", (), "extra named episodes as NAME:START:END", choices=(str,),
-          check=check_episodes, cli="--episode"),
+          check=check_episodes, cli="--episode", example=("may_2024:2024-05-01:2024-05-31",)),
     Param("builtin_episodes", True, "analyze the built-in episodes (June-July 2025, January "
           "2026)"),
     Param("detect", True, "add episodes the data reveals (junk-rally spells, worst drawdowns)",

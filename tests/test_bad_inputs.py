@@ -369,3 +369,13 @@ def test_resumed_sweep_csv_with_a_garbage_metric_is_refused(tmp_path: Path) -> N
     path.write_text(path.read_text().replace("0.5", "lots"))
     with pytest.raises(SqueezeLabError, match="sharpe_ratio='lots', not a number"):
         SweepFile(path, cols, resume=True, expected=expected)
+
+
+def test_a_setting_the_run_never_reads_says_so_under_quiet(tmp_path: Path, capsys) -> None:
+    code, err = cli(capsys, "run", *SMALL, "--out", str(tmp_path / "runs"),
+                    "--set", "overlay.degross_to=0.2", "--set", "book.neutral=beta",
+                    "--set", "book.net=0.1")
+    assert code == 0, err
+    assert ("note: --set overlay.degross_to has no effect: overlay.enabled is false, so "
+            "overlay.degross_to is never read (add --set overlay.enabled=true)") in err
+    assert "note: --set book.net has no effect: book.net is only read when book.neutral" in err

@@ -25,7 +25,7 @@ import pandas as pd
 from ..feeds.errors import SqueezeLabError
 from ..strategies.result import BacktestResult
 from ..strategies.targets import LEGS
-from .episodes import _d, window_bounds
+from .episodes import iso_day, window_bounds
 
 #: Columns of :attr:`Attribution.daily` (money; costs negative when paid).
 DAILY_COLUMNS = ("long", "short", "hedge", "commission", "borrow", "total", "residual")
@@ -79,19 +79,21 @@ def sign_legs(shares: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"long": s.clip(lower=0.0), "short": s.clip(upper=0.0), "hedge": s * 0.0}
 
 
-def _date_positions(dates: pd.DatetimeIndex, values: Any, what: str) -> np.ndarray:
+def date_positions(dates: pd.DatetimeIndex, values: Any, what: str) -> np.ndarray:
+    """Row of each date of ``values`` in ``dates``; a date off the curve is an error naming ``what``."""
     d = pd.DatetimeIndex(pd.to_datetime(pd.Series(values).to_numpy())).normalize()
     pos = dates.get_indexer(d)
     if (pos < 0).any():
         bad = d[np.flatnonzero(pos < 0)[0]]
         raise SqueezeLabError(
             f"{what} dated {bad.date()} is not a trading date of the equity curve "
-            f"({_d(dates[0])}..{_d(dates[-1])}): date fills by their trading day"
+            f"({iso_day(dates[0])}..{iso_day(dates[-1])}): date fills by their trading day"
         )
     return pos
 
 
-def _leg_arrays(result: BacktestResult, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+def leg_arrays(result: BacktestResult, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+    """Shares held per leg as one (leg, date, ticker) array, zero where none (attribution, exposures)."""
     legs = result.leg_shares if result.leg_shares else sign_legs(result.shares)
     out = np.zeros((len(LEGS), len(dates), len(tickers)))
     for i, leg in enumerate(LEGS):
@@ -103,7 +105,8 @@ def _leg_arrays(result: BacktestResult, dates: pd.DatetimeIndex, tickers: pd.Ind
     return out
 
 
-def _close_array(close: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+def close_array(close: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+    """Closes on the curve's (date, ticker) grid, carried forward, zero before listing."""
     missing = tickers.difference(close.columns)
     if len(missing):
         raise SqueezeLabError(
@@ -121,7 +124,7 @@ def _cost_series(result: BacktestResult, dates: pd.DatetimeIndex, col: str) -> n
         return np.nan_to_num(s.reindex(dates).to_numpy(np.float64), nan=0.0)
     tr = result.trades
     if col == "commission" and tr is not None and not tr.empty and "commission" in tr.columns:
-        pos = _date_positions(dates, tr["date"], "a fill")
+        pos = date_positions(dates, tr["date"], "a fill")
         out = np.zeros(len(dates))
         np.add.at(out, pos, np.nan_to_num(tr["commission"].to_numpy(np.float64)))
         return out
@@ -158,8 +161,8 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
         tickers = tickers.union(pd.Index(trades["ticker"].unique()), sort=False)
     n, m = len(dates), len(tickers)
 
-    S = _leg_arrays(result, dates, tickers)
-    C = _close_array(close, dates, tickers)
+    S = leg_arrays(result, dates, tickers)
+    C = close_array(close, dates, tickers)
     prevS = np.concatenate((np.zeros((len(LEGS), 1, m)), S[:, :-1]), axis=1)
     prevC = np.concatenate((C[:1], C[:-1]), axis=0)
     carry = prevS * (C - prevC)[None]
@@ -167,7 +170,7 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
     D = np.zeros((n, m))
     V = np.zeros((n, m))
     if trades is not None and not trades.empty:
-        dpos = _date_positions(dates, trades["date"], "a fill")
+        dpos = date_positions(dates, trades["date"], "a fill")
         tpos = tickers.get_indexer(trades["ticker"])
         size = trades["size"].to_numpy(np.float64)
         np.add.at(D, (dpos, tpos), size)

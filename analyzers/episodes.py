@@ -34,7 +34,8 @@ KIND_JUNK = "junk_rally"
 KIND_DRAWDOWN = "drawdown"
 
 
-def _d(ts: Any) -> str:
+def iso_day(ts: Any) -> str:
+    """A date as ``YYYY-MM-DD`` (episode names, windows and error messages)."""
     return pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
@@ -86,8 +87,8 @@ def check_episodes_in_range(episodes: Mapping[str, Episode] | Iterable[Episode],
     for ep in eps:
         if not session_mask(dates, ep.start, ep.end).any():
             raise SqueezeLabError(
-                f"episode {ep.name} ({_d(ep.start)}..{_d(ep.end)}) is outside the data "
-                f"({_d(dates[0])}..{_d(dates[-1])}): pick an episode window inside the data "
+                f"episode {ep.name} ({iso_day(ep.start)}..{iso_day(ep.end)}) is outside the data "
+                f"({iso_day(dates[0])}..{iso_day(dates[-1])}): pick an episode window inside the data "
                 "or load data that covers it"
             )
 
@@ -112,8 +113,8 @@ def split_episodes(episodes: Mapping[str, Episode], dates: pd.DatetimeIndex
         if len(dates) and session_mask(dates, ep.start, ep.end).any():
             keep[name] = ep
         else:
-            span = f"{_d(dates[0])}..{_d(dates[-1])}" if len(dates) else "empty"
-            skipped.append({"name": name, "start": _d(ep.start), "end": _d(ep.end),
+            span = f"{iso_day(dates[0])}..{iso_day(dates[-1])}" if len(dates) else "empty"
+            skipped.append({"name": name, "start": iso_day(ep.start), "end": iso_day(ep.end),
                             "reason": f"outside the data ({span})"})
     return keep, skipped
 
@@ -181,7 +182,7 @@ def signal_spells(signal: pd.Series, threshold: float, min_sessions: int = 1,
         if b - a + 1 < min_sessions:
             continue
         s = max(int(a) - int(lookback), 0)
-        out.append(Episode(f"junk_rally_{_d(idx[s])}", idx[s], idx[b], KIND_JUNK))
+        out.append(Episode(f"junk_rally_{iso_day(idx[s])}", idx[s], idx[b], KIND_JUNK))
     return out
 
 
@@ -212,7 +213,7 @@ def drawdown_windows(returns: pd.Series, top: int = 5, min_depth: float = 0.0) -
         if dd[valley] >= -abs(min_depth) or dd[valley] >= 0:
             continue
         s = idx[peak + 1]
-        out.append(Episode(f"drawdown_{_d(s)}", s, idx[valley], KIND_DRAWDOWN))
+        out.append(Episode(f"drawdown_{iso_day(s)}", s, idx[valley], KIND_DRAWDOWN))
     return out
 
 
@@ -240,7 +241,7 @@ def merge_windows(windows: Iterable[Episode]) -> list[Episode]:
             g[2] |= kinds
         else:
             groups.append([w.start, w.end, kinds])
-    return [Episode(f"detected_{_d(s)}_{_d(e)}", s, e, "+".join(sorted(k))) for s, e, k in groups]
+    return [Episode(f"detected_{iso_day(s)}_{iso_day(e)}", s, e, "+".join(sorted(k))) for s, e, k in groups]
 
 
 def detect_episodes(returns: pd.Series, junk_signal: pd.Series | None = None,
@@ -285,8 +286,8 @@ def window_bounds(dates: pd.DatetimeIndex, start: Any, end: Any) -> tuple[int, i
     m = session_mask(dates, start, end)
     if not m.any():
         raise SqueezeLabError(
-            f"window {_d(start)}..{_d(end)} has no session in the data "
-            f"({_d(dates[0])}..{_d(dates[-1])}): pick a window inside the data"
+            f"window {iso_day(start)}..{iso_day(end)} has no session in the data "
+            f"({iso_day(dates[0])}..{iso_day(dates[-1])}): pick a window inside the data"
         )
     pos = np.flatnonzero(m)
     return int(pos[0]), int(pos[-1])
@@ -340,22 +341,22 @@ def episode_drawdown(equity: pd.Series, episode: Episode) -> dict[str, Any]:
                                                          episode.end)) > 0
     return {
         "name": episode.name,
-        "start": _d(episode.start),
-        "end": _d(episode.end),
-        "first_session": _d(dates[a]),
-        "last_session": _d(dates[b]),
+        "start": iso_day(episode.start),
+        "end": iso_day(episode.end),
+        "first_session": iso_day(dates[a]),
+        "last_session": iso_day(dates[b]),
         "sessions": int(b - a + 1),
         "truncated": bool(cut_start or cut_end),
-        "base_date": _d(dates[base]),
+        "base_date": iso_day(dates[base]),
         "return": float(v[b] / v[base] - 1.0),
         "max_drawdown_in_window": max_drawdown(win_r),
-        "peak_date": _d(dates[peak]),
+        "peak_date": iso_day(dates[peak]),
         "peak_in_window": bool(peak >= a),
-        "trough_date": _d(dates[trough]),
+        "trough_date": iso_day(dates[trough]),
         "depth": float(depth),
         "peak_to_trough_sessions": int(trough - peak),
         "peak_to_trough_days": int((dates[trough] - dates[peak]).days),
         "recovered": bool(recovered),
-        "recovery_date": _d(dates[rec]) if rec is not None else None,
+        "recovery_date": iso_day(dates[rec]) if rec is not None else None,
         "trough_to_recovery_sessions": int(rec - trough) if rec is not None else None,
     }

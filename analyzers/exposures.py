@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..strategies.result import BacktestResult
 from ..strategies.targets import LEGS
-from .attribution import _close_array, _date_positions, _leg_arrays
+from .attribution import close_array, date_positions, leg_arrays
 from .episodes import window_bounds
 
 #: Columns of :func:`exposures`.
@@ -62,8 +62,8 @@ def exposures(result: BacktestResult, close: pd.DataFrame,
     tickers = pd.Index(result.shares.columns)
     for df in (result.leg_shares or {}).values():
         tickers = tickers.union(df.columns, sort=False)
-    S = _leg_arrays(result, dates, tickers)
-    C = _close_array(close, dates, tickers)
+    S = leg_arrays(result, dates, tickers)
+    C = close_array(close, dates, tickers)
     legval = S * C[None]
     pos = legval.sum(axis=0)
     b = np.ones(len(tickers))
@@ -89,7 +89,7 @@ def exposures(result: BacktestResult, close: pd.DataFrame,
     traded = np.zeros(len(dates))
     tr = result.trades
     if tr is not None and not tr.empty:
-        p = _date_positions(dates, tr["date"], "a fill")
+        p = date_positions(dates, tr["date"], "a fill")
         np.add.at(traded, p, np.abs(tr["size"].to_numpy(np.float64) * tr["price"].to_numpy(np.float64)))
     prev_eq = np.concatenate((eq[:1], eq[:-1]))
     out["traded_value"] = traded

@@ -91,14 +91,14 @@ def signal_figure(series: pd.Series, threshold: float, exit_threshold: float):
     if not np.isfinite(s.to_numpy(np.float64)).any():
         return None
     with F.matplotlib.style.context(["default", F.STYLE]):
-        fig, axes = F._figure(2.8)
+        fig, axes = F.new_figure(2.8)
         ax = axes[0, 0]
         ax.plot(s.index, s.to_numpy(), color="#1d4e89", lw=1.4, label="junk-rally signal")
         ax.axhline(threshold, color="#b3261e", lw=1, ls="--", label=f"threshold {threshold:g}")
         ax.axhline(exit_threshold, color="#e0a800", lw=1, ls=":", label=f"exit {exit_threshold:g}")
         ax.scatter([s.index[-1]], [s.iloc[-1]], color="#b3261e", zorder=3)
         ax.legend(loc="upper left", fontsize=8, frameon=False)
-        F._date_axis(ax)
+        F.date_axis(ax)
     return fig
 
 

@@ -104,7 +104,7 @@ def stress_figure(report: Mapping[str, Any]):
     if not panels:
         return None
     with F.matplotlib.style.context(["default", F.STYLE]):
-        fig, axes = F._figure(3.4, 1, len(panels))
+        fig, axes = F.new_figure(3.4, 1, len(panels))
         colors = ["#1d4e89", "#b3261e", "#1b7a3a", "#7a4b1b"]
         for ax, kind in zip(axes[0], panels, strict=True):
             if kind == "replay":

@@ -293,19 +293,9 @@ class SectionValues(Mapping):
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in ((k, getattr(self, k)) for k in self.SECTION.names)}
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # the class is made at import time by make_dataclass: pickle by section name
-        return (_restore_section, (self.SECTION.name, dict(self)))
-
     def replace(self, **changes: Any) -> SectionValues:
         """A validated copy with ``changes`` applied."""
         return self.SECTION.resolve({**self.as_dict(), **changes})
-
-
-def _restore_section(name: str, values: dict[str, Any]) -> SectionValues:
-    from .spec import section
-
-    return section(name).values_type(**values)
 
 
 @dataclass(frozen=True)

@@ -391,6 +391,15 @@ STUDY = Section("study", "a study: runs, each the config above with its own tabl
 #: The run's sections, in config order (``study`` is only read by ``squeeze-lab study``).
 SECTIONS: dict[str, Section] = {s.name: s for s in (DATA, BOOK, OVERLAY, EXECUTION, ANALYSIS)}
 SECTION_NAMES = tuple(SECTIONS)
+
+#: Each section's frozen value class, made by ``Section``, named here so that pickle (process
+#: pools, Dask workers) finds it by reference: ``squeeze_lab.strategies.spec.BookConfig``.
+DataConfig, BookConfig, OverlayConfig, ExecutionConfig, AnalysisConfig, TopConfig, StudyConfig = (
+    s.values_type for s in (DATA, BOOK, OVERLAY, EXECUTION, ANALYSIS, TOP, STUDY))
+for _cls in (DataConfig, BookConfig, OverlayConfig, ExecutionConfig, AnalysisConfig, TopConfig,
+             StudyConfig):
+    _cls.__module__ = __name__
+del _cls
 TOP_KEYS = ("name", "study", *SECTION_NAMES)
 
 

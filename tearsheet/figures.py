@@ -103,7 +103,8 @@ class Window:
     kind: str = "episode"
 
 
-def _figure(height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
+def new_figure(height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
+    """A report-width figure and its axes grid, drawn off-screen (no pyplot state)."""
     fig = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
@@ -233,7 +234,8 @@ def leg_pnl_columns(equity: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=equity.index)
 
 
-def _date_axis(ax) -> None:
+def date_axis(ax) -> None:
+    """Concise date ticks, 4 to 10 of them, on ``ax``'s x axis."""
     loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
@@ -288,7 +290,7 @@ def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
         if col in equity and equity[col].notna().any():
             curves[col] = growth_of_one(equity[col].astype(float))
     book = eq / eq.dropna().iloc[0]
-    fig, axes = _figure(4.2)
+    fig, axes = new_figure(4.2)
     ax = axes[0, 0]
     for col, curve in curves.items():
         ax.plot(curve.index, curve, color=SERIES_COLORS[col], lw=1.0, alpha=0.9,
@@ -307,7 +309,7 @@ def equity_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.2f}"))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
     ax.set_title("Cumulative return: book vs index and baskets")
-    _date_axis(ax)
+    date_axis(ax)
     ax.margins(x=0.005)
     _shade(ax, windows)
     _mark_calls(ax, margin_calls)
@@ -325,7 +327,7 @@ def underwater_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
         dd = equity["drawdown"].astype(float)
     else:
         dd = underwater(equity["equity"])
-    fig, axes = _figure(2.8)
+    fig, axes = new_figure(2.8)
     ax = axes[0, 0]
     ax.fill_between(dd.index, dd.to_numpy(), 0.0, color="#c1121f", alpha=0.35, lw=0)
     ax.plot(dd.index, dd, color="#8b0000", lw=0.9)
@@ -334,7 +336,7 @@ def underwater_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
     _pct_axis(ax, 1 if lowest > -0.1 else 0)
     ax.set_ylabel("drawdown")
     ax.set_title("Underwater: drawdown from peak")
-    _date_axis(ax)
+    date_axis(ax)
     ax.margins(x=0.005)
     _shade(ax, windows, label_y=0.12)
     if len(margin_calls):
@@ -358,7 +360,7 @@ def beta_exposure_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
     if not (has_beta or has_beta_net) and expo.empty:
         return None
     panels = int(has_beta or has_beta_net) + int(not expo.empty)
-    fig, axes = _figure(2.5 * panels + 0.4, nrows=panels, sharex=True)
+    fig, axes = new_figure(2.5 * panels + 0.4, nrows=panels, sharex=True)
     i = 0
     if has_beta or has_beta_net:
         ax = axes[i, 0]
@@ -373,7 +375,7 @@ def beta_exposure_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
         ax.set_title("Beta to the index")
         ax.legend(loc="best", ncol=2, frameon=True, framealpha=0.9, edgecolor="none")
         ax.margins(x=0.005)
-        _date_axis(ax)
+        date_axis(ax)
         _shade(ax, windows)
         i += 1
     if not expo.empty:
@@ -387,7 +389,7 @@ def beta_exposure_figure(equity: pd.DataFrame, windows: Sequence[Window] = (),
         ax.set_title("Exposures")
         ax.legend(loc="upper left", ncol=len(expo.columns), bbox_to_anchor=(0.0, -0.12))
         ax.margins(x=0.005)
-        _date_axis(ax)
+        date_axis(ax)
         _shade(ax, windows, label_y=None)
     return fig
 
@@ -424,7 +426,7 @@ def leg_pnl_figure(equity: pd.DataFrame, windows: Sequence[Window]) -> Figure | 
     n = len(panels)
     ncols = min(n, 2)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = _figure(3.0 * nrows + 0.3, nrows=nrows, ncols=ncols)
+    fig, axes = new_figure(3.0 * nrows + 0.3, nrows=nrows, ncols=ncols)
     for k, (w, pnl) in enumerate(panels):
         ax = axes[k // ncols, k % ncols]
         for col in pnl.columns:
@@ -462,7 +464,7 @@ def overlay_figure(equity: pd.DataFrame, overlay_log: pd.DataFrame,
     has_log = not log.empty and "date" in log
     if not has_signal and not has_log:
         return None
-    fig, axes = _figure(3.0)
+    fig, axes = new_figure(3.0)
     ax = axes[0, 0]
     if has_signal:
         sig = equity["junk_signal"].astype(float)
@@ -492,7 +494,7 @@ def overlay_figure(equity: pd.DataFrame, overlay_log: pd.DataFrame,
                    label=f"{name} threshold ({level:g})", zorder=2)
     ax.set_title("Overlay: junk-rally signal and actions")
     ax.set_ylabel("signal")
-    _date_axis(ax)
+    date_axis(ax)
     ax.margins(x=0.005)
     if len(equity.index) > 1:  # the same dates as the other figures (the signal starts later)
         ax.set_xlim(equity.index[0], equity.index[-1])
@@ -512,7 +514,7 @@ def compare_figure(curves: dict[str, pd.Series], windows: Sequence[Window] = ())
     curves = {k: v for k, v in curves.items() if not v.empty}
     if not curves:
         return None
-    fig, axes = _figure(6.0, nrows=2, sharex=True, height_ratios=(3, 2))
+    fig, axes = new_figure(6.0, nrows=2, sharex=True, height_ratios=(3, 2))
     top, bot = axes[0, 0], axes[1, 0]
     for k, (label, eq) in enumerate(curves.items()):
         color = RUN_COLORS[k % len(RUN_COLORS)]
@@ -528,7 +530,7 @@ def compare_figure(curves: dict[str, pd.Series], windows: Sequence[Window] = ())
     bot.set_ylabel("drawdown")
     bot.set_title("Underwater")
     for ax in (top, bot):
-        _date_axis(ax)
+        date_axis(ax)
         ax.margins(x=0.005)
     _shade(top, windows)
     _shade(bot, windows, label_y=None)
@@ -542,7 +544,7 @@ def tradeoff_figure(rows: Sequence[dict], episodes: Sequence[str]) -> Figure | N
         return None
     keys = [(f"{n}.saved", f"{n}: drawdown cut") for n in episodes]
     keys.append(("outside.annual_return", "annual return given up outside episodes"))
-    fig, axes = _figure(max(2.4, 0.28 * len(rows) * len(keys) + 1.0))
+    fig, axes = new_figure(max(2.4, 0.28 * len(rows) * len(keys) + 1.0))
     ax = axes[0, 0]
     height = 0.8 / len(keys)
     for k, (key, name) in enumerate(keys):
@@ -571,7 +573,7 @@ def heatmap_figure(grid: pd.DataFrame, title: str, x: str, y: str,
     """
     z = grid.to_numpy(dtype=float)
     nr, nc = z.shape
-    fig, axes = _figure(max(2.6, 0.45 * nr + 1.6))
+    fig, axes = new_figure(max(2.6, 0.45 * nr + 1.6))
     ax = axes[0, 0]
     ax.grid(False)
     finite = z[np.isfinite(z)]

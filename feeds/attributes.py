@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .csv_feed import Table, _numbers_or_fail, parse_numbers, read_table
 from .errors import SqueezeLabError
 from .market import ATTRIBUTE_COLUMNS
 from .short_interest import check_fraction_of_float
+from .tables import Table, numbers_or_fail, parse_numbers, read_table
 
 #: Column types of the known attributes.
 ATTRIBUTE_TYPES = {
@@ -114,7 +114,7 @@ def _attribute_column(t: Table, name: str, cells: np.ndarray, dtype: str | None)
         return pd.Series(pd.array([bool(v) if k else pd.NA for v, k in zip(vals, known, strict=True)],
                                   dtype="boolean"))
     if kind in ("float", "int"):
-        vals = _numbers_or_fail(t.loc, name, cells)
+        vals = numbers_or_fail(t.loc, name, cells)
         if kind == "int":
             if not np.isfinite(vals).all() or (vals != np.round(vals)).any():
                 r = int(np.argmax(~np.isfinite(vals) | (vals != np.round(vals))))

@@ -18,7 +18,6 @@ The folder is written beside the target and renamed into place only when complet
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -29,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import SqueezeLabError
+from .manifest import EXPORT_FORMAT, MANIFEST_NAME, Manifest
 from .market import Market
 
-#: Version of the exported folder layout (``manifest.json`` -> ``format``).
-EXPORT_FORMAT = 1
+__all__ = ["EXPORT_FORMAT", "export_market"]
 #: Float format used in every exported CSV: 17 significant digits round-trip any float64.
 FLOAT_FORMAT = "%.17g"
 
@@ -100,7 +99,7 @@ def export_market(market: Market, folder: str | os.PathLike[str], overwrite: boo
     if target.exists():
         if not overwrite:
             raise SqueezeLabError(f"{target} already exists: choose a new folder or pass --overwrite")
-        if not target.is_dir() or not (target / "manifest.json").is_file():
+        if not target.is_dir() or not (target / MANIFEST_NAME).is_file():
             raise SqueezeLabError(f"{target} exists and is not a squeeze-lab export (no manifest.json): "
                                   "choose a new folder")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -123,18 +122,16 @@ def export_market(market: Market, folder: str | os.PathLike[str], overwrite: boo
             write(_dated(market.reference), "reference", index=True)
         if not market.factors.empty:
             write(_dated(market.factors), "factors", index=True)
-        manifest = {
-            "format": EXPORT_FORMAT,
-            "written_by": "squeeze-lab export_market",
-            **{k: v for k, v in market.provenance().items()},
-            "files": files,
-            "attribute_dtypes": {str(c): str(t) for c, t in market.attributes.dtypes.items()},
-            "attributes_index_name": market.attributes.index.name,
-            "columns_name": market.close.columns.name,
-            "reference_columns": [str(c) for c in market.reference.columns],
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str) + "\n",
-                                           encoding="utf-8")
+        manifest = Manifest(
+            provenance=market.provenance(),
+            files=files,
+            attribute_dtypes={str(c): str(t) for c, t in market.attributes.dtypes.items()},
+            attributes_index_name=market.attributes.index.name,
+            columns_name=market.close.columns.name,
+            reference_columns=[str(c) for c in market.reference.columns],
+            suspicious=market.suspicious,
+        )
+        (tmp / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         (tmp / "README.md").write_text(_readme(market, files), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import checks
 from .errors import SqueezeLabError
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class Market:
     notes: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
     short_info: ShortInterestInfo | None = None
+    #: "stop": a suspicious one-day move (:mod:`feeds.checks`) is an error; "keep": the feed has
+    #: named them in ``notes`` and the user chose to trade them.
+    suspicious: str = "stop"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -156,6 +160,20 @@ class Market:
             factors=cut(self.factors, False) if not self.factors.empty else self.factors,
             short_interest=cut(self.short_interest), days_to_cover=cut(self.days_to_cover),
         )
+
+    def slice_noted(self, start: str | pd.Timestamp | None = None,
+                    end: str | pd.Timestamp | None = None) -> Market:
+        """:meth:`slice`, with a note when the data covers only part of the requested range."""
+        out = self.slice(start, end)
+        notes = []
+        slack = pd.Timedelta(days=5)   # a requested date on a weekend or holiday is no news
+        if start is not None and pd.Timestamp(start) < out.dates[0] - slack:
+            notes.append(f"the data starts on {out.dates[0].date()}, after the requested start "
+                         f"{pd.Timestamp(start).date()}: the run starts there")
+        if end is not None and pd.Timestamp(end) > out.dates[-1] + slack:
+            notes.append(f"the data ends on {out.dates[-1].date()}, before the requested end "
+                         f"{pd.Timestamp(end).date()}: the run ends there")
+        return replace(out, notes=out.notes + tuple(notes)) if notes else out
 
     def select(self, tickers: list[str] | pd.Index) -> Market:
         """The same market restricted to ``tickers`` (reference series are kept as they are)."""
@@ -250,29 +268,35 @@ def validate(m: Market) -> None:
         raise _bad("ticker has no prices at all", ticker=close.columns[int(np.argmax(dead))],
                    fix="drop it from the universe (--drop-missing)")
     # NaN only before listing / after delisting: the live cells of each column are contiguous.
-    first = np.argmax(live, axis=0)
-    last = len(idx) - 1 - np.argmax(live[::-1], axis=0)
-    span = np.arange(len(idx))[:, None]
-    inside = (span >= first) & (span <= last)
-    holes = inside & ~live
+    holes = checks.holes(live)
     if holes.any():
         i, j = np.argwhere(holes)[0]
         raise _bad("missing price inside the listed period", ticker=close.columns[j], date=idx[i],
                    fix="fill the gap (csv: --ffill-limit) or drop the ticker")
     o, h, lo = m.open.to_numpy(), m.high.to_numpy(), m.low.to_numpy()
     for name, arr in (("open", o), ("high", h), ("low", lo), ("close", c)):
-        bad = live & ~(np.isfinite(arr) & (arr > 0))
+        bad = checks.bad_prices(arr, live)
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise _bad(f"non-positive or NaN {name} price", ticker=close.columns[j], date=idx[i],
                        fix="correct or drop the row")
-    tol = 1e-9
-    with np.errstate(invalid="ignore"):
-        bad = live & ((lo > np.minimum(o, c) * (1 + tol)) | (h < np.maximum(o, c) * (1 - tol)))
+    bad = checks.ohlc_inconsistent(o, h, lo, c, live)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise _bad("OHLC inconsistent (need low <= open, close <= high)", ticker=close.columns[j],
                    date=idx[i], fix="correct the row or load close-only data")
+    if m.suspicious not in ("stop", "keep"):
+        raise _bad(f"suspicious={m.suspicious!r}", fix="use 'stop' or 'keep'")
+    if m.suspicious == "stop":
+        moves = checks.suspicious_moves(c)
+        if moves:
+            names = list(dict.fromkeys(str(close.columns[mv.col]) for mv in moves))
+            shown = ", ".join(f"{close.columns[mv.col]} {mv.describe()} on {idx[mv.row].date()}"
+                              for mv in moves[:3])
+            raise _bad(f"suspicious one-day moves in {len(names)} name(s) ({shown}"
+                       f"{'' if len(moves) <= 3 else f'; {len(moves)} in all'})",
+                       fix="check the prices; drop the names (data.exclude) or build the Market "
+                           "with suspicious='keep' (data.suspicious=\"keep\") to trade them")
     att = m.attributes
     if not att.index.equals(close.columns):
         raise _bad("attributes are not indexed by the market's tickers",

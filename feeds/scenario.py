@@ -26,15 +26,16 @@ factor path tuned (per seed, a few sessions' constant drift) so the *constructed
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from .baskets import reference_series
 from .episodes import EPISODES, MARKET_TARGETS
 from .errors import SqueezeLabError
 from .market import Market, normalize_index
+from .reference import reference_series
 
 #: Factor columns of ``Market.factors``, in order.
 FACTORS = ("market", "junk", "momentum", "quality")
@@ -419,8 +420,212 @@ def _levers(sim: pd.DatetimeIndex, dates: pd.DatetimeIndex
     return out
 
 
+@dataclass
+class _Draws:
+    """Every random draw of one scenario, in the fixed order the generator makes them."""
+
+    u: dict[str, np.ndarray]
+    fac: np.ndarray
+    sec: np.ndarray
+    regime: np.ndarray
+    eps: np.ndarray
+    j_u: np.ndarray
+    j_z: np.ndarray
+    j_s: np.ndarray
+    ohlc: dict[str, np.ndarray]
+    si: np.ndarray
+    listing: np.ndarray
+
+
+def _draw(rng: np.random.Generator, sim: pd.DatetimeIndex, n: int) -> _Draws:
+    """All draws, in order (the same seed gives the same draws byte for byte)."""
+    T = len(sim)
+    u = _draw_universe(rng, n)
+    fac, sec, regime = _factor_paths(rng, sim)
+    df = IDIO_TAIL_DF
+    eps = rng.standard_t(df, (T, n)) / np.sqrt(df / (df - 2)) * u["idio"][None, :]
+    j_u, j_z, j_s = rng.random((T, n)), rng.standard_normal((T, n)), rng.random((T, n))
+    ohlc = {k: rng.standard_normal((T, n)) for k in ("gap", "hi", "lo", "vol")}
+    si = rng.standard_normal((len(_settlements(sim)), n))
+    listing = rng.random((3, n))
+    return _Draws(u, fac, sec, regime, eps, j_u, j_z, j_s, ohlc, si, listing)
+
+
+def _tech_index() -> int:
+    return [s[0] for s in SECTORS].index(TECH_SECTOR)
+
+
+def _base_returns(d: _Draws, f: np.ndarray, s: np.ndarray, jumps: np.ndarray) -> np.ndarray:
+    """Names' returns without momentum (the momentum loading is computed from them)."""
+    u = d.u
+    return (f[:, [0]] * u["beta"] + f[:, [1]] * u["J"] + f[:, [3]] * u["quality"]
+            + s[:, u["sector"]] + u["alpha"] / 252 + d.eps + jumps)
+
+
+def _total_returns(d: _Draws, f: np.ndarray, s: np.ndarray, jump: np.ndarray
+                   ) -> np.ndarray:
+    """Names' returns with momentum: base + standardized 12-1 loading x momentum factor."""
+    base = _base_returns(d, f, s, jump)
+    mload = _momentum_loading(base)
+    return np.maximum(base + mload * f[:, [2]], -0.95)
+
+
+def _jumps(d: _Draws) -> np.ndarray:
+    """Single-name jumps: squeezability x regime intensity, one-sided in the episodes, tilted by each
+    name's momentum loading at the start of the episode (exp(tilt * M)): in June 2025 the
+    beaten-down shorts squeeze (momentum loses), in January 2026 the squeezes keep going in last
+    year's winners (momentum partly offsets)."""
+    regime = d.regime
+    regimes = ("ordinary", *EPISODE_PATHS)
+    reg = {k: np.array([JUMPS[r][k] for r in regimes])[regime][:, None]
+           for k in ("rate", "p_up", "size", "sd", "tilt")}
+    size = reg["size"] * np.exp(reg["sd"] * d.j_z)
+    signed = np.where(d.j_s < reg["p_up"], size, -size / (1 + size))
+    intensity = reg["rate"] * d.u["crowd"][None, :]
+    ordinary_jump = np.where((regime == 0)[:, None] & (d.j_u < intensity), signed, 0.0)
+    if (regime > 0).any():
+        mload0 = _momentum_loading(_base_returns(d, d.fac, d.sec, ordinary_jump))
+        for k in range(1, len(regimes)):
+            rows = np.flatnonzero(regime == k)
+            if len(rows):
+                m0 = np.clip(mload0[rows[0]], -2.0, 2.0)
+                intensity[rows] *= np.exp(reg["tilt"][rows] * m0[None, :])
+    return np.where(d.j_u < intensity, signed, 0.0)
+
+
+def _listings(d: _Draws, n_dates: int) -> np.ndarray:
+    """Listed mask (dates x names): a few IPOs after the start, a few broken names delisting."""
+    N = len(d.u["si"])
+    lst = d.listing
+    listed = np.ones((n_dates, N), dtype=bool)
+    margin = LISTINGS["margin"]
+    if n_dates <= 3 * margin:
+        return listed
+    n_ipo = int(round(LISTINGS["ipo"] * N))
+    n_del = int(round(LISTINGS["delist"] * N))
+    order = np.argsort(lst[0])
+    ipo = order[:n_ipo]
+    broken = np.flatnonzero(d.u["group"] == list(GROUPS).index("broken"))
+    cand = np.setdiff1d(broken if len(broken) >= n_del else np.arange(N), ipo)
+    dele = cand[np.argsort(lst[1][cand])][:n_del]
+    first = (margin + lst[2] * (n_dates - 3 * margin)).astype(int)
+    last = (2 * margin + lst[2] * (n_dates - 3 * margin)).astype(int)
+    for i in ipo:
+        listed[: first[i], i] = False
+    for i in dele:
+        listed[last[i] + 1:, i] = False
+    return listed
+
+
+def _calibrate(d: _Draws, sim: pd.DatetimeIndex, dates: pd.DatetimeIndex, B: int,
+               jump: np.ndarray, listed: np.ndarray, tickers: list[str]) -> dict[str, float]:
+    """Shift the lever paths (in place) so the baskets built from the constituents hit the
+    targets; returns the shifts and the residual for the market's meta."""
+    levers = _levers(sim, dates)
+    if not levers:
+        return {}
+    u, fac, sec = d.u, d.fac, d.sec
+    T, N = d.eps.shape
+    tech = _tech_index()
+    is_tech = u["sector"] == tech
+    ret0 = _total_returns(d, fac, sec, jump)
+    attrs_core = pd.DataFrame({"shares": u["shares"], "is_tech": is_tech,
+                               "profitable": u["profitable"]}, index=tickers)
+    # short interest does not depend on prices (days to cover does, but no basket uses it):
+    # build it once with a placeholder volume for the calibration slice
+    si_pit_pre, _ = _short_interest(d.si, sim, u, d.regime > 0, np.ones((T, N)))
+    first_row = min(rows[0] for *_, rows in levers)
+    last_row = max(rows[-1] for *_, rows in levers)
+    lo_row = max(B, first_row - CALIBRATION_SLICE)
+    loads = {"market": u["beta"], "junk": u["J"], "tech": is_tech.astype(float)}
+    col = {"market": 0, "junk": 1}
+    g0 = np.cumprod(1 + ret0[B:lo_row], axis=0)
+    level = u["price"] * g0[-1] / g0[0] if len(g0) else u["price"] / (1 + ret0[B])
+    idx = sim[lo_row:last_row + 1]
+    live = listed[lo_row - B:last_row + 1 - B]
+    si_slice = pd.DataFrame(np.where(live, si_pit_pre[lo_row:last_row + 1], np.nan),
+                            index=idx, columns=tickers)
+
+    def lever_path(path: str, rows: np.ndarray) -> np.ndarray:
+        return fac[rows, col[path]] if path in col else sec[rows, tech]
+
+    def misses(delta: np.ndarray) -> np.ndarray:
+        """Log miss of every target for daily log shifts ``delta`` of the lever paths."""
+        r = ret0[lo_row:last_row + 1].copy()
+        for (_, _, path, rows), dl in zip(levers, delta, strict=True):
+            base_f = lever_path(path, rows)
+            r[rows - lo_row] += (np.expm1(np.log1p(base_f) + dl) - base_f)[:, None] \
+                * loads[path][None, :]
+        c = level[None, :] * np.cumprod(1 + np.maximum(r, -0.95), axis=0)
+        close = pd.DataFrame(np.where(live, c, np.nan), index=idx, columns=tickers)
+        ref = reference_series(close, attrs_core, si_slice, n=basket_size(N))
+        return np.array([np.log1p(ref[s_].loc[pd.Timestamp(a_): pd.Timestamp(b_)]).sum()
+                         - np.log1p(v) for (s_, a_, b_), v, _, _ in levers])
+
+    deltas = np.zeros(len(levers))
+    g = misses(deltas)
+    h = 1e-3
+    jac = np.column_stack([(misses(h * e) - g) / h for e in np.eye(len(levers))])
+    for _ in range(10):
+        deltas = deltas + np.linalg.lstsq(jac, -g, rcond=None)[0]
+        g = misses(deltas)
+        if np.abs(g).max() < 1e-8:
+            break
+    meta: dict[str, float] = {}
+    for ((series, a_, b_), _, path, rows), dl in zip(levers, deltas, strict=True):
+        if path in col:
+            fac[rows, col[path]] = np.expm1(np.log1p(fac[rows, col[path]]) + dl)
+        else:
+            sec[rows, tech] = np.expm1(np.log1p(sec[rows, tech]) + dl)
+        meta[f"calibration_shift_{path}_for_{series}_{a_}_{b_}"] = float(np.expm1(dl * len(rows)))
+    meta["calibration_residual"] = float(np.abs(g).max())
+    return meta
+
+
+def _frames(d: _Draws, sim: pd.DatetimeIndex, B: int, first: int, jump: np.ndarray,
+            listed: np.ndarray, tickers: list[str]) -> dict[str, pd.DataFrame]:
+    """Final prices from the calibrated paths (prices anchored at row ``B``, the requested start;
+    rows before ``first`` are simulated, then dropped), OHLCV, short interest and days to cover."""
+    u = d.u
+    ret = _total_returns(d, d.fac, d.sec, jump)
+    growth = np.cumprod(1 + ret, axis=0)
+    close = u["price"][None, :] * growth / growth[B]
+    prev = np.vstack([close[:1] / (1 + ret[:1]), close[:-1]])
+    ohlcv = _ohlcv(d.ohlc, close, prev, jump, u)
+    si_pit, dtc_pit = _short_interest(d.si, sim, u, d.regime > 0, ohlcv[3])
+    # before the requested start (history) every name is as listed as on the first requested day
+    nan = ~np.vstack([np.repeat(listed[:1], B - first, axis=0), listed])
+    index = sim[first:]
+    frames = {}
+    for name, arr in (("open", ohlcv[0]), ("high", ohlcv[1]), ("low", ohlcv[2]),
+                      ("close", close), ("volume", ohlcv[3]), ("si", si_pit), ("dtc", dtc_pit)):
+        a = np.where(nan, np.nan, arr[first:]).astype(np.float64)
+        frames[name] = pd.DataFrame(a, index=index, columns=tickers)
+    return frames
+
+
+def _scenario_attributes(u: dict[str, np.ndarray], frames: dict[str, pd.DataFrame],
+                         tickers: list[str]) -> pd.DataFrame:
+    """Per-name attributes: sector, profitability, beta, latest short interest and days to cover,
+    shares outstanding, technology membership."""
+    def last_known(df: pd.DataFrame) -> np.ndarray:
+        return df.ffill().iloc[-1].to_numpy()
+
+    attributes = pd.DataFrame({
+        "sector": np.array([s[0] for s in SECTORS], dtype=object)[u["sector"]],
+        "profitable": u["profitable"],
+        "beta": np.round(u["beta"], 4),
+        "short_interest": np.round(last_known(frames["si"]), 6),
+        "days_to_cover": np.round(last_known(frames["dtc"]), 4),
+        "shares": np.round(u["shares"]),
+        "is_tech": u["sector"] == _tech_index(),
+    }, index=pd.Index(tickers, name="ticker"))
+    attributes["sector"] = attributes["sector"].astype(str)
+    return attributes
+
+
 def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03",
-                    end: str = "2026-03-31") -> Market:
+                    end: str = "2026-03-31", history: int = 0) -> Market:
     """Build the seeded synthetic scenario market (see the module docstring).
 
     Parameters
@@ -431,6 +636,10 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
         Number of stocks in the universe (at least 50).
     start, end : str, optional
         First and last calendar dates; trading days are NYSE sessions in between.
+    history : int, optional
+        Sessions of the simulated burn-in before ``start`` kept as data (0 to :data:`BURN_IN`), so
+        a book's warm-up can end at ``start``. Prices from ``start`` on are the same whatever the
+        history.
 
     Returns
     -------
@@ -441,12 +650,16 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     try:
         seed = int(seed)
         n_names = int(n_names)
+        history = int(history)
     except (TypeError, ValueError) as err:
-        raise SqueezeLabError(f"seed and n_names must be integers (got {seed!r}, {n_names!r})") from err
+        raise SqueezeLabError(f"seed, n_names and history must be integers (got {seed!r}, "
+                              f"{n_names!r}, {history!r})") from err
     if not 50 <= n_names <= 20000:
         raise SqueezeLabError(f"n_names={n_names} is out of range: use 50..20000 (default 500)")
     if seed < 0:
         raise SqueezeLabError(f"seed={seed} is negative: use a seed >= 0")
+    if not 0 <= history <= BURN_IN:
+        raise SqueezeLabError(f"history={history} is out of range: use 0..{BURN_IN} sessions")
     dates = nyse_sessions(start, end)
     if len(dates) < 60:
         raise SqueezeLabError(f"{start}..{end} has {len(dates)} sessions: the scenario needs at "
@@ -454,163 +667,20 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     pre = nyse_sessions(dates[0] - pd.Timedelta(days=int(BURN_IN * 1.6)),
                         dates[0] - pd.Timedelta(days=1))[-BURN_IN:]
     sim = pre.append(dates)
-    T, B = len(sim), len(pre)
-    rng = np.random.default_rng(seed)
-
-    # ---- draws, in a fixed order
-    u = _draw_universe(rng, n_names)
-    N = n_names
-    fac, sec, regime = _factor_paths(rng, sim)
-    in_episode = regime > 0
-    df = IDIO_TAIL_DF
-    eps = rng.standard_t(df, (T, N)) / np.sqrt(df / (df - 2)) * u["idio"][None, :]
-    j_u, j_z, j_s = rng.random((T, N)), rng.standard_normal((T, N)), rng.random((T, N))
-    draws = {k: rng.standard_normal((T, N)) for k in ("gap", "hi", "lo", "vol")}
-    rng_si = rng.standard_normal((len(_settlements(sim)), N))
-    lst = rng.random((3, N))
-
-    # ---- returns without momentum (the momentum loading is computed from them)
-    sector_of = u["sector"]
-    tech = [s[0] for s in SECTORS].index(TECH_SECTOR)
-    is_tech = sector_of == tech
-
-    def base_returns(f: np.ndarray, s: np.ndarray, jumps: np.ndarray) -> np.ndarray:
-        return (f[:, [0]] * u["beta"] + f[:, [1]] * u["J"] + f[:, [3]] * u["quality"]
-                + s[:, sector_of] + u["alpha"] / 252 + eps + jumps)
-
-    # ---- jumps: squeezability x regime intensity, one-sided in the episodes, and tilted by each
-    # name's momentum loading at the start of the episode (exp(tilt * M)): in June 2025 the
-    # beaten-down shorts squeeze (momentum loses), in January 2026 the squeezes keep going in
-    # last year's winners (momentum partly offsets)
-    regimes = ("ordinary", *EPISODE_PATHS)
-    reg = {k: np.array([JUMPS[r][k] for r in regimes])[regime][:, None]
-           for k in ("rate", "p_up", "size", "sd", "tilt")}
-    size = reg["size"] * np.exp(reg["sd"] * j_z)
-    signed = np.where(j_s < reg["p_up"], size, -size / (1 + size))
-    intensity = reg["rate"] * u["crowd"][None, :]
-    ordinary_jump = np.where((regime == 0)[:, None] & (j_u < intensity), signed, 0.0)
-    if (regime > 0).any():
-        mload0 = _momentum_loading(base_returns(fac, sec, ordinary_jump))
-        for k in range(1, len(regimes)):
-            rows = np.flatnonzero(regime == k)
-            if len(rows):
-                m0 = np.clip(mload0[rows[0]], -2.0, 2.0)
-                intensity[rows] *= np.exp(reg["tilt"][rows] * m0[None, :])
-    jump = np.where(j_u < intensity, signed, 0.0)
-
-    def total_returns(f: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        base = base_returns(f, s, jump)
-        mload = _momentum_loading(base)
-        return np.maximum(base + mload * f[:, [2]], -0.95), base
-
-    # ---- listings (IPOs / delistings) inside the data window
-    listed = np.ones((len(dates), N), dtype=bool)
-    margin = LISTINGS["margin"]
-    if len(dates) > 3 * margin:
-        n_ipo = int(round(LISTINGS["ipo"] * N))
-        n_del = int(round(LISTINGS["delist"] * N))
-        order = np.argsort(lst[0])
-        ipo = order[:n_ipo]
-        broken = np.flatnonzero(u["group"] == list(GROUPS).index("broken"))
-        cand = np.setdiff1d(broken if len(broken) >= n_del else np.arange(N), ipo)
-        dele = cand[np.argsort(lst[1][cand])][:n_del]
-        first = (margin + lst[2] * (len(dates) - 3 * margin)).astype(int)
-        last = (2 * margin + lst[2] * (len(dates) - 3 * margin)).astype(int)
-        for i in ipo:
-            listed[: first[i], i] = False
-        for i in dele:
-            listed[last[i] + 1:, i] = False
-
-    # ---- calibration: shift the lever paths so the constructed baskets hit the targets
-    ret0, _ = total_returns(fac, sec)
-    levers = _levers(sim, dates)
-    tickers = _tickers(N)
-    attrs_core = pd.DataFrame({"shares": u["shares"], "is_tech": is_tech,
-                               "profitable": u["profitable"]}, index=tickers)
-    calib_meta: dict[str, float] = {}
-    if levers:
-        # short interest does not depend on prices (days to cover does, but no basket uses it):
-        # build it once with a placeholder volume for the calibration slice
-        si_pit_pre, _ = _short_interest(rng_si, sim, u, in_episode, np.ones((T, N)))
-        first_row = min(rows[0] for *_, rows in levers)
-        last_row = max(rows[-1] for *_, rows in levers)
-        lo_row = max(B, first_row - CALIBRATION_SLICE)
-        loads = {"market": u["beta"], "junk": u["J"], "tech": is_tech.astype(float)}
-        col = {"market": 0, "junk": 1}
-        g0 = np.cumprod(1 + ret0[B:lo_row], axis=0)
-        level = u["price"] * g0[-1] / g0[0] if len(g0) else u["price"] / (1 + ret0[B])
-        idx = sim[lo_row:last_row + 1]
-        live = listed[lo_row - B:last_row + 1 - B]
-        si_slice = pd.DataFrame(np.where(live, si_pit_pre[lo_row:last_row + 1], np.nan),
-                                index=idx, columns=tickers)
-
-        def lever_path(path: str, rows: np.ndarray) -> np.ndarray:
-            return fac[rows, col[path]] if path in col else sec[rows, tech]
-
-        def misses(delta: np.ndarray) -> np.ndarray:
-            """Log miss of every target for daily log shifts ``delta`` of the lever paths."""
-            r = ret0[lo_row:last_row + 1].copy()
-            for (_, _, path, rows), dl in zip(levers, delta, strict=True):
-                base_f = lever_path(path, rows)
-                r[rows - lo_row] += (np.expm1(np.log1p(base_f) + dl) - base_f)[:, None] \
-                    * loads[path][None, :]
-            c = level[None, :] * np.cumprod(1 + np.maximum(r, -0.95), axis=0)
-            close = pd.DataFrame(np.where(live, c, np.nan), index=idx, columns=tickers)
-            ref = reference_series(close, attrs_core, si_slice, n=basket_size(N))
-            return np.array([np.log1p(ref[s_].loc[pd.Timestamp(a_): pd.Timestamp(b_)]).sum()
-                             - np.log1p(v) for (s_, a_, b_), v, _, _ in levers])
-
-        deltas = np.zeros(len(levers))
-        g = misses(deltas)
-        h = 1e-3
-        jac = np.column_stack([(misses(h * e) - g) / h for e in np.eye(len(levers))])
-        for _ in range(10):
-            deltas = deltas + np.linalg.lstsq(jac, -g, rcond=None)[0]
-            g = misses(deltas)
-            if np.abs(g).max() < 1e-8:
-                break
-        for ((series, a_, b_), _, path, rows), dl in zip(levers, deltas, strict=True):
-            if path in col:
-                fac[rows, col[path]] = np.expm1(np.log1p(fac[rows, col[path]]) + dl)
-            else:
-                sec[rows, tech] = np.expm1(np.log1p(sec[rows, tech]) + dl)
-            calib_meta[f"calibration_shift_{path}_for_{series}_{a_}_{b_}"] = float(
-                np.expm1(dl * len(rows)))
-        calib_meta["calibration_residual"] = float(np.abs(g).max())
-
-    # ---- final prices from the calibrated paths (the burn-in is simulated, then dropped)
-    ret, _ = total_returns(fac, sec)
-    growth = np.cumprod(1 + ret, axis=0)
-    close = u["price"][None, :] * growth / growth[B]
-    prev = np.vstack([close[:1] / (1 + ret[:1]), close[:-1]])
-    ohlcv = _ohlcv(draws, close, prev, jump, u)
-    si_pit, dtc_pit = _short_interest(rng_si, sim, u, in_episode, ohlcv[3])
-    nan = ~listed
-    frames = {}
-    for name, arr in (("open", ohlcv[0]), ("high", ohlcv[1]), ("low", ohlcv[2]),
-                      ("close", close), ("volume", ohlcv[3]), ("si", si_pit), ("dtc", dtc_pit)):
-        a = np.where(nan, np.nan, arr[B:]).astype(np.float64)
-        frames[name] = pd.DataFrame(a, index=dates, columns=tickers)
-
-    def last_known(df: pd.DataFrame) -> np.ndarray:
-        return df.ffill().iloc[-1].to_numpy()
-
-    attributes = pd.DataFrame({
-        "sector": np.array([s[0] for s in SECTORS], dtype=object)[sector_of],
-        "profitable": u["profitable"],
-        "beta": np.round(u["beta"], 4),
-        "short_interest": np.round(last_known(frames["si"]), 6),
-        "days_to_cover": np.round(last_known(frames["dtc"]), 4),
-        "shares": np.round(u["shares"]),
-        "is_tech": is_tech,
-    }, index=pd.Index(tickers, name="ticker"))
-    attributes["sector"] = attributes["sector"].astype(str)
+    B = len(pre)
+    d = _draw(np.random.default_rng(seed), sim, n_names)
+    jump = _jumps(d)
+    listed = _listings(d, len(dates))
+    tickers = _tickers(n_names)
+    calib_meta = _calibrate(d, sim, dates, B, jump, listed, tickers)
+    frames = _frames(d, sim, B, B - history, jump, listed, tickers)
+    attributes = _scenario_attributes(d.u, frames, tickers)
     reference = reference_series(frames["close"], attributes, frames["si"],
                                  n=basket_size(n_names))
-    factors = pd.DataFrame(fac[B:], index=dates, columns=list(FACTORS))
+    factors = pd.DataFrame(d.fac[B - history:], index=frames["close"].index, columns=list(FACTORS))
     meta = {
         "generator": "feeds.scenario.scenario_market",
-        "junk_share": float(u["junk"].mean()),
+        "junk_share": float(d.u["junk"].mean()),
         "episodes": sorted(k for k in EPISODE_PATHS if k in EPISODES),
         **calib_meta,
     }

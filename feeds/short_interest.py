@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .csv_feed import Table, parse_dates, parse_numbers, read_table
 from .errors import SqueezeLabError
 from .market import normalize_index
+from .tables import Table, open_text, parse_dates, parse_numbers, read_table
 
 #: Default sessions between a settlement date and the first close that may use its record.
 SI_LAG_SESSIONS = 8
@@ -114,10 +114,8 @@ class ShortInterestRecords:
 
 
 def _delimiter(path: Path) -> str:
-    from .csv_feed import _open_text
-
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             for line in fh:
                 if line.strip():
                     return "|" if line.count("|") > line.count(",") else ","

@@ -1,9 +1,10 @@
 """A plain, JSON-able summary of a market: provenance, and the reference series over each window.
 
 ``squeeze-lab market`` prints it (as a table, or as JSON with ``--json``). Windows are the built-in
-episodes (:data:`feeds.episodes.EPISODES`) plus every distinct window of
-:data:`feeds.episodes.MARKET_TARGETS`; each target row says what the market gives and whether it
-is inside the target's bounds. A window the data does not cover gives ``None``, never NaN.
+episodes inside the data (:func:`feeds.episodes.applicable_episodes`); on the scenario market also
+every distinct window of :data:`feeds.episodes.MARKET_TARGETS`, each target row saying what the
+market gives and whether it is inside the target's bounds (real data has no calibration targets).
+A series the data cannot give is ``None``, never NaN.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .episodes import EPISODES, MARKET_TARGETS, window_return
+from .episodes import MARKET_TARGETS, applicable_episodes, window_return
 from .market import REFERENCE_SERIES, Market
 
 
@@ -77,10 +78,11 @@ def market_summary(market: Market) -> dict[str, Any]:
     out["series"] = [c for c in REFERENCE_SERIES if c in market.reference.columns]
     out["factors"] = [str(c) for c in market.factors.columns]
     windows = [_window(market, ep.name, ep.start, ep.end, ep.description)
-               for ep in EPISODES.values()]
+               for ep in applicable_episodes(market.dates, synthetic=market.synthetic).values()]
     seen = {(w["start"], w["end"]) for w in windows}
     by_window: dict[tuple[str, str], list[str]] = {}
-    for t in MARKET_TARGETS:
+    calibrated = market.synthetic   # the scenario market (or an export of it) has targets
+    for t in MARKET_TARGETS if calibrated else ():
         key = (pd.Timestamp(t.start).strftime("%Y-%m-%d"), pd.Timestamp(t.end).strftime("%Y-%m-%d"))
         by_window.setdefault(key, []).append(t.series)
     for (s, e), names in by_window.items():
@@ -90,7 +92,7 @@ def market_summary(market: Market) -> dict[str, Any]:
             seen.add((s, e))
     out["windows"] = windows
     targets = []
-    for t in MARKET_TARGETS:
+    for t in MARKET_TARGETS if calibrated else ():
         s, e = pd.Timestamp(t.start), pd.Timestamp(t.end)
         got = None
         if t.series in market.reference.columns and _covers(market, s, e):

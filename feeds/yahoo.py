@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .attributes import INFO_KEYS, align_attributes, attributes_from_info, read_attributes
 from .cache import (
     PRICE_COLUMNS,
     CacheEntry,
@@ -41,6 +42,16 @@ from .cache import (
 )
 from .errors import SqueezeLabError
 from .market import Market, normalize_index
+from .panel import (
+    Panel,
+    build_frames,
+    clean_ticker_list,
+    drop_empty,
+    find_suspicious,
+    screen_suspicious,
+)
+from .reference import build_reference, returns_of
+from .short_interest import short_interest_history
 
 #: ``progress(what, done, total)`` (``what``: "prices" or "attributes"): called before the first
 #: and after every batch.
@@ -332,8 +343,6 @@ def fetch_info(
     import yfinance as yf
     from yfinance.exceptions import YFRateLimitError
 
-    from .attributes import INFO_KEYS
-
     cache = PriceCache(cache_dir)
     day = (today or pd.Timestamp.today()).strftime("%Y-%m-%d")
     infos: dict[str, dict[str, Any]] = {}
@@ -431,8 +440,8 @@ def _clean_symbols(tickers: Sequence[str] | str) -> list[str]:
 
 def yahoo_market(
     tickers: Sequence[str] | str,
-    start: str | pd.Timestamp,
-    end: str | pd.Timestamp,
+    start: str | pd.Timestamp | None,
+    end: str | pd.Timestamp | None = None,
     index: str | None = "SPY",
     growth: str | None = "QQQ",
     attributes: str | Path | None = None,
@@ -447,14 +456,16 @@ def yahoo_market(
     ffill_limit: int = 0,
     max_gap_days: int | None = 7,
     today: str | pd.Timestamp | None = None,
+    exclude: Sequence[str] = (),
+    suspicious: str = "stop",
 ) -> Market:
     """A market of adjusted daily Yahoo prices for ``tickers`` over ``[start, end]`` (inclusive).
 
     Parameters
     ----------
     tickers : symbols (a list, or one string separated by commas/spaces); upper-cased.
-    start, end : first and last date (inclusive). An end of today or later becomes yesterday
-        (today's bar is not final).
+    start, end : first and last date (inclusive). ``start`` is required; an end of None, today or
+        later becomes yesterday (the last final bar).
     index, growth : ETFs whose returns are the ``index`` / ``growth`` reference series; None builds
         them from the universe (cap-weighted with shares, else equal-weighted).
     attributes : None, a CSV path (see :mod:`feeds.attributes`), or ``"yahoo"`` (Ticker.info:
@@ -470,78 +481,155 @@ def yahoo_market(
     ffill_limit : missing bars inside a listed period forward-filled, at most this many in a row.
     max_gap_days : largest calendar-day gap allowed between consecutive dates (None: off).
     today : the current date (tests); default the machine's date.
+    exclude : tickers left out of the universe (noted); each must be among ``tickers``.
+    suspicious : ``"stop"`` | ``"keep"`` | ``"exclude"`` names with a suspicious one-day move
+        (:mod:`feeds.checks`).
     """
-    from .attributes import align_attributes, attributes_from_info, read_attributes
-    from .csv_feed import _check_and_build, _Panel, build_reference
-    from .short_interest import short_interest_history
-
-    universe = _clean_symbols(tickers)
-    if not universe:
+    requested = _clean_symbols(tickers)
+    if not requested:
         raise SqueezeLabError("no tickers given: pass --tickers AAPL,MSFT,... or a tickers file")
-    try:
-        s, e = pd.Timestamp(start), pd.Timestamp(end)
-        now = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
-    except (ValueError, TypeError) as err:
-        raise SqueezeLabError(f"start/end {start!r}..{end!r} is not a date: write YYYY-MM-DD") from err
-    if pd.isna(s) or pd.isna(e):
-        raise SqueezeLabError("Yahoo data needs a date range: give --start and --end (YYYY-MM-DD)")
-    s, e = s.normalize(), e.normalize()
     notes: list[str] = []
-    if e >= now:
-        e = now - _DAY
-        notes.append(f"end moved to {e.date()}: today's bar is not final")
-    if s > e:
-        raise SqueezeLabError(f"start {s.date()} is after end {e.date()}: swap --start and --end "
-                              "(the end cannot be today or later)")
+    universe = _exclude(requested, clean_ticker_list(exclude, "data.exclude"), notes)
+    s, e, now = _date_range(start, end, today, notes)
     refs = {role: _clean_symbols([sym])[0] for role, sym in (("index", index), ("growth", growth))
             if sym is not None and str(sym).strip().lower() not in ("", "none")}
     symbols = universe + [x for x in refs.values() if x not in universe]
     got = download_bars(symbols, s, e, cache_dir=cache_dir, refresh=refresh,
                         batch_size=batch_size, progress=progress)
     notes.extend(got.notes)
-    failed = got.failed
-    span = f"{s.date()}..{e.date()}"
-    if failed:
-        reasons = list(failed.values())
-        if any(_is_rate_limit(r) for r in reasons):
-            raise _rate_limited(len(got.bars))
-        hard = [t for t, r in failed.items() if _is_hard_error(r)]
-        if hard:
-            raise SqueezeLabError(
-                f"download from Yahoo failed for {len(hard)} ticker(s) ({', '.join(hard[:5])}"
-                f"{' ...' if len(hard) > 5 else ''}: {failed[hard[0]][:100]}): check the network "
-                "and retry (downloaded tickers are cached)")
-        if len(failed) == len(symbols):
-            names = ", ".join(symbols[:8]) + (" ..." if len(symbols) > 8 else "")
-            if len(symbols) == 1:
-                raise SqueezeLabError(
-                    f"no data from Yahoo for {symbols[0]} in {span} (unknown or delisted symbol, no "
-                    "trading days in the range, or no network): check the symbol and dates, and retry")
-            raise SqueezeLabError(
-                f"no data from Yahoo for any of the {len(symbols)} tickers ({names}) in {span}: no "
-                "network or Yahoo unavailable? check the connection and retry (cached ranges need no "
-                "network), and check the dates")
-        for role, sym in refs.items():
-            if sym in failed:
-                raise SqueezeLabError(
-                    f"no data from Yahoo for the {role} ticker {sym} in {span} ({failed[sym][:80]}): "
-                    f"retry, or pass --{role} none to build it from the universe")
-        missing = [t for t in universe if t in failed]
-        if missing and not drop_missing:
-            raise SqueezeLabError(
-                f"no data from Yahoo for {len(missing)} ticker(s) in {span}: "
-                f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} (unknown or "
-                "delisted, or the download failed): drop them with --drop-missing, check the "
-                "symbols, or retry (downloaded tickers are cached)")
-        if missing:
-            notes.append(f"dropped {len(missing)} ticker(s) with no Yahoo data in {span} "
-                         f"(--drop-missing): {', '.join(missing)}")
-        universe = [t for t in universe if t not in failed]
-        if not universe:
-            raise SqueezeLabError(f"no ticker has Yahoo data in {span}: check the symbols and dates")
-    dropped = [t for t in _clean_symbols(tickers) if t not in universe]
+    universe = _check_failures(got, universe, symbols, refs, drop_missing, f"{s.date()}..{e.date()}",
+                               notes)
+    frames, fill_model, dates = _price_frames(got, universe, int(ffill_limit), max_gap_days,
+                                              suspicious, notes)
+    cols = frames["close"].columns
+    att, more = yahoo_attributes(attributes, list(cols), cache_dir=cache_dir, refresh=refresh,
+                                 progress=progress, today=now)
+    notes.extend(more)
+    si = dtc = si_info = None
+    if short_interest is not None:
+        hist = short_interest_history(short_interest, dates, cols, lag=si_lag, max_age=si_max_age,
+                                      volume=frames["volume"])
+        si, dtc, si_info = hist.short_interest, hist.days_to_cover, hist.info
+        notes.extend(hist.notes)
+    built = build_reference(
+        frames["close"], att, si, days_to_cover=dtc,
+        **{role: returns_of(got.bars[sym]["close"], dates) for role, sym in refs.items()},
+        **{f"{role}_label": f"{sym} (Yahoo)" for role, sym in refs.items()},
+    )
+    if si_info is not None and "most_shorted" in built.frame.columns:
+        si_info = dataclasses.replace(si_info, reference_basket=True)
+    notes.extend(f"reference {role}: daily returns of {sym} (adjusted close)"
+                 for role, sym in refs.items())
+    notes.extend(built.notes)
+    meta: dict[str, Any] = {
+        "index_ticker": refs.get("index", ""),
+        "growth_ticker": refs.get("growth", ""),
+        "dropped_tickers": [t for t in requested if t not in cols],
+        "n_requested": len(requested),
+        "cache": {"dir": str(PriceCache(cache_dir).root), "from_cache": list(got.from_cache),
+                  "requests": [list(r) for r in got.requests]},
+        **{f"{role}_label": label for role, label in built.labels.items()},
+    }
+    return Market(
+        open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
+        volume=frames["volume"], attributes=att, reference=built.frame, factors=pd.DataFrame(),
+        short_interest=si, days_to_cover=dtc, short_info=si_info, source="yahoo", synthetic=False,
+        seed=None,
+        fill_model=fill_model, notes=tuple(notes), meta=meta,
+        suspicious="keep" if suspicious == "keep" else "stop",
+    )
 
-    # ------------------------------------------------------------- prices on one calendar
+
+def _exclude(universe: list[str], exclude: list[str], notes: list[str]) -> list[str]:
+    """The universe without the ``data.exclude`` names (each must be in it)."""
+    if not exclude:
+        return universe
+    missing = [t for t in exclude if t not in universe]
+    if missing:
+        raise SqueezeLabError(f"data.exclude names {', '.join(missing[:10])} are not among the "
+                              "tickers: check the spelling")
+    left = [t for t in universe if t not in exclude]
+    if not left:
+        raise SqueezeLabError("data.exclude drops every ticker: leave some names to trade")
+    notes.append(f"excluded {len(exclude)} name(s) from the universe (data.exclude): "
+                 f"{', '.join(exclude)}")
+    return left
+
+
+def _date_range(start: Any, end: Any, today: Any, notes: list[str]
+                ) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """(start, end, today) checked: a start is required, the end defaults to yesterday."""
+    try:
+        s = pd.Timestamp(start) if start not in (None, "") else pd.NaT
+        now = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
+        e = pd.Timestamp(end) if end not in (None, "") else now
+    except (ValueError, TypeError) as err:
+        raise SqueezeLabError(f"start/end {start!r}..{end!r} is not a date: write YYYY-MM-DD") from err
+    if pd.isna(s) or pd.isna(e):
+        raise SqueezeLabError("Yahoo data needs a date range: give --start and --end (YYYY-MM-DD); "
+                              "without --end it runs to the last complete session")
+    s, e = s.normalize(), e.normalize()
+    if e >= now:
+        e = now - _DAY
+        if end not in (None, ""):
+            notes.append(f"end moved to {e.date()}: today's bar is not final")
+    if s > e:
+        raise SqueezeLabError(f"start {s.date()} is after end {e.date()}: swap --start and --end "
+                              "(the end cannot be today or later)")
+    return s, e, now
+
+
+def _check_failures(got: BarsResult, universe: list[str], symbols: list[str],
+                    refs: dict[str, str], drop_missing: bool, span: str,
+                    notes: list[str]) -> list[str]:
+    """Stop on symbols Yahoo gave nothing for (or drop them with ``drop_missing``, noted)."""
+    failed = got.failed
+    if not failed:
+        return universe
+    reasons = list(failed.values())
+    if any(_is_rate_limit(r) for r in reasons):
+        raise _rate_limited(len(got.bars))
+    hard = [t for t, r in failed.items() if _is_hard_error(r)]
+    if hard:
+        raise SqueezeLabError(
+            f"download from Yahoo failed for {len(hard)} ticker(s) ({', '.join(hard[:5])}"
+            f"{' ...' if len(hard) > 5 else ''}: {failed[hard[0]][:100]}): check the network "
+            "and retry (downloaded tickers are cached)")
+    if len(failed) == len(symbols):
+        names = ", ".join(symbols[:8]) + (" ..." if len(symbols) > 8 else "")
+        if len(symbols) == 1:
+            raise SqueezeLabError(
+                f"no data from Yahoo for {symbols[0]} in {span} (unknown or delisted symbol, no "
+                "trading days in the range, or no network): check the symbol and dates, and retry")
+        raise SqueezeLabError(
+            f"no data from Yahoo for any of the {len(symbols)} tickers ({names}) in {span}: no "
+            "network or Yahoo unavailable? check the connection and retry (cached ranges need no "
+            "network), and check the dates")
+    for role, sym in refs.items():
+        if sym in failed:
+            raise SqueezeLabError(
+                f"no data from Yahoo for the {role} ticker {sym} in {span} ({failed[sym][:80]}): "
+                f"retry, or pass --{role} none to build it from the universe")
+    missing = [t for t in universe if t in failed]
+    if missing and not drop_missing:
+        raise SqueezeLabError(
+            f"no data from Yahoo for {len(missing)} ticker(s) in {span}: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} (unknown or "
+            "delisted, or the download failed): drop them with --drop-missing, check the "
+            "symbols, or retry (downloaded tickers are cached)")
+    if missing:
+        notes.append(f"dropped {len(missing)} ticker(s) with no Yahoo data in {span} "
+                     f"(--drop-missing): {', '.join(missing)}")
+    left = [t for t in universe if t not in failed]
+    if not left:
+        raise SqueezeLabError(f"no ticker has Yahoo data in {span}: check the symbols and dates")
+    return left
+
+
+def _price_frames(got: BarsResult, universe: list[str], ffill_limit: int,
+                  max_gap_days: int | None, suspicious: str, notes: list[str]
+                  ) -> tuple[dict[str, pd.DataFrame], str, pd.DatetimeIndex]:
+    """Bars on one calendar, repaired, validated by the shared panel checks, suspicious screened."""
     dates = pd.DatetimeIndex([])
     for t in universe:
         dates = dates.union(got.bars[t].index)
@@ -553,58 +641,28 @@ def yahoo_market(
     if repair:
         notes.append(repair)
     vals = {f: frames[f].to_numpy() for f in PRICE_COLUMNS}
-    panel = _Panel(dates, list(universe), vals, np.isfinite(vals["close"]),
-                   lambda _f, _i, j: f"Yahoo data for {universe[j]}", "Yahoo data", wide=True)
-    frames, fill_model = _check_and_build(panel, int(ffill_limit), max_gap_days, notes)
+    panel = Panel(dates, list(universe), vals, np.isfinite(vals["close"]),
+                  lambda _f, _i, j: f"Yahoo data for {universe[j]}", "Yahoo data", wide=True)
+    panel = drop_empty(panel, notes)
+    frames, fill_model = build_frames(panel, ffill_limit, max_gap_days, notes)
+    frames = screen_suspicious(frames, find_suspicious(panel, frames["close"]), suspicious,
+                               "Yahoo data", notes)
+    return frames, fill_model, frames["close"].index
 
-    # ------------------------------------------------------------- attributes
+
+def yahoo_attributes(attributes: str | Path | None, tickers: list[str],
+                     cache_dir: str | Path | None = None, refresh: bool = False,
+                     progress: ProgressFn | None = None, today: pd.Timestamp | None = None,
+                     ) -> tuple[pd.DataFrame, list[str]]:
+    """Attributes for ``tickers``: none, a CSV file, or ``"yahoo"`` (Ticker.info, cached)."""
+    cols = pd.Index(tickers)
     if attributes is None:
-        att, more = align_attributes(None, cols)
-    elif isinstance(attributes, str) and attributes.strip().lower() == "yahoo":
-        infos, more = fetch_info(universe, cache_dir=cache_dir, refresh=refresh, progress=progress,
-                                 today=now)
+        return align_attributes(None, cols)
+    if isinstance(attributes, str) and attributes.strip().lower() == "yahoo":
+        infos, more = fetch_info(tickers, cache_dir=cache_dir, refresh=refresh, progress=progress,
+                                 today=today)
         table, more2 = attributes_from_info(infos)
         att, more3 = align_attributes(table, cols, source="Yahoo info")
-        more = more + more2 + more3
-    else:
-        table = read_attributes(attributes)
-        att, more = align_attributes(table, cols, source=str(attributes))
-    notes.extend(more)
-    si = dtc = si_info = None
-    if short_interest is not None:
-        hist = short_interest_history(short_interest, dates, cols, lag=si_lag, max_age=si_max_age,
-                                      volume=frames["volume"])
-        si, dtc, si_info = hist.short_interest, hist.days_to_cover, hist.info
-        notes.extend(hist.notes)
-
-    # ------------------------------------------------------------- reference series
-    def etf_returns(sym: str) -> pd.Series:
-        c = got.bars[sym]["close"].reindex(dates.union(got.bars[sym].index)).ffill().reindex(dates)
-        r = c.pct_change(fill_method=None)
-        return r
-
-    ref, more = build_reference(
-        frames["close"], att, si,
-        index=etf_returns(refs["index"]) if "index" in refs else None,
-        growth=etf_returns(refs["growth"]) if "growth" in refs else None, days_to_cover=dtc,
-    )
-    if si_info is not None and "most_shorted" in ref.columns:
-        si_info = dataclasses.replace(si_info, reference_basket=True)
-    notes.extend(f"reference {role}: daily returns of {sym} (adjusted close)"
-                 for role, sym in refs.items())
-    notes.extend(more)
-    meta: dict[str, Any] = {
-        "index_ticker": refs.get("index", ""),
-        "growth_ticker": refs.get("growth", ""),
-        "dropped_tickers": dropped,
-        "n_requested": len(_clean_symbols(tickers)),
-        "cache": {"dir": str(PriceCache(cache_dir).root), "from_cache": list(got.from_cache),
-                  "requests": [list(r) for r in got.requests]},
-    }
-    return Market(
-        open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
-        volume=frames["volume"], attributes=att, reference=ref, factors=pd.DataFrame(),
-        short_interest=si, days_to_cover=dtc, short_info=si_info, source="yahoo", synthetic=False,
-        seed=None,
-        fill_model=fill_model, notes=tuple(notes), meta=meta,
-    )
+        return att, more + more2 + more3
+    table = read_attributes(attributes)
+    return align_attributes(table, cols, source=str(attributes))

@@ -296,13 +296,18 @@ def check_output_folder(out_dir: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- the market
 def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], None] | None = None):
-    """Build the Market the data section asks for, restricted to [start, end]."""
+    """Build the Market the data section asks for, restricted to [start, end] (empty: the data's
+    own range; the scenario keeps its own)."""
     check_input_paths(data)
     source = data["source"]
+    start, end = (data["start"] or None), (data["end"] or None)
     if source == "scenario":
-        from ..feeds.scenario import scenario_market
+        from ..feeds.scenario import BURN_IN, scenario_market
 
-        market = scenario_market(seed=int(data["seed"]), n_names=int(data["n_names"]))
+        # without a start the scenario keeps its own range plus its simulated year before 2023,
+        # so a book's warm-up ends by 2023 and it trades through 2023-2026
+        market = scenario_market(seed=int(data["seed"]), n_names=int(data["n_names"]),
+                                 history=BURN_IN if start is None else 0)
     elif source == "yahoo":
         from ..feeds.yahoo import yahoo_market
 
@@ -314,22 +319,30 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
                 "--data yahoo needs a universe: set data.tickers in the config or data.tickers_file"
             )
         market = yahoo_market(
-            tickers, data["start"], data["end"], index=data["index"], growth=data["growth"],
+            tickers, start, end, index=data["index"], growth=data["growth"],
             attributes=data["attributes"] or None, short_interest=data["short_interest"] or None,
             cache_dir=data["cache_dir"] or None, refresh=bool(data["refresh"]),
             drop_missing=bool(data["drop_missing"]), batch_size=int(data["batch_size"]),
             ffill_limit=int(data["ffill_limit"]), progress=progress,
             si_lag=int(data["short_interest_lag"]), si_max_age=int(data["short_interest_max_age"]),
+            exclude=list(data["exclude"]), suspicious=data["suspicious"],
         )
     else:
         from ..feeds.csv_feed import csv_market
+        from ..strategies.spec import DATA
 
+        defaults = {p.name: p.default for p in DATA.params}
         market = csv_market(
             data["path"], attributes=data["attributes"] or None,
             short_interest=data["short_interest"] or None, ffill_limit=int(data["ffill_limit"]),
             si_lag=int(data["short_interest_lag"]), si_max_age=int(data["short_interest_max_age"]),
+            start=start, end=end, exclude=list(data["exclude"]), suspicious=data["suspicious"],
+            index_ticker=data["index"] or None, growth_ticker=data["growth"] or None,
+            reference_prices=data["reference_prices"] or None,
+            optional_references=[r for r in ("index", "growth") if data[r] == defaults[r]],
+            cache_dir=data["cache_dir"] or None, progress=progress,
         )
-    market = market.slice(data["start"], data["end"])
+    market = market.slice_noted(start, end)
     if market.short_info is not None:
         from ..feeds.short_interest import check_known_in_range
 
@@ -341,7 +354,8 @@ def load_market(data: Mapping[str, Any], progress: Callable[[str, int, int], Non
 def check_input_paths(data: Mapping[str, Any]) -> None:
     """Files the data section names exist and are of the right kind (before any download)."""
     checks = (("attributes", "a CSV file of per-ticker attributes, or yahoo"),
-              ("tickers_file", "a file with one ticker per line"))
+              ("tickers_file", "a file with one ticker per line"),
+              ("reference_prices", "a price file of reference tickers (date,ticker,close)"))
     for key, what in checks:
         value = data[key]
         if not value or (key == "attributes" and value == "yahoo"):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..feeds.episodes import Episode, resolve_episodes
+from ..feeds.episodes import Episode, applicable_episodes, resolve_episodes
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
 from .config import Config, check_against_market
@@ -40,9 +40,7 @@ def run_episodes(config: Mapping[str, Any], market: Market) -> dict[str, Episode
     check_episodes_in_range(user, market.dates)
     out: dict[str, Episode] = {}
     if analysis["builtin_episodes"]:
-        first, last = market.dates[0], market.dates[-1]
-        out.update({k: e for k, e in resolve_episodes().items()
-                    if e.start >= first and e.end <= last})
+        out.update(applicable_episodes(market.dates, synthetic=market.synthetic))
     out.update(user)
     return out
 

@@ -235,7 +235,8 @@ class Param:
                                       f"{self.default!r}")
             out = value
         elif self.type == "date":
-            out = parse_date(value, head)
+            # an empty default means "not given" (data.start/end: the data's own range)
+            out = "" if value == "" and self.default == "" else parse_date(value, head)
         else:
             out = value
         if self.bounds:

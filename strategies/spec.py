@@ -96,7 +96,7 @@ def _rel(doc: str):
 # --------------------------------------------------------------------------- data
 @_rel("data.start must not be after data.end")
 def _start_before_end(v: Mapping[str, Any]) -> str | None:
-    if v["start"] > v["end"]:
+    if v["start"] and v["end"] and v["start"] > v["end"]:
         return f"data.start {v['start']} is after end {v['end']}: swap --start and --end"
     return None
 
@@ -124,6 +124,16 @@ def _yahoo_attributes(v: Mapping[str, Any]) -> str | None:
     return None
 
 
+@_rel("data.exclude / data.suspicious / data.reference_prices only with real data")
+def _real_data_keys(v: Mapping[str, Any]) -> str | None:
+    if v["source"] == "scenario" and (v["exclude"] or v["suspicious"] != "stop"
+                                      or v["reference_prices"]):
+        return ("data.exclude, data.suspicious and data.reference_prices apply to real data "
+                "(--data csv:PATH or yahoo): the scenario market has no suspicious prices to drop "
+                "and builds its own references")
+    return None
+
+
 DATA = Section("data", "where prices come from and which dates are run", (
     Param("source", "scenario", "where prices come from: the embedded synthetic scenario market, "
           "yfinance, or CSV", choices=("scenario", "yahoo", "csv"), cli="--data"),
@@ -131,13 +141,18 @@ DATA = Section("data", "where prices come from and which dates are run", (
           "wide files", cli="--data csv:PATH"),
     Param("seed", 7, "scenario: random seed (same seed, same market, byte for byte)", cli="--seed"),
     Param("n_names", 500, "scenario: number of stocks in the universe", bounds="[50, 20000]"),
-    Param("start", "2023-01-03", "first trading date of the run", type="date", cli="--start"),
-    Param("end", "2026-03-31", "last trading date of the run", type="date", cli="--end"),
+    Param("start", "", "first date of the run; empty: the data's own first date (the scenario "
+          "keeps its own range; yahoo needs a start)", type="date", cli="--start"),
+    Param("end", "", "last date of the run; empty: the data's own last date (yahoo: the last "
+          "complete session)", type="date", cli="--end"),
     Param("tickers", (), "yahoo: list of tickers", choices=(str,), check=check_tickers,
           example=("AAPL", "MSFT")),
     Param("tickers_file", "", "yahoo: file with one ticker per line"),
-    Param("index", "SPY", "yahoo: broad index ticker (reference series and beta)"),
-    Param("growth", "QQQ", "yahoo: growth/tech index ticker"),
+    Param("index", "SPY", "broad index ticker (reference series and beta), never traded: yahoo "
+          "downloads it, csv finds it in the prices or data.reference_prices (without it, and at "
+          "the default, the index is built from the universe and the run says so); 'none' builds "
+          "it from the universe"),
+    Param("growth", "QQQ", "growth/tech index ticker, found like data.index"),
     Param("attributes", "", "CSV of per-ticker attributes (sector, profitable, beta, "
           "short_interest, ...) or 'yahoo'", cli="--attributes"),
     Param("short_interest", "", "short-interest history: FINRA's pipe-delimited files as "
@@ -158,7 +173,17 @@ DATA = Section("data", "where prices come from and which dates are run", (
           "rate-limited)", bounds="[1, inf)"),
     Param("ffill_limit", 0, "csv and yahoo: forward-fill price gaps of at most this many "
           "sessions", bounds="[0, inf)"),
-), relations=(_start_before_end, _csv_needs_path, _yahoo_needs_universe, _yahoo_attributes))
+    Param("exclude", (), "csv and yahoo: tickers dropped from the universe (exact names, not "
+          "case-sensitive; each must be in the data), e.g. [\"TTNP\", \"CHCI\"]; the run notes "
+          "them", choices=(str,), check=check_tickers, example=("TTNP", "CHCI")),
+    Param("suspicious", "stop", "csv and yahoo: names with a one-day move of x3 or more, or of x2 "
+          "reversed the next day (or a price too high to trade at share granularity): stop naming "
+          "them, keep and trade them, or exclude them (both noted)",
+          choices=("stop", "keep", "exclude")),
+    Param("reference_prices", "", "csv: a price file of reference tickers (e.g. etf_close.csv.gz "
+          "with date,ticker,close) that data.index / data.growth name; never traded"),
+), relations=(_start_before_end, _csv_needs_path, _yahoo_needs_universe, _yahoo_attributes,
+               _real_data_keys))
 
 
 # --------------------------------------------------------------------------- book

@@ -14,10 +14,10 @@ from squeeze_lab.feeds.baskets import (
     market_cap,
     most_shorted_members,
     rebalance_dates,
-    reference_series,
     unprofitable_tech_members,
 )
 from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.reference import reference_series
 
 NAN = np.nan
 

@@ -30,7 +30,8 @@ from squeeze_lab.analyzers.episodes import (
     signal_spells,
     split_episodes,
 )
-from squeeze_lab.feeds.episodes import EPISODES, Episode, window_return
+from squeeze_lab.feeds.episodes import SCENARIO_EPISODES as EPISODES  # the scenario's two
+from squeeze_lab.feeds.episodes import Episode, window_return
 from squeeze_lab.feeds.errors import SqueezeLabError
 
 with warnings.catch_warnings():  # pyfolio is noisy at import (zipline, seaborn, fonts)

@@ -53,7 +53,7 @@ def hand_market(close_only: bool = False, volume: bool = True, seed: int = 5) ->
     return Market(o, h, lo, c, v, att, reference=ref, factors=fac, short_interest=si,
                   days_to_cover=si * 20, source="scenario", synthetic=True, seed=7,
                   fill_model="next_close" if close_only else "next_open",
-                  notes=("SYNTHETIC market for a test",))
+                  notes=("SYNTHETIC market for a test",), suspicious="keep")
 
 
 def assert_same_market(a: Market, b: Market) -> None:
@@ -98,7 +98,7 @@ def test_prices_file_is_the_long_format_csv_feed_reads(tmp_path):
     assert lines[1].startswith("2024-01-02,AAA,")
     assert "0.30000000000000004" in (out / "prices.csv").read_text()
     # the file alone (no manifest, attributes given separately) reads back to the same prices
-    alone = csv_market(out / "prices.csv", attributes=out / "attributes.csv")
+    alone = csv_market(out / "prices.csv", attributes=out / "attributes.csv", suspicious="keep")
     for f in FIELDS:
         pd.testing.assert_frame_equal(alone.frame(f), m.frame(f), check_freq=False, check_names=False)
     assert alone.synthetic is False  # without the manifest nothing says it was synthetic

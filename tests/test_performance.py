@@ -13,7 +13,8 @@ from test_attribution import simulate, tiny_market
 
 from squeeze_lab.analyzers.performance import PERFORMANCE_KEYS, performance_stats, to_float
 from squeeze_lab.analyzers.report import SECTIONS, build_metrics, canonical, daily_table
-from squeeze_lab.feeds.episodes import EPISODES, Episode, resolve_episodes, window_return
+from squeeze_lab.feeds.episodes import SCENARIO_EPISODES as EPISODES  # the scenario's two
+from squeeze_lab.feeds.episodes import Episode, resolve_episodes, window_return
 
 
 def _walk_plain(obj, path="$"):

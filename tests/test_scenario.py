@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from squeeze_lab.feeds.baskets import reference_series
 from squeeze_lab.feeds.episodes import EPISODES, MARKET_TARGETS, window_return
 from squeeze_lab.feeds.errors import SqueezeLabError
+from squeeze_lab.feeds.reference import reference_series
 from squeeze_lab.feeds.scenario import (
     FACTORS,
     ORDINARY,
@@ -239,7 +239,7 @@ def test_market_summary_is_plain_json_with_episodes_and_targets():
     assert s["n_names"] == 500 and s["n_days"] == len(m.dates) and s["market_hash"]
     assert s["series"] == ["index", "growth", "most_shorted", "unprofitable_tech"]
     names = [w["name"] for w in s["windows"]]
-    assert names[:2] == list(EPISODES)
+    assert names[:2] == [k for k, e in EPISODES.items() if e.scenario]
     thirteen = [w for w in s["windows"] if w["start"] == "2026-01-02" and w["end"] == "2026-01-21"]
     assert len(thirteen) == 1 and thirteen[0]["sessions"] == 13
     assert abs(thirteen[0]["returns"]["most_shorted"] - 0.183) < 0.02

@@ -64,7 +64,8 @@ def make_market(close: pd.DataFrame, attributes: pd.DataFrame | None = None,
     return Market(open=close.copy(), high=close.copy(), low=close.copy(), close=close, volume=vol,
                   attributes=attributes, reference=reference if reference is not None else
                   pd.DataFrame(), short_interest=short_interest, days_to_cover=days_to_cover,
-                  source="hand", synthetic=True, fill_model="next_close")
+                  source="hand", synthetic=True, fill_model="next_close",
+                  suspicious="keep")   # random perturbations make x2 spikes on purpose
 
 
 def hand_attributes() -> pd.DataFrame:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import checks
 from .errors import SqueezeLabError
-from .market import normalize_index
+from .market import Market, normalize_index
 
 #: Default largest number of calendar days between two consecutive dates of the data.
 MAX_GAP_DAYS = 7
@@ -370,3 +370,34 @@ def screen_suspicious(frames: dict[str, pd.DataFrame], found: Sequence[Suspiciou
     out = {k: v[keep] for k, v in frames.items()}
     live = out["close"].notna().any(axis=1).to_numpy()
     return {k: v.loc[live] for k, v in out.items()}
+
+
+# =============================================================================== share granularity
+def screen_granularity(market: Market, position_value: float, quantum: float, policy: str,
+                       sizing: str) -> Market:
+    """Names whose price makes one tradable unit (``quantum`` shares: 1, or the fractional step)
+    cost more than a typical position (``position_value``, described by ``sizing``): ``stop``
+    names them with the fixes, ``keep`` notes them, ``exclude`` drops them (noted)."""
+    close = market.close
+    bad = checks.untradable_prices(close.to_numpy(), position_value, quantum)
+    if not bad.any():
+        return market
+    names = [str(t) for t in close.columns[bad]]
+    top = close.max()
+    shown = ", ".join(f"{t} up to {top[t]:,.0f}" for t in names[:5])
+    unit = "one share" if quantum >= 1 else f"{quantum:g} of a share"
+    what = (f"{len(names)} name(s) cannot be traded at share granularity: {unit} of {shown}"
+            f"{' ...' if len(names) > 5 else ''} costs more than a position ({sizing})")
+    if policy == "stop":
+        listed = json.dumps(names[:20]).replace(" ", "")
+        raise _fail(f"{what}: drop them with --set 'data.exclude={listed}', trade fractional "
+                    "shares (execution.fractional=true) or a larger book (execution.cash), or keep "
+                    "them with --set data.suspicious=\"keep\"")
+    if policy == "keep":
+        return replace(market, notes=market.notes + (f"{what}; kept (data.suspicious=keep)",))
+    keep = [t for t in close.columns if t not in names]
+    if not keep:
+        raise _fail(f"{what}, and that is every name: trade fractional shares "
+                    "(execution.fractional=true) or a larger book (execution.cash)")
+    out = market.select(keep)
+    return replace(out, notes=out.notes + (f"{what}; excluded (data.suspicious=exclude)",))

@@ -23,6 +23,7 @@ from .market import normalize_index
 #: Labels of the index built from the constituents.
 CAP_WEIGHTED_LABEL = "cap-weighted universe"
 EQUAL_WEIGHTED_LABEL = "equal-weighted universe (rebalanced monthly)"
+DAILY_EQUAL_WEIGHTED_LABEL = "equal-weighted universe (rebalanced daily)"
 
 
 @dataclass
@@ -59,12 +60,15 @@ def _first_zero(s: pd.Series, dates: pd.DatetimeIndex) -> pd.Series:
     return s
 
 
-def index_from_constituents(close: pd.DataFrame, attributes: pd.DataFrame
-                            ) -> tuple[pd.Series, str]:
+def index_from_constituents(close: pd.DataFrame, attributes: pd.DataFrame,
+                            rebalance: str = "monthly") -> tuple[pd.Series, str]:
     """The broad index built from the universe, and its label: cap-weighted when every name's
-    shares outstanding are known, else equal-weighted rebalanced monthly."""
-    inp = _inputs(close, attributes)
-    return _index(inp)
+    shares outstanding are known, else equal-weighted, reset to equal weights ``"monthly"`` (the
+    feeds' reference index) or ``"daily"`` (the signals' fallback for a market given without one).
+    """
+    if rebalance not in ("monthly", "daily"):
+        raise SqueezeLabError(f"index rebalance {rebalance!r}: use 'monthly' or 'daily'")
+    return _index(_inputs(close, attributes), daily=rebalance == "daily")
 
 
 def _inputs(close: pd.DataFrame, attributes: pd.DataFrame) -> _Inputs:
@@ -75,13 +79,14 @@ def _inputs(close: pd.DataFrame, attributes: pd.DataFrame) -> _Inputs:
                    baskets.rebalance_dates(close.index, "MS"))
 
 
-def _index(inp: _Inputs) -> tuple[pd.Series, str]:
+def _index(inp: _Inputs, daily: bool = False) -> tuple[pd.Series, str]:
     dates = inp.close.index
     if inp.shares is not None:
         return _first_zero(baskets.cap_weighted_index(inp.close, inp.shares), dates), \
             CAP_WEIGHTED_LABEL
-    return _first_zero(baskets.equal_weight_basket(inp.close, inp.listed, inp.monthly), dates), \
-        EQUAL_WEIGHTED_LABEL
+    every = dates if daily else inp.monthly
+    return _first_zero(baskets.equal_weight_basket(inp.close, inp.listed, every), dates), \
+        DAILY_EQUAL_WEIGHTED_LABEL if daily else EQUAL_WEIGHTED_LABEL
 
 
 def _growth(inp: _Inputs, tech: pd.Series | None) -> tuple[pd.Series | None, str]:

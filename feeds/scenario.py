@@ -680,6 +680,8 @@ def scenario_market(seed: int = 7, n_names: int = 500, start: str = "2023-01-03"
     factors = pd.DataFrame(d.fac[B - history:], index=frames["close"].index, columns=list(FACTORS))
     meta = {
         "generator": "feeds.scenario.scenario_market",
+        "index_label": "cap-weighted universe (synthetic)",
+        "growth_label": "cap-weighted technology names (synthetic)",
         "junk_share": float(d.u["junk"].mean()),
         "episodes": sorted(k for k in EPISODE_PATHS if k in EPISODES),
         **calib_meta,

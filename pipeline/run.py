@@ -61,6 +61,25 @@ def reconcile(a: pd.Series, b: pd.Series, tol: float = RECONCILE_TOL) -> dict[st
     }
 
 
+def screen_share_granularity(config: Mapping[str, Any], market: Market) -> Market:
+    """Real data: names too expensive to size at share granularity are named before any work
+    (data.suspicious decides: stop, keep or exclude); the built-in book's typical position is
+    cash x min(max_weight, gross / 2 / names per leg)."""
+    from ..feeds.panel import screen_granularity
+    from ..strategies.execution import SHARE_QUANTUM
+
+    book, ex = config["book"], config["execution"]
+    if market.synthetic or book.get("path"):
+        return market
+    per_leg = book["names_per_leg"] if not book["fraction_per_leg"] else max(
+        1, round(book["fraction_per_leg"] * market.n_names))
+    weight = min(book["max_weight"], book["gross"] / 2 / per_leg)
+    value = ex["cash"] * weight
+    sizing = f"{value:,.0f} = execution.cash x {weight:.2%} of equity"
+    return screen_granularity(market, value, 1.0 if not ex["fractional"] else SHARE_QUANTUM,
+                              config["data"]["suspicious"], sizing)
+
+
 def execute(config: Config, market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
     from ..analyzers.metrics import Reconciliation, ShortInterest
@@ -69,6 +88,7 @@ def execute(config: Config, market: Market) -> RunOutput:
     from ..strategies.signals import crowding_report
     from ..strategies.twin import run_vectorized
 
+    market = screen_share_granularity(config, market)
     episodes = run_episodes(config, market)
     analysis = config["analysis"]
     params = {s: config[s] for s in ("book", "overlay", "execution")}

@@ -27,6 +27,7 @@ from ..feeds.crowding import BasketSource, describe_members
 from ..feeds.crowding import most_shorted as _most_shorted
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
+from ..feeds.reference import index_from_constituents
 from ..feeds.short_interest import MEASURES, Coverage, ShortInterestInfo, coverage
 from .once import computed_once
 
@@ -202,9 +203,10 @@ def market_cap(market: Market) -> pd.DataFrame | None:
 def index_returns(market: Market) -> pd.Series:
     """The broad index's daily returns: ``reference["index"]`` if given, else built from prices.
 
-    Without a reference series the index is cap-weighted with weights at the previous close when
-    the ``shares`` attribute is known, equal-weighted over listed names otherwise (both use only
-    data up to each date).
+    Without a reference series the index is built by the feeds' builder
+    (:func:`feeds.reference.index_from_constituents`): cap-weighted with weights at the previous
+    close when every name's ``shares`` are known, equal-weighted over listed names (reset daily)
+    otherwise (both use only data up to each date).
     """
     return computed_once(market, ("index_returns",), lambda: _index_returns(market))
 
@@ -213,19 +215,8 @@ def _index_returns(market: Market) -> pd.Series:
     ref = market.reference
     if not ref.empty and "index" in ref.columns and np.isfinite(ref["index"].to_numpy(np.float64)).any():
         return ref["index"].astype(np.float64).fillna(0.0).rename("index")
-    r = listed_returns(market)
-    cap = market_cap(market)
-    if cap is not None:
-        w = cap.shift(1)
-        ok = r.notna() & w.notna() & (w > 0)
-        num = (r.where(ok, 0.0) * w.where(ok, 0.0)).sum(axis=1)
-        den = w.where(ok, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = pd.Series(np.where(den > 0, num / den.where(den > 0, 1.0), 0.0), index=r.index)
-    else:
-        out = r.mean(axis=1).fillna(0.0)
-    out.iloc[0] = 0.0
-    return out.rename("index")
+    out, _label = index_from_constituents(market.close, market.attributes, rebalance="daily")
+    return out.fillna(0.0).rename("index")
 
 
 # --------------------------------------------------------------------------- basic signals

@@ -182,3 +182,36 @@ def test_real_run_analyzes_the_real_episodes_and_says_what_the_index_is(real_run
     assert {"aug_2007", "mar_may_2009"} <= set(named)
     assert not {"jun_jul_2025", "jan_2026", "jan_2021", "sep_2025"} & set(named)
     assert metrics["reconciliation"]["ok"] is True
+
+
+def test_attributes_yahoo_with_csv_prices_fetches_info_for_the_csv_tickers(
+        tmp_path, monkeypatch, capsys):
+    import yfinance
+
+    from fixtures.yfdata import FakeYahoo, info_dict
+
+    yfinance.set_tz_cache_location(str(tmp_path / "yf-tz"))
+    monkeypatch.setenv("SQUEEZE_LAB_CACHE", str(tmp_path / "cache"))
+    fake = FakeYahoo({}).install(monkeypatch)
+    fake.info = {"AIG": info_dict("Financial Services", net_income=-9e9, short_pct=0.04,
+                                  shares=2.7e9)}
+    path = tmp_path / "few.csv"
+    prices = pd.read_csv(PRICES)
+    prices[prices.ticker.isin(["AIG", "HD"])].to_csv(path, index=False)
+    rc = run_backtest.main(["market", "--json", "--data", f"csv:{path}", "--attributes", "yahoo"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    s = json.loads(out)
+    assert sorted(fake.info_calls) == ["AIG", "HD"] and s["n_names"] == 2
+    assert any("not point-in-time" in n for n in s["notes"])
+
+
+def test_prices_too_high_for_whole_shares_are_named_before_the_run(tmp_path):
+    # CYCC trades near $67,000 and TTNP near $16,000: one share is more than a position of a
+    # $1M book with 100 names a leg ($10,000) when shares are whole
+    err = assert_one_line_error(cli("run", "--data", f"csv:{PRICES}", *EXCLUDE, "--set",
+                                    "execution.fractional=false", "--out", str(tmp_path / "runs"),
+                                    "--quiet"),
+                                "share granularity", "CYCC", "execution.fractional", "data.exclude")
+    assert "TTNP" not in err          # already excluded
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -39,7 +39,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from ..feeds.episodes import EPISODES, Episode
+from ..feeds.episodes import Episode, applicable_episodes
 from ..feeds.errors import SqueezeLabError
 from ..strategies.recorder import Recorder, closes_at, day_index
 from ..strategies.result import BacktestResult
@@ -199,9 +199,10 @@ def _strategy_legs(strategy: bt.Strategy, dates: pd.DatetimeIndex, names: list[s
     )
 
 
-def _episodes_param(episodes: Any) -> dict[str, Episode]:
+def _episodes_param(episodes: Any, dates: pd.DatetimeIndex) -> dict[str, Episode]:
+    """The episodes asked for; None: the built-ins the data reaches (the others do not apply)."""
     if episodes is None:
-        return dict(EPISODES)
+        return applicable_episodes(dates, partial=True)
     if isinstance(episodes, Mapping):
         return dict(episodes)
     return {e.name: e for e in episodes}
@@ -219,7 +220,7 @@ class EpisodeDrawdowns(_Collector):
 
     Params
     ------
-    episodes : mapping name -> Episode, iterable of Episode, or None (the built-ins)
+    episodes : mapping name -> Episode, iterable of Episode, or None (the built-ins inside the data)
     top_n : int, rows of the drawdown table
     strict : bool, raise (SqueezeLabError) for an episode outside the data instead of skipping
 
@@ -234,7 +235,7 @@ class EpisodeDrawdowns(_Collector):
         eq = self._measured_equity()
         r = _returns(eq)
         out = drawdown_summary(r, top=self.p.top_n)
-        eps = _episodes_param(self.p.episodes)
+        eps = _episodes_param(self.p.episodes, eq.index)
         keep, skipped = split_episodes(eps, eq.index)
         if self.p.strict and skipped:
             from .episodes import check_episodes_in_range
@@ -271,7 +272,7 @@ class LegAttribution(_Collector):
                                       initial_equity=self._start_cash)
         self.result = result
         self.attribution = attr
-        keep, skipped = split_episodes(_episodes_param(self.p.episodes), attr.dates)
+        keep, skipped = split_episodes(_episodes_param(self.p.episodes, attr.dates), attr.dates)
         out: dict[str, Any] = {
             "legs_from": self._legs_from,
             "max_abs_leg_mismatch": self._leg_mismatch,
@@ -316,7 +317,7 @@ class Exposures(_Collector):
             betas = pd.Series(dict(betas), dtype=np.float64)
         exp = exposures(result, self._close_frame(), betas=betas)
         self.frame = exp
-        keep, skipped = split_episodes(_episodes_param(self.p.episodes), exp.index)
+        keep, skipped = split_episodes(_episodes_param(self.p.episodes, exp.index), exp.index)
         out: dict[str, Any] = {
             "legs_from": self._legs_from,
             "overall": summarize_exposures(exp, columns=SUMMARY_COLUMNS),

@@ -101,14 +101,20 @@ EPISODES: dict[str, Episode] = {
 SCENARIO_EPISODES: dict[str, Episode] = {k: e for k, e in EPISODES.items() if e.scenario}
 
 
-def applicable_episodes(dates: pd.DatetimeIndex, synthetic: bool = False) -> dict[str, Episode]:
-    """The built-in episodes a run on ``dates`` analyzes: those wholly inside the data (on a
-    synthetic scenario market, only the ones it reproduces)."""
+def applicable_episodes(dates: pd.DatetimeIndex, synthetic: bool = False,
+                        partial: bool = False) -> dict[str, Episode]:
+    """The built-in episodes a run on ``dates`` analyzes: those wholly inside the data (with
+    ``partial``, those overlapping it); on a synthetic scenario market only the ones it
+    reproduces."""
     if len(dates) == 0:
         return {}
     first, last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
-    return {k: e for k, e in EPISODES.items()
-            if e.start >= first and e.end <= last and (e.scenario or not synthetic)}
+
+    def inside(e: Episode) -> bool:
+        return (e.start <= last and e.end >= first) if partial else (e.start >= first
+                                                                      and e.end <= last)
+
+    return {k: e for k, e in EPISODES.items() if inside(e) and (e.scenario or not synthetic)}
 
 
 @dataclass(frozen=True)

@@ -184,26 +184,26 @@ def test_real_run_analyzes_the_real_episodes_and_says_what_the_index_is(real_run
     assert metrics["reconciliation"]["ok"] is True
 
 
-def test_attributes_yahoo_with_csv_prices_fetches_info_for_the_csv_tickers(
-        tmp_path, monkeypatch, capsys):
+def test_attributes_yahoo_with_csv_prices(tmp_path, monkeypatch, market_error):
+    """The command line refuses it in one line (before any work); the library reads Yahoo's info
+    for the CSV's tickers."""
     import yfinance
 
     from fixtures.yfdata import FakeYahoo, info_dict
 
+    market_error("--data", f"csv:{PRICES}", "--attributes", "yahoo",
+                 needles=("--attributes yahoo", "--data yahoo"))
     yfinance.set_tz_cache_location(str(tmp_path / "yf-tz"))
-    monkeypatch.setenv("SQUEEZE_LAB_CACHE", str(tmp_path / "cache"))
     fake = FakeYahoo({}).install(monkeypatch)
     fake.info = {"AIG": info_dict("Financial Services", net_income=-9e9, short_pct=0.04,
                                   shares=2.7e9)}
     path = tmp_path / "few.csv"
     prices = pd.read_csv(PRICES)
     prices[prices.ticker.isin(["AIG", "HD"])].to_csv(path, index=False)
-    rc = run_backtest.main(["market", "--json", "--data", f"csv:{path}", "--attributes", "yahoo"])
-    out, err = capsys.readouterr()
-    assert rc == 0, err
-    s = json.loads(out)
-    assert sorted(fake.info_calls) == ["AIG", "HD"] and s["n_names"] == 2
-    assert any("not point-in-time" in n for n in s["notes"])
+    m = csv_market(path, attributes="yahoo", cache_dir=tmp_path / "cache")
+    assert sorted(fake.info_calls) == ["AIG", "HD"] and list(m.tickers) == ["AIG", "HD"]
+    assert m.attributes.loc["AIG", "shares"] == 2.7e9
+    assert any("not point-in-time" in n for n in m.notes)
 
 
 def test_prices_too_high_for_whole_shares_are_named_before_the_run(tmp_path):

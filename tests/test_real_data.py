@@ -26,6 +26,8 @@ ETF = REAL / "etf_close.csv.gz"
 #: The names with a one-day move of x3 or more (the README's real defects).
 SUSPICIOUS = ["CHCI", "CYRX", "TTNP"]
 EXCLUDE = ["--set", 'data.exclude=["TTNP","CHCI","CYRX"]']
+#: 82 names fill at most 41 a leg: the default book at 20 names a leg (5% of equity each at 2x).
+BOOK = ["--set", "book.names_per_leg=20"]
 
 
 @pytest.fixture
@@ -165,7 +167,7 @@ def test_real_episodes_are_in_the_registry_with_sources():
 def real_run(tmp_path_factory) -> Path:
     """One real run of the default book on the fixture, the ETF file giving the index."""
     out = tmp_path_factory.mktemp("real") / "runs"
-    proc = cli("run", "--data", f"csv:{PRICES}", *EXCLUDE, "--set",
+    proc = cli("run", "--data", f"csv:{PRICES}", *EXCLUDE, *BOOK, "--set",
                f"data.reference_prices={json.dumps(str(ETF))}", "--set", "data.index=SPY",
                "--out", str(out), "--name", "real", "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -208,10 +210,14 @@ def test_attributes_yahoo_with_csv_prices(tmp_path, monkeypatch, market_error):
 
 def test_prices_too_high_for_whole_shares_are_named_before_the_run(tmp_path):
     # CYCC trades near $67,000 and TTNP near $16,000: one share is more than a position of a
-    # $1M book with 100 names a leg ($10,000) when shares are whole
-    err = assert_one_line_error(cli("run", "--data", f"csv:{PRICES}", *EXCLUDE, "--set",
-                                    "execution.fractional=false", "--out", str(tmp_path / "runs"),
-                                    "--quiet"),
-                                "share granularity", "CYCC", "execution.fractional", "data.exclude")
+    # $1M book with 20 names a leg ($50,000) when shares are whole
+    proc = cli("run", "--data", f"csv:{PRICES}", *EXCLUDE, *BOOK, "--set",
+               "execution.fractional=false", "--out", str(tmp_path / "runs"), "--quiet")
+    # the data's notes come first (they survive --quiet), then one error line
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    err = proc.stderr.strip().splitlines()[-1]
+    assert all(line.startswith("note: ") for line in proc.stderr.strip().splitlines()[:-1])
+    for needle in ("share granularity", "CYCC", "execution.fractional", "data.exclude"):
+        assert needle in err, err
     assert "TTNP" not in err          # already excluded
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

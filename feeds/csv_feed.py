@@ -512,7 +512,7 @@ def _reference(close: pd.DataFrame, att: pd.DataFrame, si: pd.DataFrame | None,
     if given is not None:
         for col in given.columns:
             ref[col] = given[col]
-            if col in ("index", "growth", "most_shorted", "unprofitable_tech"):
+            if col in ("index", "growth"):
                 labels[col] = f"{col} from {Path(ref_path).name}"
         built_basket = built_basket and "most_shorted" not in given.columns
         notes.append(f"reference series {', '.join(map(str, given.columns))} read from {ref_path}")

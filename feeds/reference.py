@@ -212,7 +212,6 @@ def build_reference(
     ):
         if series is not None:
             out[name] = series
-            labels[name] = note.removeprefix(f"reference {name}: ")
         notes.append(note)
     out.index = normalize_index(out.index)
     return References(out.astype(np.float64), notes, labels)

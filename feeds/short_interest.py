@@ -133,10 +133,8 @@ def _fast_table(path: Path, delim: str) -> Table | None:
     Well-formed: UTF-8 text, no blank line, no quote, every line with the header's field count
     (FINRA's files are; a year of them is half a million rows, too many for a row-by-row reader).
     """
-    from .csv_feed import _open_text
-
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             text = fh.read()
     except (OSError, UnicodeDecodeError, EOFError, zlib.error):
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -221,3 +222,35 @@ def test_prices_too_high_for_whole_shares_are_named_before_the_run(tmp_path):
         assert needle in err, err
     assert "TTNP" not in err          # already excluded
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_yahoo_names_a_relisting_and_honours_exclude(tmp_path, monkeypatch):
+    """The same panel validation on Yahoo's bars: a x258 re-listing stops the run by name;
+    data.exclude (any case) or data.suspicious=exclude drop it, noted."""
+    import yfinance
+
+    from fixtures.yfdata import FakeYahoo, universe
+    from squeeze_lab.feeds.errors import SqueezeLabError
+    from squeeze_lab.feeds.yahoo import yahoo_market
+
+    yfinance.set_tz_cache_location(str(tmp_path / "yf-tz"))
+    hist = universe(3)
+    bbb = hist["BBB"]
+    jump = bbb.index >= bbb.index[40]
+    bbb.loc[jump, ["Open", "High", "Low", "Close"]] *= 258.0   # a bankruptcy re-listing
+    FakeYahoo(hist).install(monkeypatch)
+
+    def market(**kw):
+        return yahoo_market(["AAA", "BBB", "CCC"], "2024-01-02", "2024-03-28", today="2024-07-01",
+                            cache_dir=tmp_path / "cache", **kw)
+
+    with pytest.raises(SqueezeLabError) as err:
+        market()
+    assert re.search(r"BBB x2[56]\d on 2024-01-26 \(Yahoo data for BBB\)", str(err.value))
+    m = market(exclude=["bbb"])
+    assert list(m.tickers) == ["AAA", "CCC"]
+    assert any("excluded 1 name(s)" in n and "BBB" in n for n in m.notes)
+    m = market(suspicious="exclude")
+    assert list(m.tickers) == ["AAA", "CCC"]
+    with pytest.raises(SqueezeLabError, match="data.exclude names ZZZ"):
+        market(exclude=["ZZZ"])

@@ -362,11 +362,48 @@ class WindowAttribution(Section):
 
 
 @dataclass(frozen=True)
+class BorrowEvents(Section):
+    """Locate cuts and recalls (:func:`analyzers.borrow.event_counts`)."""
+
+    locate_cuts: int = 0
+    recalls: int = 0
+    shares_bought_back: float = 0.0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BorrowWindow(Section):
+    """Borrow paid inside one window (:func:`analyzers.borrow.window_cost`)."""
+
+    start: str | None = None
+    end: str | None = None
+    cost: float | None = None
+    fraction: float | None = None
+    by_name: list[dict[str, Any]] = field(default_factory=list)
+    short_leg: float | None = None
+    share_of_short_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class Borrow(Section):
+    """What shorts paid to borrow (:func:`analyzers.borrow.borrow_summary`)."""
+
+    model: str | None = None
+    total: float | None = None
+    fraction: float | None = None
+    rows: int | None = None
+    by_name: list[dict[str, Any]] = field(default_factory=list)
+    episodes: dict[str, BorrowWindow] = field(default_factory=dict)
+    events: BorrowEvents | None = None
+
+
+@dataclass(frozen=True)
 class Attribution(Section):
     factor_source: str | None = None
     max_abs_residual: float | None = None
     overall: WindowAttribution | None = None
     episodes: dict[str, WindowAttribution] = field(default_factory=dict)
+    borrow: Borrow | None = None
 
 
 # --------------------------------------------------------------------------- exposures

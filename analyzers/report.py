@@ -30,6 +30,7 @@ from .attribution import (
     top_names,
     window_legs,
 )
+from .borrow import borrow_metrics
 from .drawdowns import drawdown_summary
 from .episodes import (
     DEFAULT_JUNK_THRESHOLD,
@@ -347,6 +348,7 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
                 "factors": factor_attribution(returns, factors) if not factors.empty else None,
             },
             "episodes": attr_eps,
+            "borrow": borrow_metrics(result, named, ep_named, k=top_k),
         },
         "exposures": {
             "columns": list(SUMMARY_COLUMNS),

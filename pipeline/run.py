@@ -80,6 +80,21 @@ def screen_share_granularity(config: Mapping[str, Any], market: Market) -> Marke
                               config["data"]["suspicious"], sizing)
 
 
+def borrow_terms(config: Config, market: Market) -> Any:
+    """The run's borrow terms (``execution.borrow_model``, ``data.borrow``), checked on the market."""
+    from ..feeds.borrow import read_borrow_file
+    from ..strategies.borrow import resolve_terms
+
+    ex = config["execution"]
+    model = ex["borrow_model"]
+    path = str(config["data"]["borrow"] or "")
+    if path and model != "file":
+        raise SqueezeLabError(f"data.borrow is given but execution.borrow_model is {model!r}: set "
+                              "execution.borrow_model = \"file\" to use the file, or drop data.borrow")
+    bf = read_borrow_file(path, market.dates, market.tickers) if path else None
+    return resolve_terms(model, market, ex["borrow_bps"], bf)
+
+
 def execute(config: Config, market: Market) -> RunOutput:
     """Run the backtest through backtrader with our analyzers, check it against the twin."""
     from ..analyzers.metrics import Reconciliation, ShortInterest
@@ -90,13 +105,15 @@ def execute(config: Config, market: Market) -> RunOutput:
 
     market = screen_share_granularity(config, market)
     episodes = run_episodes(config, market)
+    terms = borrow_terms(config, market)
     analysis = config["analysis"]
     params = {s: config[s] for s in ("book", "overlay", "execution")}
-    result, _ = run_backtrader(market, params)
+    result, _ = run_backtrader(market, params, borrow=terms)
     metrics = build_metrics(result, market, episodes, top_n=analysis["top_n"],
                             top_k=analysis["top_k"], detect=analysis["detect"])
     if analysis["reconcile"]:
-        twin = run_vectorized(market, result.targets, detail=False, **config["execution"])
+        twin = run_vectorized(market, result.targets, detail=False, borrow=terms,
+                              max_net_long=config["overlay"]["max_net_long"], **config["execution"])
         metrics["reconciliation"] = Reconciliation.from_json(
             canonical(reconcile(result.equity, twin.equity)), strict=True).to_json()
     ov = config["overlay"]
@@ -104,6 +121,24 @@ def execute(config: Config, market: Market) -> RunOutput:
     metrics["short_interest"] = ShortInterest.from_json(canonical(crowd.to_dict()),
                                                         strict=True).to_json()
     return RunOutput(config, market, result, metrics, episodes, crowd)
+
+
+def borrow_lines(out: RunOutput) -> list[str]:
+    """What the borrow model changed or assumed, one line each (notes; kept under --quiet)."""
+    rec = out.result.borrow_record
+    lines = [str(n) for n in rec.notes]
+    ev = rec.events
+    if len(ev):
+        kinds = ev["event"].astype(str)
+        first = ev.iloc[0]
+        lines.append(
+            f"borrow: {int((kinds == 'locate_cut').sum())} locate cut(s) and "
+            f"{int((kinds == 'recall').sum())} recall(s), {ev['shares_bought_back'].sum():,.0f} "
+            f"shares in all (first: {first['ticker']} {first['event']} at the "
+            f"{first['date']:%Y-%m-%d} close, {first['shares_wanted']:,.0f} short wanted, "
+            f"{first['shares_available']:,.0f} available, bought back at the "
+            f"{first['fill_date']:%Y-%m-%d} open): see borrow_events.csv")
+    return lines
 
 
 def overlay_signal(config: Mapping[str, Any], market: Market) -> pd.Series:
@@ -136,7 +171,9 @@ def provenance(out: RunOutput, command: str) -> dict[str, Any]:
     from .ui import versions
 
     prov = out.market.provenance()
+    notes = [*(prov.get("notes") or []), *borrow_lines(out)]
     prov.update({
+        "notes": notes,
         "engine": "backtrader",
         "versions": versions(),
         "command": command,
@@ -170,6 +207,8 @@ def artifacts(out: RunOutput, command: str):
         positions=out.result.shares,
         overlay_log=log,
         margin_calls=out.result.margin_calls,
+        borrow=out.result.borrow_record.table(out.result.shares),
+        borrow_events=out.result.borrow_record.events,
     )
 
 
@@ -184,6 +223,7 @@ def run_notes(out: RunOutput) -> list[str]:
         notes.append(f"{out.config.name}: overlay.enabled is true but the overlay never acted: "
                      f"its signal peaked at {peak:.3g}, below overlay.threshold={ov['threshold']:g}"
                      "; lower the threshold to see it act")
+    notes.extend(borrow_lines(out))
     return notes
 
 
@@ -278,7 +318,7 @@ def summarize_run(path: Path, ui: Any) -> None:
     if named:
         e = Table(title="Episodes", title_justify="left")
         for col in ("episode", "sessions", "return", "max DD", "long leg", "short leg", "hedge",
-                    "costs", "momentum", "top short detractor (SI)"):
+                    "borrow", "costs", "momentum", "top short detractor (SI)"):
             e.add_column(col, justify="left" if col in ("episode", "top short detractor (SI)") else "right")
         for name, ep in named.items():
             win = typed.attribution.episodes.get(name)
@@ -290,7 +330,8 @@ def summarize_run(path: Path, ui: Any) -> None:
             e.add_row(name, str(ep.sessions), fmt_pct(ep.window_return),
                       fmt_pct(ep.max_drawdown_in_window), fmt_pct(ep.legs.get("long")),
                       fmt_pct(ep.legs.get("short")), fmt_pct(ep.legs.get("hedge")),
-                      fmt_pct(ep.legs.get("costs")), fmt_pct(momentum), who)
+                      fmt_pct(ep.legs.get("borrow"), 2), fmt_pct(ep.legs.get("costs")),
+                      fmt_pct(momentum), who)
         ui.print(e)
     rec = typed.reconciliation
     if rec is not None:

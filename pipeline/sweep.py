@@ -224,17 +224,24 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
     from ..strategies.book import book_targets
     from ..strategies.overlay import apply_overlay
     from ..strategies.twin import run_vectorized
-    from .run import run_episodes
+    from .run import borrow_terms, run_episodes
 
     books = BookCache() if books is None else books
+    terms_of: dict[tuple[Any, ...], Any] = {}
     rows = []
     for p in points:
         cfg = p.config
         episodes = run_episodes(cfg, market)
+        key = (cfg["execution"]["borrow_model"], cfg["execution"]["borrow_bps"],
+               cfg["data"].get("borrow", ""))
+        if key not in terms_of:
+            terms_of[key] = borrow_terms(cfg, market)
+        terms = terms_of[key]
         if engine == "backtrader":
             from ..strategies.engine import run_backtrader
 
-            result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")})
+            result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")},
+                                       borrow=terms)
         else:
             if isinstance(books, BookCache):
                 book = books.get_or_build(p.book_key, lambda c=cfg: book_targets(market, **c["book"]))
@@ -242,9 +249,9 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
                 if p.book_key not in books:
                     books[p.book_key] = book_targets(market, **cfg["book"])
                 book = books[p.book_key]
-            targets, log = apply_overlay(market, book, **cfg["overlay"])
-            result = run_vectorized(market, targets, overlay_log=log, detail=False,
-                                    **cfg["execution"])
+            targets, log = apply_overlay(market, book, borrow_fees=terms.fee_bps, **cfg["overlay"])
+            result = run_vectorized(market, targets, overlay_log=log, detail=False, borrow=terms,
+                                    max_net_long=cfg["overlay"]["max_net_long"], **cfg["execution"])
         rows.append({"point": p.index, **{k: v for k, v in p.values},
                      **summary_row(result, market, episodes)})
     return rows
@@ -754,14 +761,17 @@ def confirm(market: Market, points: Sequence[Point], frame: pd.DataFrame, top: i
     """Re-run the top points through backtrader and check they reconcile with the twin."""
     from ..strategies.engine import run_backtrader
     from ..strategies.twin import run_vectorized
-    from .run import reconcile
+    from .run import borrow_terms, reconcile
 
     ranked = frame.sort_values([metric, "point"], ascending=[False, True], na_position="last")
     out = []
     for idx in ranked["point"].head(top).astype(int):
         cfg = points[idx].config
-        result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")})
-        twin = run_vectorized(market, result.targets, **cfg["execution"])
+        terms = borrow_terms(cfg, market)
+        result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")},
+                                   borrow=terms)
+        twin = run_vectorized(market, result.targets, borrow=terms,
+                              max_net_long=cfg["overlay"]["max_net_long"], **cfg["execution"])
         rec = reconcile(result.equity, twin.equity)
         out.append({"point": int(idx), **{k: v for k, v in points[idx].values},
                     "max_rel_diff": rec["max_rel_diff"], "ok": rec["ok"]})

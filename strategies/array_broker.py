@@ -26,8 +26,11 @@ Where it touches backtrader internals (backtrader is pinned in setup.cfg for thi
 The fast path needs what a preloaded project run has: every data preloaded in backtrader's
 unbounded buffers on the same datetimes (so one bar index serves them all) with the same
 timezone, no fund history, no ``_compensate`` data, and stock-like commission schemes that do not
-override the credit, value or profit-and-loss methods. Otherwise (checked at the first bar) every
-bar goes through ``BackBroker``'s own code.
+override the credit, value or profit-and-loss methods — except a scheme that declares its credit
+rule vectorizable (``vector_credit = True``, :class:`strategies.bt_borrow.BorrowCommInfo`: a
+per-day rate per bar and optionally a mark price per bar, each charge also added to a ledger),
+whose arithmetic this step repeats. Otherwise (checked at the first bar) every bar goes through
+``BackBroker``'s own code.
 """
 
 from __future__ import annotations
@@ -172,10 +175,16 @@ class ArrayBroker(bt.brokers.BackBroker):
         base = bt.CommInfoBase
         for d in datas:
             ci = self.getcommissioninfo(d)
+            vector = getattr(ci, "vector_credit", False)
             if not ci._stocklike or any(getattr(type(ci), m) is not getattr(base, m)
-                                        for m in _COMMINFO_METHODS):
+                                        for m in _COMMINFO_METHODS
+                                        if not (vector and m == "_get_credit_interest")):
                 return False
-        return True
+            if vector and len(ci.p.rate) != len(first.array):
+                return False
+        ledgers = {id(ci.p.ledger) for ci in map(self.getcommissioninfo, datas)
+                   if getattr(ci, "vector_credit", False)}
+        return len(ledgers) <= 1   # one shared ledger: booked as one array step
 
     def _setup_fast(self) -> bool:
         if not self._fast_ok():
@@ -189,6 +198,22 @@ class ArrayBroker(bt.brokers.BackBroker):
                                        for d in datas])
         cis = [self.getcommissioninfo(d) for d in datas]
         self._rate = np.array([ci._creditrate for ci in cis], dtype=np.float64)
+        # per-bar rates / marks of vectorizable credit schemes (BorrowCommInfo), else None
+        self._vector = np.array([bool(getattr(ci, "vector_credit", False)) for ci in cis])
+        self._rate_rows = self._mark_rows = self._has_mark = self._ledger = None
+        if self._vector.any():
+            n_bars = len(self._dtline.array)
+            self._rate_rows = np.column_stack([np.asarray(ci.p.rate, np.float64) if v else
+                                               np.full(n_bars, ci._creditrate)
+                                               for ci, v in zip(cis, self._vector, strict=True)])
+            self._has_mark = np.array([bool(v and ci.p.mark is not None)
+                                       for ci, v in zip(cis, self._vector, strict=True)])
+            self._mark_rows = np.column_stack([np.asarray(ci.p.mark, np.float64) if m else
+                                               np.zeros(n_bars)
+                                               for ci, m in zip(cis, self._has_mark, strict=True)])
+            self._ledger = next(ci.p.ledger for ci, v in zip(cis, self._vector, strict=True) if v)
+            self._ledger_col = np.array([ci.p.col if v else -1
+                                         for ci, v in zip(cis, self._vector, strict=True)])
         self._charge_long = np.array([bool(ci.p.interest_long) for ci in cis])
         self._mult = np.array([ci.p.mult for ci in cis], dtype=np.float64)
         self._lev = np.array([ci.get_leverage() for ci in cis], dtype=np.float64)
@@ -297,7 +322,16 @@ class ArrayBroker(bt.brokers.BackBroker):
         size = self._size[held]
         days = today - self._last_day[held]
         charged = ((size < 0) | self._charge_long[held]) & (days > 0)
-        dcredit = np.where(charged, days * self._rate[held] * np.abs(size) * self._price[held], 0.0)
+        if self._rate_rows is None:
+            rate, price = self._rate[held], self._price[held]
+        else:  # BorrowCommInfo: the fee and mark of the previous bar (see its _get_credit_interest)
+            t = self._dtline.idx
+            rate = self._rate_rows[t - 1, held]
+            price = np.where(self._has_mark[held], self._mark_rows[t - 1, held], self._price[held])
+        dcredit = np.where(charged, days * rate * np.abs(size) * price, 0.0)
+        if self._ledger is not None:
+            book = charged & self._vector[held]
+            np.add.at(self._ledger, (self._dtline.idx, self._ledger_col[held[book]]), dcredit[book])
         self.d_credit.add(held, dcredit)
         self._last_day[held] = today
         self._credit_dt = dt0

@@ -31,6 +31,7 @@ After a cut, :func:`fund` trims the long and hedge legs so net long stays within
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -126,8 +127,9 @@ class BorrowTerms:
     def mark(self) -> str:
         return "average" if self.model == "flat" else "close"
 
-    @property
+    @cached_property
     def rate(self) -> np.ndarray:
+        """Per-day fee fraction, rows x names (computed once)."""
         return (self.fee_bps / 1e4) / self.basis
 
     @property
@@ -287,6 +289,13 @@ EVENT_COLUMNS = ("date", "fill_date", "ticker", "event", "shares_wanted", "share
                  "shares_bought_back", "fee_bps")
 
 
+def order_reason(reason: str, label: str) -> str:
+    """An order's reason with a borrow label appended (``rebalance; recall``)."""
+    if not label:
+        return reason
+    return f"{reason}; {label}" if reason else label
+
+
 def events_rows(row: int, cut: np.ndarray, wanted: np.ndarray, available: np.ndarray,
                 fee_bps: np.ndarray, resized: np.ndarray | None) -> list[tuple[Any, ...]]:
     """Event tuples (row, name, kind, wanted, available, cut, fee) for the names cut at ``row``.
@@ -350,3 +359,106 @@ def borrow_table(dates: pd.DatetimeIndex, tickers: pd.Index, shares: np.ndarray,
         "held_from": pd.DatetimeIndex(dates[t - 1]),
         "days": (dn[t] - dn[t - 1]).astype(np.int64),
     })
+
+
+
+# --------------------------------------------------------------------------- per-run state
+def row_charges(terms: BorrowTerms, rows: np.ndarray, days: np.ndarray, cols: np.ndarray,
+                size: np.ndarray, avg_price: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Borrow per (row, name) for the shorts ``size`` of names ``cols`` held into ``rows``.
+
+    The short was held at the close before each row, so the fee in force and (for the ``close``
+    mark) the price are the previous row's; ``days``: calendar days charged per row; ``close``:
+    carried closes (market rows x all names). Same operations as :func:`charges`.
+    """
+    prev = np.maximum(np.asarray(rows, np.int64) - 1, 0)
+    rate = terms.rate[np.ix_(prev, cols)]
+    price = (np.broadcast_to(avg_price[None, :], rate.shape) if terms.mark == "average"
+             else close[np.ix_(prev, cols)])
+    return charges(np.asarray(days)[:, None], rate, np.broadcast_to(size[None, :], rate.shape),
+                   price)
+
+
+class BorrowBook:
+    """One run's locates and recalls, shared by both engines (each engine owns one).
+
+    :meth:`adjust` is called with the leg shares a signal row wants (or the current ones on a
+    :func:`recall_rows` row): it cuts shorts above what is available (:func:`locate`), funds the
+    cut (:func:`fund`) and keeps the events. ``check_rows``: rows to look at between signals.
+    """
+
+    def __init__(self, terms: BorrowTerms, max_net_long: float, quantum: float) -> None:
+        self.terms = terms
+        self.max_net_long = float(max_net_long)
+        self.quantum = float(quantum)
+        self.check_rows = recall_rows(terms.available) if terms.limited else np.zeros(0, np.int64)
+        self.events: list[tuple[Any, ...]] = []
+
+    def first_recall(self, start: int, stop: int, legs: np.ndarray) -> int | None:
+        """First :attr:`check_rows` row in ``start..stop`` (inclusive) where the shorts held in
+        ``legs`` exceed what is available (a recall to act on), or None."""
+        rows = self.check_rows[(self.check_rows >= start) & (self.check_rows <= stop)]
+        if not len(rows):
+            return None
+        net = np.asarray(legs).sum(axis=0)
+        short = np.flatnonzero(net < 0)
+        if not len(short):
+            return None
+        limit = quantize_available(self.terms.available[np.ix_(rows, short)], self.quantum)
+        hit = np.flatnonzero((-net[short][None, :] > limit).any(axis=1))
+        return int(rows[hit[0]]) if len(hit) else None
+
+    def adjust(self, row: int, legs: np.ndarray, close: np.ndarray, value: float,
+               resized: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The leg shares after locates (and funding) at the close of ``row``, and per name the
+        order label (``locate_cut``, ``recall``, ``borrow_funding`` or ""; None: nothing cut).
+
+        ``resized``: the names the signal row resizes (None on a recall row).
+        """
+        if not self.terms.limited:
+            return legs, None
+        avail = self.terms.available[row]
+        out, cut = locate(legs, avail, self.quantum)
+        if not cut.any():
+            return legs, None
+        new = events_rows(row, cut, -legs.sum(axis=0), avail, self.terms.fee_bps[row], resized)
+        self.events.extend(new)
+        funded, _ = fund(out, close, value, self.max_net_long, self.quantum)
+        labels = np.full(legs.shape[1], "", dtype=object)
+        labels[(funded != out).any(axis=0)] = "borrow_funding"
+        for _, j, kind, *_rest in new:
+            labels[j] = kind
+        return funded, labels
+    def frame(self, dates: pd.DatetimeIndex, tickers: pd.Index) -> pd.DataFrame:
+        """The events so far (:data:`EVENT_COLUMNS`)."""
+        return events_frame(self.events, dates, tickers)
+
+
+@dataclass(frozen=True)
+class BorrowRecord:
+    """What one run paid to borrow and what locates/recalls did (``BacktestResult.borrow_record``).
+
+    ``ledger``: borrow booked per market row and name (money; a row's charge is for the short held
+    at the previous close); ``fee_bps``: the fee in force per row and name; ``events``: locate cuts
+    and recalls (:data:`EVENT_COLUMNS`).
+    """
+
+    model: str
+    ledger: pd.DataFrame
+    fee_bps: np.ndarray
+    events: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+    def table(self, shares: pd.DataFrame) -> pd.DataFrame:
+        """``borrow.csv`` (:data:`BORROW_COLUMNS`) from the run's end-of-day net shares."""
+        return borrow_table(self.ledger.index, self.ledger.columns, shares.to_numpy(np.float64),
+                            self.ledger.to_numpy(), self.fee_bps)
+
+
+def make_record(terms: BorrowTerms, ledger: np.ndarray, book: BorrowBook,
+                dates: pd.DatetimeIndex, tickers: pd.Index) -> BorrowRecord:
+    """The run's :class:`BorrowRecord` from its terms, ledger and locate/recall book."""
+    return BorrowRecord(model=terms.model,
+                        ledger=pd.DataFrame(ledger, index=dates, columns=tickers),
+                        fee_bps=terms.fee_bps, events=book.frame(dates, tickers),
+                        notes=terms.notes)

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
+from .borrow import BorrowBook, flat_terms, order_reason
 from .execution import (
+    SHARE_QUANTUM,
     dates_to_num,
     leg_labels,
     num_to_dates,
@@ -41,6 +43,7 @@ STRATEGY_PARAMS: tuple[tuple[str, Any], ...] = (
     ("raise_on_reject", True),  # raise SqueezeLabError at stop() if any order was refused
     ("market", None),           # a feeds.market.Market (None: built from the datas)
     ("targets", None),          # Targets to execute as given (None: book + overlay from market)
+    ("borrow", None),           # strategies.borrow.BorrowTerms (None: flat, no availability limit)
 )
 
 
@@ -128,6 +131,9 @@ class SqueezeBook(bt.Strategy):
     def start(self) -> None:
         market = self.p.market if self.p.market is not None else market_from_datas(list(self.datas))
         self.market = market
+        terms = self.p.borrow if self.p.borrow is not None else flat_terms(*market.close.shape, 0.0)
+        self.borrow_book = BorrowBook(terms, self.p.max_net_long,
+                                      SHARE_QUANTUM if self.p.fractional else 1.0)
         if self.p.targets is not None:
             if not isinstance(self.p.targets, Targets):
                 raise SqueezeLabError("SqueezeBook targets= must be a strategies.targets.Targets")
@@ -140,7 +146,8 @@ class SqueezeBook(bt.Strategy):
             book_kw = {k: getattr(self.p, k) for k in BOOK.names}
             overlay_kw = {k: getattr(self.p, k) for k in OVERLAY.names}
             targets = book_targets(market, **book_kw)
-            self.targets, self.overlay_log = apply_overlay(market, targets, **overlay_kw)
+            self.targets, self.overlay_log = apply_overlay(market, targets,
+                                                           borrow_fees=terms.fee_bps, **overlay_kw)
         self.plan = plan_actions(market, self.targets)
         self.tickers = market.tickers
         by_name = {d._name: d for d in self.datas}
@@ -157,6 +164,7 @@ class SqueezeBook(bt.Strategy):
         # by day number, so feeds stamped at a session end (CSV feeds: 23:59:59) map too
         self._row_of = {int(x): i for i, x in enumerate(dates_to_num(market.dates))}
         self._action_of = {int(r): k for k, r in enumerate(self.plan.rows)}
+        self._recall_check = set(self.borrow_book.check_rows.tolist())
         self._legs = np.zeros((len(LEGS), len(self.tickers)))
         self.leg_log: list[tuple[pd.Timestamp, np.ndarray]] = []
         self.rejected = 0
@@ -183,21 +191,30 @@ class SqueezeBook(bt.Strategy):
             return
         k = self._action_of.get(row)
         plan = self.plan
+        value = self.broker.getvalue()
+        resized = None
         if k is not None:
-            new_legs, _ = target_shares(plan.weights[k], self.broker.getvalue(), self._close[row],
-                                        self._legs, plan.resize[k], self.p.fractional)
-            reason, exits = plan.reasons[k], plan.exits[k]
-        elif self.p.max_leverage and row < self._last_row and self._legs.any():
-            # no signal: only a margin call can trade (checked like the twin's first_breach)
-            _, lev = leverage(self._legs.sum(axis=0), self._value_close[row],
-                              self.broker.getvalue())
-            if not lev > self.p.max_leverage:
+            new_legs, _ = target_shares(plan.weights[k], value, self._close[row], self._legs,
+                                        plan.resize[k], self.p.fractional)
+            reason, exits, resized = plan.reasons[k], plan.exits[k], plan.resize[k]
+        elif row < self._last_row and self._legs.any():
+            # no signal: only a margin call (checked like the twin's first_breach) or a borrow
+            # recall (like the twin's BorrowBook.first_recall) can trade
+            breach = False
+            if self.p.max_leverage:
+                _, lev = leverage(self._legs.sum(axis=0), self._value_close[row], value)
+                breach = lev > self.p.max_leverage
+            recall = (row in self._recall_check
+                      and self.borrow_book.first_recall(row, row, self._legs) is not None)
+            if not (breach or recall):
                 return
-            new_legs, reason, exits = self._legs, "margin_call", None
+            new_legs, reason, exits = self._legs, "margin_call" if breach else "", None
         else:
             return
+        # locates and recalls (strategies.borrow): shorts above what can be borrowed are cut
+        new_legs, why = self.borrow_book.adjust(row, new_legs, self._close[row], value, resized)
         new_legs, acted = apply_limits(new_legs, self._legs, self._value_close[row],
-                                       self._close[row], self.broker.getvalue(),
+                                       self._close[row], value,
                                        self.broker.getcash(), plan.tradable_next[row],
                                        self._limits, self._commission_rate())
         dates = self.market.dates
@@ -210,7 +227,8 @@ class SqueezeBook(bt.Strategy):
         for j in order_sequence(delta):
             size = delta[j]
             kw = {"leg": labels[j],
-                  "reason": "delist_exit" if exits is not None and exits[j] else reason}
+                  "reason": "delist_exit" if exits is not None and exits[j] else
+                  order_reason(reason, why[j] if why is not None else "")}
             if size < 0:
                 self.sell(data=self._datas[j], size=-size, **kw)
             else:

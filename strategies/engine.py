@@ -26,6 +26,10 @@ Cerebro settings (:func:`make_cerebro`) and why:
 - slippage via ``set_slippage_perc(slip_open=True, slip_match=True, slip_out=False)`` (fills at
   the open slipped, capped at high/low); commission and borrow via
   :class:`strategies.execution.SqueezeCommInfo` (``addcommissioninfo``).
+- borrow (``run_backtrader``): one :class:`strategies.bt_borrow.BorrowCommInfo` per data, so each
+  name pays its own fee through backtrader's ``get_credit_interest`` hook (``flat``: the same
+  numbers as one ``interest`` for all; ``file``/``crowding``: per-name, per-day fees on the
+  previous close, :mod:`strategies.borrow`); locates and recalls in :class:`SqueezeBook`.
 - the broker is :class:`strategies.array_broker.ArrayBroker`: ``BackBroker`` with its per-bar
   credit interest and valuation as one NumPy step (same fills and values, bit for bit).
 """
@@ -41,11 +45,14 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from .array_broker import ArrayBroker
+from .borrow import BorrowTerms, make_record, resolve_terms
+from .bt_borrow import add_borrow
 from .bt_feed import feeds_for
 from .bt_strategy import SqueezeBook, flat_params
 from .execution import (
     SqueezeCommInfo,
     dates_to_num,
+    price_arrays,
     resolve_exec_params,
     slippage_rate,
 )
@@ -74,10 +81,14 @@ RECORDER = "_squeeze_recorder"
 
 def make_cerebro(market: Any, *, cash: float = 1_000_000.0, commission_bps: float = 1.0,
                  slippage_bps: float = 0.0, borrow_bps: float = 50.0,
-                 checksubmit: bool = True, feeds: list[Any] | None = None) -> bt.Cerebro:
+                 checksubmit: bool = True, feeds: list[Any] | None = None,
+                 borrow: BorrowTerms | None = None) -> bt.Cerebro:
     """A Cerebro with the project's settings, broker costs and one feed per ticker of ``market``.
 
     See the module docstring for each setting. ``feeds`` replaces :func:`feeds_for` (tests).
+    ``borrow``: per-name borrow terms; each feed then gets its own
+    :class:`~strategies.bt_borrow.BorrowCommInfo` and ``cerebro.borrow_ledger`` is the array
+    their charges are booked in (market rows x tickers).
     """
     p = resolve_exec_params(cash=cash, commission_bps=commission_bps, slippage_bps=slippage_bps,
                             borrow_bps=borrow_bps)
@@ -96,6 +107,9 @@ def make_cerebro(market: Any, *, cash: float = 1_000_000.0, commission_bps: floa
     broker.addcommissioninfo(SqueezeCommInfo.from_bps(p["commission_bps"], p["borrow_bps"]))
     for feed in feeds if feeds is not None else feeds_for(market):
         cerebro.adddata(feed, name=feed._name)
+    if borrow is not None:
+        cerebro.borrow_ledger = add_borrow(broker, [str(t) for t in market.tickers], borrow,
+                                           price_arrays(market).close, p["commission_bps"])
     return cerebro
 
 
@@ -125,7 +139,8 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
 def run_backtrader(market: Any, params: Mapping[str, Any] | None = None,
                    targets: Targets | None = None,
                    analyzers: Mapping[str, tuple[type, Mapping[str, Any]]] | None = None,
-                   checksubmit: bool = True) -> tuple[BacktestResult, dict[str, Any]]:
+                   checksubmit: bool = True, borrow: BorrowTerms | None = None
+                   ) -> tuple[BacktestResult, dict[str, Any]]:
     """Run :class:`SqueezeBook` on ``market`` through backtrader.
 
     Parameters
@@ -135,16 +150,20 @@ def run_backtrader(market: Any, params: Mapping[str, Any] | None = None,
     targets : execute these instead of computing book + overlay (tests, reconciliation).
     analyzers : {name: (AnalyzerClass, kwargs)} added to Cerebro; their ``get_analysis()`` is
         returned by name.
+    borrow : the run's borrow terms (default: ``execution.borrow_model`` on ``market``; the
+        ``file`` model needs them given, :func:`strategies.borrow.resolve_terms`).
 
     Returns
     -------
     (BacktestResult with ``engine="backtrader"``, {name: analysis}).
     """
     strat_p, exec_p = split_params(params)
+    terms = borrow if borrow is not None else resolve_terms(exec_p["borrow_model"], market,
+                                                            exec_p["borrow_bps"])
     cerebro = make_cerebro(market, cash=exec_p["cash"], commission_bps=exec_p["commission_bps"],
                            slippage_bps=exec_p["slippage_bps"], borrow_bps=exec_p["borrow_bps"],
-                           checksubmit=checksubmit)
-    cerebro.addstrategy(SqueezeBook, market=market, targets=targets, **strat_p)
+                           checksubmit=checksubmit, borrow=terms)
+    cerebro.addstrategy(SqueezeBook, market=market, targets=targets, borrow=terms, **strat_p)
     cerebro.addanalyzer(Recorder, _name=RECORDER)
     for name, spec in (analyzers or {}).items():
         if name == RECORDER:
@@ -153,6 +172,8 @@ def run_backtrader(market: Any, params: Mapping[str, Any] | None = None,
         cerebro.addanalyzer(cls, _name=name, **dict(kwargs or {}))
     strat = cerebro.run()[0]
     result = _result_from_run(market, strat, strat.analyzers.getbyname(RECORDER), exec_p)
+    result.borrow_record = make_record(terms, cerebro.borrow_ledger, strat.borrow_book,
+                                       market.dates, market.tickers)
     outputs = {name: strat.analyzers.getbyname(name).get_analysis() for name in (analyzers or {})}
     return result, outputs
 

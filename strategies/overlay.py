@@ -21,7 +21,9 @@ state and returning whether the chain goes on. Available actions (:data:`ACTIONS
 - ``hedge_basket``: hedge leg long ``hedge_size`` of equity in the most-shorted basket's current
   constituents, equal weight;
 - ``neutralize_beta``: scale the short leg so its beta exposure matches the long side's
-  (long leg plus any hedge leg built earlier in the chain).
+  (long leg plus any hedge leg built earlier in the chain);
+- ``cover_expensive``: buy back every short whose borrow fee in force (the run's
+  ``execution.borrow_model``, :mod:`strategies.borrow`) is at least ``cover_fee_bps``.
 
 A new Targets row is emitted on every decision date: a switch on or off, and each book rebalance
 date while on (actions re-applied to the new book). Book rebalance rows (on or off) resize every
@@ -68,6 +70,7 @@ OVERLAY_LOG_SIZE: dict[str, str] = {
     "cover_crowded": "short weight bought back (sum of |weights| covered)",
     "hedge_basket": "gross of the hedge leg (= hedge_size unless no member is tradable)",
     "neutralize_beta": "factor applied to the short leg",
+    "cover_expensive": "short weight bought back (sum of |weights| covered)",
     "re_risk": "the book's gross restored",
 }
 
@@ -288,6 +291,37 @@ class NeutralizeBeta(Action):
         return True
 
 
+class CoverExpensive(Action):
+    """Cover every short whose borrow fee in force is at least ``cover_fee_bps`` (weights to 0)."""
+
+    name = "cover_expensive"
+
+    def __init__(self, fee_bps: np.ndarray, cover_fee_bps: float) -> None:
+        self.fee_bps = fee_bps
+        self.cover_fee_bps = cover_fee_bps
+
+    def __call__(self, state: OverlayState) -> bool:
+        short = state.legs["short"]
+        names = np.flatnonzero(short < 0)
+        fee = self.fee_bps[state.pos, names]
+        chosen = names[fee >= self.cover_fee_bps]
+        if len(chosen) == 0:
+            state.record(self.name, 0.0, f"no short at or above {self.cover_fee_bps:g} bps "
+                         f"({len(names)} shorts)")
+            return True
+        chosen = chosen[np.argsort(-self.fee_bps[state.pos, chosen], kind="stable")]
+        covered = float(np.abs(short[chosen]).sum())
+        new = short.copy()
+        new[chosen] = 0.0
+        state.legs["short"] = new
+        shown = ", ".join(f"{t} {f:,.0f}" for t, f in zip(
+            state.tickers[chosen][:10], self.fee_bps[state.pos, chosen][:10], strict=True))
+        state.record(self.name, covered, f"covered {len(chosen)} of {len(names)} shorts at "
+                     f">= {self.cover_fee_bps:g} bps, dearest first (bps): {shown}"
+                     + (", ..." if len(chosen) > 10 else ""))
+        return True
+
+
 class Fund(Action):
     """Keep the adjusted book fundable: trim long and hedge legs so net long <= ``max_net_long``.
 
@@ -321,11 +355,19 @@ ACTIONS: dict[str, type[Action]] = {
     "cover_crowded": CoverCrowded,
     "hedge_basket": HedgeBasket,
     "neutralize_beta": NeutralizeBeta,
+    "cover_expensive": CoverExpensive,
 }
 
 
-def build_actions(market: Market, p: dict[str, Any]) -> ActionStack:
-    """The configured actions, in order, with the frames they need computed once."""
+def build_actions(market: Market, p: dict[str, Any], borrow_fees: np.ndarray | None = None
+                  ) -> ActionStack:
+    """The configured actions, in order, with the frames they need computed once.
+
+    ``borrow_fees``: the yearly fee (bps) in force per market row and name (``cover_expensive``).
+    """
+    if "cover_expensive" in p["actions"] and borrow_fees is None:
+        raise SqueezeLabError("overlay action cover_expensive needs the run's borrow fees: pass "
+                              "borrow_fees= (strategies.borrow.resolve_terms(...).fee_bps)")
     builders: dict[str, Callable[[], Action]] = {
         "degross": lambda: Degross(p["degross_to"]),
         "cover_crowded": lambda: CoverCrowded(
@@ -333,6 +375,7 @@ def build_actions(market: Market, p: dict[str, Any]) -> ActionStack:
         "hedge_basket": lambda: _hedge(market, p),
         "neutralize_beta": lambda: NeutralizeBeta(
             market_beta(market, p["overlay_beta_window"]).to_numpy()),
+        "cover_expensive": lambda: CoverExpensive(borrow_fees, p["cover_fee_bps"]),
     }
     return ActionStack(*(builders[name]() for name in p["actions"]), Fund(p["max_net_long"]))
 
@@ -345,6 +388,7 @@ def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
 
 # --------------------------------------------------------------------------- apply
 def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None = None,
+                  borrow_fees: np.ndarray | None = None,
                   **params: Any) -> tuple[Targets, pd.DataFrame]:
     """Adjust a book's targets with the junk-momentum overlay.
 
@@ -356,6 +400,8 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     signal : pd.Series, optional
         A precomputed detection signal on the market's dates (default:
         :func:`~strategies.signals.junk_rally_signal` with the overlay's signal params).
+    borrow_fees : np.ndarray, optional
+        Yearly borrow fee (bps) per market row and name, needed by ``cover_expensive``.
     **params
         Any key of the ``[overlay]`` table of :mod:`strategies.spec`.
 
@@ -411,7 +457,7 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     switch = dict(events)
     is_book = np.zeros(n_dates, bool)
     is_book[book_pos] = True
-    stack = build_actions(market, p)
+    stack = build_actions(market, p, borrow_fees)
 
     rows_w: list[np.ndarray] = []
     rows_rs: list[np.ndarray] = []

@@ -123,6 +123,8 @@ class BacktestResult:
     - ``margin_calls``: one row per account-limit action (:data:`MARGIN_CALL_COLUMNS`): a close
       whose gross/equity crossed ``execution.max_leverage`` (cut at the next open), or orders cut
       to keep ``execution.cash_buffer``.
+    - ``borrow_record``: per-name borrow charged, fees in force, locate cuts and recalls
+      (:class:`strategies.borrow.BorrowRecord`; None from an engine that does not keep it).
     """
 
     equity: pd.Series
@@ -137,6 +139,7 @@ class BacktestResult:
     rejected_orders: int = 0
     info: dict[str, Any] = field(default_factory=dict)
     margin_calls: pd.DataFrame = field(default_factory=margin_calls_frame)
+    borrow_record: Any = None  # strategies.borrow.BorrowRecord
 
     @classmethod
     def from_fills(cls, dates: pd.DatetimeIndex, tickers: pd.Index, *, equity: np.ndarray,

@@ -164,6 +164,9 @@ DATA = Section("data", "where prices come from and which dates are run", (
     Param("short_interest_max_age", 30, "sessions after its settlement date a short-interest "
           "record is carried forward; older records are stale and dropped (the run says so)",
           bounds="[1, inf)"),
+    Param("borrow", "", "CSV of daily borrow fees: date,ticker,fee_bps[,available_shares] (basis "
+          "points a year; empty available_shares = no limit); used when execution.borrow_model "
+          "= 'file' (docs/borrow.md)"),
     Param("drop_missing", False, "drop tickers with no data instead of stopping",
           cli="--drop-missing"),
     Param("refresh", False, "yahoo: download again even when the cache has the range",
@@ -293,13 +296,14 @@ def _enabled_acts(v: Mapping[str, Any]) -> str | None:
     return None
 
 
-OVERLAY_ACTIONS = ("degross", "cover_crowded", "hedge_basket", "neutralize_beta")
+OVERLAY_ACTIONS = ("degross", "cover_crowded", "hedge_basket", "neutralize_beta", "cover_expensive")
 
 OVERLAY = Section("overlay", "the junk-momentum overlay: when it switches on and what it does", (
     Param("enabled", False, "switch the overlay on (False: the book's targets pass through "
           "unchanged)"),
     Param("actions", ("degross",), "actions applied in this order while the overlay is on: "
-          "degross, cover_crowded, hedge_basket, neutralize_beta", choices=OVERLAY_ACTIONS),
+          "degross, cover_crowded, hedge_basket, neutralize_beta, cover_expensive",
+          choices=OVERLAY_ACTIONS),
     Param("signal_mode", "zscore", "'zscore': most-shorted basket minus index over "
           "signal_lookback, in units of its trailing volatility; 'return': the basket's raw "
           "return over signal_lookback", choices=("zscore", "return")),
@@ -335,7 +339,11 @@ OVERLAY = Section("overlay", "the junk-momentum overlay: when it switches on and
           used_if=("actions include neutralize_beta", lambda v: "neutralize_beta" in v["actions"])),
     Param("max_net_long", 0.9, "funding: after the actions, long + hedge - short may not exceed "
           "this fraction of equity (covering shorts is paid for by trimming the longs and the "
-          "hedge), so no order can be refused for cash", bounds="[0, 1]"),
+          "hedge), so no order can be refused for cash; also applied after a borrow locate cut "
+          "or recall, with or without the overlay", bounds="[0, 1]"),
+    Param("cover_fee_bps", 1000.0, "cover_expensive: shorts whose yearly borrow fee (bps, "
+          "execution.borrow_model) is at least this are bought back (1000 = 10% a year)",
+          bounds="[0, inf)"),
 ), relations=(_hysteresis, _actions_once, _hedge_sane, _enabled_acts), enabled_by="enabled")
 
 
@@ -359,6 +367,11 @@ EXECUTION = Section("execution", "fills, costs and the account (shared by both e
     Param("borrow_bps", 50.0, "yearly fee on short positions in basis points, charged per "
           "calendar day on |size| x average short price (backtrader's CommInfo interest rule)",
           bounds="[0, 100000]"),
+    Param("borrow_model", "flat", "short borrow fees and availability: 'flat' (borrow_bps on "
+          "every short, backtrader's rule), 'file' (per-name daily fees and available shares "
+          "from data.borrow) or 'crowding' (fees from short interest, days to cover and "
+          "squeezes); both ACT/360 on the previous close; locates and recalls (docs/borrow.md)",
+          choices=("flat", "file", "crowding")),
     Param("fractional", True, "trade fractional shares (to 2**-20 of a share); false truncates "
           "each leg's target toward zero to whole shares"),
     Param("max_leverage", 4.0, "maintenance margin: when gross exposure / equity at a close "

@@ -2,7 +2,7 @@
 
 It reproduces what :mod:`strategies.engine` gets from backtrader (fills at the next open, the same
 sizing from the portfolio value at the signal close, commission, slippage capped at high/low, and
-backtrader's borrow rule on the average short price) so that a sweep of thousands of parameter
+the same per-name borrow charges, locates and recalls, :mod:`strategies.borrow`) so that a sweep of thousands of parameter
 points can run on it and any backtrader run can be reconciled against it. Python loops only over
 signal rows (O(n_signals) steps of O(n_names) NumPy); the days in between are vectorized.
 """
@@ -16,11 +16,19 @@ import numpy as np
 import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
+from .borrow import (
+    BorrowBook,
+    BorrowTerms,
+    charges,
+    make_record,
+    order_reason,
+    resolve_terms,
+    row_charges,
+)
 from .execution import (
-    borrow_charges,
+    SHARE_QUANTUM,
     commission_rate,
     commissions,
-    daily_credit_rate,
     fill_prices,
     leg_labels,
     order_sequence,
@@ -63,7 +71,8 @@ class EquityRun:
 
 
 def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | None = None,
-                   detail: bool = True, **exec_params: Any) -> BacktestResult | EquityRun:
+                   detail: bool = True, borrow: BorrowTerms | None = None,
+                   max_net_long: float = 0.9, **exec_params: Any) -> BacktestResult | EquityRun:
     """Execute ``targets`` on ``market`` without backtrader; same result shape and numbers.
 
     Parameters
@@ -72,6 +81,9 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     targets : Targets with signal dates on the market's dates.
     overlay_log : passed through to the result.
     detail : False returns an :class:`EquityRun` (same equity, no trades/positions/legs frames).
+    borrow : the run's borrow terms (default: from ``borrow_model`` / ``borrow_bps``; the
+        ``file`` model needs them given, :func:`strategies.borrow.resolve_terms`).
+    max_net_long : funding cap after a locate cut or recall (``overlay.max_net_long``).
     **exec_params : the ``[execution]`` table of :mod:`strategies.spec` (cash, commission_bps,
         slippage_bps, borrow_bps, fractional, max_leverage, margin_call_to, cash_buffer).
 
@@ -80,9 +92,10 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     BacktestResult with ``engine="vectorized"``. Raises SqueezeLabError where backtrader would
     refuse an order for cash (checked at the signal close like ``checksubmit`` and at the fill).
 
-    The loop visits action rows only: the targets' signal rows and any row whose close breaks
-    ``max_leverage`` (found vectorized over the rows valued since the last fill), each handled as
-    backtrader's ``SqueezeBook.next`` handles it (:func:`strategies.execution.margin_call`).
+    The loop visits action rows only: the targets' signal rows, any row whose close breaks
+    ``max_leverage`` (found vectorized over the rows valued since the last fill) and any row
+    where a held short exceeds what can be borrowed (:meth:`strategies.borrow.BorrowBook.
+    first_recall`), each handled as backtrader's ``SqueezeBook.next`` handles it.
     """
     p = resolve_exec_params(exec_params)
     px = price_arrays(market)
@@ -91,12 +104,16 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     close_raw = market.close.to_numpy(np.float64)
     c_rate = commission_rate(p["commission_bps"])
     slip = slippage_rate(p["slippage_bps"])
-    credit = daily_credit_rate(p["borrow_bps"])
+    terms = borrow if borrow is not None else resolve_terms(p["borrow_model"], market,
+                                                            p["borrow_bps"])
+    book = BorrowBook(terms, max_net_long, SHARE_QUANTUM if p["fractional"] else 1.0)
+    charging = bool(terms.fee_bps.any())
+    ledger = np.zeros((n_rows, n_names))  # borrow per row and name (BacktestResult.borrow_record)
     days = px.days
 
     equity = np.empty(n_rows)
     cash_arr = np.empty(n_rows)
-    borrow = np.zeros(n_rows)
+    borrow_day = np.zeros(n_rows)
     pos = np.zeros(n_names)
     avgp = np.zeros(n_names)
     legs = np.zeros((len(LEGS), n_names))
@@ -113,13 +130,17 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
             return cash
         seg = slice(start, stop + 1)
         short = pos < 0
-        if credit and short.any():
-            b = borrow_charges(days[seg, None], credit, pos[short][None, :],
-                               avgp[short][None, :]).sum(axis=1)
-            borrow[seg] = b
+        ledger[seg] = 0.0  # rows valued again after an earlier action are booked anew
+        if charging and short.any():
+            cols = np.flatnonzero(short)
+            rows = np.arange(start, stop + 1)
+            per_name = row_charges(terms, rows, days[seg], cols, pos[cols], avgp[cols], px.close)
+            ledger[np.ix_(rows, cols)] = per_name
+            b = per_name.sum(axis=1)
+            borrow_day[seg] = b
             cash_seg = cash - np.cumsum(b)
         else:
-            borrow[seg] = 0.0
+            borrow_day[seg] = 0.0
             cash_seg = np.full(stop + 1 - start, cash)
         cash_arr[seg] = cash_seg
         equity[seg] = cash_seg + px.close[seg] @ pos
@@ -150,19 +171,25 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         t_plan = int(plan.rows[k]) if k < len(plan.rows) else n_rows - 1
         cash_plan = value_rows(nxt, t_plan, cash)
         r = first_breach(checked, t_plan - 1)
-        if r is None and k >= len(plan.rows):
+        rc = book.first_recall(checked, min(t_plan - 1, n_rows - 2), legs)
+        hits = [x for x in (r, rc) if x is not None]
+        if not hits and k >= len(plan.rows):
             break
-        if r is None:
+        if not hits:
             t, cash, weights, resize = t_plan, cash_plan, plan.weights[k], plan.resize[k]
             new_legs, delta = target_shares(weights, equity[t], close_raw[t], legs, resize,
                                             p["fractional"])
-            reason_k, exits = plan.reasons[k], plan.exits[k]
+            reason_k, exits, resized = plan.reasons[k], plan.exits[k], resize
             k += 1
-        else:  # a margin call on a row without a signal: the book as held, then the rule below
-            t, cash = r, float(cash_arr[r])
-            new_legs, reason_k, exits = legs, "margin_call", np.zeros(n_names, dtype=bool)
+        else:  # a margin call or a recall on a row without a signal: the book as held, then
+            t = min(hits)  # the rules below
+            cash = float(cash_arr[t])
+            new_legs, exits, resized = legs, np.zeros(n_names, dtype=bool), None
+            reason_k = "margin_call" if t == r else ""
         f = t + 1
         nxt = max(nxt, t + 1)
+        # locates and recalls (strategies.borrow), then the account limits
+        new_legs, why = book.adjust(t, new_legs, close_raw[t], float(equity[t]), resized)
         new_legs, acted = apply_limits(new_legs, legs, px.close[t], close_raw[t], float(equity[t]),
                                        cash, plan.tradable_next[t], p, c_rate)
         for rec in acted:
@@ -173,8 +200,11 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         seq = order_sequence(delta)
         # the fill bar: borrow on the position held overnight, then the orders at the open
         b = 0.0
-        if credit:
-            b = float(np.sum(borrow_charges(days[f], credit, pos, avgp)))
+        if charging:
+            mark = avgp if terms.mark == "average" else px.close[t]
+            per = charges(days[f], terms.rate[t], pos, mark)
+            ledger[f] = per
+            b = float(np.sum(per))
         cash_before = cash
         cash -= b
         if len(seq):
@@ -195,14 +225,15 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
             cash -= float(np.sum(d * pr)) + float(np.sum(cm))
             pos, avgp = update_positions(pos, avgp, delta, price)
             labels = leg_labels(legs, new_legs)
-            reason = np.full(len(seq), reason_k, dtype=object)
+            reason = np.array([order_reason(reason_k, why[j] if why is not None else "")
+                               for j in seq], dtype=object)
             reason[exits[seq]] = "delist_exit"
             fills.append({"rows": np.full(len(seq), f), "cols": seq, "size": d, "price": pr,
                           "commission": cm, "leg": labels[seq], "reason": reason})
         legs = new_legs
         fill_rows.append(f)
         leg_states.append(new_legs)
-        borrow[f] = b
+        borrow_day[f] = b
         cash_arr[f] = cash
         equity[f] = cash + px.close[f] @ pos
         nxt = f + 1
@@ -220,7 +251,7 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
                          first_fill=None if first_fill is None else market.dates[first_fill],
                          margin_calls=margin_calls_frame(calls))
     return BacktestResult.from_fills(
-        market.dates, market.tickers, equity=equity, cash=cash_arr, borrow=borrow,
+        market.dates, market.tickers, equity=equity, cash=cash_arr, borrow=borrow_day,
         fills=Fills.from_parts(fills),
         legs=(np.asarray(fill_rows, dtype=np.int64), np.asarray(leg_states)),
         targets=targets,
@@ -229,4 +260,5 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
         rejected_orders=0,
         margin_calls=margin_calls_frame(calls),
         info={"exec": p, "n_signals": int(len(plan.rows))},
+        borrow_record=make_record(terms, ledger, book, market.dates, market.tickers),
     )

@@ -34,10 +34,11 @@ from .rundir import RunData, read_run
 
 #: Episode keys shown side by side on the comparison page and in the CLI table.
 COMPARE_EPISODE_KEYS = ("return", "max_drawdown_in_window", "depth", "legs.long", "legs.short",
-                        "legs.hedge", "legs.costs")
+                        "legs.hedge", "legs.borrow", "legs.costs")
 COMPARE_EPISODE_LABELS = {"return": "window return", "max_drawdown_in_window": "max DD in window",
                           "depth": "depth from peak", "legs.long": "long leg",
-                          "legs.short": "short leg", "legs.hedge": "hedge", "legs.costs": "costs"}
+                          "legs.short": "short leg", "legs.hedge": "hedge",
+                          "legs.borrow": "borrow", "legs.costs": "costs"}
 #: Episode columns of the per-episode comparison tables (runs as rows).
 EPISODE_COMPARE_COLUMNS = ("return", "max_drawdown_in_window", "peak_date", "trough_date", "depth",
                            "peak_to_trough_sessions", "recovery_date", "legs.long", "legs.short",
@@ -94,6 +95,11 @@ def _compare_rows(runs: Sequence[RunData]) -> list[tuple[str, str, str | None, l
             if any(k in f for f in flats):
                 rows.append((f"episodes.{n}.{k}", f"{n}: {COMPARE_EPISODE_LABELS[k]}", "spct",
                              [f.get(k) for f in flats]))
+        shares = [(((r.metrics.get("attribution") or {}).get("borrow") or {}).get("episodes") or {})
+                  .get(n, {}).get("share_of_short_loss") for r in runs]
+        if any(s is not None for s in shares):
+            rows.append((f"attribution.borrow.episodes.{n}.share_of_short_loss",
+                         f"{n}: borrow share of short-side loss", "pct", shares))
     return rows
 
 

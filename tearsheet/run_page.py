@@ -27,6 +27,7 @@ from ..analyzers.metrics import (
     WindowAttribution,
 )
 from . import figures as F
+from .borrow_section import borrow_tables
 from .formatting import (
     DASH,
     Cell,
@@ -578,6 +579,7 @@ def tearsheet_context(run: RunData) -> dict[str, Any]:
     add("names", "Single names per episode", _name_tables(m), grid=True)
     add("attribution", "Attribution", _attribution_tables(m))
     add("exposures", "Exposures per episode", _exposure_tables(m, proxy_betas(m)))
+    add("borrow", "Borrow", borrow_tables(m.attribution.borrow))
     if m.overlay.n_decisions or m.overlay.episodes or not run.overlay_log.empty:
         add("overlay", "Overlay", _overlay_tables(m, run.overlay_log))
     add("short-interest", "Short interest", _short_interest_tables(m.short_interest))

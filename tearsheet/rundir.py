@@ -44,14 +44,14 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(dumps(config).encode()).hexdigest()[:8]
 
 
-def _csv(df: pd.DataFrame, path: Path) -> None:
+def _csv(df: pd.DataFrame, path: Path, float_format: str = "%.10g") -> None:
     out = df.copy()
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%d")
     if isinstance(out.index, pd.DatetimeIndex):
         out.index = out.index.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False, na_rep="", lineterminator="\n", float_format="%.10g")
+    out.to_csv(path, index=False, na_rep="", lineterminator="\n", float_format=float_format)
 
 
 def _frame_with_date(df: pd.DataFrame) -> pd.DataFrame:
@@ -74,6 +74,8 @@ class RunArtifacts:
     positions: pd.DataFrame     # index = dates; columns = tickers (shares)
     overlay_log: pd.DataFrame   # date, signal, action, size, detail
     margin_calls: pd.DataFrame | None = None  # strategies.result.MARGIN_CALL_COLUMNS
+    borrow: pd.DataFrame | None = None         # date, ticker, shares_short, fee_bps, cost, ...
+    borrow_events: pd.DataFrame | None = None  # locate cuts and recalls
 
 
 #: File inside every temporary run folder: says it is ours (the clean-up removes nothing else).
@@ -153,6 +155,12 @@ def write_run(out_dir: str | Path, name: str, art: RunArtifacts,
         if art.margin_calls is not None:
             _csv(art.margin_calls, tmp / "margin_calls.csv")
             step("margin_calls.csv")
+        if art.borrow is not None:  # full precision: cost = fee x value x days / 360 checks to 1e-9
+            _csv(art.borrow, tmp / "borrow.csv", float_format="%.17g")
+            step("borrow.csv")
+        if art.borrow_events is not None:
+            _csv(art.borrow_events, tmp / "borrow_events.csv", float_format="%.17g")
+            step("borrow_events.csv")
         if render is not None:
             render(tmp)
         step("tearsheet.html")

@@ -237,3 +237,18 @@ def test_borrow_table_rows_per_short_day():
     assert t["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-09", "2026-01-12"]
     assert t["days"].tolist() == [1, 3] and t["cost"].tolist() == [1.0, 3.0]
     assert t["shares_short"].tolist() == [10.0, 10.0] and (t["ticker"] == "X").all()
+
+
+def test_first_recall_finds_the_first_binding_fall():
+    avail = np.full((6, 2), np.inf)
+    avail[2:, 1] = 50.0   # falls at row 2, not binding for a 40-share short
+    avail[4:, 1] = 30.0   # falls again at row 4: binding
+    terms = B.BorrowTerms(model="file", fee_bps=np.full((6, 2), 100.0), available=avail,
+                          basis=360.0)
+    book = B.BorrowBook(terms, 0.9, 1.0)
+    legs = legs_of([10.0, 0.0], [0.0, -40.0])
+    np.testing.assert_array_equal(book.check_rows, [2, 4])
+    assert book.first_recall(0, 5, legs) == 4 and book.first_recall(0, 3, legs) is None
+    assert book.first_recall(0, 5, legs_of([10.0, 0.0], [0.0, -20.0])) is None
+    new, why = book.adjust(4, legs, np.array([10.0, 10.0]), 1000.0, None)
+    assert new[1, 1] == -30.0 and why[1] == "recall" and len(book.events) == 1

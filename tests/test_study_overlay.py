@@ -74,3 +74,34 @@ def test_default_seed_every_derisking_action_costs_in_ordinary_times() -> None:
         for ep in ("jun_jul_2025", "jan_2026"):
             key = f"{ep}.max_drawdown_in_window"
             assert runs[name][key] > runs["book"][key], (name, ep)
+
+
+@cache
+def january_legs() -> dict[str, dict[str, float]]:
+    """jan_2026 leg contributions of the study's book (flat borrow) and of its crowding-borrow run,
+    on the default seed, through the twin."""
+    from squeeze_lab.analyzers.attribution import attribute, window_legs
+
+    configs = {c["name"]: c for c in study_configs(load_config_file(CONFIG))}
+    market = scenario_market(seed=7, n_names=configs["book"]["data"]["n_names"])
+    book = book_targets(market, **configs["book"]["book"])
+    jan = run_episodes(configs["book"], market)["jan_2026"]
+    out = {}
+    for name in ("book", "book-crowding"):
+        result = run_vectorized(market, book, **configs[name]["execution"])
+        out[name] = window_legs(attribute(result, market.close), jan.start, jan.end)["contribution"]
+        out[name]["events"] = len(result.borrow_record.events)
+    return out
+
+
+def test_crowding_run_shows_how_much_of_the_january_short_loss_was_borrow() -> None:
+    from squeeze_lab.analyzers.borrow import share_of_short_loss
+
+    legs = january_legs()
+    assert study_configs(load_config_file(CONFIG))[0]["execution"]["borrow_model"] == "flat"
+    flat, crowd = legs["book"], legs["book-crowding"]
+    assert crowd["short"] + crowd["borrow"] < 0  # the short side lost in January 2026
+    share = share_of_short_loss(crowd)
+    assert 0.05 < share < 0.5, share              # a visible part, not the whole loss
+    assert crowd["borrow"] < 5 * flat["borrow"]     # borrow drag far above flat 50 bps
+    assert share_of_short_loss(flat) < 0.02

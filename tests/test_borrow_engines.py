@@ -230,7 +230,7 @@ def test_file_model_without_a_file_is_one_line(market, targets):
 
     with pytest.raises(SqueezeLabError, match="needs data.borrow"):
         run_backtrader(market, {**EX, "borrow_model": "file"}, targets=targets)
-    with pytest.raises(SqueezeLabError, match="borrow_model must be one of"):
+    with pytest.raises(SqueezeLabError, match="borrow_model=.fancy. is not valid"):
         run_vectorized(market, targets, **EX, borrow_model="fancy")
 
 

@@ -238,6 +238,7 @@ def test_cover_expensive_covers_shorts_at_or_above_the_fee_and_engines_agree():
     from squeeze_lab.pipeline.config import load_market, resolve_config
 
     cfg = resolve_config({"data": {"n_names": 60, "start": "2024-01-02", "end": "2025-08-29"},
+                          "book": {"names_per_leg": 20},
                           "overlay": {"enabled": True, "actions": ["cover_expensive"],
                                       "threshold": 0.5, "cover_fee_bps": 500.0},
                           "execution": {"borrow_model": "crowding"}})

@@ -17,13 +17,15 @@ from squeeze_lab.strategies.book import book_targets
 from squeeze_lab.strategies.twin import run_vectorized
 
 #: A small run that trades (the book needs a year of history first) and holds jun_jul_2025.
-SMALL = ["--set", "data.n_names=60", "--start", "2024-01-02", "--end", "2025-08-29"]
+SMALL = ["--set", "data.n_names=60", "--set", "book.names_per_leg=20", "--start", "2024-01-02",
+         "--end", "2025-08-29"]
 
 
 @cache
 def small():
     """The SMALL run's market and its book's flat-borrow result (to pick a name it shorts)."""
-    cfg = resolve_config({"data": {"n_names": 60, "start": "2024-01-02", "end": "2025-08-29"}})
+    cfg = resolve_config({"data": {"n_names": 60, "start": "2024-01-02", "end": "2025-08-29"},
+                          "book": {"names_per_leg": 20}})
     market = load_market(cfg["data"])
     result = run_vectorized(market, book_targets(market, **cfg["book"]), **cfg["execution"])
     return market, result

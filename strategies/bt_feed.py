@@ -30,8 +30,10 @@ class ArrayFeed(bt.feed.DataBase):
     those bars carry the first open / last close with volume 0 (backtrader needs a bar from every
     feed on every date); ``self.listed`` is the mask of real bars.
 
-    This is the one place in the project that touches backtrader's LineBuffer internals
-    (``array``, ``_idx``, ``lencount``, ``extension``, ``mode``): :meth:`preload` extends each
+    This is the one place in the project that moves backtrader's LineBuffer internals
+    (``array``, ``_idx``, ``lencount``, ``extension``, ``mode``; :mod:`strategies.array_broker`
+    and :func:`analyzers.bt_analyzers.closes_at` only read ``array``, ``idx`` and ``mode`` of
+    preloaded feeds, and document it there): :meth:`preload` extends each
     line's ``array`` (an ``array.array('d')`` in the default unbounded mode) with the whole
     column at once, then homes the feed, exactly the state ``AbstractDataBase.preload`` leaves
     after loading bar by bar; :meth:`advance` / :meth:`advance_peek` move and read those pointers

@@ -32,7 +32,7 @@ class ArrayFeed(bt.feed.DataBase):
 
     This is the one place in the project that moves backtrader's LineBuffer internals
     (``array``, ``_idx``, ``lencount``, ``extension``, ``mode``; :mod:`strategies.array_broker`
-    and :func:`analyzers.bt_analyzers.closes_at` only read ``array``, ``idx`` and ``mode`` of
+    and :func:`strategies.recorder.closes_at` only read ``array``, ``idx`` and ``mode`` of
     preloaded feeds, and document it there): :meth:`preload` extends each
     line's ``array`` (an ``array.array('d')`` in the default unbounded mode) with the whole
     column at once, then homes the feed, exactly the state ``AbstractDataBase.preload`` leaves

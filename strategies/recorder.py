@@ -174,7 +174,9 @@ def closes_at(datas: list[Any], nums: np.ndarray) -> np.ndarray:
 
     Read from the datas' line buffers (every bar loaded so far): the close of the data's last
     bar at or before each stamp, NaN before its first bar, which is what a per-bar read in
-    ``next()`` sees. Needs unbounded buffers (not ``exactbars``/``qbuffer``).
+    ``next()`` sees. Needs unbounded buffers (not ``exactbars``/``qbuffer``). backtrader
+    internals read (pinned in setup.cfg): ``LineBuffer.array`` (an ``array.array('d')`` with
+    every bar in the unbounded mode), ``LineBuffer.mode`` and ``buflen()``.
     """
     nums = np.asarray(nums, dtype=np.float64)
     out = np.full((len(nums), len(datas)), np.nan)

@@ -273,7 +273,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     config = tool_config(args, "stress")
     market = ui.load_market(config["data"])
     if args.executor == "dask" and args.synthetic:
-        from .pipeline.sweep import dask_client
+        from .pipeline.sweep_executors import dask_client
 
         ctx = dask_client(args.jobs or os.cpu_count() or 1, args.scheduler)
     else:

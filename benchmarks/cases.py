@@ -309,7 +309,7 @@ def prepare_vbt_inputs(market: Any, path: str | Path, sweep_points: int = 0) -> 
     out["rows"], out["weights"] = _fill_rows(market, book)
     if sweep_points:
         from squeeze_lab.pipeline.config import resolve_config
-        from squeeze_lab.pipeline.sweep import grid_points
+        from squeeze_lab.pipeline.sweep_grid import grid_points
 
         base = resolve_config({"name": "bench", "overlay": dict(SWEEP_OVERLAY)})
         pts = grid_points(base, SWEEP_AXES)[:sweep_points]
@@ -394,7 +394,7 @@ def case_sweep_vbt(vbt: Any, data: dict[str, Any], compile_seconds: float) -> di
 # --------------------------------------------------------------------------- sweep (ours)
 def prepare_sweep(market: Any, points: int) -> dict[str, Any]:
     from squeeze_lab.pipeline.config import resolve_config
-    from squeeze_lab.pipeline.sweep import grid_points
+    from squeeze_lab.pipeline.sweep_grid import grid_points
 
     base = resolve_config({"name": "bench", "book": book_params(market.n_names),
                            "overlay": dict(SWEEP_OVERLAY), "execution": dict(EXEC)})

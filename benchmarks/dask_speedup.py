@@ -2,9 +2,9 @@
 
 ``python benchmarks/dask_speedup.py`` builds one scenario market (``--names`` stocks, the default
 2023-01..2026-03 range) and a ``--points`` grid (books x overlay thresholds), then times the
-whole grid through :func:`pipeline.sweep.run_dask` on a LocalCluster of 1, 2, ... single-threaded
+whole grid through :func:`pipeline.sweep_executors.run_dask` on a LocalCluster of 1, 2, ... single-threaded
 worker processes (cluster start-up excluded and reported apart; each cluster first runs a small
-warm-up grid so imports on the workers are not timed), and through :func:`pipeline.sweep.run_local`
+warm-up grid so imports on the workers are not timed), and through :func:`pipeline.sweep_executors.run_local`
 with the same numbers of jobs. Every executor must give the same rows. Writes
 ``benchmarks/results/dask_speedup.md`` (and ``.json``). The machine may be shared: the load
 average before and after is recorded, and each timing is the median of ``--repeat`` runs.
@@ -29,14 +29,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from squeeze_lab.pipeline.config import load_market, resolve_config  # noqa: E402
-from squeeze_lab.pipeline.sweep import (  # noqa: E402
-    _fmt,
-    dask_client,
-    grid_points,
-    parse_grid,
-    run_dask,
-    run_local,
-)
+from squeeze_lab.pipeline.sweep import run_chunk  # noqa: E402
+from squeeze_lab.pipeline.sweep_executors import dask_client, run_dask, run_local  # noqa: E402
+from squeeze_lab.pipeline.sweep_grid import grid_points, parse_grid  # noqa: E402
+from squeeze_lab.pipeline.sweep_store import format_cell  # noqa: E402
 
 
 def grid_for(n_points: int) -> list[str]:
@@ -50,7 +46,7 @@ def grid_for(n_points: int) -> list[str]:
 def rows_key(batches: list[list[dict[str, Any]]]) -> list[tuple[str, ...]]:
     """All rows as formatted strings sorted by point: what sweep.csv would hold."""
     rows = sorted((r for b in batches for r in b), key=lambda r: r["point"])
-    return [tuple(f"{k}={_fmt(v)}" for k, v in r.items()) for r in rows]
+    return [tuple(f"{k}={format_cell(v)}" for k, v in r.items()) for r in rows]
 
 
 def _spin(_: int) -> float:
@@ -115,20 +111,22 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             clients[n] = stack.enter_context(dask_client(n))
             startups[n] = time.perf_counter() - t0
-            list(run_dask(market, warm, "vectorized", n, client=clients[n]))  # imports on workers
+            # imports on the workers
+            list(run_dask(market, warm, "vectorized", n, client=clients[n], task=run_chunk))
         # repetitions interleaved, so a change of load on a shared machine hits every executor
         for _ in range(args.repeat):
             for n in counts:
                 c0 = sum(clients[n].run(time.process_time).values())
                 t, batches = timed(lambda n=n: list(run_dask(market, points, "vectorized", n,
-                                                             client=clients[n])))
+                                                             client=clients[n], task=run_chunk)))
                 cpu.setdefault(("dask", n), []).append(
                     sum(clients[n].run(time.process_time).values()) - c0)
                 timings.setdefault(("dask", n), []).append(t)
                 keys[("dask", n)] = rows_key(batches)
             for n in [] if args.no_local else counts:
                 c0 = _cpu_here()
-                t, batches = timed(lambda n=n: list(run_local(market, points, "vectorized", n)))
+                t, batches = timed(lambda n=n: list(run_local(market, points, "vectorized", n,
+                                                              task=run_chunk)))
                 cpu.setdefault(("local", n), []).append(_cpu_here() - c0)
                 timings.setdefault(("local", n), []).append(t)
                 keys[("local", n)] = rows_key(batches)

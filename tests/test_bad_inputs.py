@@ -358,7 +358,8 @@ def test_an_overlay_that_never_acts_says_so_under_quiet(tmp_path: Path, capsys) 
 
 
 def test_resumed_sweep_csv_with_a_garbage_metric_is_refused(tmp_path: Path) -> None:
-    from squeeze_lab.pipeline.sweep import SweepFile, parse_grid, sweep_columns
+    from squeeze_lab.pipeline.sweep_grid import parse_grid
+    from squeeze_lab.pipeline.sweep_store import SweepFile, sweep_columns
 
     path = tmp_path / "sweep.csv"
     cols = sweep_columns(parse_grid(["book.gross=1,2"]), [])

@@ -138,7 +138,7 @@ def test_replay_matches_the_market_by_hand(market_and_config) -> None:
 
 
 def test_dask_gives_the_same_numbers_as_local(market_and_config) -> None:
-    from squeeze_lab.pipeline.sweep import dask_client
+    from squeeze_lab.pipeline.sweep_executors import dask_client
 
     market, config = market_and_config
     local = S.build_stress(config, market, synthetic=150, seed=3, grid_paths=0)

@@ -17,15 +17,10 @@ import squeeze_lab.pipeline.sweep as sweep
 from squeeze_lab import pipeline, run_backtest
 from squeeze_lab.feeds.errors import SqueezeLabError
 from squeeze_lab.pipeline.config import resolve_config
-from squeeze_lab.pipeline.sweep import (
-    SweepFile,
-    chunks,
-    grid_points,
-    parse_grid,
-    run_chunk,
-    split_values,
-    sweep_columns,
-)
+from squeeze_lab.pipeline.sweep import run_chunk
+from squeeze_lab.pipeline.sweep_executors import chunks
+from squeeze_lab.pipeline.sweep_grid import grid_points, parse_grid, split_values
+from squeeze_lab.pipeline.sweep_store import SweepFile, sweep_columns
 
 #: A small market and a book whose windows fit in it (the default 12-1 momentum needs ~273
 #: sessions of warm-up); 80 names because 50 get a cash rejection in the January 2026 squeeze.

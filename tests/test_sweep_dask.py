@@ -22,6 +22,7 @@ import pytest
 from test_sweep import GRID, SMALL, cli, one_line_error, sweep_csv
 
 import squeeze_lab.pipeline.sweep as sweep
+import squeeze_lab.pipeline.sweep_executors as executors
 from squeeze_lab import pipeline, run_backtest
 from squeeze_lab.feeds.errors import SqueezeLabError
 from squeeze_lab.pipeline.sweep import run_chunk as real_run_chunk
@@ -89,9 +90,9 @@ def test_a_worker_running_other_code_is_refused() -> None:
         calls.append(len(points))
         return []
 
-    assert sweep._dask_task(fn, None, [1, 2], "vectorized", sweep.code_fingerprint()) == []
+    assert executors.dask_task(fn, None, [1, 2], "vectorized", executors.code_fingerprint()) == []
     with pytest.raises(SqueezeLabError, match="other squeeze-lab code"):
-        sweep._dask_task(fn, None, [1], "vectorized", "0123456789abcdef")
+        executors.dask_task(fn, None, [1], "vectorized", "0123456789abcdef")
     assert calls == [2]
 
 
@@ -138,10 +139,10 @@ def _worker_setup() -> tuple[str | None, bool]:
 @pytest.mark.slow
 def test_own_local_cluster_is_sized_and_tuned() -> None:
     pytest.importorskip("dask.distributed")
-    with sweep.dask_client(2) as client:
+    with executors.dask_client(2) as client:
         assert sorted(client.nthreads().values()) == [1, 1]
         # the glibc mmap threshold (speed) and Ctrl-C left to the CLI, on every worker
-        assert set(client.run(_worker_setup).values()) == {(str(sweep.MMAP_THRESHOLD), True)}
+        assert set(client.run(_worker_setup).values()) == {(str(executors.MMAP_THRESHOLD), True)}
         address = client.scheduler.address
     with pytest.raises(OSError):  # closed with the context
         host, port = address.removeprefix("tcp://").rsplit(":", 1)
@@ -151,7 +152,7 @@ def test_own_local_cluster_is_sized_and_tuned() -> None:
 @pytest.mark.slow
 def test_a_cluster_without_workers_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
     dd = pytest.importorskip("dask.distributed")
-    monkeypatch.setattr(sweep, "WORKER_WAIT", 1)
+    monkeypatch.setattr(executors, "WORKER_WAIT", 1)
     with dd.LocalCluster(n_workers=0, dashboard_address="127.0.0.1:0",
                          silence_logs=logging.CRITICAL) as empty:
         code, _, err = cli(capsys, *sweep8(tmp_path / "o", "--executor", "dask", "--scheduler",

@@ -13,7 +13,8 @@ from test_engines import random_market, random_targets
 
 from squeeze_lab.pipeline.config import resolve_config
 from squeeze_lab.pipeline.run import run_episodes
-from squeeze_lab.pipeline.sweep import grid_points, parse_grid, run_chunk, summary_row
+from squeeze_lab.pipeline.sweep import run_chunk, summary_row
+from squeeze_lab.pipeline.sweep_grid import grid_points, parse_grid
 from squeeze_lab.strategies.book import book_targets
 from squeeze_lab.strategies.overlay import apply_overlay
 from squeeze_lab.strategies.twin import EquityRun, run_vectorized

@@ -114,28 +114,10 @@ def test_the_scan_sees_the_package(imports):
     assert f"{PACKAGE}.pipeline.sweep" in MODULES
 
 
-#: Left to the feeds/ split in progress (issue 15 part 2, branch ``feeds``): the file and the
-#: private name it reads. Emptied as that work lands; an entry that no longer occurs fails.
-PENDING_PRIVATE = {
-    ("feeds/attributes.py", "squeeze_lab.feeds.csv_feed._numbers_or_fail"),
-    ("feeds/short_interest.py", "squeeze_lab.feeds.csv_feed._open_text"),
-    ("feeds/yahoo.py", "squeeze_lab.feeds.csv_feed._check_and_build"),
-    ("feeds/yahoo.py", "squeeze_lab.feeds.csv_feed._Panel"),
-}
-#: The feeds/ modules whose cycle (csv_feed <-> attributes/short_interest through function-level
-#: imports) that same split removes; any other cycle fails, and so does this set once it is stale.
-PENDING_CYCLE = {f"{PACKAGE}.feeds.{m}" for m in
-                 ("attributes", "crowding", "csv_feed", "short_interest", "reference", "yahoo")}
-
-
 def test_no_module_imports_another_modules_private_names(imports):
-    found = {(str(MODULES[m].relative_to(ROOT)), name, line) for m, f in imports.items()
-             for line, name in f.private}
-    offenders = sorted(f"{path} line {line}: {name}" for path, name, line in found
-                       if (path, name) not in PENDING_PRIVATE)
+    offenders = sorted(f"{MODULES[m].relative_to(ROOT)} line {line}: {name}"
+                       for m, found in imports.items() for line, name in found.private)
     assert not offenders, "private names used across modules:\n" + "\n".join(offenders)
-    stale = PENDING_PRIVATE - {(path, name) for path, name, _ in found}
-    assert not stale, f"fixed, remove from PENDING_PRIVATE: {sorted(stale)}"
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -198,6 +180,4 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_between_modules(imports):
     cycles = _cycles(_graph(imports))
-    offenders = [c for c in cycles if not set(c) <= PENDING_CYCLE]
-    assert not offenders, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in offenders)
-    assert not PENDING_CYCLE or cycles, "the feeds/ cycle is gone: empty PENDING_CYCLE"
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)

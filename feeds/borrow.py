@@ -72,6 +72,28 @@ def borrow_table(raw: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index,
                  source: str = "data.borrow") -> BorrowFile:
     """Check a long borrow table (columns as in the file) and align it; see the module doc."""
     where = "data.borrow" if source == "data.borrow" else f"data.borrow {source}"
+    cols, notes = _columns(raw, where)
+    when, tick, fee, avail = _rows(raw, cols, where)
+    known = pd.Index(tickers).astype(str)
+    keep = _on_the_market(when, tick, dates, known, where, notes)
+    fee_w, avail_w, stale = align_point_in_time(when[keep], tick[keep], fee[keep], avail[keep],
+                                                dates, known)
+    no_row = int((~np.isin(known.to_numpy(), tick[keep])).sum())
+    if no_row:
+        notes.append(f"{where}: {no_row} of {len(known)} market tickers have no row: they pay "
+                     "execution.borrow_bps with no availability limit")
+    if stale:
+        notes.append(f"{where}: {stale} name-day(s) had no row for more than {CARRY_DAYS} days: "
+                     "they paid execution.borrow_bps with no availability limit")
+    index = pd.DatetimeIndex(dates)
+    return BorrowFile(fee_bps=pd.DataFrame(fee_w, index=index, columns=tickers),
+                      available=pd.DataFrame(avail_w, index=index, columns=tickers),
+                      notes=tuple(notes), path=source)
+
+
+def _columns(raw: pd.DataFrame, where: str) -> tuple[dict[str, object], list[str]]:
+    """The table's columns by lower-case name (the required ones present, rows present), and a
+    note for the columns it ignores."""
     cols = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
@@ -85,6 +107,13 @@ def borrow_table(raw: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index,
              if str(c).strip().lower() not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if extra:
         notes.append(f"{where}: column(s) {', '.join(extra)} ignored")
+    return cols, notes
+
+
+def _rows(raw: pd.DataFrame, cols: dict[str, object], where: str
+          ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's date, ticker, fee (bps a year) and available shares (``inf``: no limit), every
+    value checked, with the file line of the first bad one."""
     line = np.arange(len(raw)) + 2  # file line numbers (header is line 1)
     when = pd.to_datetime(raw[cols["date"]], errors="coerce", format="mixed")
     if when.isna().any():
@@ -126,8 +155,13 @@ def borrow_table(raw: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index,
         i = int(np.flatnonzero(dup)[0])
         raise SqueezeLabError(f"{where} line {line[i]}: {tick[i]} on {when[i].date()} appears more "
                               "than once: keep one row per date and ticker")
+    return when, tick, fee, avail
 
-    known = pd.Index(tickers).astype(str)
+
+def _on_the_market(when: pd.DatetimeIndex, tick: np.ndarray, dates: pd.DatetimeIndex,
+                   known: pd.Index, where: str, notes: list[str]) -> np.ndarray:
+    """Rows of the market's tickers that can be in force on its dates (a row from up to
+    :data:`CARRY_DAYS` before the first date still counts); what is dropped is noted."""
     inside = np.isin(tick, known.to_numpy())
     if not inside.any():
         raise SqueezeLabError(f"{where} names none of the market's tickers (e.g. {tick[0]}): give "
@@ -149,19 +183,7 @@ def borrow_table(raw: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index,
     if n_out:
         notes.append(f"{where}: {n_out} row(s) outside the market's dates "
                      f"{first.date()}..{last.date()} ignored")
-    fee_w, avail_w, stale = align_point_in_time(when[keep], tick[keep], fee[keep], avail[keep],
-                                                dates, known)
-    no_row = int((~np.isin(known.to_numpy(), tick[keep])).sum())
-    if no_row:
-        notes.append(f"{where}: {no_row} of {len(known)} market tickers have no row: they pay "
-                     "execution.borrow_bps with no availability limit")
-    if stale:
-        notes.append(f"{where}: {stale} name-day(s) had no row for more than {CARRY_DAYS} days: "
-                     "they paid execution.borrow_bps with no availability limit")
-    index = pd.DatetimeIndex(dates)
-    return BorrowFile(fee_bps=pd.DataFrame(fee_w, index=index, columns=tickers),
-                      available=pd.DataFrame(avail_w, index=index, columns=tickers),
-                      notes=tuple(notes), path=source)
+    return keep
 
 
 def align_point_in_time(when: pd.DatetimeIndex, tick: np.ndarray, fee: np.ndarray,

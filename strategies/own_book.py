@@ -86,75 +86,83 @@ def _dates(raw: pd.Series, path: str, rows: np.ndarray) -> np.ndarray:
     return normalize_index(pd.DatetimeIndex(parsed)).to_numpy()
 
 
-@lru_cache(maxsize=8)
-def _read_cached(path: str, mtime_ns: int, size: int) -> BookFile:
-    p = Path(path)
-    data = p.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+def _read_table(path: str) -> pd.DataFrame:
+    """The file's cells as text, header stripped; one line naming the problem if it is no CSV."""
     try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True,
+        raw = pd.read_csv(Path(path), dtype=str, keep_default_na=False, skipinitialspace=True,
                           comment="#")
     except pd.errors.EmptyDataError as err:
         raise _err(path, "the file is empty", "give a header and one row per name and date") from err
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise _err(path, f"not a readable CSV ({str(err).splitlines()[0]})",
                    "save it as comma-separated text") from err
-    cols = [str(c).strip() for c in raw.columns]
-    lower = [c.lower() for c in cols]
-    raw.columns = cols
+    raw.columns = [str(c).strip() for c in raw.columns]
+    lower = [c.lower() for c in raw.columns]
     if "date" not in lower:
-        raise _err(path, f"no date column (header: {','.join(cols)[:80]})",
+        raise _err(path, f"no date column (header: {','.join(raw.columns)[:80]})",
                    "start the header with date, e.g. date,ticker,weight")
     if raw.empty:
         raise _err(path, "no rows", "give one row per name and rebalance date")
-    rows = np.arange(len(raw)) + 2   # line numbers as an editor shows them (header = 1)
-    date_col = cols[lower.index("date")]
-    if "ticker" in lower:
-        units = [u for u in UNITS if u in lower]
-        if len(units) != 1:
-            raise _err(path, f"long format needs exactly one of weight, shares (header: "
-                       f"{','.join(cols)[:80]})", "write date,ticker,weight or date,ticker,shares")
-        extra = sorted(set(lower) - {"date", "ticker", "leg", units[0]})
-        if extra:
-            raise _err(path, f"unknown column {extra[0]!r}",
-                       "keep only date, ticker, weight or shares, and optionally leg")
-        tick = raw[cols[lower.index("ticker")]].astype(str).str.strip().to_numpy()
-        if (tick == "").any():
-            i = int(np.argmax(tick == ""))
-            raise _err(path, f"line {rows[i]}: empty ticker", "give a ticker on every row")
-        if "leg" in lower:
-            leg = raw[cols[lower.index("leg")]].astype(str).str.strip().str.lower().to_numpy()
-            bad = ~np.isin(leg, LEGS)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise _err(path, f"line {rows[i]}: leg {leg[i]!r} is not one of {', '.join(LEGS)}",
-                           "use long, short or hedge (or drop the leg column)")
-        else:
-            leg = np.full(len(raw), "", dtype=object)
-        frame = pd.DataFrame({
-            "date": _dates(raw[date_col], path, rows),
-            "ticker": tick,
-            "leg": leg,
-            "value": _numbers(raw[cols[lower.index(units[0])]], path, units[0], rows),
-        })
-        layout, unit = "long", units[0]
+    return raw
+
+
+def _long_frame(raw: pd.DataFrame, path: str, rows: np.ndarray) -> tuple[pd.DataFrame, str]:
+    """``date,ticker,weight|shares[,leg]`` rows as (date, ticker, leg, value), and the unit."""
+    cols = list(raw.columns)
+    lower = [c.lower() for c in cols]
+    units = [u for u in UNITS if u in lower]
+    if len(units) != 1:
+        raise _err(path, f"long format needs exactly one of weight, shares (header: "
+                   f"{','.join(cols)[:80]})", "write date,ticker,weight or date,ticker,shares")
+    extra = sorted(set(lower) - {"date", "ticker", "leg", units[0]})
+    if extra:
+        raise _err(path, f"unknown column {extra[0]!r}",
+                   "keep only date, ticker, weight or shares, and optionally leg")
+    tick = raw[cols[lower.index("ticker")]].astype(str).str.strip().to_numpy()
+    if (tick == "").any():
+        i = int(np.argmax(tick == ""))
+        raise _err(path, f"line {rows[i]}: empty ticker", "give a ticker on every row")
+    if "leg" in lower:
+        leg = raw[cols[lower.index("leg")]].astype(str).str.strip().str.lower().to_numpy()
+        bad = ~np.isin(leg, LEGS)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _err(path, f"line {rows[i]}: leg {leg[i]!r} is not one of {', '.join(LEGS)}",
+                       "use long, short or hedge (or drop the leg column)")
     else:
-        tickers = [c for c in cols if c != date_col]
-        if not tickers:
-            raise _err(path, "a wide file needs one column per ticker after date",
-                       "write date,AAPL,MSFT,... or the long format date,ticker,weight")
-        if len(set(tickers)) != len(tickers):
-            dup = next(t for t in tickers if tickers.count(t) > 1)
-            raise _err(path, f"ticker column {dup!r} appears twice", "give each ticker once")
-        d = _dates(raw[date_col], path, rows)
-        vals = np.column_stack([_numbers(raw[t], path, t, rows) for t in tickers])
-        frame = pd.DataFrame({
-            "date": np.repeat(d, len(tickers)),
-            "ticker": np.tile(np.array(tickers, dtype=object), len(d)),
-            "leg": "",
-            "value": vals.ravel(),
-        })
-        layout, unit = "wide", "weight"
+        leg = np.full(len(raw), "", dtype=object)
+    frame = pd.DataFrame({
+        "date": _dates(raw[cols[lower.index("date")]], path, rows),
+        "ticker": tick,
+        "leg": leg,
+        "value": _numbers(raw[cols[lower.index(units[0])]], path, units[0], rows),
+    })
+    return frame, units[0]
+
+
+def _wide_frame(raw: pd.DataFrame, path: str, rows: np.ndarray) -> pd.DataFrame:
+    """``date,AAPL,MSFT,...`` weights as (date, ticker, leg, value) rows, no leg."""
+    cols = list(raw.columns)
+    date_col = cols[[c.lower() for c in cols].index("date")]
+    tickers = [c for c in cols if c != date_col]
+    if not tickers:
+        raise _err(path, "a wide file needs one column per ticker after date",
+                   "write date,AAPL,MSFT,... or the long format date,ticker,weight")
+    if len(set(tickers)) != len(tickers):
+        dup = next(t for t in tickers if tickers.count(t) > 1)
+        raise _err(path, f"ticker column {dup!r} appears twice", "give each ticker once")
+    d = _dates(raw[date_col], path, rows)
+    vals = np.column_stack([_numbers(raw[t], path, t, rows) for t in tickers])
+    return pd.DataFrame({
+        "date": np.repeat(d, len(tickers)),
+        "ticker": np.tile(np.array(tickers, dtype=object), len(d)),
+        "leg": "",
+        "value": vals.ravel(),
+    })
+
+
+def _check_rows(frame: pd.DataFrame, path: str, unit: str) -> None:
+    """Each name once per date (and leg), weights fractions of equity, signs matching the legs."""
     key = frame[["date", "ticker", "leg"]]
     dup = key.duplicated()
     if dup.any():
@@ -176,6 +184,20 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> BookFile:
         raise _err(path, f"{r['ticker']} on {pd.Timestamp(r['date']).date()} is in the "
                    f"{r['leg']} leg with {unit} {r['value']:g}",
                    "long rows are >= 0 and short rows <= 0")
+
+
+@lru_cache(maxsize=8)
+def _read_cached(path: str, mtime_ns: int, size: int) -> BookFile:
+    """The parsed, checked book file, cached by (path, mtime, size): read, one layout, checks."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    raw = _read_table(path)
+    rows = np.arange(len(raw)) + 2   # line numbers as an editor shows them (header = 1)
+    if "ticker" in [c.lower() for c in raw.columns]:
+        frame, unit = _long_frame(raw, path, rows)
+        layout = "long"
+    else:
+        frame, layout, unit = _wide_frame(raw, path, rows), "wide", "weight"
+    _check_rows(frame, path, unit)
     frame = frame.sort_values(["date", "ticker", "leg"], kind="stable").reset_index(drop=True)
     return BookFile(path=path, units=unit, frame=frame, sha256=digest, layout=layout)
 

@@ -33,6 +33,8 @@ scenario market is calibrated against (tests/test_study_targets.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -228,7 +230,37 @@ def book_targets(market: Market, **params: Any) -> Targets:
                        resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
                        reasons=pd.Series([], index=sig_dates, dtype=object))
     sc = book_scores(market, rows=pos, **p)   # scored on the signal dates only
-    elig = market.tradable_next.to_numpy()[pos]
+    sel = _select_legs(sc, market.tradable_next.to_numpy()[pos], p)
+    raw_l, raw_s = _raw_weights(sel, sc["vol"].to_numpy(), p["weighting"])
+    w_l, w_s, neutral_ok, net_capped = _leg_weights(sel, raw_l, raw_s, sc["beta"].to_numpy(), p,
+                                                    sig_dates)
+    reasons = _reasons(sel.k >= 1, neutral_ok, net_capped, p)
+    legs = {
+        "long": pd.DataFrame(w_l, index=sig_dates, columns=tickers),
+        "short": pd.DataFrame(-w_s, index=sig_dates, columns=tickers) + 0.0,
+        "hedge": empty.copy(),
+    }
+    return Targets(legs=legs, resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
+                   reasons=pd.Series(reasons, index=sig_dates, dtype=object))
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """Who is in each leg on each signal date (rows) and their ranks; ``k`` names per leg."""
+
+    elig: np.ndarray
+    n_cand: np.ndarray
+    k: np.ndarray
+    is_long: np.ndarray
+    is_short: np.ndarray
+    long_rank: np.ndarray
+    short_rank: np.ndarray
+
+
+def _select_legs(sc: Mapping[str, pd.DataFrame], elig: np.ndarray, p: Mapping[str, Any]
+                 ) -> _Selection:
+    """Candidates (tradable tomorrow, scorable), ``k`` per leg, the top longs, then the top
+    shorts among the rest."""
     ls = sc["long"].to_numpy()
     js = short_score(sc["junk"], sc["momentum"], p["short_momentum_weight"]).to_numpy()
     cand = elig & np.isfinite(ls) & np.isfinite(js)
@@ -242,7 +274,7 @@ def book_targets(market: Market, **params: Any) -> Targets:
     if p["fraction_per_leg"] > 0:
         k = np.maximum(1, np.floor(p["fraction_per_leg"] * n_cand + 1e-9).astype(int))
     else:
-        k = np.full(len(pos), p["names_per_leg"])
+        k = np.full(len(cand), p["names_per_leg"])
     k = np.minimum(k, n_cand // 2)
 
     long_rank = _rank_desc(np.where(cand, ls, -np.inf))
@@ -250,51 +282,53 @@ def book_targets(market: Market, **params: Any) -> Targets:
     short_pool = cand & ~is_long
     short_rank = _rank_desc(np.where(short_pool, js, -np.inf))
     is_short = short_pool & (short_rank < k[:, None])
+    return _Selection(elig, n_cand, k, is_long, is_short, long_rank, short_rank)
 
-    if p["weighting"] == "equal":
-        raw_l = is_long.astype(float)
-        raw_s = is_short.astype(float)
-    elif p["weighting"] == "score":
-        raw_l = np.where(is_long, k[:, None] - long_rank, 0.0).astype(float)
-        raw_s = np.where(is_short, k[:, None] - short_rank, 0.0).astype(float)
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv = 1.0 / vol
-        raw_l = np.where(is_long, inv, 0.0)
-        raw_s = np.where(is_short, inv, 0.0)
 
-    gross, cap = p["gross"], p["max_weight"]
+def _raw_weights(sel: _Selection, vol: np.ndarray, weighting: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unscaled weights of the chosen names: equal, by rank (score) or 1/vol."""
+    k = sel.k
+    if weighting == "equal":
+        return sel.is_long.astype(float), sel.is_short.astype(float)
+    if weighting == "score":
+        return (np.where(sel.is_long, k[:, None] - sel.long_rank, 0.0).astype(float),
+                np.where(sel.is_short, k[:, None] - sel.short_rank, 0.0).astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = 1.0 / vol
+    return np.where(sel.is_long, inv, 0.0), np.where(sel.is_short, inv, 0.0)
+
+
+def _leg_weights(sel: _Selection, raw_l: np.ndarray, raw_s: np.ndarray, beta: np.ndarray,
+                 p: Mapping[str, Any], sig_dates: pd.DatetimeIndex
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Each leg's total (dollar net, or beta neutral within the net limit), capped per name;
+    with beta neutrality also where it was feasible and where the net limit held it."""
+    gross, cap, k = p["gross"], p["max_weight"], sel.k
     active = k >= 1
+    neutral_ok = net_capped = None
     if p["neutral"] == "dollar":
         tot_l = np.where(active, (gross + p["net"]) / 2, 0.0)
         tot_s = np.where(active, (gross - p["net"]) / 2, 0.0)
-        _check_cap(tot_l, tot_s, k, cap, sig_dates, n_cand, elig.sum(axis=1))
-        w_l = cap_weights(raw_l, tot_l, cap)
-        w_s = cap_weights(raw_s, tot_s, cap)
     else:
-        tot_l = np.where(active, gross / 2, 0.0)
-        tot_s = tot_l.copy()
         bfill = np.where(np.isfinite(beta), beta, 0.0)
         tot_l, neutral_ok = _beta_neutral_long_total(raw_l, raw_s, bfill, k, gross, cap, active)
         tot_l, net_capped = limit_net(tot_l, gross, p["net_limit"], active)
         tot_s = np.where(active, gross - tot_l, 0.0)
-        _check_cap(tot_l, tot_s, k, cap, sig_dates, n_cand, elig.sum(axis=1))
-        w_l = cap_weights(raw_l, tot_l, cap)
-        w_s = cap_weights(raw_s, tot_s, cap)
+    _check_cap(tot_l, tot_s, k, cap, sig_dates, sel.n_cand, sel.elig.sum(axis=1))
+    return cap_weights(raw_l, tot_l, cap), cap_weights(raw_s, tot_s, cap), neutral_ok, net_capped
 
+
+def _reasons(active: np.ndarray, neutral_ok: np.ndarray | None, net_capped: np.ndarray | None,
+             p: Mapping[str, Any]) -> np.ndarray:
+    """Each signal date's reason: rebalance, flat for too few names, and what beta neutrality
+    gave up."""
     reasons = np.where(active, "rebalance", "rebalance: too few names, flat").astype(object)
     if p["neutral"] == "beta":
         reasons = np.where(neutral_ok, reasons, "rebalance: beta neutrality infeasible with these "
                            "betas and caps; legs sized by floored leg betas").astype(object)
         reasons = np.where(net_capped, reasons + f"; net held at the net_limit "
                            f"{p['net_limit']:g} (beta neutrality gives way)", reasons).astype(object)
-    legs = {
-        "long": pd.DataFrame(w_l, index=sig_dates, columns=tickers),
-        "short": pd.DataFrame(-w_s, index=sig_dates, columns=tickers) + 0.0,
-        "hedge": empty.copy(),
-    }
-    return Targets(legs=legs, resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
-                   reasons=pd.Series(reasons, index=sig_dates, dtype=object))
+    return reasons
 
 
 def limit_net(long_total: np.ndarray, gross: float, net_limit: float, active: np.ndarray

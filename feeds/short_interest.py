@@ -445,13 +445,7 @@ def point_in_time(
         Records settled after the last date are ignored and counted; if no record can be used on
         any date the input is refused (one line naming the dates).
     """
-    if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 0:
-        raise _fail(f"short-interest lag {lag!r} is not a whole number of sessions >= 0: e.g. "
-                    f"data.short_interest_lag = {SI_LAG_SESSIONS}")
-    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, (int, np.integer))
-                                or max_age < 1):
-        raise _fail(f"short-interest max age {max_age!r} is not a whole number of sessions >= 1: "
-                    f"e.g. data.short_interest_max_age = {SI_MAX_AGE_SESSIONS}")
+    _check_lag_age(lag, max_age)
     dates = normalize_index(dates)
     tickers = pd.Index(tickers)
     rec = records.frame
@@ -461,16 +455,7 @@ def point_in_time(
     if n == 0:
         raise _fail(f"{where}: no short-interest rows: give at least one record or drop "
                     "data.short_interest")
-    settle = rec["settlement"].to_numpy().astype("datetime64[ns]")
-    published = rec["published"].to_numpy().astype("datetime64[ns]")
-    has_pub = ~np.isnat(published)
-    pos = session_positions(settle, dates, int(lag))
-    if has_pub.any():
-        pos = np.where(has_pub, dates.to_numpy().searchsorted(published, side="left"), pos)
-    pos = np.maximum(pos, 0)
-    last = dates[-1].to_datetime64()
-    future = settle > last
-    unpublished = ~future & (pos >= len(dates))
+    settle, has_pub, pos, future, unpublished = _published_at(rec, dates, lag)
     if future.all():
         raise _fail(f"{where}: every short-interest record is dated after the data (settlements "
                     f"{_fmt(settle.min())}..{_fmt(settle.max())}, data {_fmt(dates[0])}.."
@@ -479,15 +464,7 @@ def point_in_time(
     if future.any():
         notes.append(f"short interest: {int(future.sum())} record(s) settled after the data's last "
                      f"date {_fmt(dates[-1])} (from {_fmt(settle[future].min())}) are ignored")
-    rkeys = ticker_keys(rec["ticker"])
-    mkeys = pd.Index(ticker_keys(tickers))
-    if mkeys.is_unique:
-        tcode = mkeys.get_indexer(rkeys).astype(np.int64)
-    else:  # two market tickers with one key (BRK.B and BRK-B): the first wins
-        first = {k: j for j, k in reversed(list(enumerate(mkeys)))}
-        tcode = np.array([first.get(k, -1) for k in rkeys], dtype=np.int64)
-    in_file = int(pd.unique(rkeys).size)
-    matched = int(len(set(tcode[tcode >= 0].tolist())))
+    tcode, in_file, matched = _ticker_codes(rec["ticker"], tickers)
 
     if matched == 0:
         raise _fail(f"{where}: none of its {in_file} symbol(s) is a ticker of the data (e.g. "
@@ -496,55 +473,13 @@ def point_in_time(
         raise _fail(f"{where}: no record for the data's tickers is published by its last date "
                     f"{_fmt(dates[-1])} (settlements {_fmt(settle.min())}..{_fmt(settle.max())}): "
                     "give earlier short interest or a later --end")
-    # -- values per record
-    frac = rec["short_interest"].to_numpy(np.float64).copy()
-    shares = rec["shares_short"].to_numpy(np.float64)
-    flt = rec["float_shares"].to_numpy(np.float64)
-    need = np.isnan(frac) & np.isfinite(shares) & np.isfinite(flt) & (flt > 0)
-    frac[need] = shares[need] / flt[need]
-    has_frac = bool(np.isfinite(frac).any())
-    if need.any():
-        notes.append("short interest % of float = shares short / float_shares")
-    dtc = rec["days_to_cover"].to_numpy(np.float64).copy()
-    if np.isnan(dtc).all() and np.isfinite(shares).any() and volume is not None:
-        adv = volume.reindex(index=dates, columns=tickers).rolling(20, min_periods=10).mean().to_numpy()
-        at = dates.to_numpy().searchsorted(settle, side="right") - 1
-        ok = (at >= 0) & (tcode >= 0) & ~future
-        with np.errstate(all="ignore"):
-            dtc[ok] = shares[ok] / adv[at[ok], tcode[ok]]
-        dtc[~np.isfinite(dtc)] = np.nan
-        if np.isfinite(dtc).any():
-            notes.append("days to cover = shares short / 20-session average volume at settlement")
-    has_dtc = bool(np.isfinite(dtc).any())
-    if not has_frac and not has_dtc:
-        raise _fail(f"{where}: gives shares short but no float_shares, no days to cover and no "
-                    "volume to compute it: add a float_shares or days_to_cover column (FINRA's "
-                    "daysToCoverQuantity), or give prices with volume")
-    if has_frac:
-        check_fraction_of_float(frac, lambda r: _row(rec, r), rec["ticker"].to_numpy(),
-                                "short interest (shares short / float_shares)")
-    measure = "short_interest" if has_frac else "days_to_cover"
-    if not has_frac:
-        why = ("FINRA files give shares short, not float" if records.format.startswith("finra")
-               else "the file gives no float_shares")
-        notes.append(f"short interest as % of float unknown ({why}; add a float_shares column to "
-                     "rank by it): crowding is ranked by days to cover")
+    frac, dtc, has_frac, has_dtc, measure = _record_values(
+        records, dates, tickers, settle, tcode, future, volume, where, notes)
 
-    # -- which record is in force on each (date, ticker): the latest settlement published so far
+    # -- which record is in force on each (date, ticker)
     use = (pos < len(dates)) & (tcode >= 0)
-    nd, nt = len(dates), len(tickers)
-    by_settle = np.argsort(settle, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_settle] = np.arange(n)
-    grid = np.full((nd, nt), -1, dtype=np.int64)
-    np.maximum.at(grid, (pos[use], tcode[use]), rank[use])
-    grid = np.maximum.accumulate(grid, axis=0)
-    have = grid >= 0
-    idx = np.where(have, by_settle[np.maximum(grid, 0)], 0)
-    sidx = _settlement_index(settle, dates)
-    age = np.arange(nd)[:, None] - sidx[idx]
-    fresh = have & (age <= max_age) if max_age is not None else have
-    stale_cut = have & ~fresh
+    nd = len(dates)
+    idx, fresh, stale_cut = _in_force(settle, pos, tcode, use, dates, len(tickers), max_age)
 
     def frame(v: np.ndarray) -> pd.DataFrame:
         arr = np.where(fresh, v[idx], np.nan)
@@ -590,6 +525,113 @@ def point_in_time(
         unpublished_records=int(unpublished.sum()), notes=tuple(notes),
     )
     return ShortInterest(si, dc, info, tuple(notes))
+
+
+def _check_lag_age(lag: Any, max_age: Any) -> None:
+    """The publication lag and the carry-forward limit as whole numbers of sessions."""
+    if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 0:
+        raise _fail(f"short-interest lag {lag!r} is not a whole number of sessions >= 0: e.g. "
+                    f"data.short_interest_lag = {SI_LAG_SESSIONS}")
+    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, (int, np.integer))
+                                or max_age < 1):
+        raise _fail(f"short-interest max age {max_age!r} is not a whole number of sessions >= 1: "
+                    f"e.g. data.short_interest_max_age = {SI_MAX_AGE_SESSIONS}")
+
+
+def _published_at(rec: pd.DataFrame, dates: pd.DatetimeIndex, lag: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each record's settlement, whether it has a publication date, the session it is first
+    known (publication date, else ``lag`` sessions after settlement), whether it settled after
+    the data and whether it is published only after the data ends."""
+    settle = rec["settlement"].to_numpy().astype("datetime64[ns]")
+    published = rec["published"].to_numpy().astype("datetime64[ns]")
+    has_pub = ~np.isnat(published)
+    pos = session_positions(settle, dates, int(lag))
+    if has_pub.any():
+        pos = np.where(has_pub, dates.to_numpy().searchsorted(published, side="left"), pos)
+    pos = np.maximum(pos, 0)
+    last = dates[-1].to_datetime64()
+    future = settle > last
+    unpublished = ~future & (pos >= len(dates))
+    return settle, has_pub, pos, future, unpublished
+
+
+def _ticker_codes(symbols: pd.Series, tickers: pd.Index) -> tuple[np.ndarray, int, int]:
+    """Each record's column in the market (-1: not a market ticker; ``BRK.B`` matches
+    ``BRK-B``), the symbols in the file and how many match."""
+    rkeys = ticker_keys(symbols)
+    mkeys = pd.Index(ticker_keys(tickers))
+    if mkeys.is_unique:
+        tcode = mkeys.get_indexer(rkeys).astype(np.int64)
+    else:  # two market tickers with one key (BRK.B and BRK-B): the first wins
+        first = {k: j for j, k in reversed(list(enumerate(mkeys)))}
+        tcode = np.array([first.get(k, -1) for k in rkeys], dtype=np.int64)
+    in_file = int(pd.unique(rkeys).size)
+    matched = int(len(set(tcode[tcode >= 0].tolist())))
+    return tcode, in_file, matched
+
+
+def _record_values(records: ShortInterestRecords, dates: pd.DatetimeIndex, tickers: pd.Index,
+                   settle: np.ndarray, tcode: np.ndarray, future: np.ndarray,
+                   volume: pd.DataFrame | None, where: str, notes: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, bool, bool, str]:
+    """Per record: % of float (from shares short / float where not given) and days to cover
+    (from volume where not given), which of them exist, and the crowding measure they allow."""
+    rec = records.frame
+    frac = rec["short_interest"].to_numpy(np.float64).copy()
+    shares = rec["shares_short"].to_numpy(np.float64)
+    flt = rec["float_shares"].to_numpy(np.float64)
+    need = np.isnan(frac) & np.isfinite(shares) & np.isfinite(flt) & (flt > 0)
+    frac[need] = shares[need] / flt[need]
+    has_frac = bool(np.isfinite(frac).any())
+    if need.any():
+        notes.append("short interest % of float = shares short / float_shares")
+    dtc = rec["days_to_cover"].to_numpy(np.float64).copy()
+    if np.isnan(dtc).all() and np.isfinite(shares).any() and volume is not None:
+        adv = volume.reindex(index=dates, columns=tickers).rolling(20, min_periods=10).mean().to_numpy()
+        at = dates.to_numpy().searchsorted(settle, side="right") - 1
+        ok = (at >= 0) & (tcode >= 0) & ~future
+        with np.errstate(all="ignore"):
+            dtc[ok] = shares[ok] / adv[at[ok], tcode[ok]]
+        dtc[~np.isfinite(dtc)] = np.nan
+        if np.isfinite(dtc).any():
+            notes.append("days to cover = shares short / 20-session average volume at settlement")
+    has_dtc = bool(np.isfinite(dtc).any())
+    if not has_frac and not has_dtc:
+        raise _fail(f"{where}: gives shares short but no float_shares, no days to cover and no "
+                    "volume to compute it: add a float_shares or days_to_cover column (FINRA's "
+                    "daysToCoverQuantity), or give prices with volume")
+    if has_frac:
+        check_fraction_of_float(frac, lambda r: _row(rec, r), rec["ticker"].to_numpy(),
+                                "short interest (shares short / float_shares)")
+    measure = "short_interest" if has_frac else "days_to_cover"
+    if not has_frac:
+        why = ("FINRA files give shares short, not float" if records.format.startswith("finra")
+               else "the file gives no float_shares")
+        notes.append(f"short interest as % of float unknown ({why}; add a float_shares column to "
+                     "rank by it): crowding is ranked by days to cover")
+    return frac, dtc, has_frac, has_dtc, measure
+
+
+def _in_force(settle: np.ndarray, pos: np.ndarray, tcode: np.ndarray, use: np.ndarray,
+              dates: pd.DatetimeIndex, nt: int, max_age: int | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The record in force on each (date, ticker): the latest settlement published so far; where
+    it is fresh (within ``max_age`` sessions of settlement) and where it went stale."""
+    nd, n = len(dates), len(settle)
+    by_settle = np.argsort(settle, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_settle] = np.arange(n)
+    grid = np.full((nd, nt), -1, dtype=np.int64)
+    np.maximum.at(grid, (pos[use], tcode[use]), rank[use])
+    grid = np.maximum.accumulate(grid, axis=0)
+    have = grid >= 0
+    idx = np.where(have, by_settle[np.maximum(grid, 0)], 0)
+    sidx = _settlement_index(settle, dates)
+    age = np.arange(nd)[:, None] - sidx[idx]
+    fresh = have & (age <= max_age) if max_age is not None else have
+    stale_cut = have & ~fresh
+    return idx, fresh, stale_cut
 
 
 def _is_wide(path: Path) -> bool:

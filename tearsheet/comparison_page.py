@@ -209,9 +209,8 @@ def measured_periods_note(runs: Sequence[RunData], labels: Sequence[str]) -> str
             f"{each}): their statistics are not over the same sessions.")
 
 
-def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
-    """Everything the comparison template shows."""
-    labels = _labels(runs)
+def _metric_tables(runs: Sequence[RunData], labels: list[str]) -> list[Table]:
+    """Performance and named-episode metrics side by side, one column per run."""
     heads = ["Metric"] + labels
     num = [False] + [True] * len(labels)
     perf_rows, ep_rows = [], []
@@ -225,7 +224,11 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
     if ep_rows:
         tables.append(Table("Named episodes", heads, ep_rows, anchor="episode-metrics",
                             numeric=num))
-    # episode drawdowns per run: one table per named episode, runs as rows
+    return tables
+
+
+def _episode_tables(runs: Sequence[RunData], labels: list[str]) -> list[Table]:
+    """One table per named episode, runs as rows."""
     eps = [_named_episodes(r.metrics) for r in runs]
     names: dict[str, None] = {}
     for e in eps:
@@ -247,15 +250,42 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
         ep_tables.append(records_table(f"{n}{window}", recs, columns=list(EPISODE_COMPARE_COLUMNS),
                                        labels=ep_labels, index=("Run", labels),
                                        anchor=f"ep-{n}"))
+    return ep_tables
+
+
+def _diff_table(runs: Sequence[RunData], labels: list[str]) -> Table:
+    """The flattened config keys whose values differ between the runs."""
     diff = config_diff([r.config for r in runs])
     diff_rows = [[Cell(k, "key")] + [Cell(param_text(v), "mono") for v in vals]
                  for k, vals in diff.items()]
-    diff_table = Table("Parameters that differ", ["Parameter"] + labels, diff_rows,
-                       anchor="params-diff", numeric=[False] * (len(labels) + 1),
-                       highlight_rows=[True] * len(diff_rows),
-                       note="Flattened config.json keys whose values are not the same in every run; "
-                            "all other parameters are equal." if diff_rows else
-                            "All runs have the same configuration.")
+    return Table("Parameters that differ", ["Parameter"] + labels, diff_rows,
+                 anchor="params-diff", numeric=[False] * (len(labels) + 1),
+                 highlight_rows=[True] * len(diff_rows),
+                 note="Flattened config.json keys whose values are not the same in every run; "
+                      "all other parameters are equal." if diff_rows else
+                      "All runs have the same configuration.")
+
+
+def _runs_table(runs: Sequence[RunData], labels: list[str]) -> Table:
+    """Each run folder's name, data, period, seed and market hash."""
+    run_rows = []
+    for lab, r in zip(labels, runs, strict=True):
+        prov = r.provenance
+        run_rows.append([Cell(lab, "key"), Cell(str(r.config.get("name", DASH))),
+                         Cell("SYNTHETIC" if prov.get("synthetic") else "real", "syn" if prov.get("synthetic") else ""),
+                         Cell(str(prov.get("source", DASH))),
+                         Cell(f"{prov.get('start', DASH)} to {prov.get('end', DASH)}"),
+                         Cell(param_text(prov.get("seed"))), Cell(param_text(prov.get("market_hash")), "mono")])
+    return Table("Runs", ["Run folder", "Name", "Data", "Source", "Period", "Seed", "Market hash"],
+                 run_rows, anchor="runs")
+
+
+def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
+    """Everything the comparison template shows."""
+    labels = _labels(runs)
+    tables = _metric_tables(runs, labels)
+    ep_tables = _episode_tables(runs, labels)
+    diff_table = _diff_table(runs, labels)
     windows: dict[str, F.Window] = {}
     for r in runs:
         for w in episode_windows(r.metrics):
@@ -266,16 +296,7 @@ def comparison_context(runs: Sequence[RunData]) -> dict[str, Any]:
                  "Growth of 1 (top) and drawdown from peak (bottom) of each run's equity.csv; "
                  "episode windows shaded.", F.compare_figure(curves, list(windows.values())),
                  "no equity column in these runs.")
-    run_rows = []
-    for lab, r in zip(labels, runs, strict=True):
-        prov = r.provenance
-        run_rows.append([Cell(lab, "key"), Cell(str(r.config.get("name", DASH))),
-                         Cell("SYNTHETIC" if prov.get("synthetic") else "real", "syn" if prov.get("synthetic") else ""),
-                         Cell(str(prov.get("source", DASH))),
-                         Cell(f"{prov.get('start', DASH)} to {prov.get('end', DASH)}"),
-                         Cell(param_text(prov.get("seed"))), Cell(param_text(prov.get("market_hash")), "mono")])
-    runs_table = Table("Runs", ["Run folder", "Name", "Data", "Source", "Period", "Seed", "Market hash"],
-                       run_rows, anchor="runs")
+    runs_table = _runs_table(runs, labels)
     trade = tradeoff_rows(runs)
     trade_fig = embed("fig-tradeoff", "Drawdown cut in each episode vs return given up",
                        "Per run against the first: points of max drawdown cut inside each episode, "

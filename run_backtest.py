@@ -143,9 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = build_run_config(args)
     check_book_files([config])
     check_output_folder(args.out)
-    for note in ignored_settings(config, args.set or []):
-        ui.note(note)
     path = run_one(config, out=args.out, ui=ui, command=_command_line())
+    for note in ignored_settings(config, args.set or []):  # after the run: a refusal stays one line
+        ui.note(note)
     summarize_run(path, ui)
     return 0
 

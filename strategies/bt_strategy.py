@@ -122,7 +122,9 @@ class SqueezeBook(bt.Strategy):
     shares each leg holds once the orders are filled; ``leg_shares_log``: the same as
     ``{leg: DataFrame fill dates x tickers}`` of end-of-day shares from the fill on (change-only
     rows, the form :mod:`analyzers.bt_analyzers` reads); ``rejected`` (count) and ``rejections``
-    (details) of orders refused by the broker (Margin/Rejected).
+    (details) of orders refused by the broker (Margin/Rejected); ``margin_calls``: one record
+    per account-limit action (:func:`strategies.limits.apply_limits`: at a signal close on the
+    new targets, on any other close when gross / equity crosses ``max_leverage``).
     """
 
     params = _merge_params(BOOK.bt_params(), OVERLAY.bt_params(), STRATEGY_PARAMS)

@@ -4,7 +4,9 @@ It reproduces what :mod:`strategies.engine` gets from backtrader (fills at the n
 sizing from the portfolio value at the signal close, commission, slippage capped at high/low, and
 the same per-name borrow charges, locates and recalls, :mod:`strategies.borrow`) so that a sweep of thousands of parameter
 points can run on it and any backtrader run can be reconciled against it. Python loops only over
-signal rows (O(n_signals) steps of O(n_names) NumPy); the days in between are vectorized.
+action rows — signal rows and margin calls (:mod:`strategies.limits`) — each O(n_names) NumPy;
+the days in between are valued and checked against ``max_leverage`` vectorized. The result is
+assembled by ``BacktestResult.from_fills``, like backtrader's.
 """
 
 from __future__ import annotations

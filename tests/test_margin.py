@@ -136,3 +136,19 @@ def test_a_random_market_with_margin_calls_and_funding_cuts():
     # with cash the drifted book does not have (the funding rule cuts longs first)
     calls = check_random_run(851, False)
     assert set(calls["rule"]) == {"max_leverage", "cash"}
+
+
+def test_a_refusal_names_date_ticker_and_the_setting():
+    # buys sized to the close (funding keeps 5% of equity in cash) cannot be paid when the
+    # next open gaps to 3x: the one-line error says where and which setting to change
+    m = hand_market([[100.0, 100.0]] * 4, open_=[[100.0, 100.0], [300.0, 300.0],
+                                                  [100.0, 100.0], [100.0, 100.0]])
+    t = hand_targets(m, {0: {"long": [0.9, 0.9], "short": [0.0, 0.0]}})
+    with pytest.raises(SqueezeLabError) as err:
+        run_backtrader(m, NO_COSTS, targets=t)
+    msg = str(err.value)
+    assert "refused by the broker for cash" in msg and "signalled 2024-01-04" in msg
+    assert "N0" in msg or "N1" in msg
+    assert "raise execution.cash_buffer (now 0.05)" in msg
+    with pytest.raises(SqueezeLabError, match="raise execution.cash_buffer"):
+        run_vectorized(m, t, **NO_COSTS)

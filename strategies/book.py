@@ -336,8 +336,8 @@ def limit_net(long_total: np.ndarray, gross: float, net_limit: float, active: np
     """Long-leg totals held so the net ``2 * long - gross`` stays within ``±net_limit``.
 
     A stock account pays for a net long with equity (short proceeds fund the rest), so a beta-
-    neutral book whose short betas dwarf its long betas must not go (nearly) all-in long: the
-    long total is clipped to ``[(gross - net_limit) / 2, (gross + net_limit) / 2]``. Returns the
+    neutral book whose short betas dwarf its long betas must not ask for more net long than its
+    equity: the long total is clipped to ``[(gross - net_limit) / 2, (gross + net_limit) / 2]``. Returns the
     totals and the rows where the clip acted.
     """
     lo, hi = (gross - net_limit) / 2, (gross + net_limit) / 2

@@ -236,9 +236,10 @@ BOOK = Section("book", "the crowded long-short book: scores, selection, weights,
     Param("neutral", "dollar", "'dollar': legs sized by gross and net; 'beta': legs sized so long "
           "beta exposure = short beta exposure, gross unchanged (net is ignored)",
           choices=("dollar", "beta")),
-    Param("net_limit", 0.9, "neutral='beta': the net exposure (long - short, fraction of "
+    Param("net_limit", 1.0, "neutral='beta': the net exposure (long - short, fraction of "
           "equity) the beta-neutral legs may reach; beyond it they are held at +/-net_limit and "
-          "the rebalance reason says so (a stock account pays for a net long with equity)",
+          "the rebalance reason says so (a stock account pays for a net long with its equity: "
+          "1.0 = all of it; execution.cash_buffer keeps a margin on top)",
           bounds="[0, inf)"),
     Param("max_weight", 0.05, "cap on any one name's |weight| (excess redistributed within the "
           "leg)", bounds="(0, inf)"),

@@ -4,7 +4,7 @@ a margin call instead of runaway leverage, and errors name the run.
 Data: tests/fixtures/real_2006_2010 (real Yahoo prices 2006-2010), minus the names with known
 price defects (a real run stops on them; that check is the feeds'). On this data, before the
 account limits, the beta-neutral book asked for +1.09 net long in August 2009 (more longs than
-equity plus short proceeds can pay: refused as infeasible) and the dollar-neutral book reached
+equity plus short proceeds can pay; refused as infeasible under max_weight) and the dollar-neutral book reached
 4.3x gross with no margin call.
 """
 
@@ -91,9 +91,9 @@ def test_beta_neutral_net_is_held_at_the_net_limit_on_real_data(prices: Path) ->
     m = csv_market(prices, start="2006-01-03", end="2010-12-31")
     t = book_targets(m, neutral="beta", names_per_leg=30, gross=2.0)
     net = t.total().sum(axis=1)
-    assert net.max() <= 0.9 + 1e-9 and net.min() >= -0.9 - 1e-9
-    held = t.reasons.str.contains("net held at the net_limit 0.9")
-    assert held.any() and (net[held].abs() > 0.9 - 1e-9).all()
+    assert net.max() <= 1.0 + 1e-9 and net.min() >= -1.0 - 1e-9
+    held = t.reasons.str.contains("net held at the net_limit 1 ")
+    assert held.any() and (net[held].abs() > 1.0 - 1e-9).all()
     # without the limit the August 2009 book asked for more than 1x net long
     loose = book_targets(m, neutral="beta", names_per_leg=30, gross=2.0, net_limit=2.0,
                          max_weight=0.1)

@@ -96,17 +96,14 @@ def python_blocks(paths: tuple[Path, ...] = DOCS) -> list[tuple[str, str]]:
 
 
 def scratch(folder: Path) -> Path:
-    """A working folder as the docs assume it: the checkout's configs/ and tests/fixtures/."""
+    """A working folder as the docs assume it: the checkout's configs/, tests/fixtures/ and
+    docs/examples/ (linked, read only by the commands)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("configs", "tests"):
+    for name in ("configs", "tests/fixtures", "docs/examples"):
         link = folder / name
         if not link.exists():
-            target = ROOT / name
-            if name == "tests":
-                link.mkdir()
-                (link / "fixtures").symlink_to(ROOT / "tests" / "fixtures")
-            else:
-                link.symlink_to(target)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(ROOT / name)
     return folder
 
 

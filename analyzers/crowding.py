@@ -20,7 +20,7 @@ A component that is unknown for a name (NaN: no short-interest data, no beta yet
 and the weights of the known ones are renormalized, so a name without short interest keeps its
 other components instead of scoring 0. A name with no known component scores NaN.
 
-Flags (SCENARIO.md): short interest above 25% of float, days to cover above 5.
+Flags (docs/scenario.md): short interest above 25% of float, days to cover above 5.
 """
 
 from __future__ import annotations

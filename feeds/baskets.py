@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import SqueezeLabError
 
-#: Most-shorted basket rule (SCENARIO.md): top 50 by short interest % of float, cap above $1bn,
+#: Most-shorted basket rule (docs/scenario.md): top 50 by short interest % of float, cap above $1bn,
 #: equal weight, rebalanced twice a month.
 MOST_SHORTED_RULE = {"n": 50, "min_cap": 1e9, "freq": "SMS"}
 #: Unprofitable-tech rule: technology names with negative net income, liquid (market cap above

@@ -130,7 +130,7 @@ class Target:
     what: str
 
 
-#: What the scenario market must reproduce (SCENARIO.md, "targets"). Book-level targets live with
+#: What the scenario market must reproduce (docs/scenario.md, "targets"). Book-level targets live with
 #: the study tests because they depend on the strategy, not on the market alone.
 MARKET_TARGETS: tuple[Target, ...] = (
     Target("most_shorted", "2026-01-02", "2026-01-21", 0.183, 0.163, 0.203,

@@ -195,7 +195,7 @@ def basket_size(n_names: int) -> int:
 CALIBRATION_SLICE = 45   # sessions before the first calibration window used to evaluate baskets
 
 NOTE_SYNTHETIC = ("SYNTHETIC market: a seeded factor model calibrated to reported facts of the "
-                  "June-July 2025 and January 2026 junk rallies (SCENARIO.md), not real prices")
+                  "June-July 2025 and January 2026 junk rallies (docs/scenario.md), not real prices")
 
 
 @lru_cache(maxsize=1)

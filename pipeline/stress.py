@@ -31,7 +31,7 @@ from ..strategies.targets import LEGS
 
 #: Paths per task (local loop or Dask task).
 CHUNK = 100
-#: Default dials: a January-2026-sized squeeze (SCENARIO.md).
+#: Default dials: a January-2026-sized squeeze (docs/scenario.md).
 DEFAULT_DIALS = {"size": 0.183, "length": 13, "breadth": 0.5, "index_drift": -0.007,
                  "momentum": "offsets"}
 #: The dial grid: basket size x breadth (other dials as given).

@@ -12,7 +12,7 @@ imported by name on Dask workers) and the whole sweep (:func:`run_sweep`).
 
 Executors: ``local`` (a process pool of ``--jobs`` forked processes, or in-process with
 ``--jobs 1``) and ``dask`` (a ``LocalCluster`` of ``--jobs`` single-threaded worker processes,
-or the cluster at ``--scheduler tcp://HOST:PORT``; see ``pipeline/DASK.md``). Dask is an
+or the cluster at ``--scheduler tcp://HOST:PORT``; see ``docs/sweeps.md``). Dask is an
 optional extra (``pip install 'squeeze-lab[dask]'``).
 """
 

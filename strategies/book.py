@@ -25,7 +25,7 @@ once, before a run, vectorized over dates and names:
 
 Every signal-date row resizes every name (``resize`` all True), reason ``"rebalance"``.
 
-The defaults are the crowded book of SCENARIO.md: 100 names a leg at 2x gross, shorts ranked
+The defaults are the crowded book of docs/scenario.md: 100 names a leg at 2x gross, shorts ranked
 0.3 junk / 0.7 12-1 losers. The default study (configs/default.toml) runs it beta neutral (junk
 shorts are high beta, so dollar neutral is also a net short-market bet); that is the book the
 scenario market is calibrated against (tests/test_study_targets.py).

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_cli_run import SMALL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +42,7 @@ def workdir(tmp_path_factory) -> Path:
 
 def test_the_docs_show_commands() -> None:
     subs = {c.argv[1] for c in COMMANDS if c.argv[0] == "squeeze-lab" and len(c.argv) > 1}
-    assert {"run", "compare", "market", "sweep", "monitor"} <= subs, subs
+    assert {"run", "compare", "market", "sweep"} <= subs, subs
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=str)

@@ -1,4 +1,4 @@
-"""The book-level rows of SCENARIO.md's target table, for the book `make run` runs, on several seeds.
+"""The book-level rows of docs/scenario.md's target table, for the book `make run` runs, on several seeds.
 
 The default study's [book] section (configs/default.toml, resolved like the CLI does) is run through
 the vectorized twin (it reconciles with backtrader to 1e-14) on the scenario market of each seed:

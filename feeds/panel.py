@@ -366,7 +366,9 @@ def screen_suspicious(frames: dict[str, pd.DataFrame], found: Sequence[Suspiciou
         raise _fail(f"{source}: every name has a suspicious one-day move ({examples}): check the "
                     "data, or keep them with --set data.suspicious=\"keep\"")
     notes.append(f"excluded {len(names)} name(s) with suspicious one-day moves "
-                 f"(data.suspicious=exclude): {', '.join(names)} (e.g. {examples})")
+                 f"(data.suspicious=exclude): {', '.join(names)} (e.g. {examples}); trade them "
+                 "with --set data.suspicious=keep, or refuse such data with "
+                 "--set data.suspicious=stop")
     out = {k: v[keep] for k, v in frames.items()}
     live = out["close"].notna().any(axis=1).to_numpy()
     return {k: v.loc[live] for k, v in out.items()}

@@ -124,9 +124,13 @@ def _yahoo_attributes(v: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: Real data runs at its defaults: names with suspicious prices are dropped, and the run says so.
+SUSPICIOUS_DEFAULT = "exclude"
+
+
 @_rel("data.exclude / data.suspicious / data.reference_prices only with real data")
 def _real_data_keys(v: Mapping[str, Any]) -> str | None:
-    if v["source"] == "scenario" and (v["exclude"] or v["suspicious"] != "stop"
+    if v["source"] == "scenario" and (v["exclude"] or v["suspicious"] != SUSPICIOUS_DEFAULT
                                       or v["reference_prices"]):
         return ("data.exclude, data.suspicious and data.reference_prices apply to real data "
                 "(--data csv:PATH or yahoo): the scenario market has no suspicious prices to drop "
@@ -179,9 +183,10 @@ DATA = Section("data", "where prices come from and which dates are run", (
     Param("exclude", (), "csv and yahoo: tickers dropped from the universe (exact names, not "
           "case-sensitive; each must be in the data), e.g. [\"TTNP\", \"CHCI\"]; the run notes "
           "them", choices=(str,), check=check_tickers, example=("TTNP", "CHCI")),
-    Param("suspicious", "stop", "csv and yahoo: names with a one-day move of x3 or more, or of x2 "
-          "reversed the next day (or a price too high to trade at share granularity): stop naming "
-          "them, keep and trade them, or exclude them (both noted)",
+    Param("suspicious", SUSPICIOUS_DEFAULT, "csv and yahoo: names with a one-day move of x3 or "
+          "more, or of x2 reversed the next day (or a price too high to trade at share "
+          "granularity): exclude them from the universe, keep and trade them (both noted), or "
+          "stop naming them",
           choices=("stop", "keep", "exclude")),
     Param("reference_prices", "", "csv: a price file of reference tickers (e.g. etf_close.csv.gz "
           "with date,ticker,close) that data.index / data.growth name; never traded"),

@@ -65,8 +65,18 @@ def test_fixture_is_small_and_documented():
         assert needle in readme
 
 
-def test_no_dates_stops_naming_the_suspicious_names_with_file_and_line():
-    err = assert_one_line_error(cli("market", "--data", f"csv:{PRICES}"),
+def test_no_settings_drop_the_suspicious_names_and_say_so(market_json):
+    s = market_json("--data", f"csv:{PRICES}")
+    assert (s["start"], s["end"], s["n_names"]) == ("2006-01-03", "2010-12-31", 82)
+    (note,) = [n for n in s["notes"] if "suspicious one-day moves" in n]
+    assert note.startswith("excluded 3 name(s)") and all(t in note for t in SUSPICIOUS)
+    assert "TTNP x16 on 2009-05-07" in note
+    assert "data.suspicious=keep" in note and "data.suspicious=stop" in note
+
+
+def test_stop_policy_names_the_suspicious_names_with_file_and_line():
+    err = assert_one_line_error(cli("market", "--data", f"csv:{PRICES}",
+                                    "--set", "data.suspicious=stop"),
                                 "suspicious prices", *SUSPICIOUS, "data.exclude",
                                 "data.suspicious")
     # ticker, date, move and the file:line of the row
@@ -213,7 +223,8 @@ def test_prices_too_high_for_whole_shares_are_named_before_the_run(tmp_path):
     # CYCC trades near $67,000 and TTNP near $16,000: one share is more than a position of a
     # $1M book with 20 names a leg ($50,000) when shares are whole
     proc = cli("run", "--data", f"csv:{PRICES}", *EXCLUDE, *BOOK, "--set",
-               "execution.fractional=false", "--out", str(tmp_path / "runs"), "--quiet")
+               "execution.fractional=false", "--set", "data.suspicious=stop",
+               "--out", str(tmp_path / "runs"), "--quiet")
     # the data's notes come first (they survive --quiet), then one error line
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     err = proc.stderr.strip().splitlines()[-1]

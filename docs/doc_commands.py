@@ -95,6 +95,41 @@ def python_blocks(paths: tuple[Path, ...] = DOCS) -> list[tuple[str, str]]:
     return found
 
 
+SHELL = re.compile(r"^( *)```bash\n(.*?)^\1```\n", re.S | re.M)
+
+
+@dataclass(frozen=True)
+class ShellLine:
+    """One line of a ``bash`` block (set-up steps shown without output), joined over backslashes."""
+
+    path: Path
+    line: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}: {self.text}"
+
+
+def shell_lines(paths: tuple[Path, ...] = DOCS) -> list[ShellLine]:
+    """Every command line of every ``bash`` block (comment lines dropped), in file order."""
+    found: list[ShellLine] = []
+    for path in paths:
+        text = path.read_text()
+        for m in SHELL.finditer(text):
+            first = text.count("\n", 0, m.start(2)) + 1
+            lines = [ln.strip() for ln in m.group(2).splitlines()]
+            i = 0
+            while i < len(lines):
+                start, cmd = i, lines[i]
+                while cmd.endswith("\\") and i + 1 < len(lines):
+                    i += 1
+                    cmd = cmd[:-1].rstrip() + " " + lines[i]
+                i += 1
+                if cmd and not cmd.startswith("#"):
+                    found.append(ShellLine(path, first + start, cmd))
+    return found
+
+
 def scratch(folder: Path) -> Path:
     """A working folder as the docs assume it: the checkout's configs/, tests/fixtures/ and
     docs/examples/ (linked, read only by the commands)."""

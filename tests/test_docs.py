@@ -61,6 +61,21 @@ def test_documented_python(where: str, source: str, workdir: Path) -> None:
     assert res.returncode == 0, f"{where}\n{res.stderr[-2000:]}"
 
 
+#: Each shell line the docs show (set-up steps, shown without output) and the test that runs it.
+SHELL_TESTS = {"pip install -e ": "test_wheel.py", "pip wheel ": "test_wheel.py",
+               "pip install 'dist/": "test_wheel.py", "dask scheduler ": "test_docs_cluster.py",
+               "dask worker ": "test_docs_cluster.py", "squeeze-lab sweep ": "test_docs_cluster.py"}
+
+
+def test_every_shell_line_is_run_by_a_test() -> None:
+    lines = doc_commands.shell_lines()
+    unrun = [str(s) for s in lines if not any(k in s.text for k in SHELL_TESTS)]
+    assert lines and not unrun, f"add a test for these and list it in SHELL_TESTS: {unrun}"
+    for k, test in SHELL_TESTS.items():
+        assert sum(k in s.text for s in lines) == 1, k
+        assert k.strip() in (ROOT / "tests" / test).read_text(), (k, test)
+
+
 def test_readme_is_short() -> None:
     assert len((ROOT / "README.md").read_bytes()) <= 15_000
 

@@ -113,7 +113,7 @@ def _print_tradeoff(runs: list[Any], ui: UI) -> None:
         for r in rows:
             r["run"], r["baseline"] = names_of.get(r["run"], r["run"]), names_of.get(r["baseline"], r["baseline"])
     names = [k[:-len(".saved")] for k in rows[0] if k.endswith(".saved")]
-    t = Table(title=f"What the overlay saves and costs (against {rows[0]['baseline']})",
+    t = Table(title=f"What each run saves and costs (against {rows[0]['baseline']})",
               title_justify="left")
     t.add_column("run")
     for n in names:

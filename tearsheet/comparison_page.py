@@ -190,7 +190,7 @@ def _tradeoff_table(runs: Sequence[RunData], rows: list[dict[str, Any]]) -> Tabl
                 v = -v   # shown as what is given up
             cells.append(cell(key, v, kind))
         body.append(cells)
-    return Table("What the overlay saves and what it costs", heads, body, anchor="tradeoff",
+    return Table("What each run saves and what it costs", heads, body, anchor="tradeoff",
                  numeric=[False] + [True] * (len(heads) - 1),
                  note=f"Against {rows[0]['baseline']}: 'cut by' is the change in the max drawdown "
                       "inside the episode window in points (positive = smaller drawdown); "

@@ -43,11 +43,9 @@ import pandas as pd
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
 from .signals import (
+    SignalRows,
     cross_sectional_zscore,
     junk_score,
-    market_beta,
-    market_vol,
-    momentum_12_1,
     quality_score,
 )
 from .spec import BOOK, WARMUP_KEYS
@@ -149,26 +147,22 @@ def book_scores(market: Market, rows: np.ndarray | None = None, **params: Any
     are the full frames' rows, so only the work changes.
     """
     p = resolve_book_params(params)
-
-    def at(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame if rows is None else frame.iloc[rows]
-
-    mom = at(momentum_12_1(market.close, p["momentum_lookback"], p["momentum_skip"]))
-    qual = quality_score(market, beta_window=p["beta_window"], vol_window=p["vol_window"],
-                         rows=rows)
+    at = SignalRows(market, rows)   # each signal computed once, on these rows only
+    mom = at.momentum(p["momentum_lookback"], p["momentum_skip"])
+    qual = quality_score(at, beta_window=p["beta_window"], vol_window=p["vol_window"])
     qw = p["quality_weight"]
     long_score = qw * cross_sectional_zscore(qual) + (1 - qw) * cross_sectional_zscore(mom)
-    junk = junk_score(market, momentum_lookback=p["momentum_lookback"],
+    junk = junk_score(at, momentum_lookback=p["momentum_lookback"],
                       momentum_skip=p["momentum_skip"], beta_window=p["beta_window"],
                       vol_window=p["vol_window"], drawdown_window=p["momentum_lookback"],
-                      low_price=p["low_price"], rows=rows)
+                      low_price=p["low_price"])
     return {
         "long": long_score,
         "junk": junk,
         "momentum": mom,
         "quality": qual,
-        "vol": at(market_vol(market, p["vol_window"])),
-        "beta": at(market_beta(market, p["beta_window"])),
+        "vol": at.vol(p["vol_window"]),
+        "beta": at.beta(p["beta_window"]),
     }
 
 

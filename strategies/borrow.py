@@ -132,9 +132,9 @@ class BorrowTerms:
         """Per-day fee fraction, rows x names (computed once)."""
         return (self.fee_bps / 1e4) / self.basis
 
-    @property
+    @cached_property
     def limited(self) -> bool:
-        """True when some availability is finite (locates and recalls can act)."""
+        """True when some availability is finite (locates and recalls can act); checked once."""
         return bool(np.isfinite(self.available).any())
 
 

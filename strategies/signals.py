@@ -95,7 +95,12 @@ def cross_sectional_zscore(frame: pd.DataFrame, clip: float | None = 3.0) -> pd.
     pd.DataFrame
         Same shape. A row whose finite values are all equal (or a single value) scores 0.
     """
-    x = frame.to_numpy(np.float64)
+    return pd.DataFrame(zscore_rows(frame.to_numpy(np.float64), clip), index=frame.index,
+                        columns=frame.columns)
+
+
+def zscore_rows(x: np.ndarray, clip: float | None = 3.0) -> np.ndarray:
+    """:func:`cross_sectional_zscore` of a (dates x names) float64 array."""
     ok = np.isfinite(x)
     n = ok.sum(axis=1, keepdims=True)
     xs = np.where(ok, x, 0.0)
@@ -109,7 +114,7 @@ def cross_sectional_zscore(frame: pd.DataFrame, clip: float | None = 3.0) -> pd.
     z = np.where(ok, z, np.nan)
     if clip is not None:
         z = np.clip(z, -clip, clip)
-    return pd.DataFrame(z, index=frame.index, columns=frame.columns)
+    return z
 
 
 def cross_sectional_rank(frame: pd.DataFrame) -> pd.DataFrame:
@@ -141,8 +146,10 @@ def top_n_members(score: pd.DataFrame, n: int, eligible: pd.DataFrame | None = N
     return pd.DataFrame((rank < n) & ok, index=score.index, columns=score.columns)
 
 
-def _attribute_frame(market: Market, column: str) -> pd.DataFrame | None:
-    """A static attribute broadcast over dates (NaN where not listed), or None if unknown."""
+def _attribute_frame(market: Market, column: str, rows: np.ndarray | None = None
+                     ) -> pd.DataFrame | None:
+    """A static attribute broadcast over dates (NaN where not listed), or None if unknown;
+    ``rows``: on those date positions only."""
     att = market.attributes
     if column not in att.columns:
         return None
@@ -152,23 +159,36 @@ def _attribute_frame(market: Market, column: str) -> pd.DataFrame | None:
     vals = pd.to_numeric(col, errors="coerce").astype(np.float64).to_numpy()
     if not np.isfinite(vals).any():
         return None
-    arr = np.broadcast_to(vals, market.close.shape)
-    return pd.DataFrame(arr, index=market.dates, columns=market.tickers).where(market.tradable)
+    close = market.close.to_numpy(np.float64)
+    dates = market.dates
+    if rows is not None:
+        close, dates = close[rows], dates[rows]
+    return pd.DataFrame(np.where(np.isfinite(close), vals, np.nan), index=dates,
+                        columns=market.tickers)
 
 
-def point_in_time(market: Market, name: str) -> tuple[pd.DataFrame | None, str]:
+def point_in_time(market: Market, name: str, rows: np.ndarray | None = None
+                  ) -> tuple[pd.DataFrame | None, str]:
     """Short interest or days to cover known on each date, and where it came from.
 
     Returns the point-in-time history when the market has one (``"point_in_time"``), else the
     static attribute broadcast over dates (``"static"``), else ``(None, "missing")``.
-    Non-listed cells are NaN.
+    Non-listed cells are NaN. ``rows``: the values on those date positions only (the source is
+    decided on every date).
     """
     if name not in ("short_interest", "days_to_cover"):
         raise SqueezeLabError(f"unknown point-in-time field {name!r}: use short_interest or days_to_cover")
     hist = getattr(market, name)
-    if hist is not None and np.isfinite(hist.to_numpy(np.float64)).any():
-        return hist.astype(np.float64).where(market.tradable), "point_in_time"
-    static = _attribute_frame(market, name)
+    if hist is not None:
+        values = hist.to_numpy(np.float64)
+        if np.isfinite(values).any():
+            close = market.close.to_numpy(np.float64)
+            dates = market.dates
+            if rows is not None:
+                values, close, dates = values[rows], close[rows], dates[rows]
+            return pd.DataFrame(np.where(np.isfinite(close), values, np.nan), index=dates,
+                                columns=market.tickers), "point_in_time"
+    static = _attribute_frame(market, name, rows)
     if static is not None:
         return static, "static"
     return None, "missing"
@@ -220,6 +240,16 @@ def _index_returns(market: Market) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- basic signals
+def _check_momentum(lookback: int, skip: int) -> tuple[int, int]:
+    """Momentum windows checked: whole numbers, ``0 <= skip < lookback``."""
+    lookback = _check_window("lookback", lookback)
+    skip = _check_window("skip", skip, 0)
+    if skip >= lookback:
+        raise SqueezeLabError(f"momentum skip={skip} must be smaller than lookback={lookback}: "
+                              "e.g. lookback=252, skip=21")
+    return lookback, skip
+
+
 def momentum_12_1(close: pd.DataFrame | pd.Series, lookback: int = 252, skip: int = 21
                   ) -> pd.DataFrame | pd.Series:
     """12-1 momentum: the return from ``lookback`` to ``skip`` sessions ago.
@@ -239,11 +269,7 @@ def momentum_12_1(close: pd.DataFrame | pd.Series, lookback: int = 252, skip: in
         ``close[t - skip] / close[t - lookback] - 1``; NaN without enough history or when the
         name is not listed on ``t``.
     """
-    lookback = _check_window("lookback", lookback)
-    skip = _check_window("skip", skip, 0)
-    if skip >= lookback:
-        raise SqueezeLabError(f"momentum skip={skip} must be smaller than lookback={lookback}: "
-                              "e.g. lookback=252, skip=21")
+    lookback, skip = _check_momentum(lookback, skip)
     mom = close.shift(skip) / close.shift(lookback) - 1.0
     return mom.where(close.notna())
 
@@ -330,24 +356,224 @@ def drawdown_from_peak(close: pd.DataFrame, window: int = 252) -> pd.DataFrame:
     return (close / peak - 1.0).where(close.notna())
 
 
+# --------------------------------------------------------------------------- on given rows
+def window_sums(values: np.ndarray, window: int, rows: np.ndarray) -> np.ndarray:
+    """Sums of ``values[r - window + 1 : r + 1]`` along axis 0 (clipped at row 0), one per row.
+
+    One pass over the data: the sums of the segments between the windows' edges
+    (``np.add.reduceat``), then each window as the sum of its few segments; no running total,
+    so no error grows with the length of the history. ``values`` must be finite.
+    """
+    return _window_reduce(np.add, values, window, rows)
+
+
+def window_max(values: np.ndarray, window: int, rows: np.ndarray) -> np.ndarray:
+    """NaN-skipping maxima of ``values[r - window + 1 : r + 1]`` (clipped at row 0), one per row
+    (NaN where the whole window is NaN), as ``rolling(window, min_periods=1).max()``."""
+    return _window_reduce(np.fmax, values, window, rows)
+
+
+def _window_reduce(ufunc: np.ufunc, values: np.ndarray, window: int, rows: np.ndarray
+                   ) -> np.ndarray:
+    """``ufunc`` reduced over each trailing window ending on ``rows`` (segments shared)."""
+    values = np.asarray(values, np.float64)
+    rows = np.asarray(rows, np.int64)
+    out = np.empty((len(rows),) + values.shape[1:])
+    if len(rows) == 0:
+        return out
+    start = np.maximum(rows - window + 1, 0)
+    edges = np.unique(np.concatenate([start, rows + 1]))
+    edges = edges[edges < values.shape[0]]
+    seg = ufunc.reduceat(values, edges, axis=0)   # seg[k]: edges[k] up to the next edge
+    first = np.searchsorted(edges, start)
+    last = np.searchsorted(edges, rows + 1)
+    for i, (a, b) in enumerate(zip(first, last, strict=True)):
+        out[i] = ufunc.reduce(seg[a:b], axis=0)
+    return out
+
+
+def listed_returns_array(close: np.ndarray) -> np.ndarray:
+    """:func:`listed_returns` of a close array: ``close[t] / close[t - 1] - 1`` (NaN where either
+    is NaN), 0 on the first row where listed."""
+    c = np.asarray(close, np.float64)
+    out = np.empty_like(c)
+    out[0] = np.where(np.isfinite(c[0]), 0.0, np.nan)
+    out[1:] = c[1:] / c[:-1] - 1.0
+    return out
+
+
+def rolling_beta_rows(returns: np.ndarray, index: np.ndarray, window: int, rows: np.ndarray,
+                      min_periods: int | None = None) -> np.ndarray:
+    """:func:`rolling_beta` on ``rows`` only, from arrays (dates x names, index per date).
+
+    The same pairwise-complete sums and formula, taken with :func:`window_sums` (O(dates x names)
+    however many rows); equal to the rolling version to rounding.
+    """
+    window = _check_window("window", window, 2)
+    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    rows = np.asarray(rows, np.int64)
+    x = np.asarray(returns, np.float64)
+    m = np.asarray(index, np.float64).reshape(-1, 1)
+    ok = np.isfinite(x) & np.isfinite(m)
+    if ok.all():   # every pair complete: the index's sums are one per row
+        n, sy, syy = (window_sums(v, window, rows) for v in (np.ones_like(m), m, m * m))
+        sx, sxy = window_sums(x, window, rows), window_sums(x * m, window, rows)
+    else:
+        xz, mz = np.where(ok, x, 0.0), np.where(ok, m, 0.0)
+        n, sx, sy, sxy, syy = (window_sums(v, window, rows)
+                               for v in (ok.astype(np.float64), xz, mz, xz * m, mz * m))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sy / n
+        var = syy - sy * sy / n
+        beta = cov / var
+    good = (n >= mp) & (var > 1e-12 * np.maximum(syy, 1e-300)) & ok[rows]
+    return np.where(good, beta, np.nan)
+
+
+def realized_vol_rows(returns: np.ndarray, window: int, rows: np.ndarray, annualize: bool = True,
+                      min_periods: int | None = None) -> np.ndarray:
+    """:func:`realized_vol` on ``rows`` only, from an array (sample std of the window's finite
+    returns, with :func:`window_sums`); equal to the rolling version to rounding."""
+    window = _check_window("window", window, 2)
+    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    x = np.asarray(returns, np.float64)
+    ok = np.isfinite(x)
+    if ok.all():
+        n = window_sums(np.ones((len(x), 1)), window, rows)
+        xz = x
+    else:
+        n = window_sums(ok.astype(np.float64), window, rows)
+        xz = np.where(ok, x, 0.0)
+    s1, s2 = window_sums(xz, window, rows), window_sums(xz * xz, window, rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1)
+    vol = np.where(n >= mp, np.sqrt(var), np.nan)
+    return vol * np.sqrt(TRADING_DAYS) if annualize else vol
+
+
+def momentum_rows(close: np.ndarray, lookback: int, skip: int, rows: np.ndarray) -> np.ndarray:
+    """:func:`momentum_12_1` on ``rows`` only: ``close[r - skip] / close[r - lookback] - 1`` (NaN
+    without the history or where the name is not listed on ``r``); the same operations."""
+    c = np.asarray(close, np.float64)
+    rows = np.asarray(rows, np.int64)
+    back = np.where((rows >= lookback)[:, None], c[np.maximum(rows - lookback, 0)], np.nan)
+    near = np.where((rows >= skip)[:, None], c[np.maximum(rows - skip, 0)], np.nan)
+    return np.where(np.isfinite(c[rows]), near / back - 1.0, np.nan)
+
+
+def drawdown_rows(close: np.ndarray, window: int, rows: np.ndarray) -> np.ndarray:
+    """:func:`drawdown_from_peak` on ``rows`` only (the peak by :func:`window_max`, exact)."""
+    c = np.asarray(close, np.float64)
+    rows = np.asarray(rows, np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dd = c[rows] / window_max(c, window, rows) - 1.0
+    return np.where(np.isfinite(c[rows]), dd, np.nan)
+
+
+class SignalRows:
+    """A market's price-based signals on some date rows (all rows when ``rows`` is None), each
+    computed once on first use and shared by every score of one call.
+
+    On given rows it uses the ``*_rows`` functions above (float64 arrays, work on those rows
+    only); on all rows the shared full frames (:func:`market_beta`, :func:`market_vol`, ...).
+    Every method returns a DataFrame on :attr:`dates` x the market's tickers.
+    """
+
+    def __init__(self, market: Market, rows: np.ndarray | None = None) -> None:
+        self.market = market
+        self.rows = None if rows is None else np.asarray(rows, np.int64)
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def _once(self, key: tuple[Any, ...], compute: Any) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """The dates scored."""
+        d = self.market.dates
+        return d if self.rows is None else d[self.rows]
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        """Rows x tickers values as a frame on :attr:`dates`."""
+        return pd.DataFrame(values, index=self.dates, columns=self.market.tickers)
+
+    def close(self) -> np.ndarray:
+        """The market's closes (float64, all rows)."""
+        return self._once(("close",), lambda: self.market.close.to_numpy(np.float64))
+
+    def listed(self) -> pd.DataFrame:
+        """True where the name is listed on the scored dates."""
+        return self._once(("listed",), lambda: self.frame(np.isfinite(self.at(self.close()))))
+
+    def at(self, values: np.ndarray) -> np.ndarray:
+        """An all-rows array on the scored rows."""
+        return values if self.rows is None else values[self.rows]
+
+    def returns(self) -> np.ndarray:
+        """:func:`listed_returns` as an array (all rows)."""
+        return self._once(("returns",), lambda: listed_returns_array(self.close()))
+
+    def beta(self, window: int) -> pd.DataFrame:
+        """:func:`market_beta` on the scored rows."""
+        if self.rows is None:
+            return market_beta(self.market, window)
+        return self._once(("beta", window), lambda: self.frame(rolling_beta_rows(
+            self.returns(), index_returns(self.market).to_numpy(np.float64), window, self.rows)))
+
+    def vol(self, window: int) -> pd.DataFrame:
+        """:func:`market_vol` on the scored rows."""
+        if self.rows is None:
+            return market_vol(self.market, window)
+        return self._once(("vol", window), lambda: self.frame(
+            realized_vol_rows(self.returns(), window, self.rows)))
+
+    def momentum(self, lookback: int, skip: int) -> pd.DataFrame:
+        """:func:`momentum_12_1` of the closes on the scored rows."""
+        if self.rows is None:
+            return momentum_12_1(self.market.close, lookback, skip)
+        _check_momentum(lookback, skip)
+        return self._once(("momentum", lookback, skip), lambda: self.frame(
+            momentum_rows(self.close(), lookback, skip, self.rows)))
+
+    def drawdown(self, window: int) -> pd.DataFrame:
+        """:func:`drawdown_from_peak` of the closes on the scored rows."""
+        if self.rows is None:
+            return drawdown_from_peak(self.market.close, window)
+        window = _check_window("window", window)
+        return self.frame(drawdown_rows(self.close(), window, self.rows))
+
+    def low_price(self, level: float) -> pd.DataFrame:
+        """1.0 where the close is below ``level``, 0.0 above, NaN where not listed."""
+        c = self.at(self.close())
+        return self.frame(np.where(np.isfinite(c), (c < level).astype(np.float64), np.nan))
+
+    def attribute(self, column: str) -> pd.DataFrame | None:
+        """:func:`_attribute_frame` on the scored rows."""
+        return _attribute_frame(self.market, column, self.rows)
+
+    def point_in_time(self, name: str) -> tuple[pd.DataFrame | None, str]:
+        """:func:`point_in_time` on the scored rows."""
+        return point_in_time(self.market, name, self.rows)
+
+
 # --------------------------------------------------------------------------- composites
 def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: float | None,
-               what: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+               what: str) -> pd.DataFrame:
     """Average of the components' cross-sectional z-scores.
 
     NaN unless every required component is finite; the :data:`OPTIONAL_COMPONENTS` a name lacks
     are left out of its average (it keeps its other components) as long as one component is known.
-    ``rows`` (positions): score those dates only; each row is cross-sectional, so they are the
-    full frame's rows (the book scores its rebalance dates, not every session).
+    The components and ``listed`` are on the same dates and tickers (e.g. only the book's
+    rebalance dates: each row is cross-sectional, so it is the full frame's row).
     """
     if not components:
         raise SqueezeLabError(f"{what}: no component can be computed from this market: "
                               "provide prices with enough history or the attributes it needs")
-    if rows is not None:
-        listed = listed.iloc[rows]
-        components = {k: c.iloc[rows] for k, c in components.items()}
-    zs = [cross_sectional_zscore(c.where(listed), clip).to_numpy() for c in components.values()]
-    z = np.stack(zs)
+    live = listed.to_numpy(bool)
+    z = np.stack([zscore_rows(np.where(live, c.to_numpy(np.float64), np.nan), clip)
+                  for c in components.values()])
     ok = np.isfinite(z)
     required = np.array([name not in OPTIONAL_COMPONENTS for name in components])
     complete = ok[required].all(axis=0) if required.any() else ok.any(axis=0)
@@ -374,7 +600,7 @@ def _pick(available: dict[str, Any], wanted: Sequence[str] | None, default: Sequ
     return wanted
 
 
-def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
+def quality_score(market: Market | SignalRows, beta_window: int = 126, vol_window: int = 63,
                   components: Sequence[str] | None = None, clip: float | None = 3.0,
                   rows: np.ndarray | None = None) -> pd.DataFrame:
     """Quality: profitable, low beta, low volatility; mean of cross-sectional z-scores per date.
@@ -396,20 +622,27 @@ def quality_score(market: Market, beta_window: int = 126, vol_window: int = 63,
     pd.DataFrame
         Dates x tickers, higher = better quality; ``attrs["components"]`` lists what was used.
     """
-    listed = market.tradable
+    at = market if isinstance(market, SignalRows) else SignalRows(market, rows)
+    return _quality(at, beta_window, vol_window, components, clip)
+
+
+def _quality(at: SignalRows, beta_window: int, vol_window: int,
+             components: Sequence[str] | None, clip: float | None) -> pd.DataFrame:
+    """:func:`quality_score` on the rows of ``at``."""
     avail: dict[str, Any] = {}
-    prof = _attribute_frame(market, "profitable")
+    prof = at.attribute("profitable")
     if prof is not None:
         avail["profitable"] = lambda: prof
-    avail["low_beta"] = lambda: -market_beta(market, beta_window)
-    avail["low_volatility"] = lambda: -market_vol(market, vol_window)
+    avail["low_beta"] = lambda: -at.beta(beta_window)
+    avail["low_volatility"] = lambda: -at.vol(vol_window)
     use = _pick(avail, components, QUALITY_COMPONENTS, QUALITY_COMPONENTS, "quality_score")
-    return _composite({c: avail[c]() for c in use}, listed, clip, "quality_score", rows)
+    return _composite({c: avail[c]() for c in use}, at.listed(), clip, "quality_score")
 
 
-def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip: int = 21,
-                    beta_window: int = 126, vol_window: int = 63, drawdown_window: int = 252,
-                    low_price: float = 5.0, components: Sequence[str] | None = None
+def junk_components(market: Market | SignalRows, momentum_lookback: int = 252,
+                    momentum_skip: int = 21, beta_window: int = 126, vol_window: int = 63,
+                    drawdown_window: int = 252, low_price: float = 5.0,
+                    components: Sequence[str] | None = None
                     ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The raw junk components (higher = junkier) and a report of what was used.
 
@@ -424,22 +657,24 @@ def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip:
     (dict, dict)
         name -> frame (dates x tickers), and a report ``{"components", "fallback", "sources"}``
         where ``sources`` says whether short interest / days to cover were point-in-time or static.
+        A :class:`SignalRows` instead of the market: the components on its rows.
     """
+    at = market if isinstance(market, SignalRows) else SignalRows(market)
     avail: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    prof = _attribute_frame(market, "profitable")
+    prof = at.attribute("profitable")
     if prof is not None:
         avail["unprofitable"] = lambda: 1.0 - prof
     for name in ("short_interest", "days_to_cover"):
-        frame, src = point_in_time(market, name)
+        frame, src = at.point_in_time(name)
         sources[name] = src
         if frame is not None:
             avail[name] = (lambda f=frame: f)
-    avail["beta"] = lambda: market_beta(market, beta_window)
-    avail["low_price"] = lambda: (market.close < low_price).astype(np.float64).where(market.tradable)
-    avail["momentum"] = lambda: -momentum_12_1(market.close, momentum_lookback, momentum_skip)
-    avail["volatility"] = lambda: market_vol(market, vol_window)
-    avail["drawdown"] = lambda: -drawdown_from_peak(market.close, drawdown_window)
+    avail["beta"] = lambda: at.beta(beta_window)
+    avail["low_price"] = lambda: at.low_price(low_price)
+    avail["momentum"] = lambda: -at.momentum(momentum_lookback, momentum_skip)
+    avail["volatility"] = lambda: at.vol(vol_window)
+    avail["drawdown"] = lambda: -at.drawdown(drawdown_window)
     fallback = any(c not in avail for c in JUNK_ATTRIBUTE_COMPONENTS)
     default = JUNK_ATTRIBUTE_COMPONENTS + JUNK_PRICE_COMPONENTS
     if fallback:
@@ -450,7 +685,7 @@ def junk_components(market: Market, momentum_lookback: int = 252, momentum_skip:
     return {c: avail[c]() for c in use}, report
 
 
-def junk_score(market: Market, momentum_lookback: int = 252, momentum_skip: int = 21,
+def junk_score(market: Market | SignalRows, momentum_lookback: int = 252, momentum_skip: int = 21,
                beta_window: int = 126, vol_window: int = 63, drawdown_window: int = 252,
                low_price: float = 5.0, components: Sequence[str] | None = None,
                clip: float | None = 3.0, rows: np.ndarray | None = None) -> pd.DataFrame:
@@ -458,7 +693,8 @@ def junk_score(market: Market, momentum_lookback: int = 252, momentum_skip: int 
 
     Mean of the cross-sectional z-scores of :func:`junk_components`; when attributes are missing
     it falls back to price-based proxies (beta, volatility, low price, drawdown, momentum).
-    ``rows`` (date positions) scores those dates only, with the full frame's values.
+    ``rows`` (date positions), or a :class:`SignalRows` for ``market``, scores those dates only,
+    with the full frame's values (to rounding).
 
     Returns
     -------
@@ -466,9 +702,10 @@ def junk_score(market: Market, momentum_lookback: int = 252, momentum_skip: int 
         Dates x tickers; ``attrs["components"]`` (tuple of names used), ``attrs["fallback"]``
         (True when price proxies stood in for missing attributes) and ``attrs["sources"]``.
     """
-    comps, report = junk_components(market, momentum_lookback, momentum_skip, beta_window,
+    at = market if isinstance(market, SignalRows) else SignalRows(market, rows)
+    comps, report = junk_components(at, momentum_lookback, momentum_skip, beta_window,
                                     vol_window, drawdown_window, low_price, components)
-    out = _composite(comps, market.tradable, clip, "junk_score", rows)
+    out = _composite(comps, at.listed(), clip, "junk_score")
     out.attrs.update(report)
     return out
 

@@ -170,6 +170,68 @@ def test_rolling_beta_by_hand():
     assert flat.isna().all().all()
 
 
+# --------------------------------------------------------------------------- on given rows
+def test_window_sums_and_max_by_hand():
+    v = np.arange(10.0)[:, None]
+    np.testing.assert_array_equal(sg.window_sums(v, 3, np.array([0, 1, 5, 9]))[:, 0],
+                                  [0.0, 1.0, 12.0, 24.0])      # 0; 0+1; 3+4+5; 7+8+9
+    np.testing.assert_array_equal(sg.window_sums(v, 20, np.array([9, 4]))[:, 0], [45.0, 10.0])
+    w = np.array([1.0, np.nan, 3.0, 2.0, np.nan, np.nan, np.nan])[:, None]
+    out = sg.window_max(w, 3, np.array([1, 4, 5, 6]))[:, 0]
+    np.testing.assert_array_equal(out, [1.0, 3.0, 2.0, np.nan])  # NaN only when all are NaN
+    assert sg.window_sums(v, 3, np.array([], dtype=int)).shape == (0, 1)
+
+
+def test_rows_signals_on_hand_market():
+    mk = hand_market()
+    close = mk.close.to_numpy()
+    r = sg.listed_returns_array(close)
+    np.testing.assert_array_equal(r, sg.listed_returns(mk).to_numpy())
+    rows = np.array([2, 10, 24, 25])
+    beta = sg.rolling_beta_rows(r, sg.index_returns(mk).to_numpy(), 4, rows)
+    assert np.isnan(beta[0]).all()                       # fewer than 4 observations
+    np.testing.assert_allclose(beta[1], A_COEF, rtol=1e-9)
+    np.testing.assert_allclose(beta[2], A_COEF, rtol=1e-9)
+    assert np.isnan(beta[3, 4]) and np.isfinite(beta[3, :4]).all()   # E delisted after row 24
+    vol = sg.realized_vol_rows(r, 4, rows, annualize=False)
+    np.testing.assert_allclose(vol[1], [vol_closed_form(a, 4) for a in A_COEF], rtol=1e-9)
+    assert np.isnan(vol[0]).all()
+    mom = sg.momentum_rows(close, 10, 2, np.array([9, 20]))
+    assert np.isnan(mom[0]).all()                        # row 9 - 10 < 0: no history
+    want = [mom_closed_form(a, c, 8) for a, c in zip(A_COEF, C_COEF, strict=True)]
+    np.testing.assert_allclose(mom[1], want, rtol=1e-12)
+    with pytest.raises(SqueezeLabError, match="window"):
+        sg.rolling_beta_rows(r, sg.index_returns(mk).to_numpy(), 1, rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), window=st.integers(2, 30), n_days=st.integers(6, 90),
+       listing=st.booleans(), every=st.integers(1, 25))
+def test_rows_signals_equal_pandas_rolling(seed, window, n_days, listing, every):
+    """The array versions on any rows equal the pandas rolling frames' rows (the reference)."""
+    mk = random_market(seed, n_names=7, n_days=n_days)
+    if not listing:   # also the all-listed fast path
+        mk = make_market(mk.close.ffill().bfill())
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n_days, size=max(1, n_days // every), replace=False))
+    r_frame = sg.listed_returns(mk)
+    r = sg.listed_returns_array(mk.close.to_numpy())
+    m = sg.index_returns(mk)
+    ref_beta = sg.rolling_beta(r_frame, m, window).to_numpy()[rows]
+    got_beta = sg.rolling_beta_rows(r, m.to_numpy(), window, rows)
+    np.testing.assert_array_equal(np.isnan(got_beta), np.isnan(ref_beta))
+    np.testing.assert_allclose(got_beta, ref_beta, rtol=1e-9, atol=1e-12)
+    ref_vol = sg.realized_vol(r_frame, window).to_numpy()[rows]
+    got_vol = sg.realized_vol_rows(r, window, rows)
+    np.testing.assert_array_equal(np.isnan(got_vol), np.isnan(ref_vol))
+    np.testing.assert_allclose(got_vol, ref_vol, rtol=1e-9, atol=1e-12)
+    lookback = window + 1
+    np.testing.assert_array_equal(sg.momentum_rows(mk.close.to_numpy(), lookback, window // 2, rows),
+                                  sg.momentum_12_1(mk.close, lookback, window // 2).to_numpy()[rows])
+    np.testing.assert_array_equal(sg.drawdown_rows(mk.close.to_numpy(), window, rows),
+                                  sg.drawdown_from_peak(mk.close, window).to_numpy()[rows])
+
+
 def test_cross_sectional_zscore_ignores_unlisted():
     mk = hand_market()
     z = sg.cross_sectional_zscore(pd.DataFrame([A_COEF, [0.5, 1.0, 1.5, 2.0, np.nan]],

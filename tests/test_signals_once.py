@@ -25,7 +25,8 @@ from squeeze_lab.strategies.overlay import apply_overlay
 def counts(monkeypatch):
     """{(function name, window): calls} of the wrapped pure functions."""
     seen: collections.Counter = collections.Counter()
-    for name, pos in (("rolling_beta", 2), ("realized_vol", 1)):
+    for name, pos in (("rolling_beta", 2), ("realized_vol", 1), ("rolling_beta_rows", 2),
+                      ("realized_vol_rows", 1)):
         real = getattr(sg, name)
 
         def wrapped(*a, _real=real, _name=name, _pos=pos, **k):
@@ -43,13 +44,18 @@ BOOK = {"momentum_lookback": 60, "momentum_skip": 5, "vol_window": 20, "beta_win
 def test_book_and_overlay_compute_beta_and_vol_once(counts):
     market = random_market(2, n_names=30, n_days=200)
     targets = book_targets(market, **BOOK)
-    assert counts == {("rolling_beta", 30): 1, ("realized_vol", 20): 1}
+    # the book: beta and volatility once each, on its rebalance rows only (quality, junk and
+    # the beta-neutral sizing share them)
+    assert counts == {("rolling_beta_rows", 30): 1, ("realized_vol_rows", 20): 1}
     apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
                   overlay_beta_window=30)
-    book_targets(market, **BOOK)
-    # the overlay's junk-rally basket ranks on its own 63-session proxies, once
-    assert counts == {("rolling_beta", 30): 1, ("realized_vol", 20): 1,
-                      ("rolling_beta", 63): 1, ("realized_vol", 63): 1}
+    # the overlay needs the full frames: its beta, and the junk-rally basket's own 63-session
+    # proxies, once each
+    assert counts == {("rolling_beta_rows", 30): 1, ("realized_vol_rows", 20): 1,
+                      ("rolling_beta", 30): 1, ("rolling_beta", 63): 1, ("realized_vol", 63): 1}
+    apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
+                  overlay_beta_window=30)   # shared with the first call
+    assert counts[("rolling_beta", 30)] == 1 and counts[("rolling_beta", 63)] == 1
     apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
                   overlay_beta_window=40)   # another window is another computation
     assert counts[("rolling_beta", 40)] == 1
@@ -93,6 +99,12 @@ def test_scores_on_the_rebalance_rows_equal_the_full_frames_rows():
     part = book_scores(market, rows=rows, **BOOK)
     assert full.keys() == part.keys()
     for key, frame in full.items():
-        pd.testing.assert_frame_equal(part[key], frame.iloc[rows], check_exact=True,
-                                      check_freq=False)
+        # the rows are computed on arrays (signals.window_sums), the full frames by pandas'
+        # rolling windows: the same values to rounding, the same NaN cells
+        pd.testing.assert_frame_equal(part[key], frame.iloc[rows], check_exact=False,
+                                      rtol=1e-12, atol=1e-12, check_freq=False)
         assert np.isfinite(part[key].to_numpy()).any()
+    # momentum (shifts) and the drawdown (a maximum) take the same operations: exact
+    for key in ("momentum",):
+        pd.testing.assert_frame_equal(part[key], full[key].iloc[rows], check_exact=True,
+                                      check_freq=False)

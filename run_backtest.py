@@ -337,51 +337,72 @@ def _add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress and no tables")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="config keys (use with --set SECTION.KEY=VALUE):\n" + _config_help_safe())
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _subcommand(sub: argparse._SubParsersAction, name: str, summary: str, epilog: str,
+                func: Any) -> argparse.ArgumentParser:
+    """One subcommand parser with its examples epilog kept as written (raw formatting)."""
+    p = sub.add_parser(name, help=summary, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=epilog)
+    p.set_defaults(func=func)
+    return p
 
-    p = sub.add_parser("market", help="summarize (and export) a market",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  squeeze-lab market\n  squeeze-lab market --seed 3 --export market_csv/\n"
-                              "  squeeze-lab run --data csv:market_csv/   # the exported market, read back\n")
+
+def _add_executor(p: argparse.ArgumentParser) -> None:
+    """--executor and --scheduler: where sweep and stress run their tasks (local pool or Dask)."""
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
+
+
+def _add_book_tool(p: argparse.ArgumentParser, asof_help: str) -> None:
+    """Arguments monitor and stress share: config, data options, own book and the as-of date."""
+    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay]; default: "
+                   "configs/default.toml, its study table ignored)")
+    _add_common(p, config=False)
+    p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
+                   "default: the config's book")
+    p.add_argument("--asof", metavar="DATE", help=asof_help)
+
+
+def _add_market(sub: argparse._SubParsersAction) -> None:
+    """`market`: summarize a market, optionally export it as CSV the csv feed reads back."""
+    p = _subcommand(sub, "market", "summarize (and export) a market",
+                    "examples:\n  squeeze-lab market\n  squeeze-lab market --seed 3 --export market_csv/\n"
+                    "  squeeze-lab run --data csv:market_csv/   # the exported market, read back\n",
+                    cmd_market)
     _add_common(p, config=False)
     p.add_argument("--export", metavar="DIR", help="write the market as CSV files the csv feed reads")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --export folder (only one this command wrote)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=cmd_market)
 
-    p = sub.add_parser("run", help="run one backtest into a run folder",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_RUN)
-    _add_common(p)
-    p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("study", help="run a study: several runs and their comparison",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  squeeze-lab study                      # configs/default.toml\n"
-                              "  squeeze-lab study configs/default.toml --seed 3\n"
-                              "  squeeze-lab study configs/real_universe.toml --data yahoo\n")
-    _add_common(p)
-    p.set_defaults(func=cmd_study)
+def _add_run_and_study(sub: argparse._SubParsersAction) -> None:
+    """`run` and `study`: one backtest, or several and their comparison (same arguments)."""
+    _add_common(_subcommand(sub, "run", "run one backtest into a run folder", EPILOG_RUN, cmd_run))
+    _add_common(_subcommand(
+        sub, "study", "run a study: several runs and their comparison",
+        "examples:\n  squeeze-lab study                      # configs/default.toml\n"
+        "  squeeze-lab study configs/default.toml --seed 3\n"
+        "  squeeze-lab study configs/real_universe.toml --data yahoo\n", cmd_study))
 
-    p = sub.add_parser("compare", help="compare run folders side by side",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  squeeze-lab compare runs/book-1a2b3c4d runs/degross-5e6f7a8b\n"
-                              "  squeeze-lab compare runs/*/ --out comparison.html\n")
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    """`compare`: run folders side by side on one HTML page."""
+    p = _subcommand(sub, "compare", "compare run folders side by side",
+                    "examples:\n  squeeze-lab compare runs/book-1a2b3c4d runs/degross-5e6f7a8b\n"
+                    "  squeeze-lab compare runs/*/ --out comparison.html\n", cmd_compare)
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("--out", help="HTML page to write (default: comparison.html next to the runs)")
     p.add_argument("--quiet", "-q", action="store_true")
-    p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("sweep", help="run a parameter grid (vectorized twin by default)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  squeeze-lab sweep configs/overlay_degross.toml "
-                              "--grid overlay.threshold=1,1.5,2 --grid overlay.lookback=5,10,20\n"
-                              "  squeeze-lab sweep --grid book.gross=1,2 --jobs 2 --confirm-top 2\n"
-                              "  squeeze-lab sweep ... --executor dask --scheduler tcp://10.0.0.5:8786\n")
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    """`sweep`: a parameter grid on the vectorized twin (or backtrader), locally or on Dask."""
+    p = _subcommand(sub, "sweep", "run a parameter grid (vectorized twin by default)",
+                    "examples:\n  squeeze-lab sweep configs/overlay_degross.toml "
+                    "--grid overlay.threshold=1,1.5,2 --grid overlay.lookback=5,10,20\n"
+                    "  squeeze-lab sweep --grid book.gross=1,2 --jobs 2 --confirm-top 2\n"
+                    "  squeeze-lab sweep ... --executor dask --scheduler tcp://10.0.0.5:8786\n",
+                    cmd_sweep)
     _add_common(p)
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
                    help="a grid axis (repeatable); the sweep is the product of the axes")
@@ -391,23 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "with a note)")
     p.add_argument("--confirm-top", type=int, default=0, metavar="K",
                    help="re-run the top K points through backtrader and check they reconcile")
-    p.add_argument("--executor", choices=("local", "dask"), default="local")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
+    _add_executor(p)
     p.add_argument("--resume", action="store_true", help="skip grid points already in sweep.csv")
-    p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("monitor", help="the morning screen: junk-rally signal, conditions, crowded shorts",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  squeeze-lab monitor --asof 2026-01-21\n"
-                              "  squeeze-lab monitor configs/default.toml --book my_weights.csv "
-                              "--credit BAMLH0A0HYM2.csv --json today.json\n"
-                              "  squeeze-lab monitor --universe --top 30\n")
-    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay]; default: "
-                   "configs/default.toml, its study table ignored)")
-    _add_common(p, config=False)
-    p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
-                   "default: the config's book")
-    p.add_argument("--asof", metavar="DATE", help="report as of this session (default: the last)")
+
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    """`monitor`: the morning screen of the junk-rally signal and the crowded shorts."""
+    p = _subcommand(sub, "monitor", "the morning screen: junk-rally signal, conditions, crowded shorts",
+                    "examples:\n  squeeze-lab monitor --asof 2026-01-21\n"
+                    "  squeeze-lab monitor configs/default.toml --book my_weights.csv "
+                    "--credit BAMLH0A0HYM2.csv --json today.json\n"
+                    "  squeeze-lab monitor --universe --top 30\n", cmd_monitor)
+    _add_book_tool(p, "report as of this session (default: the last)")
     p.add_argument("--credit", metavar="PATH",
                    help="credit spread CSV as FRED exports it (DATE,BAMLH0A0HYM2; '.' = missing)")
     p.add_argument("--sessions", type=int, default=20, help="signal sessions shown (default 20)")
@@ -418,21 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the universe's most crowded names instead of the book's shorts")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--out", default="runs", help="folder of the HTML page (default: runs/)")
-    p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("stress", help="the book as of a date through past episodes and synthetic squeezes",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  squeeze-lab stress --episodes jan_2026,jun_jul_2025 --synthetic 500\n"
-                              "  squeeze-lab stress --book my_weights.csv --synthetic 1000 --size 0.3 "
-                              "--breadth 0.25 --momentum loses --out stress/\n"
-                              "  squeeze-lab stress --synthetic 1000 --executor dask --jobs 2\n")
-    p.add_argument("config", nargs="?", help="TOML config (its [book] and [overlay]; default: "
-                   "configs/default.toml, its study table ignored)")
-    _add_common(p, config=False)
-    p.add_argument("--book", metavar="PATH", help="your own book (CSV of date,ticker,weight ...); "
-                   "default: the config's book")
-    p.add_argument("--asof", metavar="DATE",
-                   help="the book held at its last rebalance on or before this date (default: the last)")
+
+def _add_stress(sub: argparse._SubParsersAction) -> None:
+    """`stress`: the book as of a date through past episodes and synthetic squeeze paths."""
+    p = _subcommand(sub, "stress", "the book as of a date through past episodes and synthetic squeezes",
+                    "examples:\n  squeeze-lab stress --episodes jan_2026,jun_jul_2025 --synthetic 500\n"
+                    "  squeeze-lab stress --book my_weights.csv --synthetic 1000 --size 0.3 "
+                    "--breadth 0.25 --momentum loses --out stress/\n"
+                    "  squeeze-lab stress --synthetic 1000 --executor dask --jobs 2\n", cmd_stress)
+    _add_book_tool(p, "the book held at its last rebalance on or before this date (default: the last)")
     p.add_argument("--episodes", metavar="NAME,...",
                    help="episodes to replay: built-in names (feeds.episodes) or NAME:START:END")
     p.add_argument("--synthetic", type=int, default=0, metavar="N", help="synthetic squeeze paths")
@@ -447,11 +458,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", choices=("offsets", "loses", "flat"),
                    help="dial: momentum partly offsets (Jan 2026), loses too (Jun-Jul 2025), or flat")
     p.add_argument("--grid-paths", type=int, default=100, help="paths per dial-grid point (0: no grid)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler address")
+    _add_executor(p)
     p.add_argument("--jobs", type=int, default=0, help="dask: local worker processes (default: cores)")
     p.add_argument("--out", metavar="DIR", help="write stress.json, stress.html and stress.png there")
-    p.set_defaults(func=cmd_stress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's parser: the config keys in the epilog, one subcommand per job."""
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="config keys (use with --set SECTION.KEY=VALUE):\n" + _config_help_safe())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_market, _add_run_and_study, _add_compare, _add_sweep, _add_monitor, _add_stress):
+        add(sub)
     return parser
 
 

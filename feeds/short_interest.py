@@ -450,60 +450,101 @@ def point_in_time(
     tickers = pd.Index(tickers)
     rec = records.frame
     where = records.path + (f" ({len(records.files)} files)" if len(records.files) > 1 else "")
-    notes: list[str] = []
-    n = len(rec)
-    if n == 0:
+    if len(rec) == 0:
         raise _fail(f"{where}: no short-interest rows: give at least one record or drop "
                     "data.short_interest")
     settle, has_pub, pos, future, unpublished = _published_at(rec, dates, lag)
+    notes = _future_notes(where, settle, future, dates)
+    tcode, in_file, matched = _ticker_codes(rec["ticker"], tickers)
+    _check_matched(where, rec["ticker"], settle, pos, tcode, in_file, matched, dates)
+    frac, dtc, has_frac, has_dtc, measure = _record_values(
+        records, dates, tickers, settle, tcode, future, volume, where, notes)
+    use = (pos < len(dates)) & (tcode >= 0)
+    idx, fresh, stale_cut = _in_force(settle, pos, tcode, use, dates, len(tickers), max_age)
+    si = _known_frame(frac, idx, fresh, dates, tickers) if has_frac else None
+    dc = _known_frame(dtc, idx, fresh, dates, tickers) if has_dtc else None
+    last_settle, last_known = _last_settlement(settle, pos, use & ~future, dates)
+    stale_from = _stale_from(fresh, dates)
+    lag_rule = _lag_rule(has_pub, lag)
+    notes.insert(0, f"short interest is point-in-time: each record is used from {lag_rule}, then "
+                    f"carried forward" + (f" for at most {max_age} sessions after settlement"
+                                          if max_age is not None else ""))
+    notes += _staleness_notes(stale_from, last_settle, stale_cut, max_age, unpublished, dates)
+    info = ShortInterestInfo(
+        path=where, format=records.format, n_records=len(rec), measure=measure,
+        has_fraction=has_frac, has_days_to_cover=has_dtc, lag_rule=lag_rule, max_age=max_age,
+        tickers_in_file=in_file, tickers_matched=matched,
+        first_settlement=_fmt(settle.min()), last_settlement=_fmt(last_settle),
+        last_known=last_known, stale_from=_fmt(stale_from), future_records=int(future.sum()),
+        unpublished_records=int(unpublished.sum()), notes=tuple(notes),
+    )
+    return ShortInterest(si, dc, info, tuple(notes))
+
+
+def _future_notes(where: str, settle: np.ndarray, future: np.ndarray, dates: pd.DatetimeIndex
+                  ) -> list[str]:
+    """Refuse records all settled after the data; note (and so ignore) the ones that are."""
     if future.all():
         raise _fail(f"{where}: every short-interest record is dated after the data (settlements "
                     f"{_fmt(settle.min())}..{_fmt(settle.max())}, data {_fmt(dates[0])}.."
                     f"{_fmt(dates[-1])}): give short interest for the run's dates or drop "
                     "data.short_interest")
     if future.any():
-        notes.append(f"short interest: {int(future.sum())} record(s) settled after the data's last "
-                     f"date {_fmt(dates[-1])} (from {_fmt(settle[future].min())}) are ignored")
-    tcode, in_file, matched = _ticker_codes(rec["ticker"], tickers)
+        return [f"short interest: {int(future.sum())} record(s) settled after the data's last "
+                f"date {_fmt(dates[-1])} (from {_fmt(settle[future].min())}) are ignored"]
+    return []
 
+
+def _check_matched(where: str, symbols: pd.Series, settle: np.ndarray, pos: np.ndarray,
+                   tcode: np.ndarray, in_file: int, matched: int, dates: pd.DatetimeIndex) -> None:
+    """Refuse records that name none of the market's tickers, or none published in time."""
     if matched == 0:
         raise _fail(f"{where}: none of its {in_file} symbol(s) is a ticker of the data (e.g. "
-                    f"{rec['ticker'].iloc[0]}): check the symbols (BRK.B matches BRK-B)")
+                    f"{symbols.iloc[0]}): check the symbols (BRK.B matches BRK-B)")
     if not ((pos < len(dates)) & (tcode >= 0)).any():
         raise _fail(f"{where}: no record for the data's tickers is published by its last date "
                     f"{_fmt(dates[-1])} (settlements {_fmt(settle.min())}..{_fmt(settle.max())}): "
                     "give earlier short interest or a later --end")
-    frac, dtc, has_frac, has_dtc, measure = _record_values(
-        records, dates, tickers, settle, tcode, future, volume, where, notes)
 
-    # -- which record is in force on each (date, ticker)
-    use = (pos < len(dates)) & (tcode >= 0)
-    nd = len(dates)
-    idx, fresh, stale_cut = _in_force(settle, pos, tcode, use, dates, len(tickers), max_age)
 
-    def frame(v: np.ndarray) -> pd.DataFrame:
-        arr = np.where(fresh, v[idx], np.nan)
-        return pd.DataFrame(arr.astype(np.float64), index=dates, columns=tickers)
+def _known_frame(values: np.ndarray, idx: np.ndarray, fresh: np.ndarray, dates: pd.DatetimeIndex,
+                 tickers: pd.Index) -> pd.DataFrame:
+    """Dates x tickers of the record in force where it is fresh (NaN elsewhere: unknown)."""
+    arr = np.where(fresh, values[idx], np.nan)
+    return pd.DataFrame(arr.astype(np.float64), index=dates, columns=tickers)
 
-    si = frame(frac) if has_frac else None
-    dc = frame(dtc) if has_dtc else None
 
-    # -- what the run should know
-    usable = use & ~future
-    last_settle = settle[usable].max() if usable.any() else None
-    last_pos = int(pos[usable][settle[usable] == last_settle].min()) if usable.any() else None
-    stale_from = None
-    if fresh.any():
-        any_fresh = fresh.any(axis=1)
-        after = np.flatnonzero(any_fresh)
-        if after[-1] < nd - 1:
-            stale_from = dates[after[-1] + 1]
-    lag_rule = ("its publication date" if has_pub.all() else
-                f"the {lag}th session after settlement" + (" (publication date where given)"
-                                                             if has_pub.any() else ""))
-    notes.insert(0, f"short interest is point-in-time: each record is used from {lag_rule}, then "
-                    f"carried forward" + (f" for at most {max_age} sessions after settlement"
-                                          if max_age is not None else ""))
+def _last_settlement(settle: np.ndarray, pos: np.ndarray, usable: np.ndarray,
+                     dates: pd.DatetimeIndex) -> tuple[Any, str | None]:
+    """The last usable settlement and the first session it is used (None: past the data)."""
+    if not usable.any():
+        return None, None
+    last_settle = settle[usable].max()
+    last_pos = int(pos[usable][settle[usable] == last_settle].min())
+    return last_settle, _fmt(dates[last_pos]) if last_pos < len(dates) else None
+
+
+def _stale_from(fresh: np.ndarray, dates: pd.DatetimeIndex) -> pd.Timestamp | None:
+    """The first session after the last one on which any name has a fresh record (None: none)."""
+    if not fresh.any():
+        return None
+    after = np.flatnonzero(fresh.any(axis=1))
+    return dates[after[-1] + 1] if after[-1] < len(dates) - 1 else None
+
+
+def _lag_rule(has_pub: np.ndarray, lag: int) -> str:
+    """When a record is first used, in words for the notes and the info."""
+    if has_pub.all():
+        return "its publication date"
+    return f"the {lag}th session after settlement" + (" (publication date where given)"
+                                                      if has_pub.any() else "")
+
+
+def _staleness_notes(stale_from: pd.Timestamp | None, last_settle: Any, stale_cut: np.ndarray,
+                     max_age: int | None, unpublished: np.ndarray, dates: pd.DatetimeIndex
+                     ) -> list[str]:
+    """What the run should know about records that went stale or are published too late."""
+    notes = []
     if stale_from is not None:
         notes.append(f"short interest is stale from {_fmt(stale_from)}: the last settlement is "
                      f"{_fmt(last_settle)} and records older than {max_age} sessions are not "
@@ -515,16 +556,7 @@ def point_in_time(
     if int(unpublished.sum()):
         notes.append(f"short interest: {int(unpublished.sum())} record(s) settled by "
                      f"{_fmt(dates[-1])} are published after the data ends and are not used")
-    info = ShortInterestInfo(
-        path=where, format=records.format, n_records=n, measure=measure,
-        has_fraction=has_frac, has_days_to_cover=has_dtc, lag_rule=lag_rule, max_age=max_age,
-        tickers_in_file=in_file, tickers_matched=matched,
-        first_settlement=_fmt(settle.min()), last_settlement=_fmt(last_settle),
-        last_known=_fmt(dates[last_pos]) if last_pos is not None and last_pos < nd else None,
-        stale_from=_fmt(stale_from), future_records=int(future.sum()),
-        unpublished_records=int(unpublished.sum()), notes=tuple(notes),
-    )
-    return ShortInterest(si, dc, info, tuple(notes))
+    return notes
 
 
 def _check_lag_age(lag: Any, max_age: Any) -> None:

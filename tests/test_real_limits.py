@@ -10,38 +10,26 @@ equity plus short proceeds can pay; refused as infeasible under max_weight) and 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures.realcli import cli, prices_without
 from squeeze_lab.feeds.csv_feed import csv_market
 from squeeze_lab.strategies.book import book_targets, limit_net
 
-FIXTURE = Path(__file__).parent / "fixtures" / "real_2006_2010" / "prices.csv.gz"
 DEFECTS = ("TTNP", "CHCI", "CYRX", "CYCC")
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
 #: The default study's settings on this universe (81 names: 30 a leg instead of 100).
 ARGS = ["--start", "2006-01-03", "--end", "2010-12-31", "--set", "book.names_per_leg=30"]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "squeeze_lab", *args], capture_output=True,
-                          text=True, env=env, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def prices(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("real_limits")
-    p = pd.read_csv(FIXTURE)
-    path = tmp / "prices.csv"
-    p[~p["ticker"].isin(DEFECTS)].to_csv(path, index=False)
-    return path
+    return prices_without(DEFECTS, tmp_path_factory.mktemp("real_limits") / "prices.csv")
 
 
 @pytest.fixture(scope="module")

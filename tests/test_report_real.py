@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import empyrical
 import numpy as np
 import pandas as pd
 import pytest
 
-FIXTURE = Path(__file__).parent / "fixtures" / "real_2006_2010" / "prices.csv.gz"
+from fixtures.realcli import cli, prices_without
+
 #: Names with a documented price defect in the fixture (see its README).
 DEFECTS = ("TTNP", "CHCI", "CYRX", "CYCC", "ACAD", "AXL", "HIG")
 ARGS = ["--start", "2006-01-03", "--end", "2008-12-31", "--set", "book.gross=1",
@@ -27,22 +24,14 @@ ARGS = ["--start", "2006-01-03", "--end", "2008-12-31", "--set", "book.gross=1",
 SYNTHETIC_WORDS = ("synthetic", "scenario", "calibration")
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "squeeze_lab", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("real")
-    prices = pd.read_csv(FIXTURE)
-    prices = prices[~prices["ticker"].isin(DEFECTS)]
-    path = tmp / "prices.csv"
-    prices.to_csv(path, index=False)
+    path = prices_without(DEFECTS, tmp / "prices.csv")
     out = {}
     for label, extra in (("loud", []), ("quiet", ["--quiet"])):
-        proc = cli("run", "--data", f"csv:{path}", *ARGS, "--out", str(tmp / label), *extra)
+        proc = cli("run", "--data", f"csv:{path}", *ARGS, "--out", str(tmp / label), *extra,
+                   timeout=600)
         assert proc.returncode == 0, proc.stderr
         (folder,) = (tmp / label).glob("real-*")
         out[label] = (proc, folder)
@@ -121,10 +110,9 @@ def test_typed_metrics_round_trip_the_file(real) -> None:
 
 
 def test_market_summary_of_real_data_has_no_calibration_targets(real, tmp_path) -> None:
-    prices = pd.read_csv(FIXTURE)
-    path = tmp_path / "prices.csv"
-    prices[~prices["ticker"].isin(DEFECTS)].to_csv(path, index=False)
-    proc = cli("market", "--data", f"csv:{path}", "--start", "2006-01-03", "--end", "2008-12-31")
+    path = prices_without(DEFECTS, tmp_path / "prices.csv")
+    proc = cli("market", "--data", f"csv:{path}", "--start", "2006-01-03", "--end", "2008-12-31",
+               timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "real data" in proc.stdout
     for word in SYNTHETIC_WORDS:

@@ -26,7 +26,7 @@ suspicious prices) are opt-in and recorded in ``Market.notes``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from .panel import (
     screen_suspicious,
 )
 from .reference import build_reference, returns_of
-from .short_interest import short_interest_history
+from .short_interest import market_short_interest
 from .tables import (
     Table,
     csv_stem,
@@ -84,6 +84,40 @@ def _fail(message: str) -> SqueezeLabError:
 def _long_tables(tables: Sequence[tuple[Table, str | None]]) -> Panel:
     """Stack long tables (file, ticker given by the file name or None) into a panel."""
     first = tables[0][0]
+    fields = _long_fields(tables)
+    files = [t.path for t, _ in tables]
+    file_idx = np.concatenate([np.full(len(t), k, dtype=np.int64) for k, (t, _) in enumerate(tables)])
+    line_no = np.concatenate([t.lines for t, _ in tables])
+    n = len(file_idx)
+    if n == 0:
+        raise _fail(f"{first.path}: no data rows: the file has only a header")
+
+    def loc_row(r: int) -> str:
+        return f"{files[int(file_idx[r])]}:{int(line_no[r])}"
+
+    tick = np.array([str(v).strip() for v in _stacked(tables, "ticker")], dtype=object)
+    _check_long_tickers(tables, tick, file_idx, loc_row)
+    dates = dates_or_fail(loc_row, _stacked(tables, "date"))
+    _check_unique_rows(dates, tick, loc_row)
+    udates = pd.DatetimeIndex(np.unique(dates))
+    tickers = list(pd.unique(tick))
+    tcode = pd.Index(tickers).get_indexer(tick)
+    dcode = udates.get_indexer(pd.DatetimeIndex(dates))
+    row_of = np.full((len(udates), len(tickers)), -1, dtype=np.int64)
+    row_of[dcode, tcode] = np.arange(n)
+    values: dict[str, np.ndarray] = {}
+    for f in fields:
+        arr = np.full(row_of.shape, np.nan)
+        arr[dcode, tcode] = numbers_or_fail(loc_row, f, _stacked(tables, f))
+        values[f] = arr
+    source = files[0] if len(files) == 1 else str(Path(files[0]).parent)
+    return Panel(udates, [str(t) for t in tickers], values, row_of >= 0,
+                 _bar_locator(row_of, loc_row), source, wide=False)
+
+
+def _long_fields(tables: Sequence[tuple[Table, str | None]]) -> list[str]:
+    """The price fields of the first file, after checking every header (same columns in all)."""
+    first = tables[0][0]
     fields = [c for c in first.canon if c in PRICE_FIELDS]
     for t, fixed in tables:
         unknown = [h for h, c in zip(t.header, t.canon, strict=True)
@@ -102,26 +136,23 @@ def _long_tables(tables: Sequence[tuple[Table, str | None]]) -> Panel:
         if sorted(c for c in t.canon if c in PRICE_FIELDS) != sorted(fields):
             raise _fail(f"{t.path}:{t.header_line}: columns differ from {first.path} "
                         f"({','.join(first.header)}): give every file the same columns")
-    files = [t.path for t, _ in tables]
-    file_idx = np.concatenate([np.full(len(t), k, dtype=np.int64) for k, (t, _) in enumerate(tables)])
-    line_no = np.concatenate([t.lines for t, _ in tables])
-    n = len(file_idx)
-    if n == 0:
-        raise _fail(f"{first.path}: no data rows: the file has only a header")
+    return fields
 
-    def loc_row(r: int) -> str:
-        return f"{files[int(file_idx[r])]}:{int(line_no[r])}"
 
-    def stacked(name: str) -> np.ndarray:
-        parts = []
-        for t, fixed in tables:
-            if name == "ticker" and fixed is not None and not t.has("ticker"):
-                parts.append(np.full(len(t), fixed, dtype=object))
-            else:
-                parts.append(t.col(name))
-        return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+def _stacked(tables: Sequence[tuple[Table, str | None]], name: str) -> np.ndarray:
+    """One column over all files, in file order (a per-ticker file's name stands in for ticker)."""
+    parts = []
+    for t, fixed in tables:
+        if name == "ticker" and fixed is not None and not t.has("ticker"):
+            parts.append(np.full(len(t), fixed, dtype=object))
+        else:
+            parts.append(t.col(name))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
-    tick = np.array([str(v).strip() for v in stacked("ticker")], dtype=object)
+
+def _check_long_tickers(tables: Sequence[tuple[Table, str | None]], tick: np.ndarray,
+                        file_idx: np.ndarray, loc_row: Callable[[int], str]) -> None:
+    """Refuse a per-ticker file naming another ticker, and rows with no ticker."""
     for k, (t, fixed) in enumerate(tables):
         if fixed is not None and t.has("ticker"):
             sel = np.flatnonzero(file_idx == k)
@@ -132,7 +163,10 @@ def _long_tables(tables: Sequence[tuple[Table, str | None]]) -> Panel:
     empty = np.flatnonzero(tick == "")
     if len(empty):
         raise _fail(f"{loc_row(int(empty[0]))}: the ticker is empty: give a ticker on every row")
-    dates = dates_or_fail(loc_row, stacked("date"))
+
+
+def _check_unique_rows(dates: np.ndarray, tick: np.ndarray, loc_row: Callable[[int], str]) -> None:
+    """Refuse two rows for one (date, ticker), naming the later row and the first."""
     key = pd.DataFrame({"d": dates, "t": tick})
     dup = key.duplicated(keep=False).to_numpy()
     if dup.any():
@@ -141,21 +175,11 @@ def _long_tables(tables: Sequence[tuple[Table, str | None]]) -> Panel:
         raise _fail(f"{loc_row(int(later))}: duplicate row for {tick[later]} on "
                     f"{pd.Timestamp(dates[later]).date()} (first at {loc_row(int(same[0]))}): "
                     "remove one of them")
-    udates = pd.DatetimeIndex(np.unique(dates))
-    tickers = list(pd.unique(tick))
-    tcode = pd.Index(tickers).get_indexer(tick)
-    dcode = udates.get_indexer(pd.DatetimeIndex(dates))
-    nd, nt = len(udates), len(tickers)
-    row_of = np.full((nd, nt), -1, dtype=np.int64)
-    row_of[dcode, tcode] = np.arange(n)
-    values: dict[str, np.ndarray] = {}
-    for f in fields:
-        v = numbers_or_fail(loc_row, f, stacked(f))
-        arr = np.full((nd, nt), np.nan)
-        arr[dcode, tcode] = v
-        values[f] = arr
-    present = row_of >= 0
 
+
+def _bar_locator(row_of: np.ndarray, loc_row: Callable[[int], str]
+                 ) -> Callable[[str, int, int], str]:
+    """``where(field, i, j)`` for the panel: the file line of a bar (a missing one: its neighbour)."""
     def where(_field: str, i: int, j: int) -> str:
         col = row_of[:, j]
         r = col[i]
@@ -165,8 +189,7 @@ def _long_tables(tables: Sequence[tuple[Table, str | None]]) -> Panel:
             r = after[0] if len(after) else before[-1]
         return loc_row(int(r))
 
-    source = files[0] if len(files) == 1 else str(Path(files[0]).parent)
-    return Panel(udates, [str(t) for t in tickers], values, present, where, source, wide=False)
+    return where
 
 
 def _wide_tables(tables: dict[str, Table]) -> Panel:
@@ -347,51 +370,20 @@ def csv_market(
         suspicious = "keep"   # exported from a market whose suspicious moves were kept
     prices = _read_prices(src, start, end, exclude, suspicious, int(ffill_limit), max_gap_days,
                           reference_prices, index_ticker, growth_ticker, optional_references, notes)
-    frames, fill_model = prices.frames, prices.fill_model
-    close = frames["close"]
-    tickers = close.columns
-
-    def side(arg: str | Path | None, stem: str) -> Path | None:
-        if arg is not None:
-            p = Path(arg).expanduser()
-            if stem == "short_interest" and p.is_dir():  # a folder of FINRA files
-                return p
-            if not p.is_file():
-                where = (f"data.{stem}" if stem == "short_interest"
-                         else f"the --{stem.replace('_', '-')} path")
-                raise _fail(f"{p}: no such file: check {where}")
-            return p
-        return find_csv(folder, stem) if folder is not None else None
-
-    if isinstance(attributes, str) and attributes.strip().lower() == "yahoo":
-        att, more = yahoo_attributes("yahoo", list(tickers), cache_dir=cache_dir, progress=progress)
-        notes.extend(more)
-    else:
-        att = _attributes(side(attributes, "attributes"), tickers, manifest, notes)
-    si = dtc = si_info = None
-    si_path, dtc_path = side(short_interest, "short_interest"), side(days_to_cover, "days_to_cover")
-    if si_path is not None or dtc_path is not None:
-        hist = short_interest_history(
-            si_path, close.index, tickers, lag=si_lag, max_age=si_max_age,
-            days_to_cover_path=dtc_path,
-            volume=frames["volume"] if np.isfinite(frames["volume"].to_numpy()).any() else None,
-        )
-        si, dtc, si_info = hist.short_interest, hist.days_to_cover, hist.info
-        notes.extend(hist.notes)
-    ref, labels, built_basket = _reference(close, att, si, dtc, side(reference, "reference"),
+    frames, close = prices.frames, prices.frames["close"]
+    att = _csv_attributes(attributes, folder, close.columns, manifest, cache_dir, progress, notes)
+    si, dtc, si_info = market_short_interest(_side_file(short_interest, "short_interest", folder),
+                                             _side_file(days_to_cover, "days_to_cover", folder),
+                                             close.index, close.columns, si_lag, si_max_age,
+                                             frames["volume"], notes)
+    ref, labels, built_basket = _reference(close, att, si, dtc,
+                                           _side_file(reference, "reference", folder),
                                            prices, manifest, notes)
     if si_info is not None and built_basket:
         si_info = replace(si_info, reference_basket=True)
-    fac_path = side(factors, "factors")
-    fac = read_series(fac_path, close.index, "factors") if fac_path is not None else pd.DataFrame()
-    meta: dict[str, Any] = {"path": str(src)}
-    if reference_prices is not None:
-        meta["reference_prices"] = str(reference_prices)
-    meta.update({f"{role}_label": label for role, label in labels.items()})
-    synthetic, seed = False, None
-    if manifest is not None:
-        fill_model, synthetic, seed = _restore_export(manifest, frames, si, dtc, fill_model,
-                                                      notes, meta)
+    fac = _factors(_side_file(factors, "factors", folder), close.index)
+    meta, fill_model, synthetic, seed = _provenance(src, reference_prices, labels, manifest, frames,
+                                                    si, dtc, prices.fill_model, notes)
     return Market(
         open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
         volume=frames["volume"], attributes=att, reference=ref, factors=fac,
@@ -400,6 +392,51 @@ def csv_market(
         fill_model=fill_model, notes=tuple(notes), meta=meta,
         suspicious="keep" if suspicious == "keep" else "stop",
     )
+
+
+def _side_file(arg: str | Path | None, stem: str, folder: Path | None) -> Path | None:
+    """A side file (attributes, short interest, ...): the one given (checked), else the folder's."""
+    if arg is not None:
+        p = Path(arg).expanduser()
+        if stem == "short_interest" and p.is_dir():  # a folder of FINRA files
+            return p
+        if not p.is_file():
+            where = (f"data.{stem}" if stem == "short_interest"
+                     else f"the --{stem.replace('_', '-')} path")
+            raise _fail(f"{p}: no such file: check {where}")
+        return p
+    return find_csv(folder, stem) if folder is not None else None
+
+
+def _factors(path: Path | None, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Factor returns on the prices' dates from ``factors.csv`` (empty: none given)."""
+    return read_series(path, dates, "factors") if path is not None else pd.DataFrame()
+
+
+def _provenance(src: Path, reference_prices: str | Path | None, labels: dict[str, str],
+                manifest: Manifest | None, frames: dict[str, pd.DataFrame],
+                si: pd.DataFrame | None, dtc: pd.DataFrame | None, fill_model: str,
+                notes: list[str]) -> tuple[dict[str, Any], str, bool, int | None]:
+    """The market's meta (its files, the series' labels), fill model, synthetic flag and seed:
+    an exported folder restores the last three from its manifest."""
+    meta: dict[str, Any] = {"path": str(src)}
+    if reference_prices is not None:
+        meta["reference_prices"] = str(reference_prices)
+    meta.update({f"{role}_label": label for role, label in labels.items()})
+    if manifest is None:
+        return meta, fill_model, False, None
+    return (meta, *_restore_export(manifest, frames, si, dtc, fill_model, notes, meta))
+
+
+def _csv_attributes(attributes: str | Path | None, folder: Path | None, tickers: pd.Index,
+                    manifest: Manifest | None, cache_dir: str | Path | None,
+                    progress: ProgressFn | None, notes: list[str]) -> pd.DataFrame:
+    """Attributes from Yahoo (``attributes="yahoo"``), the file given or the folder's, aligned."""
+    if isinstance(attributes, str) and attributes.strip().lower() == "yahoo":
+        att, more = yahoo_attributes("yahoo", list(tickers), cache_dir=cache_dir, progress=progress)
+        notes.extend(more)
+        return att
+    return _attributes(_side_file(attributes, "attributes", folder), tickers, manifest, notes)
 
 
 def _read_prices(src: Path, start: Any, end: Any, exclude: Sequence[str], suspicious: str,

@@ -747,6 +747,29 @@ def short_interest_history(
     return ShortInterest(si, dtc, info, tuple(notes))
 
 
+def market_short_interest(
+    path: str | Path | None,
+    days_to_cover_path: str | Path | None,
+    dates: pd.DatetimeIndex,
+    tickers: pd.Index,
+    lag: int,
+    max_age: int | None,
+    volume: pd.DataFrame | None,
+    notes: list[str],
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, ShortInterestInfo | None]:
+    """A feed's short interest, days to cover and info (notes appended); Nones without a file.
+
+    Volume with no finite value is passed as none: days to cover cannot be derived from it.
+    """
+    if path is None and days_to_cover_path is None:
+        return None, None, None
+    usable = volume if volume is not None and np.isfinite(volume.to_numpy()).any() else None
+    hist = short_interest_history(path, dates, tickers, lag=lag, max_age=max_age,
+                                  days_to_cover_path=days_to_cover_path, volume=usable)
+    notes.extend(hist.notes)
+    return hist.short_interest, hist.days_to_cover, hist.info
+
+
 def check_known_in_range(info: ShortInterestInfo, frames: Sequence[pd.DataFrame | None],
                          dates: pd.DatetimeIndex) -> None:
     """Refuse a run whose dates (after ``--start``/``--end``) see none of the short interest given.

@@ -50,8 +50,8 @@ from .panel import (
     find_suspicious,
     screen_suspicious,
 )
-from .reference import build_reference, returns_of
-from .short_interest import short_interest_history
+from .reference import References, build_reference, returns_of
+from .short_interest import market_short_interest
 
 #: ``progress(what, done, total)`` (``what``: "prices" or "attributes"): called before the first
 #: and after every batch.
@@ -240,6 +240,36 @@ def download_bars(
     cache = PriceCache(cache_dir)
     configure_yfinance_cache(cache.root)
     result = BarsResult(bars={}, failed={})
+    state, plan = _plan_downloads(symbols, s, e, cache, refresh, result)
+    jobs = [(key, syms[i:i + batch_size]) for key, syms in plan.items()
+            for i in range(0, len(syms), batch_size)]
+    total = sum(len(b) for _, b in jobs)
+    done = 0
+    redo: list[str] = []
+    if progress is not None and total:
+        progress("prices", 0, total)
+    for (a, b, extension), planned in jobs:
+        batch = [x for x in planned if x not in result.failed and x not in redo]
+        if batch:  # else all of them already failed or are queued for a full download
+            got, reasons = _fetch_batch(batch, a, b, done, result)
+            _absorb_batch(batch, got, reasons, a, b, extension, (s, e), cache, state, result, redo)
+        done += len(planned)
+        if progress is not None:
+            progress("prices", done, total)
+    for i in range(0, len(redo), batch_size):  # re-adjusted since cached: the whole range again
+        batch = redo[i:i + batch_size]
+        got, reasons = _fetch_batch(batch, s, e, done, result)
+        _absorb_batch(batch, got, reasons, s, e, False, (s, e), cache, state, result, redo)
+    _collect_bars(symbols, state, s, e, result)
+    return result
+
+
+def _plan_downloads(symbols: Sequence[str], s: pd.Timestamp, e: pd.Timestamp, cache: PriceCache,
+                    refresh: bool, result: BarsResult
+                    ) -> tuple[dict[str, CacheEntry | None],
+                               dict[tuple[pd.Timestamp, pd.Timestamp, bool], list[str]]]:
+    """Each symbol's cache entry, and the symbols grouped by the range (and kind) to download:
+    a whole range, or an extension reaching ``OVERLAP_DAYS`` into the cached block."""
     state: dict[str, CacheEntry | None] = {}
     plan: dict[tuple[pd.Timestamp, pd.Timestamp, bool], list[str]] = {}
     for sym in symbols:
@@ -259,68 +289,70 @@ def download_bars(
             else:
                 a = max(entry.end + _DAY - pd.Timedelta(days=OVERLAP_DAYS), entry.start)
             plan.setdefault((a, b, True), []).append(sym)
-    jobs = [(key, syms[i:i + batch_size]) for key, syms in plan.items()
-            for i in range(0, len(syms), batch_size)]
-    total = sum(len(b) for _, b in jobs)
-    done = 0
-    redo: list[str] = []
-    if progress is not None and total:
-        progress("prices", 0, total)
-    for (a, b, extension), planned in jobs:
-        batch = [x for x in planned if x not in result.failed and x not in redo]
-        if not batch:  # all of them already failed or are queued for a full download
-            done += len(planned)
-            if progress is not None:
-                progress("prices", done, total)
-            continue
-        frame, reasons = _call_download(batch, a, b, done)
-        result.requests.append((list(batch), a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d")))
-        got = split_download(frame, batch)
-        for sym in batch:
-            new, entry = got[sym], state[sym]
-            reason = reasons.get(sym, "")
-            if entry is None or not extension:
-                if new.empty or _is_hard_error(reason):
-                    result.failed[sym] = reason or "no data returned"
-                    continue
-                merged, cs, ce = new, a, b
-            else:
-                window = entry.frame.loc[a:b]
-                if _is_hard_error(reason) or (len(window) and new.empty):
-                    result.failed[sym] = reason or "no data returned"
-                    continue
-                common = window.index.intersection(new.index)
-                if len(common):
-                    old_c = window.loc[common, "close"].to_numpy()
-                    new_c = new.loc[common, "close"].to_numpy()
-                    with np.errstate(all="ignore"):
-                        rel = np.nanmax(np.abs(new_c / old_c - 1.0)) if len(common) else 0.0
-                    if not np.isfinite(rel) or rel > ADJUST_TOLERANCE:
-                        redo.append(sym)
-                        result.notes.append(
-                            f"{sym}: cached prices were adjusted differently (a dividend or split "
-                            f"since they were cached); downloaded {s.date()}..{e.date()} again")
-                        continue
-                keep = entry.frame[(entry.frame.index < a) | (entry.frame.index > b)]
-                merged = pd.concat([keep, new]).sort_index() if len(keep) else new
-                cs, ce = min(entry.start, a), max(entry.end, b)
-            cache.store(sym, merged, cs, ce)
-            state[sym] = CacheEntry(sym, merged, cs, ce)
-        done += len(planned)
-        if progress is not None:
-            progress("prices", done, total)
-    for i in range(0, len(redo), batch_size):
-        batch = redo[i:i + batch_size]
-        frame, reasons = _call_download(batch, s, e, done)
-        result.requests.append((list(batch), s.strftime("%Y-%m-%d"), e.strftime("%Y-%m-%d")))
-        got = split_download(frame, batch)
-        for sym in batch:
-            reason = reasons.get(sym, "")
-            if got[sym].empty or _is_hard_error(reason):
+    return state, plan
+
+
+def _fetch_batch(batch: list[str], a: pd.Timestamp, b: pd.Timestamp, done: int,
+                 result: BarsResult) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """One download request (recorded in ``result.requests``): bars and failure reasons by symbol."""
+    frame, reasons = _call_download(batch, a, b, done)
+    result.requests.append((list(batch), a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d")))
+    return split_download(frame, batch), reasons
+
+
+def _absorb_batch(batch: list[str], got: dict[str, pd.DataFrame], reasons: dict[str, str],
+                  a: pd.Timestamp, b: pd.Timestamp, extension: bool,
+                  asked: tuple[pd.Timestamp, pd.Timestamp], cache: PriceCache,
+                  state: dict[str, CacheEntry | None], result: BarsResult, redo: list[str]) -> None:
+    """Cache what one request brought: new ranges as given, extensions merged into the cached
+    block; failures go to ``result.failed``, re-adjusted histories to ``redo`` (noted)."""
+    for sym in batch:
+        new, entry = got[sym], state[sym]
+        reason = reasons.get(sym, "")
+        if entry is None or not extension:
+            if new.empty or _is_hard_error(reason):
                 result.failed[sym] = reason or "no data returned"
                 continue
-            cache.store(sym, got[sym], s, e)
-            state[sym] = CacheEntry(sym, got[sym], s, e)
+            merged, cs, ce = new, a, b
+        else:
+            window = entry.frame.loc[a:b]
+            if _is_hard_error(reason) or (len(window) and new.empty):
+                result.failed[sym] = reason or "no data returned"
+                continue
+            if _readjusted(window, new):
+                redo.append(sym)
+                result.notes.append(
+                    f"{sym}: cached prices were adjusted differently (a dividend or split "
+                    f"since they were cached); downloaded {asked[0].date()}..{asked[1].date()} again")
+                continue
+            merged, cs, ce = _extend(entry, new, a, b)
+        cache.store(sym, merged, cs, ce)
+        state[sym] = CacheEntry(sym, merged, cs, ce)
+
+
+def _readjusted(window: pd.DataFrame, new: pd.DataFrame) -> bool:
+    """Whether fresh closes differ from the cached ones on common dates (history re-adjusted)."""
+    common = window.index.intersection(new.index)
+    if not len(common):
+        return False
+    old_c = window.loc[common, "close"].to_numpy()
+    new_c = new.loc[common, "close"].to_numpy()
+    with np.errstate(all="ignore"):
+        rel = np.nanmax(np.abs(new_c / old_c - 1.0))
+    return bool(not np.isfinite(rel) or rel > ADJUST_TOLERANCE)
+
+
+def _extend(entry: CacheEntry, new: pd.DataFrame, a: pd.Timestamp, b: pd.Timestamp
+            ) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """The cached bars with ``[a, b]`` replaced by the fresh ones, and the range they now cover."""
+    keep = entry.frame[(entry.frame.index < a) | (entry.frame.index > b)]
+    merged = pd.concat([keep, new]).sort_index() if len(keep) else new
+    return merged, min(entry.start, a), max(entry.end, b)
+
+
+def _collect_bars(symbols: Sequence[str], state: dict[str, CacheEntry | None], s: pd.Timestamp,
+                  e: pd.Timestamp, result: BarsResult) -> None:
+    """Each symbol's bars over ``[s, e]`` into ``result.bars``; no bars there is a failure."""
     for sym in symbols:
         entry = state[sym]
         if sym in result.failed or entry is None:
@@ -331,7 +363,6 @@ def download_bars(
             result.failed[sym] = f"no prices between {s.date()} and {e.date()}"
             continue
         result.bars[sym] = bars
-    return result
 
 
 # =============================================================================== attributes
@@ -491,8 +522,7 @@ def yahoo_market(
     notes: list[str] = []
     universe = _exclude(requested, clean_ticker_list(exclude, "data.exclude"), notes)
     s, e, now = _date_range(start, end, today, notes)
-    refs = {role: _clean_symbols([sym])[0] for role, sym in (("index", index), ("growth", growth))
-            if sym is not None and str(sym).strip().lower() not in ("", "none")}
+    refs = _reference_symbols(index, growth)
     symbols = universe + [x for x in refs.values() if x not in universe]
     got = download_bars(symbols, s, e, cache_dir=cache_dir, refresh=refresh,
                         batch_size=batch_size, progress=progress)
@@ -505,39 +535,56 @@ def yahoo_market(
     att, more = yahoo_attributes(attributes, list(cols), cache_dir=cache_dir, refresh=refresh,
                                  progress=progress, today=now)
     notes.extend(more)
-    si = dtc = si_info = None
-    if short_interest is not None:
-        hist = short_interest_history(short_interest, dates, cols, lag=si_lag, max_age=si_max_age,
-                                      volume=frames["volume"])
-        si, dtc, si_info = hist.short_interest, hist.days_to_cover, hist.info
-        notes.extend(hist.notes)
+    si, dtc, si_info = market_short_interest(short_interest, None, dates, cols, si_lag, si_max_age,
+                                             frames["volume"], notes)
+    built = _yahoo_reference(frames["close"], att, si, dtc, got, refs, notes)
+    if si_info is not None and "most_shorted" in built.frame.columns:
+        si_info = dataclasses.replace(si_info, reference_basket=True)
+    return Market(
+        open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
+        volume=frames["volume"], attributes=att, reference=built.frame, factors=pd.DataFrame(),
+        short_interest=si, days_to_cover=dtc, short_info=si_info, source="yahoo", synthetic=False,
+        seed=None,
+        fill_model=fill_model, notes=tuple(notes),
+        meta=_yahoo_meta(requested, cols, refs, got, cache_dir, built.labels),
+        suspicious="keep" if suspicious == "keep" else "stop",
+    )
+
+
+def _reference_symbols(index: str | None, growth: str | None) -> dict[str, str]:
+    """Role -> ETF symbol for the index and growth references (``None``/"none": built instead)."""
+    return {role: _clean_symbols([sym])[0] for role, sym in (("index", index), ("growth", growth))
+            if sym is not None and str(sym).strip().lower() not in ("", "none")}
+
+
+def _yahoo_reference(close: pd.DataFrame, att: pd.DataFrame, si: pd.DataFrame | None,
+                     dtc: pd.DataFrame | None, got: BarsResult, refs: dict[str, str],
+                     notes: list[str]) -> References:
+    """Reference series: the ETFs' adjusted-close returns where given, the rest from the universe."""
+    dates = close.index
     built = build_reference(
-        frames["close"], att, si, days_to_cover=dtc,
+        close, att, si, days_to_cover=dtc,
         **{role: returns_of(got.bars[sym]["close"], dates) for role, sym in refs.items()},
         **{f"{role}_label": f"{sym} (Yahoo)" for role, sym in refs.items()},
     )
-    if si_info is not None and "most_shorted" in built.frame.columns:
-        si_info = dataclasses.replace(si_info, reference_basket=True)
     notes.extend(f"reference {role}: daily returns of {sym} (adjusted close)"
                  for role, sym in refs.items())
     notes.extend(built.notes)
-    meta: dict[str, Any] = {
+    return built
+
+
+def _yahoo_meta(requested: list[str], cols: pd.Index, refs: dict[str, str], got: BarsResult,
+                cache_dir: str | Path | None, labels: dict[str, str]) -> dict[str, Any]:
+    """The market's meta: reference tickers, dropped names, what came from the cache or Yahoo."""
+    return {
         "index_ticker": refs.get("index", ""),
         "growth_ticker": refs.get("growth", ""),
         "dropped_tickers": [t for t in requested if t not in cols],
         "n_requested": len(requested),
         "cache": {"dir": str(PriceCache(cache_dir).root), "from_cache": list(got.from_cache),
                   "requests": [list(r) for r in got.requests]},
-        **{f"{role}_label": label for role, label in built.labels.items()},
+        **{f"{role}_label": label for role, label in labels.items()},
     }
-    return Market(
-        open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
-        volume=frames["volume"], attributes=att, reference=built.frame, factors=pd.DataFrame(),
-        short_interest=si, days_to_cover=dtc, short_info=si_info, source="yahoo", synthetic=False,
-        seed=None,
-        fill_model=fill_model, notes=tuple(notes), meta=meta,
-        suspicious="keep" if suspicious == "keep" else "stop",
-    )
 
 
 def _exclude(universe: list[str], exclude: list[str], notes: list[str]) -> list[str]:

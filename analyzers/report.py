@@ -142,6 +142,7 @@ def overlay_summary(overlay_log: pd.DataFrame | None, windows: Mapping[str, Epis
 def _episode_entry(ep: Episode, kind: str, equity: pd.Series, attr: Attribution,
                    returns: pd.Series, factors: pd.DataFrame, reference: pd.DataFrame
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One window's drawdown entry for ``episodes``, and its legs and factor fit for attribution."""
     entry = episode_drawdown(equity, ep)
     legs = window_legs(attr, ep.start, ep.end)
     fac = factor_attribution(returns, factors, ep.start, ep.end) if not factors.empty else None
@@ -252,62 +253,179 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
         Sections :data:`SECTIONS`, canonical JSON values.
     """
     full_dates = pd.DatetimeIndex(result.equity.index)
-    first = require_invested(first_invested_session(result.shares, result.trades), full_dates)
-    # statistics cover the measured period: from the last warm-up close (the base) on
-    equity = measured_equity(result.equity.astype(np.float64), first)
+    first, equity, returns = _measured(result, full_dates)
     dates = pd.DatetimeIndex(equity.index)
-    returns = equity.pct_change(fill_method=None)
-    returns.iloc[0] = 0.0
-    reference = market.reference.reindex(dates) if not market.reference.empty else market.reference
+    reference, factors, fsource = _series_on(market, dates)
     bench = reference["index"] if "index" in reference.columns else None
-    factors, fsource = factor_frame(market.factors, market.reference)
-    if not factors.empty:
-        factors = factors.reindex(dates)
-
     attr = attribute(result, market.close, initial_equity=initial_equity)
     betas = market.attributes["beta"] if "beta" in market.attributes.columns else None
     exp = exposures(result, market.close, betas=betas)
 
-    # ---- episodes: named (in range) and detected
     named, skipped, cut = _measured_episodes(episodes, full_dates, first)
-    signal_kind, signal_desc = "none", None
-    sig, threshold, lookback = None, junk_threshold, junk_lookback
-    if detect:
-        if junk_signal is not None:
-            sig, signal_kind, signal_desc = junk_signal, "user", "user-supplied junk signal"
-            if threshold is None:
-                threshold = 0.5 if junk_signal.dtype == bool else DEFAULT_JUNK_THRESHOLD
-            lookback = 0 if lookback is None else lookback
-        else:
-            sig = default_junk_signal(reference, DEFAULT_JUNK_WINDOW)
-            if len(sig):
-                signal_kind = "default"
-                signal_desc = (f"most_shorted minus index, compounded over {DEFAULT_JUNK_WINDOW} "
-                               "sessions")
-            threshold = DEFAULT_JUNK_THRESHOLD if threshold is None else threshold
-            lookback = DEFAULT_JUNK_WINDOW - 1 if lookback is None else lookback
-    detected = detect_episodes(
-        returns, sig, threshold=threshold if threshold is not None else DEFAULT_JUNK_THRESHOLD,
-        lookback=lookback or 0, top=top_n if detect_top is None else detect_top,
-    ) if detect else []
+    junk = _junk_detection(junk_signal, junk_threshold, junk_lookback, reference) if detect else None
+    top_dd = top_n if detect_top is None else detect_top
+    windows = _windows(named, returns, junk, top_dd)
+    sections = _window_sections(windows, cut, equity, attr, exp, returns, factors, reference,
+                                market, top_k)
 
+    metrics = {
+        "performance": _performance(returns, bench, named, first, full_dates),
+        "drawdowns": drawdown_summary(returns, top=top_n),
+        "episodes": {
+            "named": sections.named,
+            "detected": sections.detected,
+            "skipped": skipped,
+            "detection": _detection_record(junk, top_dd),
+        },
+        "attribution": _attribution(result, attr, returns, factors, fsource, market, named,
+                                    sections, top_k),
+        "exposures": _exposures(exp, first, sections, betas, result.shares),
+        "overlay": overlay_summary(result.overlay_log, {n: e for n, (e, _) in windows.items()},
+                                   dates),
+    }
+    return Metrics.from_json(canonical(metrics), strict=True).to_json()
+
+
+def _measured(result: BacktestResult, dates: pd.DatetimeIndex
+              ) -> tuple[pd.Timestamp, pd.Series, pd.Series]:
+    """The first invested session, and equity and returns over the measured period: statistics
+    start at the last warm-up close (the base, return 0), not in the warm-up."""
+    first = require_invested(first_invested_session(result.shares, result.trades), dates)
+    equity = measured_equity(result.equity.astype(np.float64), first)
+    returns = equity.pct_change(fill_method=None)
+    returns.iloc[0] = 0.0
+    return first, equity, returns
+
+
+def _series_on(market: Market, dates: pd.DatetimeIndex
+               ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The market's reference series and the factors to regress on, both on the measured dates."""
+    reference = market.reference.reindex(dates) if not market.reference.empty else market.reference
+    factors, fsource = factor_frame(market.factors, market.reference)
+    if not factors.empty:
+        factors = factors.reindex(dates)
+    return reference, factors, fsource
+
+
+def _windows(named: Mapping[str, Episode], returns: pd.Series, junk: _JunkDetection | None,
+             top_drawdowns: int) -> dict[str, tuple[Episode, str]]:
+    """The windows measured: the named episodes, then the detected ones (none: detection off)."""
+    detected = detect_episodes(
+        returns, junk.signal, threshold=junk.threshold, lookback=junk.lookback or 0,
+        top=top_drawdowns,
+    ) if junk is not None else []
     windows: dict[str, tuple[Episode, str]] = {n: (e, KIND_NAMED) for n, e in named.items()}
     for e in detected:
         windows[e.name] = (e, e.description)
+    return windows
 
-    ep_named: dict[str, Any] = {}
-    ep_detected: list[dict[str, Any]] = []
-    attr_eps: dict[str, Any] = {}
-    exp_eps: dict[str, Any] = {}
+
+def _exposures(exp: pd.DataFrame, first: pd.Timestamp, sections: _WindowSections,
+               betas: pd.Series | None, shares: pd.DataFrame) -> dict[str, Any]:
+    """``exposures``: the summary columns over the run and per window, and where betas came from."""
+    return {
+        "columns": list(SUMMARY_COLUMNS),
+        "overall": summarize_exposures(exp, first, None, columns=SUMMARY_COLUMNS),
+        "episodes": sections.exposures,
+        "beta_source": beta_source(betas, shares),
+    }
+
+
+def _performance(returns: pd.Series, bench: pd.Series | None, named: Mapping[str, Episode],
+                 first: pd.Timestamp, dates: pd.DatetimeIndex) -> dict[str, Any]:
+    """``performance``: the statistics (vs the index), outside the episodes, and the warm-up."""
+    performance = performance_stats(returns, benchmark=bench,
+                                    benchmark_name="index" if bench is not None else None)
+    performance["outside_episodes"] = outside_episodes_stats(returns, named, bench)
+    performance["invested_from"] = _iso(first)
+    performance["warmup"] = warmup_record(dates, first)
+    return performance
+
+
+def _attribution(result: BacktestResult, attr: Attribution, returns: pd.Series,
+                 factors: pd.DataFrame, fsource: str, market: Market,
+                 named: Mapping[str, Episode], sections: _WindowSections, top_k: int
+                 ) -> dict[str, Any]:
+    """``attribution``: legs, names and factors over the run and per window, and borrow."""
+    return {
+        "factor_source": fsource,
+        "max_abs_residual": float(np.abs(attr.daily["residual"].to_numpy()).max())
+        if len(attr.daily) else 0.0,
+        "overall": {
+            "legs": window_legs(attr),
+            "top_names": top_names(attr, k=top_k, attributes=market.attributes),
+            "factors": factor_attribution(returns, factors) if not factors.empty else None,
+        },
+        "episodes": sections.attribution,
+        "borrow": borrow_metrics(result, named, sections.named, k=top_k),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _JunkDetection:
+    """The junk-rally signal episodes are detected from, its threshold, lookback and origin."""
+
+    signal: pd.Series | None
+    threshold: float
+    lookback: int | None
+    kind: str                 # "user", "default", or "none" (no reference to build it from)
+    description: str | None
+
+
+def _junk_detection(junk_signal: pd.Series | None, threshold: float | None,
+                    lookback: int | None, reference: pd.DataFrame) -> _JunkDetection:
+    """The user's signal with its defaults, else the default one built from the reference."""
+    if junk_signal is not None:
+        if threshold is None:
+            threshold = 0.5 if junk_signal.dtype == bool else DEFAULT_JUNK_THRESHOLD
+        return _JunkDetection(junk_signal, threshold, 0 if lookback is None else lookback,
+                              "user", "user-supplied junk signal")
+    sig = default_junk_signal(reference, DEFAULT_JUNK_WINDOW)
+    kind, desc = "none", None
+    if len(sig):
+        kind = "default"
+        desc = f"most_shorted minus index, compounded over {DEFAULT_JUNK_WINDOW} sessions"
+    return _JunkDetection(sig, DEFAULT_JUNK_THRESHOLD if threshold is None else threshold,
+                          DEFAULT_JUNK_WINDOW - 1 if lookback is None else lookback, kind, desc)
+
+
+def _detection_record(junk: _JunkDetection | None, top_drawdowns: int) -> dict[str, Any]:
+    """``episodes.detection``: how episodes were detected (all None when detection is off)."""
+    return {
+        "enabled": junk is not None,
+        "signal": junk.kind if junk is not None else "none",
+        "signal_description": junk.description if junk is not None else None,
+        "threshold": junk.threshold if junk is not None else None,
+        "lookback": junk.lookback if junk is not None else None,
+        "top_drawdowns": top_drawdowns if junk is not None else None,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _WindowSections:
+    """Per-window entries of the episodes, attribution and exposures sections."""
+
+    named: dict[str, Any]
+    detected: list[dict[str, Any]]
+    attribution: dict[str, Any]
+    exposures: dict[str, Any]
+
+
+def _window_sections(windows: Mapping[str, tuple[Episode, str]], cut: Mapping[str, Episode],
+                     equity: pd.Series, attr: Attribution, exp: pd.DataFrame, returns: pd.Series,
+                     factors: pd.DataFrame, reference: pd.DataFrame, market: Market, top_k: int
+                     ) -> _WindowSections:
+    """Each window's drawdown entry, legs, factors, top names and exposures, in window order."""
+    out = _WindowSections({}, [], {}, {})
     for name, (ep, kind) in windows.items():
         entry, extra = _episode_entry(ep, kind, equity, attr, returns, factors, reference)
         if name in cut:  # the window began in the warm-up: measured from the first position on
             entry.update({"start": _iso(cut[name].start), "truncated": True})
         if kind == KIND_NAMED:
-            ep_named[name] = entry
+            out.named[name] = entry
         else:
-            ep_detected.append(entry)
-        attr_eps[name] = {
+            out.detected.append(entry)
+        out.attribution[name] = {
             "legs": extra["legs"],
             "factors": extra["factors"],
             "top_names": top_names(attr, ep.start, ep.end, k=top_k,
@@ -315,51 +433,8 @@ def build_metrics(result: BacktestResult, market: Market, episodes: Mapping[str,
                                    short_interest=market.short_interest,
                                    days_to_cover=market.days_to_cover),
         }
-        exp_eps[name] = summarize_exposures(exp, ep.start, ep.end, SUMMARY_COLUMNS)
-
-    performance = performance_stats(returns, benchmark=bench,
-                                    benchmark_name="index" if bench is not None else None)
-    performance["outside_episodes"] = outside_episodes_stats(returns, named, bench)
-    performance["invested_from"] = _iso(first)
-    performance["warmup"] = warmup_record(full_dates, first)
-    metrics = {
-        "performance": performance,
-        "drawdowns": drawdown_summary(returns, top=top_n),
-        "episodes": {
-            "named": ep_named,
-            "detected": ep_detected,
-            "skipped": skipped,
-            "detection": {
-                "enabled": bool(detect),
-                "signal": signal_kind,
-                "signal_description": signal_desc,
-                "threshold": threshold if detect else None,
-                "lookback": lookback if detect else None,
-                "top_drawdowns": (top_n if detect_top is None else detect_top) if detect else None,
-            },
-        },
-        "attribution": {
-            "factor_source": fsource,
-            "max_abs_residual": float(np.abs(attr.daily["residual"].to_numpy()).max())
-            if len(attr.daily) else 0.0,
-            "overall": {
-                "legs": window_legs(attr),
-                "top_names": top_names(attr, k=top_k, attributes=market.attributes),
-                "factors": factor_attribution(returns, factors) if not factors.empty else None,
-            },
-            "episodes": attr_eps,
-            "borrow": borrow_metrics(result, named, ep_named, k=top_k),
-        },
-        "exposures": {
-            "columns": list(SUMMARY_COLUMNS),
-            "overall": summarize_exposures(exp, first, None, columns=SUMMARY_COLUMNS),
-            "episodes": exp_eps,
-            "beta_source": beta_source(betas, result.shares),
-        },
-        "overlay": overlay_summary(result.overlay_log, {n: e for n, (e, _) in windows.items()},
-                                   dates),
-    }
-    return Metrics.from_json(canonical(metrics), strict=True).to_json()
+        out.exposures[name] = summarize_exposures(exp, ep.start, ep.end, SUMMARY_COLUMNS)
+    return out
 
 
 def daily_table(result: BacktestResult, market: Market,

@@ -304,14 +304,38 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-EPILOG_RUN = """examples:
-  squeeze-lab run configs/book_only.toml
-  squeeze-lab run configs/default.toml --set overlay.enabled=true --set 'overlay.actions=["degross"]'
-  squeeze-lab run --data csv:my_prices/ --start 2024-01-02 --end 2025-12-31 --name mybook
-  squeeze-lab run configs/real_universe.toml --data yahoo --episode tariff:2025-04-01:2025-04-30
-  squeeze-lab run runs/book-1a2b3c4d/config.json   # reproduces that run
-  squeeze-lab run --book my_weights.csv --set overlay.enabled=true   # your own book
-"""
+#: Each subcommand's ``--help`` examples (its epilog), one command line each.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "market": ("squeeze-lab market", "squeeze-lab market --seed 3 --export market_csv/",
+               "squeeze-lab run --data csv:market_csv/   # the exported market, read back"),
+    "run": (
+        "squeeze-lab run configs/book_only.toml",
+        "squeeze-lab run configs/default.toml --set overlay.enabled=true --set "
+        "'overlay.actions=[\"degross\"]'",
+        "squeeze-lab run --data csv:my_prices/ --start 2024-01-02 --end 2025-12-31 --name mybook",
+        "squeeze-lab run configs/real_universe.toml --data yahoo --episode "
+        "tariff:2025-04-01:2025-04-30",
+        "squeeze-lab run runs/book-1a2b3c4d/config.json   # reproduces that run",
+        "squeeze-lab run --book my_weights.csv --set overlay.enabled=true   # your own book",
+    ),
+    "study": ("squeeze-lab study                      # configs/default.toml",
+              "squeeze-lab study configs/default.toml --seed 3",
+              "squeeze-lab study configs/real_universe.toml --data yahoo"),
+    "compare": ("squeeze-lab compare runs/book-1a2b3c4d runs/degross-5e6f7a8b",
+                "squeeze-lab compare runs/*/ --out comparison.html"),
+    "sweep": ("squeeze-lab sweep configs/overlay_degross.toml --grid overlay.threshold=1,1.5,2 "
+              "--grid overlay.lookback=5,10,20",
+              "squeeze-lab sweep --grid book.gross=1,2 --jobs 2 --confirm-top 2",
+              "squeeze-lab sweep ... --executor dask --scheduler tcp://10.0.0.5:8786"),
+    "monitor": ("squeeze-lab monitor --asof 2026-01-21",
+                "squeeze-lab monitor configs/default.toml --book my_weights.csv "
+                "--credit BAMLH0A0HYM2.csv --json today.json",
+                "squeeze-lab monitor --universe --top 30"),
+    "stress": ("squeeze-lab stress --episodes jan_2026,jun_jul_2025 --synthetic 500",
+               "squeeze-lab stress --book my_weights.csv --synthetic 1000 --size 0.3 "
+               "--breadth 0.25 --momentum loses --out stress/",
+               "squeeze-lab stress --synthetic 1000 --executor dask --jobs 2"),
+}
 
 
 def _add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
@@ -337,9 +361,10 @@ def _add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress and no tables")
 
 
-def _subcommand(sub: argparse._SubParsersAction, name: str, summary: str, epilog: str,
+def _subcommand(sub: argparse._SubParsersAction, name: str, summary: str,
                 func: Any) -> argparse.ArgumentParser:
-    """One subcommand parser with its examples epilog kept as written (raw formatting)."""
+    """One subcommand parser, its :data:`EXAMPLES` as the epilog (kept as written: raw format)."""
+    epilog = "examples:\n" + "".join(f"  {line}\n" for line in EXAMPLES[name])
     p = sub.add_parser(name, help=summary, formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=epilog)
     p.set_defaults(func=func)
@@ -364,10 +389,7 @@ def _add_book_tool(p: argparse.ArgumentParser, asof_help: str) -> None:
 
 def _add_market(sub: argparse._SubParsersAction) -> None:
     """`market`: summarize a market, optionally export it as CSV the csv feed reads back."""
-    p = _subcommand(sub, "market", "summarize (and export) a market",
-                    "examples:\n  squeeze-lab market\n  squeeze-lab market --seed 3 --export market_csv/\n"
-                    "  squeeze-lab run --data csv:market_csv/   # the exported market, read back\n",
-                    cmd_market)
+    p = _subcommand(sub, "market", "summarize (and export) a market", cmd_market)
     _add_common(p, config=False)
     p.add_argument("--export", metavar="DIR", help="write the market as CSV files the csv feed reads")
     p.add_argument("--overwrite", action="store_true",
@@ -377,19 +399,14 @@ def _add_market(sub: argparse._SubParsersAction) -> None:
 
 def _add_run_and_study(sub: argparse._SubParsersAction) -> None:
     """`run` and `study`: one backtest, or several and their comparison (same arguments)."""
-    _add_common(_subcommand(sub, "run", "run one backtest into a run folder", EPILOG_RUN, cmd_run))
-    _add_common(_subcommand(
-        sub, "study", "run a study: several runs and their comparison",
-        "examples:\n  squeeze-lab study                      # configs/default.toml\n"
-        "  squeeze-lab study configs/default.toml --seed 3\n"
-        "  squeeze-lab study configs/real_universe.toml --data yahoo\n", cmd_study))
+    _add_common(_subcommand(sub, "run", "run one backtest into a run folder", cmd_run))
+    _add_common(_subcommand(sub, "study", "run a study: several runs and their comparison",
+                            cmd_study))
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     """`compare`: run folders side by side on one HTML page."""
-    p = _subcommand(sub, "compare", "compare run folders side by side",
-                    "examples:\n  squeeze-lab compare runs/book-1a2b3c4d runs/degross-5e6f7a8b\n"
-                    "  squeeze-lab compare runs/*/ --out comparison.html\n", cmd_compare)
+    p = _subcommand(sub, "compare", "compare run folders side by side", cmd_compare)
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("--out", help="HTML page to write (default: comparison.html next to the runs)")
     p.add_argument("--quiet", "-q", action="store_true")
@@ -397,12 +414,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     """`sweep`: a parameter grid on the vectorized twin (or backtrader), locally or on Dask."""
-    p = _subcommand(sub, "sweep", "run a parameter grid (vectorized twin by default)",
-                    "examples:\n  squeeze-lab sweep configs/overlay_degross.toml "
-                    "--grid overlay.threshold=1,1.5,2 --grid overlay.lookback=5,10,20\n"
-                    "  squeeze-lab sweep --grid book.gross=1,2 --jobs 2 --confirm-top 2\n"
-                    "  squeeze-lab sweep ... --executor dask --scheduler tcp://10.0.0.5:8786\n",
-                    cmd_sweep)
+    p = _subcommand(sub, "sweep", "run a parameter grid (vectorized twin by default)", cmd_sweep)
     _add_common(p)
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
                    help="a grid axis (repeatable); the sweep is the product of the axes")
@@ -418,11 +430,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def _add_monitor(sub: argparse._SubParsersAction) -> None:
     """`monitor`: the morning screen of the junk-rally signal and the crowded shorts."""
-    p = _subcommand(sub, "monitor", "the morning screen: junk-rally signal, conditions, crowded shorts",
-                    "examples:\n  squeeze-lab monitor --asof 2026-01-21\n"
-                    "  squeeze-lab monitor configs/default.toml --book my_weights.csv "
-                    "--credit BAMLH0A0HYM2.csv --json today.json\n"
-                    "  squeeze-lab monitor --universe --top 30\n", cmd_monitor)
+    p = _subcommand(sub, "monitor", "the morning screen: junk-rally signal, conditions, "
+                    "crowded shorts", cmd_monitor)
     _add_book_tool(p, "report as of this session (default: the last)")
     p.add_argument("--credit", metavar="PATH",
                    help="credit spread CSV as FRED exports it (DATE,BAMLH0A0HYM2; '.' = missing)")
@@ -438,11 +447,8 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
 
 def _add_stress(sub: argparse._SubParsersAction) -> None:
     """`stress`: the book as of a date through past episodes and synthetic squeeze paths."""
-    p = _subcommand(sub, "stress", "the book as of a date through past episodes and synthetic squeezes",
-                    "examples:\n  squeeze-lab stress --episodes jan_2026,jun_jul_2025 --synthetic 500\n"
-                    "  squeeze-lab stress --book my_weights.csv --synthetic 1000 --size 0.3 "
-                    "--breadth 0.25 --momentum loses --out stress/\n"
-                    "  squeeze-lab stress --synthetic 1000 --executor dask --jobs 2\n", cmd_stress)
+    p = _subcommand(sub, "stress", "the book as of a date through past episodes and synthetic "
+                    "squeezes", cmd_stress)
     _add_book_tool(p, "the book held at its last rebalance on or before this date (default: the last)")
     p.add_argument("--episodes", metavar="NAME,...",
                    help="episodes to replay: built-in names (feeds.episodes) or NAME:START:END")

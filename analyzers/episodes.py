@@ -293,6 +293,24 @@ def window_bounds(dates: pd.DatetimeIndex, start: Any, end: Any) -> tuple[int, i
     return int(pos[0]), int(pos[-1])
 
 
+def window_path(v: np.ndarray, a: int, b: int) -> dict[str, Any]:
+    """The numbers of an equity path ``v`` inside rows ``a..b`` (:func:`window_bounds`) that
+    :func:`episode_drawdown` reports: ``base`` (row the window return starts from), ``return``,
+    ``max_drawdown_in_window``, ``trough``, ``peak`` (the last close at the high-water mark
+    before it) and ``depth``; arrays only, for sweeps."""
+    base = a - 1 if a > 0 else 0
+    trough = a + int(np.argmin(v[a: b + 1]))
+    seg = v[: trough + 1]
+    peak = int(trough - np.argmax(seg[::-1]))  # the last close at the high-water mark
+    if a > 0:
+        win_r = v[a: b + 1] / v[a - 1: b] - 1.0
+    else:  # the first session has no return (as in BacktestResult.returns())
+        win_r = np.concatenate(([0.0], v[1: b + 1] / v[:b] - 1.0))
+    return {"base": base, "return": float(v[b] / v[base] - 1.0),
+            "max_drawdown_in_window": max_drawdown(win_r), "trough": trough, "peak": peak,
+            "depth": float(v[trough] / v[peak] - 1.0)}
+
+
 def episode_drawdown(equity: pd.Series, episode: Episode) -> dict[str, Any]:
     """How deep under water the book got inside an episode, and whether it came back.
 
@@ -322,20 +340,13 @@ def episode_drawdown(equity: pd.Series, episode: Episode) -> dict[str, Any]:
     dates = equity.index
     v = np.asarray(equity, dtype=np.float64)
     a, b = window_bounds(dates, episode.start, episode.end)
-    base = a - 1 if a > 0 else 0
-    trough = a + int(np.argmin(v[a: b + 1]))
-    seg = v[: trough + 1]
-    peak = int(trough - np.argmax(seg[::-1]))  # the last close at the high-water mark
-    depth = v[trough] / v[peak] - 1.0
+    path = window_path(v, a, b)
+    base, trough, peak, depth = path["base"], path["trough"], path["peak"], path["depth"]
     rec = None
     if depth < 0:
         later = np.flatnonzero(v[trough + 1:] >= v[peak])
         rec = trough + 1 + int(later[0]) if later.size else None
     recovered = depth >= 0 or rec is not None
-    if a > 0:
-        win_r = v[a: b + 1] / v[a - 1: b] - 1.0
-    else:  # the first session has no return (as in BacktestResult.returns())
-        win_r = np.concatenate(([0.0], v[1: b + 1] / v[:b] - 1.0))
     cut_start = a == 0 and len(pd.bdate_range(episode.start, dates[0] - pd.Timedelta(days=1))) > 0
     cut_end = b == len(dates) - 1 and len(pd.bdate_range(dates[-1] + pd.Timedelta(days=1),
                                                          episode.end)) > 0
@@ -348,8 +359,8 @@ def episode_drawdown(equity: pd.Series, episode: Episode) -> dict[str, Any]:
         "sessions": int(b - a + 1),
         "truncated": bool(cut_start or cut_end),
         "base_date": iso_day(dates[base]),
-        "return": float(v[b] / v[base] - 1.0),
-        "max_drawdown_in_window": max_drawdown(win_r),
+        "return": path["return"],
+        "max_drawdown_in_window": path["max_drawdown_in_window"],
         "peak_date": iso_day(dates[peak]),
         "peak_in_window": bool(peak >= a),
         "trough_date": iso_day(dates[trough]),

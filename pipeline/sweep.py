@@ -19,11 +19,13 @@ optional extra (``pip install 'squeeze-lab[dask]'``).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
@@ -33,7 +35,6 @@ from .sweep_executors import BookCache, dask_client, import_dask, run_dask, run_
 from .sweep_grid import Point, grid_points, parse_grid
 from .sweep_store import (
     EPISODE_METRICS,
-    METRICS,
     SweepFile,
     drop_if_empty,
     format_cell,
@@ -45,19 +46,43 @@ EXECUTORS = ("local", "dask")
 
 
 # --------------------------------------------------------------------------- one point
-def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dict[str, Any]:
-    """The sweep's metrics for one run: performance (empyrical) and each episode's drawdown."""
-    from ..analyzers.episodes import episode_drawdown
-    from ..analyzers.performance import performance_stats
+#: The performance columns of sweep.csv: the empyrical functions ``performance_stats`` calls for
+#: them, called here on the returns' array (the same numbers, without pandas: tested equal).
+PERFORMANCE_FUNCTIONS = ("annual_return", "annual_volatility", "sharpe_ratio", "sortino_ratio",
+                         "max_drawdown", "calmar_ratio")
+
+
+def performance_row(equity: np.ndarray) -> dict[str, float | None]:
+    """The sweep's performance metrics of a measured equity path (its first close is the base):
+    :func:`analyzers.performance.performance_stats`'s values for these keys, on arrays."""
+    import empyrical
+
+    from ..analyzers.performance import to_float
+
+    out: dict[str, float | None] = dict.fromkeys(PERFORMANCE_FUNCTIONS)
+    if len(equity) < 2:
+        return out
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = equity[1:] / equity[:-1] - 1.0
+        for name in PERFORMANCE_FUNCTIONS:
+            out[name] = to_float(getattr(empyrical, name)(r))
+    return out
+
+
+def summary_row(result: Any, market: Market, episodes: Mapping[str, Any],
+                windows: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The sweep's metrics for one run: performance (empyrical) and each episode's drawdown.
+
+    ``windows``: each episode's rows (:func:`analyzers.episodes.window_bounds`), when the caller
+    has them already (one chunk of points shares them).
+    """
+    from ..analyzers.episodes import window_bounds, window_path
     from ..analyzers.warmup import first_invested, measured_equity
 
-    bench = market.reference["index"] if "index" in market.reference.columns else None
     first = first_invested(result)
     equity = result.equity if first is None else measured_equity(result.equity, first)
-    returns = equity.pct_change(fill_method=None)
-    returns.iloc[0] = 0.0
-    perf = performance_stats(returns, bench)
-    row: dict[str, Any] = {k: perf.get(k) for k in METRICS if k in perf}
+    row: dict[str, Any] = performance_row(equity.to_numpy(np.float64))
     row["final_equity"] = float(result.equity.iloc[-1])
     if hasattr(result, "traded_value"):   # the twin's equity-only run (strategies.twin.EquityRun)
         traded = result.traded_value if result.n_trades else 0.0
@@ -65,8 +90,11 @@ def summary_row(result: Any, market: Market, episodes: Mapping[str, Any]) -> dic
         traded = (result.trades["size"].abs() * result.trades["price"]).sum() if len(result.trades) else 0.0
     row["turnover"] = float(traded / result.equity.mean())
     row["n_decisions"] = int(len(result.overlay_log)) if result.overlay_log is not None else 0
+    v = result.equity.to_numpy(np.float64)
     for name, ep in episodes.items():
-        dd = episode_drawdown(result.equity, ep)
+        a, b = windows[name] if windows is not None else window_bounds(result.equity.index,
+                                                                        ep.start, ep.end)
+        dd = window_path(v, a, b)
         for k in EPISODE_METRICS:
             row[f"{name}.{k}"] = dd[k]
     return row
@@ -78,42 +106,70 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
 
     Points sharing a book share its targets: computed once per chunk, or taken from ``books``
     ({book_key: Targets}; a :class:`BookCache` kept across chunks, or targets computed once for
-    the whole cluster). Importable on every worker: Dask sends it by name.
+    the whole cluster). What else does not depend on the point is also computed once per chunk:
+    the episodes' windows, the borrow terms and the overlay's detection signal.
+    Importable on every worker: Dask sends it by name.
     """
-    from ..strategies.book import book_targets
-    from ..strategies.overlay import apply_overlay
-    from ..strategies.twin import run_vectorized
+    from ..analyzers.episodes import window_bounds
+    from ..strategies.overlay import detection_signal, resolve_overlay_params
     from .run import borrow_terms, run_episodes
 
     books = BookCache() if books is None else books
-    terms_of: dict[tuple[Any, ...], Any] = {}
+    shared: dict[tuple[Any, ...], Any] = {}
+
+    def once(key: tuple[Any, ...], compute: Any) -> Any:
+        if key not in shared:
+            shared[key] = compute()
+        return shared[key]
+
     rows = []
     for p in points:
         cfg = p.config
-        episodes = run_episodes(cfg, market)
-        key = (cfg["execution"]["borrow_model"], cfg["execution"]["borrow_bps"],
-               cfg["data"].get("borrow", ""))
-        if key not in terms_of:
-            terms_of[key] = borrow_terms(cfg, market)
-        terms = terms_of[key]
+        akey = ("episodes", repr(cfg["analysis"]))
+        episodes = once(akey, lambda c=cfg: run_episodes(c, market))
+        windows = once(akey + ("windows",), lambda e=episodes: {
+            name: window_bounds(market.dates, ep.start, ep.end) for name, ep in e.items()})
+        terms = once(("terms", cfg["execution"]["borrow_model"], cfg["execution"]["borrow_bps"],
+                      cfg["data"].get("borrow", "")), lambda c=cfg: borrow_terms(c, market))
         if engine == "backtrader":
             from ..strategies.engine import run_backtrader
 
             result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")},
                                        borrow=terms)
         else:
-            if isinstance(books, BookCache):
-                book = books.get_or_build(p.book_key, lambda c=cfg: book_targets(market, **c["book"]))
-            else:
-                if p.book_key not in books:
-                    books[p.book_key] = book_targets(market, **cfg["book"])
-                book = books[p.book_key]
-            targets, log = apply_overlay(market, book, borrow_fees=terms.fee_bps, **cfg["overlay"])
-            result = run_vectorized(market, targets, overlay_log=log, detail=False, borrow=terms,
-                                    max_net_long=cfg["overlay"]["max_net_long"], **cfg["execution"])
+            ov = resolve_overlay_params(cfg["overlay"])
+            signal = None if not ov["enabled"] else once(
+                ("signal",) + tuple(ov[k] for k in SIGNAL_KEYS), lambda o=ov: detection_signal(market, o))
+            result = _run_twin(market, books, p, terms, signal)
         rows.append({"point": p.index, **{k: v for k, v in p.values},
-                     **summary_row(result, market, episodes)})
+                     **summary_row(result, market, episodes, windows)})
     return rows
+
+
+#: The overlay parameters its detection signal depends on (shared by points that agree on them).
+SIGNAL_KEYS = ("signal_lookback", "signal_vol_window", "signal_mode", "basket_names",
+               "basket_min_cap")
+
+
+def _run_twin(market: Market, books: MutableMapping[str, Any], p: Point, terms: Any,
+              signal: pd.Series | None) -> Any:
+    """One point through the twin (equity only): the book's shared targets, the overlay, the
+    engine."""
+    from ..strategies.book import book_targets
+    from ..strategies.overlay import apply_overlay
+    from ..strategies.twin import run_vectorized
+
+    cfg = p.config
+    if isinstance(books, BookCache):
+        book = books.get_or_build(p.book_key, lambda c=cfg: book_targets(market, **c["book"]))
+    else:
+        if p.book_key not in books:
+            books[p.book_key] = book_targets(market, **cfg["book"])
+        book = books[p.book_key]
+    targets, log = apply_overlay(market, book, borrow_fees=terms.fee_bps, signal=signal,
+                                 **cfg["overlay"])
+    return run_vectorized(market, targets, overlay_log=log, detail=False, borrow=terms,
+                          max_net_long=cfg["overlay"]["max_net_long"], **cfg["execution"])
 
 
 def confirm(market: Market, points: Sequence[Point], frame: pd.DataFrame, top: int,

@@ -129,19 +129,34 @@ class BorrowTerms:
 
     @cached_property
     def rate(self) -> np.ndarray:
-        """Per-day fee fraction, rows x names (computed once)."""
-        return (self.fee_bps / 1e4) / self.basis
+        """Per-day fee fraction, rows x names (computed once; one row when every row is the
+        same, as for :func:`flat_terms`)."""
+        fee = self.fee_bps
+        if fee.ndim == 2 and fee.strides[0] == 0:   # a row broadcast over dates
+            return np.broadcast_to((fee[0] / 1e4) / self.basis, fee.shape)
+        return (fee / 1e4) / self.basis
 
     @cached_property
     def limited(self) -> bool:
         """True when some availability is finite (locates and recalls can act); checked once."""
-        return bool(np.isfinite(self.available).any())
+        a = self.available
+        return bool(np.isfinite(a[:1] if a.ndim == 2 and a.strides[0] == 0 else a).any())
+
+    @cached_property
+    def charging(self) -> bool:
+        """True when some fee is not zero (borrow is charged); checked once."""
+        f = self.fee_bps
+        return bool((f[:1] if f.ndim == 2 and f.strides[0] == 0 else f).any())
 
 
 def flat_terms(n_rows: int, n_names: int, borrow_bps: float) -> BorrowTerms:
-    """Every name at ``borrow_bps``, no availability limit (today's behaviour)."""
-    return BorrowTerms(model="flat", fee_bps=np.full((n_rows, n_names), float(borrow_bps)),
-                       available=np.full((n_rows, n_names), np.inf), basis=DAY_BASIS["flat"])
+    """Every name at ``borrow_bps``, no availability limit (today's behaviour); the rows x names
+    arrays are one row broadcast (read-only, no per-run allocation)."""
+    shape = (n_rows, n_names)
+    return BorrowTerms(model="flat",
+                       fee_bps=np.broadcast_to(np.full(n_names, float(borrow_bps)), shape),
+                       available=np.broadcast_to(np.full(n_names, np.inf), shape),
+                       basis=DAY_BASIS["flat"])
 
 
 def file_terms(fee_bps: pd.DataFrame | np.ndarray, available: pd.DataFrame | np.ndarray,
@@ -458,7 +473,7 @@ class BorrowRecord:
 def make_record(terms: BorrowTerms, ledger: np.ndarray, book: BorrowBook,
                 dates: pd.DatetimeIndex, tickers: pd.Index) -> BorrowRecord:
     """The run's :class:`BorrowRecord` from its terms, ledger and locate/recall book."""
-    return BorrowRecord(model=terms.model,
-                        ledger=pd.DataFrame(ledger, index=dates, columns=tickers),
+    return BorrowRecord(model=terms.model,   # the run's own ledger, not copied
+                        ledger=pd.DataFrame(ledger, index=dates, columns=tickers, copy=False),
                         fee_bps=terms.fee_bps, events=book.frame(dates, tickers),
                         notes=terms.notes)

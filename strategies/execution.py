@@ -198,11 +198,14 @@ def price_arrays(market: Any) -> PriceArrays:
     reuses it); the arrays are read-only.
     """
     def build() -> PriceArrays:
-        prices, listed = carry_unlisted(
-            market.open.to_numpy(np.float64), market.high.to_numpy(np.float64),
-            market.low.to_numpy(np.float64), market.close.to_numpy(np.float64),
-            market.volume.to_numpy(np.float64),
-        )
+        raw = [market.frame(f).to_numpy(np.float64) for f in ("open", "high", "low", "close",
+                                                              "volume")]
+        if np.isfinite(raw[3]).all():   # nothing to carry: the frames' arrays, close in rows
+            prices = dict(zip(("open", "high", "low", "volume"), raw[:3] + raw[4:], strict=True))
+            prices["close"] = np.ascontiguousarray(raw[3])
+            listed = np.ones(raw[3].shape, dtype=bool)
+        else:
+            prices, listed = carry_unlisted(*raw)
         for arr in (*prices.values(), listed):
             arr.flags.writeable = False
         return PriceArrays(dates=market.dates, tickers=market.tickers, listed=listed, **prices)
@@ -282,7 +285,9 @@ def target_shares(weights_by_leg: np.ndarray, value: float, close: np.ndarray,
     -------
     (new_leg_shares, order_delta): ``order_delta`` is the new net minus the current net per name.
     """
-    w = np.nan_to_num(np.asarray(weights_by_leg, dtype=np.float64), nan=0.0)
+    w = np.asarray(weights_by_leg, dtype=np.float64)
+    if not np.isfinite(w).all():   # (the engines' plans are already finite)
+        w = np.nan_to_num(w, nan=0.0)
     cur = np.asarray(current_leg_shares, dtype=np.float64)
     rs = np.asarray(resize, dtype=bool)
     px = np.where(rs, close, 1.0)
@@ -361,7 +366,8 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     n_rows, n_names = len(dates), len(tickers)
     sig_rows = targets.check_against(market)
     w_t, rs_t = targets.arrays()
-    cols = tickers.get_indexer(targets.tickers)
+    cols = (np.arange(n_names) if targets.tickers.equals(tickers)
+            else tickers.get_indexer(targets.tickers))
     weights_all = np.zeros((len(sig_rows), len(LEGS), n_names))
     weights_all[:, :, cols] = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
     resize_all = np.zeros((len(sig_rows), n_names), dtype=bool)

@@ -411,116 +411,154 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
         Adjusted targets (book rows plus overlay decision rows) and the overlay log
         (:data:`OVERLAY_LOG_COLUMNS`). With ``enabled=False``: the targets unchanged and an empty
         log.
+
+    Steps: :func:`_book_rows` (the targets checked against the market), :func:`detection_signal`,
+    :func:`_breadth_gate`, :func:`regime_switch`, :func:`build_actions`, then one
+    :func:`_decision` per decision date and :func:`_assemble`.
     """
     p = resolve_overlay_params(params)
     if not p["enabled"]:
         return targets, empty_log()
-    dates = market.dates
+    book_pos = _book_rows(market, targets)
+    if len(book_pos) == 0:
+        return targets, empty_log()
+    sig = detection_signal(market, p) if signal is None else signal
+    sig_arr = sig.reindex(market.dates).to_numpy(np.float64)
+    book = _Book.of(targets, book_pos, len(market.dates))
+    _, events = regime_switch(sig_arr, p["threshold"], p["exit_threshold"], p["cooloff"],
+                              start=int(book_pos[0]), stop=len(market.dates) - 1,
+                              gate=_breadth_gate(market, p, book))
+    stack = build_actions(market, p, borrow_fees)
+    switch = dict(events)
+    rows: list[_Row] = []
+    on = False
+    for i in sorted(set(book_pos.tolist()) | set(switch)):
+        ev = switch.get(i)
+        on = True if ev == "on" else False if ev == "off" else on
+        rows.append(_decision(market, p, book, stack, i, ev, on, float(sig_arr[i]),
+                              rows[-1].weights if rows else None))
+    return _assemble(market, targets, rows)
+
+
+def detection_signal(market: Market, p: dict[str, Any]) -> pd.Series:
+    """The junk-rally signal the overlay's resolved params ``p`` ask for (point-independent in a
+    sweep over thresholds, cool-offs and actions)."""
+    return junk_rally_signal(market, lookback=p["signal_lookback"],
+                             vol_window=p["signal_vol_window"], mode=p["signal_mode"],
+                             n_names=p["basket_names"], min_cap=p["basket_min_cap"])
+
+
+def _book_rows(market: Market, targets: Targets) -> np.ndarray:
+    """Market rows of the book's signal dates, after checking tickers and dates fit."""
     if not targets.tickers.equals(market.tickers):
         raise SqueezeLabError("overlay: the targets' tickers are not the market's: build the book "
                               "targets from the same market")
     if not targets.dates.is_monotonic_increasing or targets.dates.has_duplicates:
         raise SqueezeLabError("overlay: the targets' dates are not sorted and unique: sort the "
                               "book targets by date")
-    book_pos = dates.get_indexer(targets.dates)
+    book_pos = market.dates.get_indexer(targets.dates)
     if (book_pos < 0).any():
         bad = targets.dates[book_pos < 0][0]
         raise SqueezeLabError(f"overlay: target date {bad.date()} is not a market date: build the "
                               "book targets from the same market")
-    if len(book_pos) == 0:
-        return targets, empty_log()
-    if signal is None:
-        sig = junk_rally_signal(market, lookback=p["signal_lookback"],
-                                vol_window=p["signal_vol_window"], mode=p["signal_mode"],
-                                n_names=p["basket_names"], min_cap=p["basket_min_cap"])
-    else:
-        sig = signal
-    sig_arr = sig.reindex(dates).to_numpy(np.float64)
+    return book_pos
 
-    w_book, rs_book = targets.arrays()  # (leg, date, ticker), (date, ticker)
-    n_dates = len(dates)
-    # Index of the book row in force at each market date (-1 before the first).
-    in_force = np.full(n_dates, -1)
-    in_force[book_pos] = np.arange(len(book_pos))
-    in_force = np.maximum.accumulate(in_force)
 
-    gate = None
-    if p["breadth_min"] > 0:
-        short_held = pd.DataFrame(np.where(in_force[:, None] >= 0,
-                                           w_book[LEGS.index("short")][np.maximum(in_force, 0)] < 0,
-                                           False), index=dates, columns=market.tickers)
-        br = short_breadth(market.close, short_held, p["signal_lookback"]).to_numpy()
-        gate = np.where(np.isfinite(br), br >= p["breadth_min"], False)
+@dataclass(frozen=True)
+class _Book:
+    """The book's targets as arrays: weights (leg, row, ticker), resize, reasons, and the book
+    row in force at each market date (-1 before the first)."""
 
-    _, events = regime_switch(sig_arr, p["threshold"], p["exit_threshold"], p["cooloff"],
-                              start=int(book_pos[0]), stop=n_dates - 1, gate=gate)
-    switch = dict(events)
-    is_book = np.zeros(n_dates, bool)
-    is_book[book_pos] = True
-    stack = build_actions(market, p, borrow_fees)
+    weights: np.ndarray
+    resize: np.ndarray
+    reasons: list[Any] | None
+    is_book: np.ndarray
+    in_force: np.ndarray
 
-    rows_w: list[np.ndarray] = []
-    rows_rs: list[np.ndarray] = []
-    row_dates: list[pd.Timestamp] = []
-    reasons: list[str] = []
+    @classmethod
+    def of(cls, targets: Targets, book_pos: np.ndarray, n_dates: int) -> _Book:
+        """The arrays of ``targets`` whose rows sit at market rows ``book_pos``."""
+        w_book, rs_book = targets.arrays()  # (leg, date, ticker), (date, ticker)
+        in_force = np.full(n_dates, -1)
+        in_force[book_pos] = np.arange(len(book_pos))
+        is_book = np.zeros(n_dates, bool)
+        is_book[book_pos] = True
+        reasons = targets.reasons.tolist() if len(targets.reasons) else None
+        return cls(w_book, rs_book, reasons, is_book, np.maximum.accumulate(in_force))
+
+
+def _breadth_gate(market: Market, p: dict[str, Any], book: _Book) -> np.ndarray | None:
+    """Where enough of the book's shorts rose to let the overlay switch on (``breadth_min``)."""
+    if p["breadth_min"] <= 0:
+        return None
+    in_force = book.in_force
+    held = np.where(in_force[:, None] >= 0,
+                    book.weights[LEGS.index("short")][np.maximum(in_force, 0)] < 0, False)
+    short_held = pd.DataFrame(held, index=market.dates, columns=market.tickers)
+    br = short_breadth(market.close, short_held, p["signal_lookback"]).to_numpy()
+    return np.where(np.isfinite(br), br >= p["breadth_min"], False)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One decision date's targets row: weights (leg, ticker), resize, reason, log entries."""
+
+    date: pd.Timestamp
+    weights: np.ndarray
+    resize: np.ndarray
+    reason: str
+    log: list[tuple[pd.Timestamp, float, str, float, str, str]]
+
+
+def _decision(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack, i: int,
+              ev: str | None, on: bool, sig: float, prev: np.ndarray | None) -> _Row:
+    """The targets row of decision date ``i``: the book in force, with the actions while on."""
+    j = book.in_force[i]
+    base = book.weights[:, j, :]
+    date = market.dates[i]
     log: list[tuple[pd.Timestamp, float, str, float, str, str]] = []
-    on = False
-    prev: np.ndarray | None = None
-    book_reason = targets.reasons if len(targets.reasons) else None
-    decision_pos = sorted(set(book_pos.tolist()) | set(switch))
-    for i in decision_pos:
-        ev = switch.get(i)
-        if ev == "on":
-            on = True
-        elif ev == "off":
-            on = False
-        j = in_force[i]
-        base = w_book[:, j, :].copy()
-        date = dates[i]
-        if on:
-            state = OverlayState(date=date, pos=i, signal=float(sig_arr[i]),
-                                 event="on" if ev == "on" else "rebalance",
-                                 legs={leg: base[k].copy() for k, leg in enumerate(LEGS)},
-                                 tickers=market.tickers)
-            stack(state)
-            new = np.stack([state.legs[leg] for leg in LEGS])
-            for action, size, detail in state.log:
-                log.append((date, float(sig_arr[i]), action, size, detail, state.event))
-            why = f"overlay {state.event}: {'+'.join(p['actions'])}"
-        else:
-            new = base
-            why = ""
-            if ev == "off":
-                restored = float(np.abs(base[LEGS.index("long")]).sum()
-                                 + np.abs(base[LEGS.index("short")]).sum())
-                log.append((date, float(sig_arr[i]), "re_risk", restored,
-                            f"off: signal {sig_arr[i]:.4f} < exit {p['exit_threshold']:g}; book "
-                            f"targets restored, hedge closed", "off"))
-                why = "overlay off: re-risk"
-        if is_book[i]:
-            rs = rs_book[j].copy()
-            br = book_reason.iloc[j] if book_reason is not None else "rebalance"
-            why = f"{br}; {why}" if why else str(br)
-        elif prev is None:  # cannot happen: decisions start at the first book date
-            rs = np.ones(len(market.tickers), bool)
-        else:
-            rs = (new != prev).any(axis=0)
-        rows_w.append(new)
-        rows_rs.append(rs)
-        row_dates.append(date)
-        reasons.append(why)
-        prev = new
-
-    idx = pd.DatetimeIndex(row_dates, name=targets.dates.name)
-    legs = {leg: pd.DataFrame(np.stack([w[k] for w in rows_w]), index=idx, columns=market.tickers)
-            for k, leg in enumerate(LEGS)}
-    out = Targets(legs=legs, resize=pd.DataFrame(np.stack(rows_rs), index=idx,
-                                                  columns=market.tickers),
-                  reasons=pd.Series(reasons, index=idx, dtype=object))
-    if log:
-        log_df = pd.DataFrame(log, columns=list(OVERLAY_LOG_COLUMNS))
-        log_df["date"] = pd.to_datetime(log_df["date"]).astype("datetime64[ns]")
-        log_df = log_df.astype({"signal": np.float64, "size": np.float64})
+    why = ""
+    if on:
+        state = OverlayState(date=date, pos=i, signal=sig,
+                             event="on" if ev == "on" else "rebalance",
+                             legs={leg: base[k].copy() for k, leg in enumerate(LEGS)},
+                             tickers=market.tickers)
+        stack(state)
+        new = np.stack([state.legs[leg] for leg in LEGS])
+        log = [(date, sig, action, size, detail, state.event) for action, size, detail in state.log]
+        why = f"overlay {state.event}: {'+'.join(p['actions'])}"
     else:
-        log_df = empty_log()
-    return out, log_df
+        new = base.copy()
+        if ev == "off":
+            restored = float(np.abs(base[LEGS.index("long")]).sum()
+                             + np.abs(base[LEGS.index("short")]).sum())
+            log = [(date, sig, "re_risk", restored, f"off: signal {sig:.4f} < exit "
+                    f"{p['exit_threshold']:g}; book targets restored, hedge closed", "off")]
+            why = "overlay off: re-risk"
+    if book.is_book[i]:
+        rs = book.resize[j].copy()
+        br = book.reasons[j] if book.reasons is not None else "rebalance"
+        why = f"{br}; {why}" if why else str(br)
+    elif prev is None:  # cannot happen: decisions start at the first book date
+        rs = np.ones(len(market.tickers), bool)
+    else:
+        rs = (new != prev).any(axis=0)
+    return _Row(date, new, rs, why, log)
+
+
+def _assemble(market: Market, targets: Targets, rows: list[_Row]
+              ) -> tuple[Targets, pd.DataFrame]:
+    """The adjusted :class:`Targets` and the overlay log from the decision rows."""
+    idx = pd.DatetimeIndex([r.date for r in rows], name=targets.dates.name)
+    w = np.stack([r.weights for r in rows], axis=1)   # (leg, row, ticker)
+    legs = {leg: pd.DataFrame(w[k], index=idx, columns=market.tickers, copy=False)
+            for k, leg in enumerate(LEGS)}
+    out = Targets(legs=legs, resize=pd.DataFrame(np.stack([r.resize for r in rows]), index=idx,
+                                                  columns=market.tickers, copy=False),
+                  reasons=pd.Series([r.reason for r in rows], index=idx, dtype=object))
+    log = [entry for r in rows for entry in r.log]
+    if not log:
+        return out, empty_log()
+    log_df = pd.DataFrame(log, columns=list(OVERLAY_LOG_COLUMNS))
+    log_df["date"] = pd.to_datetime(log_df["date"]).astype("datetime64[ns]")
+    return out, log_df.astype({"signal": np.float64, "size": np.float64})

@@ -9,7 +9,7 @@ backtrader run, and the reconciliation test compares two of these.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +63,17 @@ class Fills:
         })
 
     def shares(self, n_rows: int, n_names: int) -> np.ndarray:
-        """End-of-day net shares (rows x names) as the running sum of fills."""
-        delta = np.zeros((n_rows, n_names))
-        np.add.at(delta, (self.rows, self.cols), self.size)
-        return np.cumsum(delta, axis=0)
+        """End-of-day net shares (rows x names) as the running sum of fills (summed over the
+        fill rows only, then held to the next: the same additions)."""
+        out = np.zeros((n_rows, n_names))
+        if len(self.rows) == 0:
+            return out
+        rows, at = np.unique(self.rows, return_inverse=True)
+        delta = np.zeros((len(rows), n_names))
+        np.add.at(delta, (at, self.cols), self.size)
+        held = np.diff(np.append(rows, n_rows))
+        out[rows[0]:] = np.repeat(np.cumsum(delta, axis=0), held, axis=0)
+        return out
 
     def commission_by_row(self, n_rows: int) -> np.ndarray:
         """Commission paid per market row."""
@@ -77,21 +84,63 @@ class Fills:
 
 def legs_from_log(n_rows: int, n_names: int, fill_rows: np.ndarray,
                   leg_states: np.ndarray) -> np.ndarray:
-    """End-of-day shares per leg (legs x rows x names) from the leg shares set at each fill row."""
+    """End-of-day shares per leg (legs x rows x names) from the leg shares set at each fill row
+    (ascending; of equal rows the last counts), held until the next."""
     out = np.zeros((len(LEGS), n_rows, n_names))
     if len(fill_rows) == 0:
         return out
     fill_rows = np.asarray(fill_rows, dtype=np.int64)
-    which = np.searchsorted(fill_rows, np.arange(n_rows), side="right") - 1
-    held = which >= 0
     states = np.asarray(leg_states)  # (k, legs, names)
-    out[:, held, :] = np.transpose(states[which[held]], (1, 0, 2))
+    held = np.diff(np.append(fill_rows, n_rows))   # rows each state is held
+    for i in range(len(LEGS)):
+        out[i, fill_rows[0]:] = np.repeat(states[:, i, :], held, axis=0)
     return out
 
 
+class LegFrames(Mapping[str, pd.DataFrame]):
+    """``{leg: DataFrame dates x tickers}`` of end-of-day shares, each frame built on first use
+    from the leg shares set at each fill row (:func:`legs_from_log`'s rule, one leg at a time).
+
+    What ``BacktestResult.leg_shares`` holds when an engine hands its fills log over: a run that
+    never looks at its legs (a sweep, a reconciliation) does not build three dates x tickers
+    frames. Behaves as a read-only dict.
+    """
+
+    def __init__(self, dates: pd.DatetimeIndex, tickers: pd.Index, fill_rows: np.ndarray,
+                 leg_states: np.ndarray) -> None:
+        self._dates, self._tickers = dates, tickers
+        self._rows = np.asarray(fill_rows, dtype=np.int64)
+        self._states = np.asarray(leg_states, dtype=np.float64).reshape(
+            len(self._rows), len(LEGS), len(tickers))
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, leg: str) -> pd.DataFrame:
+        if leg not in self._frames:
+            i = LEGS.index(leg) if leg in LEGS else None
+            if i is None:
+                raise KeyError(leg)
+            out = np.zeros((len(self._dates), len(self._tickers)))
+            if len(self._rows):
+                held = np.diff(np.append(self._rows, len(self._dates)))
+                out[self._rows[0]:] = np.repeat(self._states[:, i, :], held, axis=0)
+            self._frames[leg] = pd.DataFrame(out, index=self._dates, columns=self._tickers,
+                                             copy=False)
+        return self._frames[leg]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(LEGS)
+
+    def __len__(self) -> int:
+        return len(LEGS)
+
+    def __repr__(self) -> str:
+        return f"LegFrames({len(self._dates)} dates x {len(self._tickers)} tickers, {list(LEGS)})"
+
+
 def frames_by_leg(legs: np.ndarray, dates: pd.DatetimeIndex, tickers: pd.Index) -> dict[str, pd.DataFrame]:
-    """{leg: DataFrame dates x tickers} from a (legs, rows, names) array."""
-    return {leg: pd.DataFrame(legs[i], index=dates, columns=tickers) for i, leg in enumerate(LEGS)}
+    """{leg: DataFrame dates x tickers} from a (legs, rows, names) array (not copied)."""
+    return {leg: pd.DataFrame(legs[i], index=dates, columns=tickers, copy=False)
+            for i, leg in enumerate(LEGS)}
 
 
 def costs_frame(dates: pd.DatetimeIndex, commission: np.ndarray, borrow: np.ndarray) -> pd.DataFrame:
@@ -116,7 +165,8 @@ class BacktestResult:
 
     - ``equity``/``cash``: portfolio value and cash at each close (index: market dates).
     - ``shares``: end-of-day shares held per ticker; ``leg_shares[leg]`` the same split by leg
-      (long, short, hedge), summing to ``shares``.
+      (long, short, hedge), summing to ``shares`` (a dict, or :class:`LegFrames` that builds
+      each leg's frame on first use).
     - ``trades``: one row per fill, columns :data:`TRADE_COLUMNS` (+ anything else).
     - ``costs``: per date, columns ``commission`` and ``borrow`` (money, positive = paid).
     - ``overlay_log``: one row per overlay decision (date, signal, action, size, ...).
@@ -130,7 +180,7 @@ class BacktestResult:
     equity: pd.Series
     cash: pd.Series
     shares: pd.DataFrame
-    leg_shares: dict[str, pd.DataFrame]
+    leg_shares: Mapping[str, pd.DataFrame]
     trades: pd.DataFrame
     costs: pd.DataFrame
     targets: Targets | None = None
@@ -160,18 +210,16 @@ class BacktestResult:
             margin_calls).
         """
         n_rows, n_names = len(dates), len(tickers)
+        leg_shares: Mapping[str, pd.DataFrame]
         if isinstance(legs, tuple):
-            fill_rows, states = legs
-            if len(states) == 0:
-                states = np.zeros((0, len(LEGS), n_names))
-            leg_shares = frames_by_leg(legs_from_log(n_rows, n_names, fill_rows, states),
-                                       dates, tickers)
+            leg_shares = LegFrames(dates, tickers, *legs)   # built on first use
         else:
             leg_shares = dict(legs or {})
         return cls(
             equity=pd.Series(np.asarray(equity, np.float64), index=dates, name="equity"),
             cash=pd.Series(np.asarray(cash, np.float64), index=dates, name="cash"),
-            shares=pd.DataFrame(fills.shares(n_rows, n_names), index=dates, columns=tickers),
+            shares=pd.DataFrame(fills.shares(n_rows, n_names), index=dates, columns=tickers,
+                                copy=False),   # a new array, not shared
             leg_shares=leg_shares,
             trades=fills.frame(dates, tickers),
             costs=costs_frame(dates, fills.commission_by_row(n_rows),

@@ -70,7 +70,7 @@ class Targets:
         """Check the targets fit ``market`` (tickers in it, sorted unique signal dates on its
         dates); return the signal rows (market row of each signal date)."""
         tickers = market.tickers
-        if not self.tickers.isin(tickers).all():
+        if not self.tickers.equals(tickers) and not self.tickers.isin(tickers).all():
             bad = self.tickers[~self.tickers.isin(tickers)]
             raise SqueezeLabError(
                 f"targets name tickers not in the market ({', '.join(map(str, bad[:5]))}): "

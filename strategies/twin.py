@@ -2,11 +2,16 @@
 
 It reproduces what :mod:`strategies.engine` gets from backtrader (fills at the next open, the same
 sizing from the portfolio value at the signal close, commission, slippage capped at high/low, and
-the same per-name borrow charges, locates and recalls, :mod:`strategies.borrow`) so that a sweep of thousands of parameter
-points can run on it and any backtrader run can be reconciled against it. Python loops only over
-action rows — signal rows and margin calls (:mod:`strategies.limits`) — each O(n_names) NumPy;
-the days in between are valued and checked against ``max_leverage`` vectorized. The result is
-assembled by ``BacktestResult.from_fills``, like backtrader's.
+the same per-name borrow charges, locates and recalls, :mod:`strategies.borrow`) so that a sweep of
+thousands of parameter points can run on it and any backtrader run can be reconciled against it.
+Python loops only over action rows — signal rows and margin calls (:mod:`strategies.limits`) —
+each O(n_names) NumPy; the days in between are valued and checked against ``max_leverage``
+vectorized. The result is assembled by ``BacktestResult.from_fills``, like backtrader's.
+
+:func:`run_vectorized` is a sequence of named steps over one :class:`_Run` (what the run reads)
+and one :class:`_Held` (what it holds): :func:`_value_rows`, :func:`_first_breach`,
+:func:`_next_action`, :func:`_account_rules`, :func:`_overnight_borrow`, :func:`_check_cash`,
+:func:`_fill`, then :func:`_equity_run` or :func:`_detail_result`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from .borrow import (
 )
 from .execution import (
     SHARE_QUANTUM,
+    ActionPlan,
+    PriceArrays,
     commission_rate,
     commissions,
     fill_prices,
@@ -72,6 +79,57 @@ class EquityRun:
         return r
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What one run reads (fixed) and the per-row records it writes (equity, cash, borrow)."""
+
+    market: Any
+    p: dict[str, Any]
+    px: PriceArrays
+    plan: ActionPlan
+    close_raw: np.ndarray        # signal closes, NaN where not listed
+    days: np.ndarray             # calendar days since the previous row (PriceArrays.days)
+    c_rate: float
+    slip: float
+    terms: BorrowTerms
+    book: BorrowBook
+    charging: bool
+    equity: np.ndarray
+    cash: np.ndarray
+    borrow_day: np.ndarray
+    ledger: np.ndarray | None    # borrow per row and name (BacktestResult.borrow_record)
+    detail: bool                 # keep what only the full result needs (ledger, order labels)
+
+
+@dataclass
+class _Held:
+    """What the run holds between action rows, and what it has recorded so far."""
+
+    pos: np.ndarray
+    avgp: np.ndarray
+    legs: np.ndarray
+    cash: float
+    nxt: int = 0                 # first row not yet valued
+    checked: int = 0             # first row not yet checked for a margin call or a recall
+    first_fill: int | None = None
+    fills: list[dict[str, np.ndarray]] = field(default_factory=list)
+    fill_rows: list[int] = field(default_factory=list)
+    leg_states: list[np.ndarray] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Action:
+    """One action row: its close, the cash there, the legs wanted and why."""
+
+    t: int
+    cash: float
+    legs: np.ndarray
+    exits: np.ndarray
+    resized: np.ndarray | None
+    reason: str
+
+
 def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | None = None,
                    detail: bool = True, borrow: BorrowTerms | None = None,
                    max_net_long: float = 0.9, **exec_params: Any) -> BacktestResult | EquityRun:
@@ -99,168 +157,223 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     where a held short exceeds what can be borrowed (:meth:`strategies.borrow.BorrowBook.
     first_recall`), each handled as backtrader's ``SqueezeBook.next`` handles it.
     """
-    p = resolve_exec_params(exec_params)
-    px = price_arrays(market)
-    plan = plan_actions(market, targets)
-    n_rows, n_names = px.close.shape
-    close_raw = market.close.to_numpy(np.float64)
-    c_rate = commission_rate(p["commission_bps"])
-    slip = slippage_rate(p["slippage_bps"])
-    terms = borrow if borrow is not None else resolve_terms(p["borrow_model"], market,
-                                                            p["borrow_bps"])
-    book = BorrowBook(terms, max_net_long, SHARE_QUANTUM if p["fractional"] else 1.0)
-    charging = bool(terms.fee_bps.any())
-    ledger = np.zeros((n_rows, n_names))  # borrow per row and name (BacktestResult.borrow_record)
-    days = px.days
-
-    equity = np.empty(n_rows)
-    cash_arr = np.empty(n_rows)
-    borrow_day = np.zeros(n_rows)
-    pos = np.zeros(n_names)
-    avgp = np.zeros(n_names)
-    legs = np.zeros((len(LEGS), n_names))
-    cash = p["cash"]
-    nxt = 0  # first row not yet valued
-
-    fills: list[dict[str, np.ndarray]] = []
-    fill_rows: list[int] = []
-    leg_states: list[np.ndarray] = []
-
-    def value_rows(start: int, stop: int, cash: float) -> float:
-        """Value rows start..stop (inclusive) with no fills; returns the cash at ``stop``."""
-        if stop < start:
-            return cash
-        seg = slice(start, stop + 1)
-        short = pos < 0
-        ledger[seg] = 0.0  # rows valued again after an earlier action are booked anew
-        if charging and short.any():
-            cols = np.flatnonzero(short)
-            rows = np.arange(start, stop + 1)
-            per_name = row_charges(terms, rows, days[seg], cols, pos[cols], avgp[cols], px.close)
-            ledger[np.ix_(rows, cols)] = per_name
-            b = per_name.sum(axis=1)
-            borrow_day[seg] = b
-            cash_seg = cash - np.cumsum(b)
-        else:
-            borrow_day[seg] = 0.0
-            cash_seg = np.full(stop + 1 - start, cash)
-        cash_arr[seg] = cash_seg
-        equity[seg] = cash_seg + px.close[seg] @ pos
-        return float(cash_seg[-1])
-
-    first_fill: int | None = None
-    max_lev = p["max_leverage"]
-    calls: list[dict[str, Any]] = []
-    checked = 0  # first row whose close has not been checked against max_leverage
-
-    def first_breach(start: int, stop: int) -> int | None:
-        """First row in start..stop (inclusive, valued, no fills) whose gross / equity exceeds
-        max_leverage, or None; the last market row has no next open and is never called."""
-        stop = min(stop, n_rows - 2)
-        if not max_lev or stop < start or not pos.any():
-            return None
-        seg = slice(start, stop + 1)
-        gross = np.abs(px.close[seg] * pos).sum(axis=1)
-        eq = equity[seg]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lev = np.where(eq > 0, gross / np.where(eq > 0, eq, 1.0),
-                           np.where(gross > 0, np.inf, 0.0))
-        hit = np.flatnonzero(lev > max_lev)
-        return start + int(hit[0]) if len(hit) else None
-
+    run = _setup(market, targets, borrow, max_net_long, exec_params, detail)
+    n_names = run.px.close.shape[1]
+    held = _Held(pos=np.zeros(n_names), avgp=np.zeros(n_names),
+                 legs=np.zeros((len(LEGS), n_names)), cash=run.p["cash"])
     k = 0
-    while True:
-        t_plan = int(plan.rows[k]) if k < len(plan.rows) else n_rows - 1
-        cash_plan = value_rows(nxt, t_plan, cash)
-        r = first_breach(checked, t_plan - 1)
-        rc = book.first_recall(checked, min(t_plan - 1, n_rows - 2), legs)
-        hits = [x for x in (r, rc) if x is not None]
-        if not hits and k >= len(plan.rows):
-            break
-        if not hits:
-            t, cash, weights, resize = t_plan, cash_plan, plan.weights[k], plan.resize[k]
-            new_legs, delta = target_shares(weights, equity[t], close_raw[t], legs, resize,
-                                            p["fractional"])
-            reason_k, exits, resized = plan.reasons[k], plan.exits[k], resize
-            k += 1
-        else:  # a margin call or a recall on a row without a signal: the book as held, then
-            t = min(hits)  # the rules below
-            cash = float(cash_arr[t])
-            new_legs, exits, resized = legs, np.zeros(n_names, dtype=bool), None
-            reason_k = "margin_call" if t == r else ""
-        f = t + 1
-        nxt = max(nxt, t + 1)
-        # locates and recalls (strategies.borrow), then the account limits
-        new_legs, why = book.adjust(t, new_legs, close_raw[t], float(equity[t]), resized)
-        new_legs, acted = apply_limits(new_legs, legs, px.close[t], close_raw[t], float(equity[t]),
-                                       cash, plan.tradable_next[t], p, c_rate)
-        for rec in acted:
-            calls.append({"date": market.dates[t], "fill_date": market.dates[f], **rec})
-        if acted:
-            reason_k = LIMIT_REASON[acted[0]["rule"]]
-        delta = new_legs.sum(axis=0) - legs.sum(axis=0)
-        seq = order_sequence(delta)
-        # the fill bar: borrow on the position held overnight, then the orders at the open
-        b = 0.0
-        if charging:
-            mark = avgp if terms.mark == "average" else px.close[t]
-            per = charges(days[f], terms.rate[t], pos, mark)
-            ledger[f] = per
-            b = float(np.sum(per))
-        cash_before = cash
-        cash -= b
-        if len(seq):
-            price = fill_prices(px.open[f], px.high[f], px.low[f], delta > 0, slip)
-            pre = rejected_orders(cash_before, delta, np.where(np.isfinite(close_raw[t]), close_raw[t], 0.0),
-                                  pos, c_rate, seq, submit_check=True)
-            real = rejected_orders(cash, delta, price, pos, c_rate, seq)
-            if pre.any() or real.any():
-                j = seq[int(np.argmax(pre | real))]
-                raise SqueezeLabError("vectorized twin: " + refusal_message(
-                    int((pre | real).sum()), str(market.tickers[j]), float(delta[j]),
-                    market.dates[t].date().isoformat(), float(equity[t]), p["cash_buffer"],
-                    verb="would be rejected"))
-            first_fill = f if first_fill is None else first_fill
-            d = delta[seq]
-            pr = price[seq]
-            cm = commissions(d, pr, c_rate)
-            cash -= float(np.sum(d * pr)) + float(np.sum(cm))
-            pos, avgp = update_positions(pos, avgp, delta, price)
-            labels = leg_labels(legs, new_legs)
-            reason = np.array([order_reason(reason_k, why[j] if why is not None else "")
-                               for j in seq], dtype=object)
-            reason[exits[seq]] = "delist_exit"
-            fills.append({"rows": np.full(len(seq), f), "cols": seq, "size": d, "price": pr,
-                          "commission": cm, "leg": labels[seq], "reason": reason})
-        legs = new_legs
-        fill_rows.append(f)
-        leg_states.append(new_legs)
-        borrow_day[f] = b
-        cash_arr[f] = cash
-        equity[f] = cash + px.close[f] @ pos
-        nxt = f + 1
-        checked = f
-
+    while (act := _next_action(run, held, k)) is not None:
+        k += act.resized is not None
+        new_legs, why, reason = _account_rules(run, held, act)
+        _fill(run, held, act, new_legs, why, reason)
     log = overlay_log if overlay_log is not None else pd.DataFrame()
     if not detail:
-        traded = [np.abs(x["size"]) * x["price"] for x in fills]
-        return EquityRun(equity=pd.Series(equity, index=market.dates, name="equity"),
-                         cash=pd.Series(cash_arr, index=market.dates, name="cash"),
-                         # summed as the trades table's column would be (pandas)
-                         traded_value=float(pd.Series(np.concatenate(traded) if traded
-                                                      else np.zeros(0)).sum()),
-                         n_trades=int(sum(len(x) for x in traded)), overlay_log=log,
-                         first_fill=None if first_fill is None else market.dates[first_fill],
-                         margin_calls=margin_calls_frame(calls))
+        return _equity_run(run, held, log)
+    return _detail_result(run, held, targets, log)
+
+
+def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_long: float,
+           exec_params: dict[str, Any], detail: bool) -> _Run:
+    """Resolve the run's parameters, prices, plan and borrow terms; allocate its records."""
+    p = resolve_exec_params(exec_params)
+    px = price_arrays(market)
+    n_rows, n_names = px.close.shape
+    terms = borrow if borrow is not None else resolve_terms(p["borrow_model"], market,
+                                                            p["borrow_bps"])
+    return _Run(market=market, p=p, px=px, plan=plan_actions(market, targets),
+                close_raw=market.close.to_numpy(np.float64), days=px.days, c_rate=commission_rate(
+                    p["commission_bps"]), slip=slippage_rate(p["slippage_bps"]), terms=terms,
+                book=BorrowBook(terms, max_net_long, SHARE_QUANTUM if p["fractional"] else 1.0),
+                charging=terms.charging, equity=np.empty(n_rows),
+                cash=np.empty(n_rows), borrow_day=np.zeros(n_rows),
+                ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail)
+
+
+def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> float:
+    """Value rows start..stop (inclusive) with no fills; returns the cash at ``stop``."""
+    if stop < start:
+        return cash
+    seg = slice(start, stop + 1)
+    short = held.pos < 0
+    if run.ledger is not None:
+        run.ledger[seg] = 0.0  # rows valued again after an earlier action are booked anew
+    if run.charging and short.any():
+        cols = np.flatnonzero(short)
+        rows = np.arange(start, stop + 1)
+        per_name = row_charges(run.terms, rows, run.days[seg], cols, held.pos[cols],
+                               held.avgp[cols], run.px.close)
+        if run.ledger is not None:
+            run.ledger[seg, cols] = per_name
+        b = per_name.sum(axis=1)
+        run.borrow_day[seg] = b
+        cash_seg = cash - np.cumsum(b)
+    else:
+        run.borrow_day[seg] = 0.0
+        cash_seg = np.full(stop + 1 - start, cash)
+    run.cash[seg] = cash_seg
+    run.equity[seg] = cash_seg + run.px.close[seg] @ held.pos
+    return float(cash_seg[-1])
+
+
+def _first_breach(run: _Run, held: _Held, start: int, stop: int) -> int | None:
+    """First row in start..stop (inclusive, valued, no fills) whose gross / equity exceeds
+    max_leverage, or None; the last market row has no next open and is never called."""
+    max_lev = run.p["max_leverage"]
+    stop = min(stop, len(run.equity) - 2)
+    if not max_lev or stop < start or not held.pos.any():
+        return None
+    seg = slice(start, stop + 1)
+    gross = np.abs(run.px.close[seg] * held.pos).sum(axis=1)
+    eq = run.equity[seg]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lev = np.where(eq > 0, gross / np.where(eq > 0, eq, 1.0),
+                       np.where(gross > 0, np.inf, 0.0))
+    hit = np.flatnonzero(lev > max_lev)
+    return start + int(hit[0]) if len(hit) else None
+
+
+def _next_action(run: _Run, held: _Held, k: int) -> _Action | None:
+    """Value up to the next signal row ``k``; the first margin call or recall before it acts
+    first (the book as held); None after the last signal when nothing is left to act on."""
+    plan, n_rows = run.plan, len(run.equity)
+    t_plan = int(plan.rows[k]) if k < len(plan.rows) else n_rows - 1
+    cash_plan = _value_rows(run, held, held.nxt, t_plan, held.cash)
+    r = _first_breach(run, held, held.checked, t_plan - 1)
+    rc = run.book.first_recall(held.checked, min(t_plan - 1, n_rows - 2), held.legs)
+    hits = [x for x in (r, rc) if x is not None]
+    if not hits and k >= len(plan.rows):
+        return None
+    if hits:
+        t = min(hits)
+        return _Action(t=t, cash=float(run.cash[t]), legs=held.legs,
+                       exits=np.zeros(len(held.pos), dtype=bool), resized=None,
+                       reason="margin_call" if t == r else "")
+    new_legs, _ = target_shares(plan.weights[k], run.equity[t_plan], run.close_raw[t_plan],
+                                held.legs, plan.resize[k], run.p["fractional"])
+    return _Action(t=t_plan, cash=cash_plan, legs=new_legs, exits=plan.exits[k],
+                   resized=plan.resize[k], reason=plan.reasons[k])
+
+
+def _account_rules(run: _Run, held: _Held, act: _Action
+                   ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Locates and recalls (:mod:`strategies.borrow`), then the account limits, at the close of
+    ``act.t``: the legs to hold, the borrow label per name, and the orders' reason."""
+    t = act.t
+    f = t + 1
+    equity = float(run.equity[t])
+    new_legs, why = run.book.adjust(t, act.legs, run.close_raw[t], equity, act.resized)
+    new_legs, acted = apply_limits(new_legs, held.legs, run.px.close[t], run.close_raw[t],
+                                   equity, act.cash, run.plan.tradable_next[t], run.p, run.c_rate)
+    dates = run.market.dates
+    for rec in acted:
+        held.calls.append({"date": dates[t], "fill_date": dates[f], **rec})
+    reason = LIMIT_REASON[acted[0]["rule"]] if acted else act.reason
+    return new_legs, why, reason
+
+
+def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
+    """Borrow on the shorts held from the close of ``t`` into the fill bar ``f`` (booked at f)."""
+    if not run.charging:
+        return 0.0
+    mark = held.avgp if run.terms.mark == "average" else run.px.close[t]
+    per = charges(run.days[f], run.terms.rate[t], held.pos, mark)
+    if run.ledger is not None:
+        run.ledger[f] = per
+    return float(np.sum(per))
+
+
+def _check_cash(run: _Run, held: _Held, t: int, delta: np.ndarray, price: np.ndarray,
+                seq: np.ndarray, cash_before: float, cash: float) -> None:
+    """Raise where backtrader would refuse an order for cash: at the signal close
+    (``checksubmit``) or at the fill."""
+    close_t = run.close_raw[t]
+    pre = rejected_orders(cash_before, delta, np.where(np.isfinite(close_t), close_t, 0.0),
+                          held.pos, run.c_rate, seq, submit_check=True)
+    real = rejected_orders(cash, delta, price, held.pos, run.c_rate, seq)
+    if pre.any() or real.any():
+        j = seq[int(np.argmax(pre | real))]
+        market = run.market
+        raise SqueezeLabError("vectorized twin: " + refusal_message(
+            int((pre | real).sum()), str(market.tickers[j]), float(delta[j]),
+            market.dates[t].date().isoformat(), float(run.equity[t]), run.p["cash_buffer"],
+            verb="would be rejected"))
+
+
+def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.ndarray | None,
+          reason: str) -> None:
+    """The fill bar: overnight borrow, then the orders at the open (sells first), then the
+    bar's close valued with the new holdings."""
+    t, f = act.t, act.t + 1
+    delta = new_legs.sum(axis=0) - held.legs.sum(axis=0)
+    seq = order_sequence(delta)
+    cash_before = act.cash
+    b = _overnight_borrow(run, held, t, f)
+    cash = cash_before - b
+    if len(seq):
+        px = run.px
+        price = fill_prices(px.open[f], px.high[f], px.low[f], delta > 0, run.slip)
+        _check_cash(run, held, t, delta, price, seq, cash_before, cash)
+        held.first_fill = f if held.first_fill is None else held.first_fill
+        d, pr = delta[seq], price[seq]
+        cm = commissions(d, pr, run.c_rate)
+        cash -= float(np.sum(d * pr)) + float(np.sum(cm))
+        held.pos, held.avgp = update_positions(held.pos, held.avgp, delta, price)
+        fill = {"size": d, "price": pr}
+        if run.detail:
+            fill.update(rows=np.full(len(seq), f), cols=seq, commission=cm,
+                        leg=leg_labels(held.legs, new_legs)[seq],
+                        reason=_order_reasons(reason, why, seq, act.exits))
+        held.fills.append(fill)
+    held.legs = new_legs
+    held.fill_rows.append(f)
+    held.leg_states.append(new_legs)
+    run.borrow_day[f] = b
+    run.cash[f] = cash
+    run.equity[f] = cash + run.px.close[f] @ held.pos
+    held.cash = cash
+    held.nxt = f + 1
+    held.checked = f
+
+
+def _order_reasons(reason: str, why: np.ndarray | None, seq: np.ndarray,
+                   exits: np.ndarray) -> np.ndarray:
+    """Each order's reason: the row's, with a borrow label where a locate acted, ``delist_exit``
+    for forced exits."""
+    if why is None:
+        out = np.full(len(seq), reason, dtype=object)
+    else:
+        out = np.array([order_reason(reason, why[j]) for j in seq], dtype=object)
+    out[exits[seq]] = "delist_exit"
+    return out
+
+
+def _equity_run(run: _Run, held: _Held, log: pd.DataFrame) -> EquityRun:
+    """The equity-only result (:class:`EquityRun`)."""
+    dates = run.market.dates
+    traded = [np.abs(x["size"]) * x["price"] for x in held.fills]
+    return EquityRun(equity=pd.Series(run.equity, index=dates, name="equity", copy=False),
+                     cash=pd.Series(run.cash, index=dates, name="cash", copy=False),
+                     # summed as the trades table's column would be (pandas)
+                     traded_value=float(pd.Series(np.concatenate(traded) if traded
+                                                  else np.zeros(0)).sum()),
+                     n_trades=int(sum(len(x) for x in traded)), overlay_log=log,
+                     first_fill=None if held.first_fill is None else dates[held.first_fill],
+                     margin_calls=margin_calls_frame(held.calls))
+
+
+def _detail_result(run: _Run, held: _Held, targets: Targets, log: pd.DataFrame
+                   ) -> BacktestResult:
+    """The full result, assembled by ``BacktestResult.from_fills`` as backtrader's is."""
+    market = run.market
     return BacktestResult.from_fills(
-        market.dates, market.tickers, equity=equity, cash=cash_arr, borrow=borrow_day,
-        fills=Fills.from_parts(fills),
-        legs=(np.asarray(fill_rows, dtype=np.int64), np.asarray(leg_states)),
+        market.dates, market.tickers, equity=run.equity, cash=run.cash, borrow=run.borrow_day,
+        fills=Fills.from_parts(held.fills),
+        legs=(np.asarray(held.fill_rows, dtype=np.int64), np.asarray(held.leg_states)),
         targets=targets,
         overlay_log=log,
         engine="vectorized",
         rejected_orders=0,
-        margin_calls=margin_calls_frame(calls),
-        info={"exec": p, "n_signals": int(len(plan.rows))},
-        borrow_record=make_record(terms, ledger, book, market.dates, market.tickers),
+        margin_calls=margin_calls_frame(held.calls),
+        info={"exec": run.p, "n_signals": int(len(run.plan.rows))},
+        borrow_record=make_record(run.terms, run.ledger, run.book, market.dates, market.tickers),
     )

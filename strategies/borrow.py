@@ -387,7 +387,9 @@ def row_charges(terms: BorrowTerms, rows: np.ndarray, days: np.ndarray, cols: np
     carried closes (market rows x all names). Same operations as :func:`charges`.
     """
     prev = np.maximum(np.asarray(rows, np.int64) - 1, 0)
-    rate = terms.rate[np.ix_(prev, cols)]
+    r = terms.rate
+    rate = (np.broadcast_to(r[0, cols], (len(prev), len(cols))) if r.strides[0] == 0
+            else r[np.ix_(prev, cols)])   # one row broadcast (flat_terms): no gather
     price = (np.broadcast_to(avg_price[None, :], rate.shape) if terms.mark == "average"
              else close[np.ix_(prev, cols)])
     return charges(np.asarray(days)[:, None], rate, np.broadcast_to(size[None, :], rate.shape),

@@ -373,8 +373,9 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     resize_all = np.zeros((len(sig_rows), n_names), dtype=bool)
     resize_all[:, cols] = rs_t
 
-    listed = market.tradable.to_numpy(bool)
-    can_trade = market.tradable_next.to_numpy(bool)
+    listed = price_arrays(market).listed      # Market.tradable, computed once per market
+    can_trade = np.zeros_like(listed)          # Market.tradable_next
+    can_trade[:-1] = listed[:-1] & listed[1:]
     # forced exits: signal on the bar before the last listed bar of names delisting in range
     any_live = listed.any(axis=0)
     last = n_rows - 1 - np.argmax(listed[::-1], axis=0)

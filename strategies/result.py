@@ -150,6 +150,10 @@ def costs_frame(dates: pd.DatetimeIndex, commission: np.ndarray, borrow: np.ndar
 
 def margin_calls_frame(records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """The margin-call log (:data:`MARGIN_CALL_COLUMNS`) from one dict per call."""
+    if not records:   # the usual case, built from typed empty columns (a sweep makes many)
+        return pd.DataFrame({c: np.zeros(0, "datetime64[s]") if c in ("date", "fill_date")
+                             else np.zeros(0, object if c == "rule" else np.float64)
+                             for c in MARGIN_CALL_COLUMNS})
     frame = pd.DataFrame(list(records), columns=list(MARGIN_CALL_COLUMNS))
     for col in ("date", "fill_date"):
         frame[col] = pd.to_datetime(frame[col])

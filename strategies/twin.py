@@ -110,6 +110,7 @@ class _Held:
     legs: np.ndarray
     cash: float
     nxt: int = 0                 # first row not yet valued
+    valued: int = 0              # first row never valued (rows before it may be valued again)
     checked: int = 0             # first row not yet checked for a margin call or a recall
     first_fill: int | None = None
     fills: list[dict[str, np.ndarray]] = field(default_factory=list)
@@ -195,8 +196,9 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
         return cash
     seg = slice(start, stop + 1)
     short = held.pos < 0
-    if run.ledger is not None:
-        run.ledger[seg] = 0.0  # rows valued again after an earlier action are booked anew
+    if run.ledger is not None and start < held.valued:   # rows valued again after an earlier
+        run.ledger[start:min(stop + 1, held.valued)] = 0.0   # action are booked anew
+    held.valued = max(held.valued, stop + 1)
     if run.charging and short.any():
         cols = np.flatnonzero(short)
         rows = np.arange(start, stop + 1)
@@ -223,8 +225,12 @@ def _first_breach(run: _Run, held: _Held, start: int, stop: int) -> int | None:
     if not max_lev or stop < start or not held.pos.any():
         return None
     seg = slice(start, stop + 1)
-    gross = np.abs(run.px.close[seg] * held.pos).sum(axis=1)
     eq = run.equity[seg]
+    # closes are positive, so close @ |pos| is the gross to rounding: far enough under the limit
+    # on every row, no row breaches (the exact test below decides everything closer)
+    if (eq > 0).all() and (run.px.close[seg] @ np.abs(held.pos) < (max_lev * (1 - 1e-9)) * eq).all():
+        return None
+    gross = np.abs(run.px.close[seg] * held.pos).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lev = np.where(eq > 0, gross / np.where(eq > 0, eq, 1.0),
                        np.where(gross > 0, np.inf, 0.0))
@@ -287,8 +293,12 @@ def _check_cash(run: _Run, held: _Held, t: int, delta: np.ndarray, price: np.nda
     """Raise where backtrader would refuse an order for cash: at the signal close
     (``checksubmit``) or at the fill."""
     close_t = run.close_raw[t]
-    pre = rejected_orders(cash_before, delta, np.where(np.isfinite(close_t), close_t, 0.0),
-                          held.pos, run.c_rate, seq, submit_check=True)
+    close_t = np.where(np.isfinite(close_t), close_t, 0.0)
+    if _cash_stays_positive(cash_before, delta, close_t, run.c_rate, seq) and \
+            _cash_stays_positive(cash, delta, price, run.c_rate, seq):
+        return   # no order can be refused: the running cash never goes below zero
+    pre = rejected_orders(cash_before, delta, close_t, held.pos, run.c_rate, seq,
+                          submit_check=True)
     real = rejected_orders(cash, delta, price, held.pos, run.c_rate, seq)
     if pre.any() or real.any():
         j = seq[int(np.argmax(pre | real))]
@@ -297,6 +307,14 @@ def _check_cash(run: _Run, held: _Held, t: int, delta: np.ndarray, price: np.nda
             int((pre | real).sum()), str(market.tickers[j]), float(delta[j]),
             market.dates[t].date().isoformat(), float(run.equity[t]), run.p["cash_buffer"],
             verb="would be rejected"))
+
+
+def _cash_stays_positive(cash: float, delta: np.ndarray, price: np.ndarray, rate: float,
+                         seq: np.ndarray) -> bool:
+    """True when the running cash through the orders ``seq`` (as
+    :func:`strategies.execution.rejected_orders` runs it) never goes below zero."""
+    d, p = delta[seq], price[seq]
+    return bool((cash - np.cumsum(d * p + np.abs(d) * rate * p) >= 0).all())
 
 
 def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.ndarray | None,

@@ -185,7 +185,8 @@ class PriceArrays:
     @property
     def days(self) -> np.ndarray:
         """Calendar days since the previous row (0 on the first), as backtrader's credit counts them."""
-        d = self.dates.normalize().asi8 // (86_400 * 10**9)
+        day_ns = 86_400 * 10**9
+        d = (self.dates.asi8 if self.dates.tz is None else self.dates.normalize().asi8) // day_ns
         out = np.zeros(len(d), dtype=np.int64)
         out[1:] = np.diff(d)
         return out
@@ -377,8 +378,14 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     can_trade = np.zeros_like(listed)          # Market.tradable_next
     can_trade[:-1] = listed[:-1] & listed[1:]
     # forced exits: signal on the bar before the last listed bar of names delisting in range
-    any_live = listed.any(axis=0)
-    last = n_rows - 1 - np.argmax(listed[::-1], axis=0)
+    # (only names not listed on the last bar can: the others' last listed bar is the last)
+    any_live = np.ones(n_names, dtype=bool)
+    last = np.full(n_names, n_rows - 1)
+    gone = np.flatnonzero(~listed[-1])
+    if len(gone):
+        sub = listed[:, gone]
+        any_live[gone] = sub.any(axis=0)
+        last[gone] = n_rows - 1 - np.argmax(sub[::-1], axis=0)
     exit_row = last - 1
     delists = any_live & (last < n_rows - 1) & (exit_row >= 0)
     delists &= listed[np.clip(exit_row, 0, None), np.arange(n_names)]
@@ -396,18 +403,17 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
         sig_reason = reasons_src.reindex(targets.dates).tolist()
     else:
         sig_reason = [reasons_src.get(d, "") if len(reasons_src) else "" for d in targets.dates]
-    for i, r in enumerate(rows):
-        k = k_of_sig.get(int(r))
-        if k is not None:
-            weights[i] = weights_all[k]
-            resize[i] = resize_all[k] & can_trade[r]
-            reason = sig_reason[k]
-            reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
-                           else str(reason))
-        else:
-            reasons.append("delist_exit")
-        ex = exit_mask[r]
-        weights[i][:, ex] = 0.0
-        resize[i] |= ex
-    return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exit_mask[rows],
+    ks = [k_of_sig.get(int(r)) for r in rows]
+    on_sig = np.array([k is not None for k in ks], dtype=bool)
+    kk = np.array([k for k in ks if k is not None], dtype=np.int64)
+    weights[on_sig] = weights_all[kk]
+    resize[on_sig] = resize_all[kk] & can_trade[rows[on_sig]]
+    for k in ks:
+        reason = sig_reason[k] if k is not None else "delist_exit"
+        reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
+                       else str(reason))
+    exits = exit_mask[rows]
+    weights = np.where(exits[:, None, :], 0.0, weights)
+    resize |= exits
+    return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exits,
                       reasons=tuple(reasons), tradable_next=can_trade)

@@ -432,10 +432,11 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     switch = dict(events)
     rows: list[_Row] = []
     on = False
-    for i in sorted(set(book_pos.tolist()) | set(switch)):
+    decisions = sorted(set(book_pos.tolist()) | set(switch))
+    for i, date in zip(decisions, market.dates[decisions], strict=True):
         ev = switch.get(i)
         on = True if ev == "on" else False if ev == "off" else on
-        rows.append(_decision(market, p, book, stack, i, ev, on, float(sig_arr[i]),
+        rows.append(_decision(market, p, book, stack, (i, date), ev, on, float(sig_arr[i]),
                               rows[-1].weights if rows else None))
     return _assemble(market, targets, rows)
 
@@ -510,12 +511,14 @@ class _Row:
     log: list[tuple[pd.Timestamp, float, str, float, str, str]]
 
 
-def _decision(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack, i: int,
-              ev: str | None, on: bool, sig: float, prev: np.ndarray | None) -> _Row:
-    """The targets row of decision date ``i``: the book in force, with the actions while on."""
+def _decision(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack,
+              at: tuple[int, pd.Timestamp], ev: str | None, on: bool, sig: float,
+              prev: np.ndarray | None) -> _Row:
+    """The targets row of decision ``at`` (market row, date): the book in force, with the
+    actions while on."""
+    i, date = at
     j = book.in_force[i]
     base = book.weights[:, j, :]
-    date = market.dates[i]
     log: list[tuple[pd.Timestamp, float, str, float, str, str]] = []
     why = ""
     if on:
@@ -559,6 +562,8 @@ def _assemble(market: Market, targets: Targets, rows: list[_Row]
     log = [entry for r in rows for entry in r.log]
     if not log:
         return out, empty_log()
-    log_df = pd.DataFrame(log, columns=list(OVERLAY_LOG_COLUMNS))
-    log_df["date"] = pd.to_datetime(log_df["date"]).astype("datetime64[ns]")
-    return out, log_df.astype({"signal": np.float64, "size": np.float64})
+    date, signal, action, size, detail, event = zip(*log, strict=True)
+    return out, pd.DataFrame({   # built by column (the dtypes a frame of the tuples infers)
+        "date": pd.DatetimeIndex(date).as_unit("ns"), "signal": np.array(signal, np.float64),
+        "action": pd.Series(action).array, "size": np.array(size, np.float64),
+        "detail": pd.Series(detail).array, "event": pd.Series(event).array})

@@ -54,6 +54,60 @@ def _seq_sum(values: np.ndarray) -> float:
     return float(np.cumsum(values)[-1]) if len(values) else 0.0
 
 
+def _table(columns: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(table, column of each sequence): one 2-D array holding every per-data sequence.
+
+    When all of them are column views of one float64 table (:func:`strategies.bt_borrow.add_borrow`
+    passes views of the borrow terms' rate and mark tables) that table is used as it is, with no
+    copy; otherwise the sequences are stacked side by side.
+    """
+    base = getattr(columns[0], "base", None)
+    if isinstance(base, np.ndarray) and base.ndim == 2 and base.dtype == np.float64:
+        start, step = base.__array_interface__["data"][0], base.strides[1]
+        cols = []
+        for c in columns:
+            if not (isinstance(c, np.ndarray) and c.base is base and c.shape == base.shape[:1]
+                    and c.strides == base.strides[:1]):
+                break
+            off = c.__array_interface__["data"][0] - start
+            if step <= 0 or off % step or not 0 <= off // step < base.shape[1]:
+                break
+            cols.append(off // step)
+        else:
+            return base, np.asarray(cols, dtype=np.int64)
+    table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    return table, np.arange(len(columns))
+
+
+def _plain_copyable(cls: type) -> bool:
+    """``copy.copy`` of an instance is a new object with the same ``__dict__`` (no hooks, slots)."""
+    return (not hasattr(cls, "__copy__") and not hasattr(cls, "__slots__")
+            and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+            and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None)
+            and cls.__new__ is object.__new__)
+
+
+def clone_order(order: Any) -> Any:
+    """``order.clone()`` (backtrader's ``Order.clone``: ``copy.copy`` of the order with its
+    ``executed`` marked pending and copied) without ``copy``'s generic reduce protocol.
+
+    For plain classes ``copy.copy`` builds ``cls.__new__(cls)`` and updates its ``__dict__``
+    from the original's; this does the same directly. Orders or order data that customize
+    cloning or copying take their own ``clone()``.
+    """
+    cls, ex = type(order), order.executed
+    if (cls.clone is not bt.Order.clone or type(ex).clone is not bt.OrderData.clone
+            or not _plain_copyable(cls) or not _plain_copyable(type(ex))):
+        return order.clone()
+    ex.markpending()
+    new_ex = object.__new__(type(ex))
+    new_ex.__dict__.update(ex.__dict__)
+    obj = object.__new__(cls)
+    obj.__dict__.update(order.__dict__)
+    obj.__dict__["executed"] = new_ex
+    return obj
+
+
 class CreditBook(MutableMapping):
     """Credit interest per data: a ``defaultdict(float)`` look-alike backed by arrays.
 
@@ -203,14 +257,15 @@ class ArrayBroker(bt.brokers.BackBroker):
         self._rate_rows = self._mark_rows = self._has_mark = self._ledger = None
         if self._vector.any():
             n_bars = len(self._dtline.array)
-            self._rate_rows = np.column_stack([np.asarray(ci.p.rate, np.float64) if v else
-                                               np.full(n_bars, ci._creditrate)
-                                               for ci, v in zip(cis, self._vector, strict=True)])
+            self._rate_rows, self._rate_col = _table(
+                [ci.p.rate if v else np.full(n_bars, ci._creditrate)
+                 for ci, v in zip(cis, self._vector, strict=True)])
             self._has_mark = np.array([bool(v and ci.p.mark is not None)
                                        for ci, v in zip(cis, self._vector, strict=True)])
-            self._mark_rows = np.column_stack([np.asarray(ci.p.mark, np.float64) if m else
-                                               np.zeros(n_bars)
-                                               for ci, m in zip(cis, self._has_mark, strict=True)])
+            if self._has_mark.any():
+                self._mark_rows, self._mark_col = _table(
+                    [ci.p.mark if m else np.zeros(n_bars)
+                     for ci, m in zip(cis, self._has_mark, strict=True)])
             self._ledger = next(ci.p.ledger for ci, v in zip(cis, self._vector, strict=True) if v)
             self._ledger_col = np.array([ci.p.col if v else -1
                                          for ci, v in zip(cis, self._vector, strict=True)])
@@ -261,6 +316,10 @@ class ArrayBroker(bt.brokers.BackBroker):
         super().stop()
 
     # ------------------------------------------------------------------ per bar
+    def notify(self, order: Any) -> None:
+        """``BackBroker.notify``: queue a copy of the order for the strategy (:func:`clone_order`)."""
+        self.notifs.append(clone_order(order))
+
     def _execute(self, order: Any, ago: Any = None, price: Any = None, cash: Any = None,
                  position: Any = None, dtcoc: Any = None) -> Any:
         out = super()._execute(order, ago=ago, price=price, cash=cash, position=position,
@@ -326,8 +385,10 @@ class ArrayBroker(bt.brokers.BackBroker):
             rate, price = self._rate[held], self._price[held]
         else:  # BorrowCommInfo: the fee and mark of the previous bar (see its _get_credit_interest)
             t = self._dtline.idx
-            rate = self._rate_rows[t - 1, held]
-            price = np.where(self._has_mark[held], self._mark_rows[t - 1, held], self._price[held])
+            rate = self._rate_rows[t - 1, self._rate_col[held]]
+            price = (self._price[held] if self._mark_rows is None else
+                     np.where(self._has_mark[held], self._mark_rows[t - 1, self._mark_col[held]],
+                              self._price[held]))
         dcredit = np.where(charged, days * rate * np.abs(size) * price, 0.0)
         if self._ledger is not None:
             book = charged & self._vector[held]

@@ -37,10 +37,10 @@ class BorrowCommInfo(SqueezeCommInfo):
     def _get_credit_interest(self, data: Any, size: float, price: float, days: int,
                              dt0: Any, dt1: Any) -> float:
         t = len(data) - 1  # the bar being charged; the short was held at the close of t - 1
-        px = price if self.p.mark is None else self.p.mark[t - 1]
+        px = price if self.p.mark is None else float(self.p.mark[t - 1])
         # strategies.borrow.charges for one short (longs never get here: interest_long=False),
         # in scalar form: the same operations in the same order, so the same float
-        charge = days * self.p.rate[t - 1] * abs(size) * px
+        charge = days * float(self.p.rate[t - 1]) * abs(size) * px
         self.p.ledger[t, self.p.col] += charge
         return charge
 
@@ -50,15 +50,17 @@ def add_borrow(broker: Any, names: list[str], terms: BorrowTerms, close: np.ndar
     """Give every named data its :class:`BorrowCommInfo`; returns the ledger they fill.
 
     ``names``: the feeds' names in the terms' column order; ``close``: carried closes
-    (rows x names) used as the mark when ``terms.mark == "close"``.
+    (rows x names) used as the mark when ``terms.mark == "close"``. Each scheme's ``rate`` and
+    ``mark`` are column views of those two tables (no per-name copies; :class:`ArrayBroker
+    <strategies.array_broker.ArrayBroker>` reads the tables themselves).
     """
     n_rows, n_names = terms.fee_bps.shape
     ledger = np.zeros((n_rows, n_names))
     rate = terms.rate
     for j, name in enumerate(names):
-        mark = None if terms.mark == "average" else close[:, j].tolist()
+        mark = None if terms.mark == "average" else close[:, j]
         broker.addcommissioninfo(
             BorrowCommInfo(commission=commission_rate(commission_bps), interest=0.0,
-                           rate=rate[:, j].tolist(), mark=mark, ledger=ledger, col=j),
+                           rate=rate[:, j], mark=mark, ledger=ledger, col=j),
             name=name)
     return ledger

@@ -248,6 +248,13 @@ class SqueezeBook(bt.Strategy):
                     "status": order.getstatusname(), "equity": float(self.broker.getvalue()),
                 })
 
+    def clear(self) -> None:
+        """``Strategy.clear`` without its ``_orders`` archive: backtrader appends every order
+        notification (a clone per status change, three per filled order) to ``_orders`` and never
+        reads it; the book keeps what it needs (``leg_log``, the recorder's fills)."""
+        self._orderspending = []
+        self._tradespending = []
+
     def stop(self) -> None:
         if self.rejected and self.p.raise_on_reject:
             first = self.rejections[0]

@@ -273,3 +273,48 @@ def test_creditbook_behaves_as_defaultdict(ops):
         assert list(book) == list(ref)
         assert book.values() == list(ref.values())
         assert len(book) == len(ref)
+
+
+def test_clone_order_is_backtraders_clone(market):
+    """The broker's notification copies equal ``Order.clone()``: same attributes, own executed."""
+    from squeeze_lab.strategies.array_broker import clone_order
+
+    seen: list[tuple[dict, dict]] = []
+
+    class Check(bt.Analyzer):
+        def notify_order(self, order: bt.Order) -> None:
+            state = dict(order.executed.__dict__)   # clone() marks the executed bits pending
+            a = clone_order(order)
+            after_a = dict(order.executed.__dict__)
+            order.executed.__dict__.update(state)
+            b = order.clone()
+            assert after_a == order.executed.__dict__
+            assert type(a) is type(b) and a is not order and a.executed is not order.executed
+            da, db = dict(a.__dict__), dict(b.__dict__)
+            ea, eb = da.pop("executed").__dict__, db.pop("executed").__dict__
+            seen.append((da, db))
+            assert da == db and ea == eb
+
+    c = make_cerebro(market, borrow_bps=250.0)
+    c.addstrategy(SqueezeBook, market=market, targets=random_targets(market, 4, every=5))
+    c.addanalyzer(Check, _name="check")
+    c.run()
+    assert len(seen) > 10
+
+
+def test_borrow_tables_are_read_in_place(market):
+    """The per-name borrow schemes hold column views of the terms' tables; the broker reads the
+    tables themselves (no per-name lists, no stacked copy)."""
+    from squeeze_lab.strategies.borrow import resolve_terms
+    from squeeze_lab.strategies.execution import price_arrays
+
+    terms = resolve_terms("crowding", market, 250.0)
+    c = make_cerebro(market, borrow=terms)
+    c.addstrategy(SqueezeBook, market=market, targets=random_targets(market, 4, every=5),
+                  borrow=terms)
+    c.run()
+    br = c.broker
+    assert br._fast
+    assert br._rate_rows is terms.rate
+    np.testing.assert_array_equal(br._rate_col, np.arange(len(market.tickers)))
+    assert br._mark_rows is price_arrays(market).close   # crowding fees: marked at the close

@@ -131,6 +131,81 @@ def _cost_series(result: BacktestResult, dates: pd.DatetimeIndex, col: str) -> n
     return np.zeros(len(dates))
 
 
+def _fill_pnl(trades: pd.DataFrame | None, dates: pd.DatetimeIndex, tickers: pd.Index,
+              C: np.ndarray) -> np.ndarray:
+    """Money made by each day's fills of each name, marked at the close (dates x tickers)."""
+    D = np.zeros(C.shape)
+    V = np.zeros(C.shape)
+    if trades is not None and not trades.empty:
+        dpos = date_positions(dates, trades["date"], "a fill")
+        tpos = tickers.get_indexer(trades["ticker"])
+        size = trades["size"].to_numpy(np.float64)
+        np.add.at(D, (dpos, tpos), size)
+        np.add.at(V, (dpos, tpos), size * trades["price"].to_numpy(np.float64))
+    D *= C
+    D -= V
+    return D
+
+
+def _leg_pnl(S: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """PnL per (leg, date, ticker): the leg's carry plus its share of the fills' PnL ``F``.
+
+    Each leg's share of a name's fills is its change in shares over the net change; where the
+    legs' changes cancel (a crossing inside the book), the whole fill PnL goes to the leg that
+    held the most shares (the long leg when none). Computed leg by leg, one (dates x tickers)
+    array at a time, with the same float operations in the same order as the whole-array form
+    ``prevS * dC + where(ok, dS / sum(dS), fallback) * F``.
+    """
+    n_legs = S.shape[0]
+    dC = np.empty_like(C)
+    dC[:1] = C[:1] - C[:1]
+    np.subtract(C[1:], C[:-1], out=dC[1:])
+
+    def prev(i: int) -> np.ndarray:
+        out = np.empty_like(C)
+        out[:1] = 0.0
+        out[1:] = S[i, :-1]
+        return out
+
+    tot = np.zeros_like(C)
+    scale = np.zeros_like(C)
+    best = np.zeros_like(C)
+    fallback = np.zeros(C.shape, dtype=np.int8)
+    for i in range(n_legs):
+        p = prev(i)
+        d = S[i] - p
+        if i == 0:
+            tot[:] = d
+            scale[:] = np.abs(d)
+        else:
+            tot += d
+            scale += np.abs(d)
+        a = np.abs(p)
+        a += np.abs(S[i])
+        if i == 0:
+            best[:] = a
+        else:   # argmax over legs: the first leg with the largest holding
+            more = a > best
+            fallback[more] = i
+            best[more] = a[more]
+    del best
+    np.maximum(scale, 1e-300, out=scale)
+    scale *= 1e-9
+    ok = np.abs(tot) > scale
+    del scale
+    by_leg = np.empty_like(S)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(n_legs):
+            p = prev(i)
+            w = S[i] - p
+            w /= tot
+            np.copyto(w, fallback == i, where=~ok)   # 1.0 for the fallback leg, else 0.0
+            w *= F
+            p *= dC
+            np.add(p, w, out=by_leg[i])
+    return by_leg
+
+
 def attribute(result: BacktestResult, close: pd.DataFrame,
               initial_equity: float | None = None) -> Attribution:
     """Split each day's PnL into long, short and hedge legs, commission and borrow.
@@ -163,29 +238,7 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
 
     S = leg_arrays(result, dates, tickers)
     C = close_array(close, dates, tickers)
-    prevS = np.concatenate((np.zeros((len(LEGS), 1, m)), S[:, :-1]), axis=1)
-    prevC = np.concatenate((C[:1], C[:-1]), axis=0)
-    carry = prevS * (C - prevC)[None]
-
-    D = np.zeros((n, m))
-    V = np.zeros((n, m))
-    if trades is not None and not trades.empty:
-        dpos = date_positions(dates, trades["date"], "a fill")
-        tpos = tickers.get_indexer(trades["ticker"])
-        size = trades["size"].to_numpy(np.float64)
-        np.add.at(D, (dpos, tpos), size)
-        np.add.at(V, (dpos, tpos), size * trades["price"].to_numpy(np.float64))
-    F = D * C - V  # money made by the day's fills, marked at the close
-
-    dS = S - prevS
-    tot = dS.sum(axis=0)
-    scale = np.abs(dS).sum(axis=0)
-    ok = np.abs(tot) > 1e-9 * np.maximum(scale, 1e-300)
-    w = np.divide(dS, tot[None], out=np.zeros_like(dS), where=ok[None])
-    fallback = np.argmax(np.abs(prevS) + np.abs(S), axis=0)  # 0 (long) when nothing is held
-    w_fb = (np.arange(len(LEGS))[:, None, None] == fallback[None]).astype(np.float64)
-    w = np.where(ok[None], w, w_fb)
-    by_leg = carry + w * F[None]
+    by_leg = _leg_pnl(S, C, _fill_pnl(trades, dates, tickers, C))
 
     commission = -_cost_series(result, dates, "commission")
     borrow = -_cost_series(result, dates, "borrow")

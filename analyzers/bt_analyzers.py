@@ -86,18 +86,22 @@ class _Collector(Recorder):
         return measured_equity(eq, first)
 
     def _close_frame(self) -> pd.DataFrame:
-        return self.closes()
+        """Every data's close per bar, read once for all the analyzers of the strategy."""
+        return self.once("closes", self.closes)
 
     def _result(self) -> BacktestResult:
-        """The run as a BacktestResult (one assembly: ``Recorder.result``), legs from the
-        strategy's log when it has one."""
+        """The run as a BacktestResult (one assembly: ``Recorder.result``, shared by the
+        analyzers of the strategy), legs from the strategy's log when it has one."""
+        result, self._legs_from, self._leg_mismatch = self.once("result", self._build_result)
+        return result
+
+    def _build_result(self) -> tuple[BacktestResult, str, float]:
         dates, names = self._dates(), self._names
         legs, source = _strategy_legs(self.strategy, dates, names)
         result = self.result(legs, strict=False, engine="backtrader-analyzer")
-        self._legs_from = source
-        self._leg_mismatch = (float(np.abs(sum(legs.values()) - result.shares).to_numpy().max())
-                              if legs and len(dates) else 0.0)
-        return result
+        mismatch = (float(np.abs(sum(legs.values()) - result.shares).to_numpy().max())
+                    if legs and len(dates) else 0.0)
+        return result, source, mismatch
 
     def get_analysis(self) -> dict[str, Any]:
         """The analysis as plain JSON-able python values (see the class docstring)."""
@@ -270,8 +274,6 @@ class LegAttribution(_Collector):
         result = self._result()
         attr: Attribution = attribute(result, self._close_frame(),
                                       initial_equity=self._start_cash)
-        self.result = result
-        self.attribution = attr
         keep, skipped = split_episodes(_episodes_param(self.p.episodes, attr.dates), attr.dates)
         out: dict[str, Any] = {
             "legs_from": self._legs_from,

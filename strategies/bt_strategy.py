@@ -43,6 +43,7 @@ STRATEGY_PARAMS: tuple[tuple[str, Any], ...] = (
     ("raise_on_reject", True),  # raise SqueezeLabError at stop() if any order was refused
     ("market", None),           # a feeds.market.Market (None: built from the datas)
     ("targets", None),          # Targets to execute as given (None: book + overlay from market)
+    ("overlay_log", None),      # the overlay's log of those targets (default: an empty frame)
     ("borrow", None),           # strategies.borrow.BorrowTerms (None: flat, no availability limit)
 )
 
@@ -113,6 +114,17 @@ def market_from_datas(datas: list[Any]) -> Any:
     return Market(**frames, attributes=attributes, source="backtrader-datas")
 
 
+def book_and_overlay(market: Any, params: Mapping[str, Any], terms: Any) -> tuple[Targets, pd.DataFrame]:
+    """(targets, overlay log) of the book and overlay params on ``market`` with borrow ``terms``
+    (what :class:`SqueezeBook` executes when no targets are given)."""
+    from .book import book_targets
+    from .overlay import apply_overlay
+
+    targets = book_targets(market, **{k: params[k] for k in BOOK.names if k in params})
+    return apply_overlay(market, targets, borrow_fees=terms.fee_bps,
+                         **{k: params[k] for k in OVERLAY.names if k in params})
+
+
 class SqueezeBook(bt.Strategy):
     """Executes per-leg target weights at the next open; sells before buys; no order refused.
 
@@ -140,16 +152,11 @@ class SqueezeBook(bt.Strategy):
             if not isinstance(self.p.targets, Targets):
                 raise SqueezeLabError("SqueezeBook targets= must be a strategies.targets.Targets")
             self.targets = self.p.targets
-            self.overlay_log = pd.DataFrame()
+            log = self.p.overlay_log
+            self.overlay_log = log if log is not None else pd.DataFrame()
         else:
-            from .book import book_targets
-            from .overlay import apply_overlay
-
-            book_kw = {k: getattr(self.p, k) for k in BOOK.names}
-            overlay_kw = {k: getattr(self.p, k) for k in OVERLAY.names}
-            targets = book_targets(market, **book_kw)
-            self.targets, self.overlay_log = apply_overlay(market, targets,
-                                                           borrow_fees=terms.fee_bps, **overlay_kw)
+            self.targets, self.overlay_log = book_and_overlay(
+                market, {k: getattr(self.p, k) for k in (*BOOK.names, *OVERLAY.names)}, terms)
         self.plan = plan_actions(market, self.targets)
         self.tickers = market.tickers
         by_name = {d._name: d for d in self.datas}

@@ -48,7 +48,7 @@ from .array_broker import ArrayBroker
 from .borrow import BorrowTerms, make_record, resolve_terms
 from .bt_borrow import add_borrow
 from .bt_feed import feeds_for
-from .bt_strategy import SqueezeBook, flat_params
+from .bt_strategy import SqueezeBook, book_and_overlay, flat_params
 from .execution import (
     SqueezeCommInfo,
     dates_to_num,
@@ -125,7 +125,7 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     else:
         flat = params
     exec_keys = set(EXECUTION.names)
-    strat_keys = set(SqueezeBook.params._getkeys()) - {"market", "targets"}
+    strat_keys = set(SqueezeBook.params._getkeys()) - {"market", "targets", "overlay_log"}
     unknown = sorted(set(flat) - exec_keys - strat_keys)
     if unknown:
         raise SqueezeLabError(f"unknown parameter {unknown[0]!r}: check the config section keys")
@@ -160,10 +160,15 @@ def run_backtrader(market: Any, params: Mapping[str, Any] | None = None,
     strat_p, exec_p = split_params(params)
     terms = borrow if borrow is not None else resolve_terms(exec_p["borrow_model"], market,
                                                             exec_p["borrow_bps"])
+    overlay_log = None
+    if targets is None:   # before the feeds are loaded: the signals' scratch memory is reused
+        targets, overlay_log = book_and_overlay(
+            market, {**dict(SqueezeBook.params._gettuple()), **strat_p}, terms)
     cerebro = make_cerebro(market, cash=exec_p["cash"], commission_bps=exec_p["commission_bps"],
                            slippage_bps=exec_p["slippage_bps"], borrow_bps=exec_p["borrow_bps"],
                            checksubmit=checksubmit, borrow=terms)
-    cerebro.addstrategy(SqueezeBook, market=market, targets=targets, borrow=terms, **strat_p)
+    cerebro.addstrategy(SqueezeBook, market=market, targets=targets, overlay_log=overlay_log,
+                        borrow=terms, **strat_p)
     cerebro.addanalyzer(Recorder, _name=RECORDER)
     for name, spec in (analyzers or {}).items():
         if name == RECORDER:

@@ -23,12 +23,43 @@ from .result import BacktestResult, Fills
 _FILL_KEYS = ("dt", "data", "size", "price", "comm", "leg", "reason")
 
 
+class _Tape:
+    """What one strategy's run did, recorded once and read by every :class:`Recorder` on it."""
+
+    def __init__(self, datas: list[Any], broker: Any) -> None:
+        n = max((d.buflen() for d in datas), default=0) or 256
+        self.names = [d._name or f"data{i}" for i, d in enumerate(datas)]
+        self.name_of = {id(d): name for d, name in zip(datas, self.names, strict=True)}
+        self.value = np.full(n, np.nan)
+        self.cash = np.full(n, np.nan)
+        self.credit = np.full(n, np.nan)
+        self.dt = np.full(n, np.nan)
+        self.keep_closes = False
+        self.per_bar = False  # closes copied per bar (memory-saving buffers only), set on bar one
+        self.close_rows: list[list[float]] = []
+        self.n = 0
+        self.folded = 0.0  # borrow int2pnl moved into closing commissions
+        self.start_cash = float(getattr(broker, "startingcash", broker.getcash()))
+        self.fills: dict[str, list[Any]] = {k: [] for k in _FILL_KEYS}
+        self.memo: dict[Any, Any] = {}   # values derived from the finished tape (see Recorder.once)
+
+    def grow(self) -> None:
+        for name in ("value", "cash", "credit", "dt"):
+            arr = getattr(self, name)
+            setattr(self, name, np.concatenate([arr, np.full_like(arr, np.nan)]))
+
+
 class Recorder(bt.Analyzer):
     """Broker value, cash and cumulative borrow per bar (preallocated arrays) and every fill.
 
     Params: ``closes`` (also keep every data's close per bar). ``get_analysis()``: ``dt``,
     ``value``, ``cash``, ``credit`` (arrays, one per bar) and ``fills`` {dt, data, size, price,
     comm, leg, reason} lists.
+
+    Several recorders on one strategy (the engine's and the project's analyzers, which subclass
+    it) share one recording: the first one started writes it, bar by bar and fill by fill, and
+    the others read it at ``stop()`` (their ``next``/``notify_order`` do nothing), so adding an
+    analyzer adds no per-bar work. The tape hangs on the strategy as ``_squeeze_tape``.
     """
 
     params = (("closes", False),)
@@ -36,51 +67,62 @@ class Recorder(bt.Analyzer):
     keep_closes = False
 
     def start(self) -> None:
-        n = max((d.buflen() for d in self.datas), default=0) or 256
-        self._names = [d._name or f"data{i}" for i, d in enumerate(self.datas)]
-        self._name_of = {id(d): name for d, name in zip(self.datas, self._names, strict=True)}
-        self._value = np.full(n, np.nan)
-        self._cash = np.full(n, np.nan)
-        self._credit = np.full(n, np.nan)
-        self._dt = np.full(n, np.nan)
+        tape = getattr(self.strategy, "_squeeze_tape", None)
+        self._writer = tape is None
+        if tape is None:
+            tape = self.strategy._squeeze_tape = _Tape(list(self.datas), self.strategy.broker)
+        self._tape = tape
+        tape.keep_closes = tape.keep_closes or bool(self.p.closes or self.keep_closes)
         self._keep_closes = bool(self.p.closes or self.keep_closes)
-        self._per_bar = False  # closes copied per bar (memory-saving buffers only), set on bar one
-        self._close_rows: list[list[float]] = []
-        self._n = 0
-        self._folded = 0.0  # borrow int2pnl moved into closing commissions
-        broker = self.strategy.broker
-        self._start_cash = float(getattr(broker, "startingcash", broker.getcash()))
-        self.fills: dict[str, list[Any]] = {k: [] for k in _FILL_KEYS}
 
-    def _grow(self) -> None:
-        for name in ("_value", "_cash", "_credit", "_dt"):
-            arr = getattr(self, name)
-            setattr(self, name, np.concatenate([arr, np.full_like(arr, np.nan)]))
+    # the recording, read through the shared tape
+    _names = property(lambda self: self._tape.names)
+    _value = property(lambda self: self._tape.value)
+    _cash = property(lambda self: self._tape.cash)
+    _credit = property(lambda self: self._tape.credit)
+    _dt = property(lambda self: self._tape.dt)
+    _n = property(lambda self: self._tape.n)
+    _per_bar = property(lambda self: self._tape.per_bar)
+    _start_cash = property(lambda self: self._tape.start_cash)
+    fills = property(lambda self: self._tape.fills)
+
+    def once(self, key: Any, compute: Any) -> Any:
+        """``compute()`` once per finished run for all the recorders of the strategy (results,
+        closes frames: the same for each of them)."""
+        memo = self._tape.memo
+        key = (key, self._tape.n, len(self._tape.fills["dt"]))
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def next(self) -> None:
-        i = self._n
-        if i >= len(self._value):
-            self._grow()
+        if not self._writer:
+            return
+        tape = self._tape
+        i = tape.n
+        if i >= len(tape.value):
+            tape.grow()
         broker = self.strategy.broker
-        self._value[i] = broker.getvalue()
-        self._cash[i] = broker.getcash()
-        self._credit[i] = sum(broker.d_credit.values()) + self._folded
-        self._dt[i] = self.strategy.datetime[0]
-        if self._keep_closes:
+        tape.value[i] = broker.getvalue()
+        tape.cash[i] = broker.getcash()
+        tape.credit[i] = sum(broker.d_credit.values()) + tape.folded
+        tape.dt[i] = self.strategy.datetime[0]
+        if tape.keep_closes:
             if i == 0:
-                self._per_bar = not all(_unbounded(d) for d in self.datas)
-            if self._per_bar:
-                self._close_rows.append([d.close[0] if len(d) else np.nan for d in self.datas])
-        self._n = i + 1
+                tape.per_bar = not all(_unbounded(d) for d in self.datas)
+            if tape.per_bar:
+                tape.close_rows.append([d.close[0] if len(d) else np.nan for d in self.datas])
+        tape.n = i + 1
 
     def notify_order(self, order: bt.Order) -> None:
-        if order.status not in (order.Completed, order.Partial):
+        if not self._writer or order.status not in (order.Completed, order.Partial):
             return
+        tape = self._tape
         int2pnl = bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
         cinfo = getattr(order, "comminfo", None)
-        name = self._name_of.get(id(order.data), order.data._name)
+        name = tape.name_of.get(id(order.data), order.data._name)
         info = order.info
-        f = self.fills
+        f = tape.fills
         for bit in order.executed.iterpending():
             if bit is None:
                 break
@@ -88,7 +130,7 @@ class Recorder(bt.Analyzer):
             if bit.closed and int2pnl and cinfo is not None:
                 # int2pnl adds the accrued short interest to the closing commission: keep it as borrow
                 proper = cinfo.getcommission(bit.closed, bit.price) + bit.openedcomm
-                self._folded += comm - proper
+                tape.folded += comm - proper
                 comm = proper
             f["dt"].append(bit.dt)
             f["data"].append(name)
@@ -114,7 +156,8 @@ class Recorder(bt.Analyzer):
         if not self._keep_closes:
             raise SqueezeLabError("Recorder was added without closes=True: closes were not kept")
         if self._per_bar:
-            closes = np.asarray(self._close_rows, dtype=np.float64).reshape(self._n, len(self._names))
+            closes = np.asarray(self._tape.close_rows, dtype=np.float64).reshape(self._n,
+                                                                              len(self._names))
         else:
             closes = closes_at(list(self.datas), self._dt[:self._n])
         return pd.DataFrame(closes, index=self._dates(), columns=self._names)

@@ -234,7 +234,7 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
     trades = result.trades
     if trades is not None and not trades.empty:
         tickers = tickers.union(pd.Index(trades["ticker"].unique()), sort=False)
-    n, m = len(dates), len(tickers)
+    n = len(dates)
 
     S = leg_arrays(result, dates, tickers)
     C = close_array(close, dates, tickers)

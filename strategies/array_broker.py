@@ -54,27 +54,15 @@ def _seq_sum(values: np.ndarray) -> float:
     return float(np.cumsum(values)[-1]) if len(values) else 0.0
 
 
-def _table(columns: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(table, column of each sequence): one 2-D array holding every per-data sequence.
+def _table(columns: list[Any], shared: Any = None, cols: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(table, column of each data): one rows x datas array holding every data's sequence.
 
-    When all of them are column views of one float64 table (:func:`strategies.bt_borrow.add_borrow`
-    passes views of the borrow terms' rate and mark tables) that table is used as it is, with no
-    copy; otherwise the sequences are stacked side by side.
+    ``shared``: a table every sequence is already a column of (``cols``: which one), used in
+    place (:func:`strategies.bt_borrow.add_borrow` passes the borrow terms' rate and mark
+    tables); otherwise the sequences are stacked side by side.
     """
-    base = getattr(columns[0], "base", None)
-    if isinstance(base, np.ndarray) and base.ndim == 2 and base.dtype == np.float64:
-        start, step = base.__array_interface__["data"][0], base.strides[1]
-        cols = []
-        for c in columns:
-            if not (isinstance(c, np.ndarray) and c.base is base and c.shape == base.shape[:1]
-                    and c.strides == base.strides[:1]):
-                break
-            off = c.__array_interface__["data"][0] - start
-            if step <= 0 or off % step or not 0 <= off // step < base.shape[1]:
-                break
-            cols.append(off // step)
-        else:
-            return base, np.asarray(cols, dtype=np.int64)
+    if shared is not None:
+        return shared, np.asarray(cols, dtype=np.int64)
     table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
     return table, np.arange(len(columns))
 
@@ -257,15 +245,23 @@ class ArrayBroker(bt.brokers.BackBroker):
         self._rate_rows = self._mark_rows = self._has_mark = self._ledger = None
         if self._vector.any():
             n_bars = len(self._dtline.array)
+            tables = [getattr(ci.p, "tables", None) if v else None
+                      for ci, v in zip(cis, self._vector, strict=True)]
+            shared = (tables[0] is not None and self._vector.all()
+                      and all(t is not None and t[0] is tables[0][0] and t[1] is tables[0][1]
+                              for t in tables))
+            cols = [ci.p.col for ci in cis] if shared else None
             self._rate_rows, self._rate_col = _table(
                 [ci.p.rate if v else np.full(n_bars, ci._creditrate)
-                 for ci, v in zip(cis, self._vector, strict=True)])
+                 for ci, v in zip(cis, self._vector, strict=True)],
+                tables[0][0] if shared else None, cols)
             self._has_mark = np.array([bool(v and ci.p.mark is not None)
                                        for ci, v in zip(cis, self._vector, strict=True)])
             if self._has_mark.any():
                 self._mark_rows, self._mark_col = _table(
                     [ci.p.mark if m else np.zeros(n_bars)
-                     for ci, m in zip(cis, self._has_mark, strict=True)])
+                     for ci, m in zip(cis, self._has_mark, strict=True)],
+                    tables[0][1] if shared and self._has_mark.all() else None, cols)
             self._ledger = next(ci.p.ledger for ci, v in zip(cis, self._vector, strict=True) if v)
             self._ledger_col = np.array([ci.p.col if v else -1
                                          for ci, v in zip(cis, self._vector, strict=True)])

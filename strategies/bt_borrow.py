@@ -26,10 +26,12 @@ class BorrowCommInfo(SqueezeCommInfo):
 
     Params: ``rate`` (per-day fee fraction per market row), ``mark`` (previous-close prices per
     row, or None for the average price), ``ledger`` (rows x names array the charges are added to),
-    ``col`` (this name's column).
+    ``col`` (this name's column), ``tables`` (optional: the (rate, mark) tables of all names that
+    ``rate`` and ``mark`` are column ``col`` of; :class:`~strategies.array_broker.ArrayBroker`
+    then reads them in place).
     """
 
-    params = (("rate", None), ("mark", None), ("ledger", None), ("col", 0))
+    params = (("rate", None), ("mark", None), ("ledger", None), ("col", 0), ("tables", None))
 
     #: :class:`strategies.array_broker.ArrayBroker` repeats this rule as one NumPy step per bar.
     vector_credit = True
@@ -57,10 +59,11 @@ def add_borrow(broker: Any, names: list[str], terms: BorrowTerms, close: np.ndar
     n_rows, n_names = terms.fee_bps.shape
     ledger = np.zeros((n_rows, n_names))
     rate = terms.rate
+    marks = None if terms.mark == "average" else close
     for j, name in enumerate(names):
-        mark = None if terms.mark == "average" else close[:, j]
         broker.addcommissioninfo(
             BorrowCommInfo(commission=commission_rate(commission_bps), interest=0.0,
-                           rate=rate[:, j], mark=mark, ledger=ledger, col=j),
+                           rate=rate[:, j], mark=None if marks is None else marks[:, j],
+                           ledger=ledger, col=j, tables=(rate, marks)),
             name=name)
     return ledger

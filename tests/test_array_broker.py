@@ -318,3 +318,9 @@ def test_borrow_tables_are_read_in_place(market):
     assert br._rate_rows is terms.rate
     np.testing.assert_array_equal(br._rate_col, np.arange(len(market.tickers)))
     assert br._mark_rows is price_arrays(market).close   # crowding fees: marked at the close
+    flat = resolve_terms("flat", market, 250.0)
+    c = make_cerebro(market, borrow=flat)
+    c.addstrategy(SqueezeBook, market=market, targets=random_targets(market, 4, every=5),
+                  borrow=flat)
+    c.run()
+    assert c.broker._fast and c.broker._rate_rows is flat.rate and c.broker._mark_rows is None

@@ -147,29 +147,42 @@ def _fill_pnl(trades: pd.DataFrame | None, dates: pd.DatetimeIndex, tickers: pd.
     return D
 
 
+#: Names per block of :func:`_leg_pnl` (its scratch arrays are dates x this many names).
+_BLOCK = 64
+
+
 def _leg_pnl(S: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
     """PnL per (leg, date, ticker): the leg's carry plus its share of the fills' PnL ``F``.
 
     Each leg's share of a name's fills is its change in shares over the net change; where the
     legs' changes cancel (a crossing inside the book), the whole fill PnL goes to the leg that
-    held the most shares (the long leg when none). Computed leg by leg, one (dates x tickers)
-    array at a time, with the same float operations in the same order as the whole-array form
-    ``prevS * dC + where(ok, dS / sum(dS), fallback) * F``.
+    held the most shares (the long leg when none). Every number depends on one name only, so
+    the names are done in blocks (small scratch arrays), each with the same float operations in
+    the same order as the whole-array form ``prevS * dC + where(ok, dS / sum(dS), fallback) * F``.
     """
+    by_leg = np.empty_like(S)
+    for a in range(0, S.shape[2], _BLOCK):
+        b = min(a + _BLOCK, S.shape[2])
+        _leg_pnl_block(S[:, :, a:b], C[:, a:b], F[:, a:b], by_leg[:, :, a:b])
+    return by_leg
+
+
+def _leg_pnl_block(S: np.ndarray, C: np.ndarray, F: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_leg_pnl` for one block of names, written into ``out``."""
     n_legs = S.shape[0]
-    dC = np.empty_like(C)
+    dC = np.empty(C.shape)
     dC[:1] = C[:1] - C[:1]
     np.subtract(C[1:], C[:-1], out=dC[1:])
 
     def prev(i: int) -> np.ndarray:
-        out = np.empty_like(C)
-        out[:1] = 0.0
-        out[1:] = S[i, :-1]
-        return out
+        p = np.empty(C.shape)
+        p[:1] = 0.0
+        p[1:] = S[i, :-1]
+        return p
 
-    tot = np.zeros_like(C)
-    scale = np.zeros_like(C)
-    best = np.zeros_like(C)
+    tot = np.zeros(C.shape)
+    scale = np.zeros(C.shape)
+    best = np.zeros(C.shape)
     fallback = np.zeros(C.shape, dtype=np.int8)
     for i in range(n_legs):
         p = prev(i)
@@ -188,12 +201,9 @@ def _leg_pnl(S: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
             more = a > best
             fallback[more] = i
             best[more] = a[more]
-    del best
     np.maximum(scale, 1e-300, out=scale)
     scale *= 1e-9
     ok = np.abs(tot) > scale
-    del scale
-    by_leg = np.empty_like(S)
     with np.errstate(divide="ignore", invalid="ignore"):
         for i in range(n_legs):
             p = prev(i)
@@ -202,8 +212,7 @@ def _leg_pnl(S: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
             np.copyto(w, fallback == i, where=~ok)   # 1.0 for the fallback leg, else 0.0
             w *= F
             p *= dC
-            np.add(p, w, out=by_leg[i])
-    return by_leg
+            np.add(p, w, out=out[i])
 
 
 def attribute(result: BacktestResult, close: pd.DataFrame,

@@ -6,11 +6,12 @@ converted to a plain float (NaN and infinities become None, for JSON).
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 import warnings
 from typing import Any
 
-import empyrical
 import numpy as np
 import pandas as pd
 
@@ -22,6 +23,41 @@ PERFORMANCE_KEYS = (
     "stability", "value_at_risk", "conditional_value_at_risk", "hit_rate", "alpha", "beta",
     "hit_rate_vs_benchmark", "up_market_hit_rate", "down_market_hit_rate", "benchmark",
 )
+
+
+def load_empyrical() -> Any:
+    """empyrical, imported on first use: it imports scipy (about a second), so the modules that
+    only might compute statistics do not pay for it at import.
+
+    empyrical's ``utils`` also imports yfinance (half a second more) when it is installed, only
+    for its data-download helpers, which this project never calls. Unless yfinance is already
+    loaded, empyrical is imported with yfinance marked absent and its ``utils.yf`` then set to
+    a stand-in that imports yfinance on first use, so those helpers still work.
+    """
+    if "empyrical" in sys.modules:
+        return sys.modules["empyrical"]
+    defer = "yfinance" not in sys.modules and importlib.util.find_spec("yfinance") is not None
+    if defer:
+        sys.modules["yfinance"] = None  # type: ignore[assignment]  # `import yfinance` fails
+    try:
+        import empyrical
+        import empyrical.utils
+    finally:
+        if defer and "yfinance" in sys.modules and sys.modules["yfinance"] is None:
+            del sys.modules["yfinance"]
+    if defer and getattr(empyrical.utils, "yf", 0) is None:
+        empyrical.utils.yf = _ImportOnUse("yfinance")
+    return empyrical
+
+
+class _ImportOnUse:
+    """A module imported when one of its attributes is first read."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
 
 
 def to_float(x: Any) -> float | None:
@@ -88,6 +124,7 @@ def performance_stats(returns: pd.Series, benchmark: pd.Series | None = None,
 
 def _fill(out: dict[str, Any], r: pd.Series, benchmark: pd.Series | None,
           risk_free: float) -> None:
+    empyrical = load_empyrical()
     out.update({
         "cumulative_return": to_float(empyrical.cum_returns_final(r)),
         "annual_return": to_float(empyrical.annual_return(r)),

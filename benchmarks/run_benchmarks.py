@@ -453,11 +453,16 @@ def fmt(v: Any, spec: str = ".3g") -> str:
     return str(v)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def _met(flag: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "n/a"}[flag]
+
+
+def _header_lines(report: dict[str, Any]) -> list[str]:
+    """Title, machine and versions, command, code, and how the cases were run."""
     m = report["machine"]
     s = report["settings"]
     pk = m.get("packages", {})
-    lines = [
+    return [
         f"# squeeze-lab benchmarks, {report['date']} ({'quick' if s['quick'] else 'full'})",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['platform']}; "
@@ -488,88 +493,120 @@ def render_markdown(report: dict[str, Any]) -> str:
         "`ru_maxrss` is not used because on Linux a child inherits its parent's peak across exec.",
         "",
     ]
-    if report.get("issue_table"):
-        lines += ["## Issue 19's targets (measured in this run, not asserted)", "",
-                  "| measure | at filing | measured | target | met | how |",
-                  "|---|---:|---:|---:|:---:|---|"]
-        for t in report["issue_table"]:
-            met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
-            lines.append(f"| {t['measure']} | {t['at_filing']} | {fmt(t['value'], '.2f')}x | "
-                         f"{t['goal']} | {met} | {t['note']} |")
-        lines.append("")
+
+
+def _issue_lines(report: dict[str, Any]) -> list[str]:
+    """Issue 19's table as measured in this run."""
+    if not report.get("issue_table"):
+        return []
+    lines = ["## Issue 19's targets (measured in this run, not asserted)", "",
+             "| measure | at filing | measured | target | met | how |",
+             "|---|---:|---:|---:|:---:|---|"]
+    for t in report["issue_table"]:
+        lines.append(f"| {t['measure']} | {t['at_filing']} | {fmt(t['value'], '.2f')}x | "
+                     f"{t['goal']} | {_met(t['met'])} | {t['note']} |")
+    lines.append("")
+    return lines
+
+
+def _case_row(case: str, r: dict[str, Any], floor: float | None, naive: float | None) -> str:
+    if "error" in r:
+        return f"| {LABELS[case]} | {r['error']} | | | | | | |"
+    extra = ""
+    if r.get("parts"):
+        extra = " (" + ", ".join(f"{k} {v:.3f}" for k, v in r["parts"].items()) + ")"
+    if r.get("compile_seconds") is not None:
+        extra = f" (untimed warm-up run incl. JIT: {r['compile_seconds']:.1f} s)"
+    return (f"| {LABELS[case]} | {fmt(r['seconds'], '.3f')}{extra} | {r['reps']} | "
+            f"{fmt(ratio(r['seconds'], floor), '.2f')} | {fmt(ratio(r['seconds'], naive), '.3f')} | "
+            f"{fmt(r['rss_mb'], '.0f')} ({fmt(r['rss_before_mb'], '.0f')}) | "
+            f"{fmt(r.get('final_value'), ',.2f')} | {fmt(r.get('rel_diff'), '.1e')} |")
+
+
+def _size_lines(report: dict[str, Any]) -> list[str]:
+    """One table per N: every main case with its ratio to our floor and to naive backtrader."""
+    lines: list[str] = []
     for n, cases in report["results"].items():
-        lines += [f"## N = {n} names, T = {s['n_bars']} bars", "",
+        lines += [f"## N = {n} names, T = {report['settings']['n_bars']} bars", "",
                   "| case | wall s | reps | / our floor | / naive | peak RSS MB (base) | final value | "
                   "rel. diff |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         floor = cases.get("empty_ours", {}).get("seconds")
         naive = cases.get("naive_bt", {}).get("seconds")
-        for case in MAIN_CASES:
-            r = cases.get(case)
-            if r is None:
-                continue
-            if "error" in r:
-                lines.append(f"| {LABELS[case]} | {r['error']} | | | | | | |")
-                continue
-            extra = ""
-            if r.get("parts"):
-                extra = " (" + ", ".join(f"{k} {v:.3f}" for k, v in r["parts"].items()) + ")"
-            if r.get("compile_seconds") is not None:
-                extra = f" (untimed warm-up run incl. JIT: {r['compile_seconds']:.1f} s)"
-            lines.append(
-                f"| {LABELS[case]} | {fmt(r['seconds'], '.3f')}{extra} | {r['reps']} | "
-                f"{fmt(ratio(r['seconds'], floor), '.2f')} | {fmt(ratio(r['seconds'], naive), '.3f')} | "
-                f"{fmt(r['rss_mb'], '.0f')} ({fmt(r['rss_before_mb'], '.0f')}) | "
-                f"{fmt(r.get('final_value'), ',.2f')} | {fmt(r.get('rel_diff'), '.1e')} |")
+        lines += [_case_row(case, cases[case], floor, naive) for case in MAIN_CASES
+                  if cases.get(case) is not None]
         lines.append("")
     lines += ["rel. diff: |final / reference - 1|; reference = the twin on the same book (book "
               "without overlay for naive, ours_bt, the NumPy loop; twin_overlay for ours_bt_overlay; "
               "the twin with borrow_bps = 0 for vectorbt, which has no borrow cost).", ""]
+    return lines
+
+
+def _sweep_lines(report: dict[str, Any]) -> list[str]:
+    """The sweep table (twin vs vectorbt) and its grid."""
     sw = report.get("sweep") or {}
-    if sw:
-        lines += [f"## Sweep (N = {sw.get('n_names')}, T = {s['n_bars']})", "",
-                  "| sweep | points | wall s | ms / point | peak RSS MB | reps |", "|---|---:|---:|---:|---:|---:|"]
-        for case in ("sweep_twin", "sweep_vbt"):
-            r = sw.get(case)
-            if not r:
-                continue
-            if "error" in r:
-                lines.append(f"| {LABELS[case]} | {r['error']} | | | | |")
-                continue
-            lines.append(f"| {LABELS[case]} | {r.get('points')} | {fmt(r['seconds'], '.1f')} | "
-                         f"{fmt(1000 * r['seconds'] / r['points'], '.1f')} | {fmt(r['rss_mb'], '.0f')} | "
-                         f"{r['reps']} |")
-        lines += ["", "Sweep grid: " + "; ".join(f"{k} = {v}" for k, v in C.SWEEP_AXES)
-                  + " (overlay actions: degross; one book shared by all points). The twin's points "
-                  "each run apply_overlay, run_vectorized and the sweep's metrics (empyrical + "
-                  "episodes); vectorbt's run the simulation of precomputed targets plus "
-                  "sharpe_ratio and max_drawdown.", ""]
+    if not sw:
+        return []
+    lines = [f"## Sweep (N = {sw.get('n_names')}, T = {report['settings']['n_bars']})", "",
+             "| sweep | points | wall s | ms / point | peak RSS MB | reps |", "|---|---:|---:|---:|---:|---:|"]
+    for case in ("sweep_twin", "sweep_vbt"):
+        r = sw.get(case)
+        if not r:
+            continue
+        if "error" in r:
+            lines.append(f"| {LABELS[case]} | {r['error']} | | | | |")
+            continue
+        lines.append(f"| {LABELS[case]} | {r.get('points')} | {fmt(r['seconds'], '.1f')} | "
+                     f"{fmt(1000 * r['seconds'] / r['points'], '.1f')} | {fmt(r['rss_mb'], '.0f')} | "
+                     f"{r['reps']} |")
+    lines += ["", "Sweep grid: " + "; ".join(f"{k} = {v}" for k, v in C.SWEEP_AXES)
+              + " (overlay actions: degross; one book shared by all points). The twin's points "
+              "each run apply_overlay, run_vectorized and the sweep's metrics (empyrical + "
+              "episodes); vectorbt's run the simulation of precomputed targets plus "
+              "sharpe_ratio and max_drawdown.", ""]
+    return lines
+
+
+def _process_lines(report: dict[str, Any]) -> list[str]:
+    """The whole-process table (`squeeze-lab run` vs the naive backtrader process)."""
     pr = report.get("processes") or {}
-    if any(c in pr for c in PROCESS_CASES):
-        lines += [f"## Whole processes (N = {pr.get('n_names')}, T = {pr.get('n_bars')})", "",
-                  "| process | wall s | reps | peak RSS MB | final value |",
-                  "|---|---:|---:|---:|---:|"]
-        for case in PROCESS_CASES:
-            r = pr.get(case)
-            if not r:
-                continue
-            if "error" in r:
-                lines.append(f"| {LABELS[case]} | {r['error']} | | | |")
-                continue
-            lines.append(f"| {LABELS[case]} | {fmt(r['seconds'], '.2f')} | {r['reps']} | "
-                         f"{fmt(r['rss_mb'], '.0f')} | {fmt(r.get('final_value'), ',.2f')} |")
-        lines += ["", "Wall clock of the whole process from the outside (interpreter start, imports, "
-                  "market, run, outputs). `squeeze-lab run` builds the default study's scenario "
-                  "market itself, runs backtrader with the book, checks it against the twin, "
-                  "computes the metrics and writes the run folder with its tearsheet; the naive "
-                  "process loads the pickled benchmark market of the same N x T (built before, "
-                  "untimed), builds its PandasData feeds and runs.", ""]
-    lines += ["## All targets of the earlier benchmark (reported, not asserted)", "", "| target | measured | goal | met |",
-              "|---|---:|---:|:---:|"]
+    if not any(c in pr for c in PROCESS_CASES):
+        return []
+    lines = [f"## Whole processes (N = {pr.get('n_names')}, T = {pr.get('n_bars')})", "",
+             "| process | wall s | reps | peak RSS MB | final value |",
+             "|---|---:|---:|---:|---:|"]
+    for case in PROCESS_CASES:
+        r = pr.get(case)
+        if not r:
+            continue
+        if "error" in r:
+            lines.append(f"| {LABELS[case]} | {r['error']} | | | |")
+            continue
+        lines.append(f"| {LABELS[case]} | {fmt(r['seconds'], '.2f')} | {r['reps']} | "
+                     f"{fmt(r['rss_mb'], '.0f')} | {fmt(r.get('final_value'), ',.2f')} |")
+    lines += ["", "Wall clock of the whole process from the outside (interpreter start, imports, "
+              "market, run, outputs). `squeeze-lab run` builds the default study's scenario "
+              "market itself, runs backtrader with the book, checks it against the twin, "
+              "computes the metrics and writes the run folder with its tearsheet; the naive "
+              "process loads the pickled benchmark market of the same N x T (built before, "
+              "untimed), builds its PandasData feeds and runs.", ""]
+    return lines
+
+
+def _target_lines(report: dict[str, Any]) -> list[str]:
+    """The earlier benchmark's targets, each with its measured value."""
+    lines = ["## All targets of the earlier benchmark (reported, not asserted)", "",
+             "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for t in report["targets"]:
-        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         note = f" ({t['note']})" if t.get("note") else ""
-        lines.append(f"| {t['target']}{note} | {fmt(t['value'], '.2f')} | {t['goal']} | {met} |")
+        lines.append(f"| {t['target']}{note} | {fmt(t['value'], '.2f')} | {t['goal']} | "
+                     f"{_met(t['met'])} |")
     lines.append("")
+    return lines
+
+
+def _profile_lines(report: dict[str, Any]) -> list[str]:
+    """Top functions of each profiled case."""
+    lines: list[str] = []
     for name, prof in (report.get("profiles") or {}).items():
         lines += [f"## Profile: {name}", "", f"cProfile of the timed part: `{prof['prof']}`, "
                   f"text: `{prof['text']}`. Top functions by own time:", "",
@@ -578,13 +615,21 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| `{r['function']}` | {r['calls']} | {r['tottime']:.2f} | "
                          f"{r['cumtime']:.2f} | {fmt(r['share_of_total'], '.0%')} |")
         lines.append("")
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The results file: header, issue 19's table, per-size, sweep, process, targets, profiles."""
+    lines = (_header_lines(report) + _issue_lines(report) + _size_lines(report)
+             + _sweep_lines(report) + _process_lines(report) + _target_lines(report)
+             + _profile_lines(report))
     if report.get("notes"):
         lines += ["## Notes", ""] + [f"- {x}" for x in report["notes"]] + [""]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition (~1 min)")
     ap.add_argument("--sizes", default="", help="comma-separated N (default 100,500,1000)")
@@ -599,150 +644,196 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-profile", action="store_true", help="do not profile missed targets")
     ap.add_argument("--profile", action="store_true", help="profile missed targets in --quick too")
     ap.add_argument("--out", default=str(HERE / "results"))
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    quick = args.quick
-    sizes = [int(x) for x in args.sizes.split(",") if x] or ([50, 100] if quick else [100, 500, 1000])
-    n_bars = args.bars or (504 if quick else 2520)
-    reps = args.reps or (1 if quick else 3)
-    sweep_points = args.sweep_points if args.sweep_points >= 0 else (10 if quick else 1000)
-    vbt_points = args.vbt_sweep_points if args.vbt_sweep_points >= 0 else (5 if quick else 100)
-    sweep_n = args.sweep_n or (100 if quick else 500)
-    ref_n = 500 if 500 in sizes else max(sizes)
-    cases = [c for c in MAIN_CASES if not args.cases or c in args.cases.split(",")]
-    processes = [c for c in PROCESS_CASES if not args.cases or c in args.cases.split(",")]
-    proc_n = 50 if quick else DEFAULT_RUN["n_names"]
-    proc_t = _default_sessions()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
-    vbt_python, vbt_note = find_vbt_python(args.vbt_python)
-    info = machine_info(vbt_python)
-    date = _dt.date.today().isoformat()
-    stem = f"{date}-{machine_slug(info)}" + ("-quick" if quick else "")
-    notes = [vbt_note]
-    report: dict[str, Any] = {
-        "date": date, "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": info,
-        "settings": {"quick": quick, "sizes": sizes, "n_bars": n_bars, "reps": reps,
-                     "seed": args.seed, "cap_seconds": CAP_SECONDS, "exec": C.EXEC,
-                     "overlay": C.OVERLAY, "sweep_points": sweep_points,
-                     "book": {k: v for k, v in C.BENCH_BOOK.items() if k != "max_weight"}
-                     | {"max_weight": "0.05 (or 1/k on universes under 40 names)",
-                        "short_momentum_weight": "the book's default, when it has one"},
-                     "vbt_sweep_points": vbt_points, "sweep_n": sweep_n},
-        "results": {}, "sweep": {}, "processes": {}, "notes": notes,
-    }
-    def log(msg: str) -> None:  # the runner is a command line: progress goes to stdout
-        print(msg, flush=True)
+class _Run:
+    """One benchmark run: its settings (from the arguments), report, cache and progress log."""
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still clean the cache up
-    cache = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
-    started = time.perf_counter()
-    try:
-        report["code"] = snapshot_code(cache / "src")
-        if "naive_process" in processes:
-            r = run_case("prepare", proc_n, proc_t, args.seed, cache)
+    def __init__(self, args: argparse.Namespace) -> None:
+        quick = self.quick = args.quick
+        self.args = args
+        self.sizes = ([int(x) for x in args.sizes.split(",") if x]
+                      or ([50, 100] if quick else [100, 500, 1000]))
+        self.n_bars = args.bars or (504 if quick else 2520)
+        self.reps = args.reps or (1 if quick else 3)
+        self.sweep_points = args.sweep_points if args.sweep_points >= 0 else (10 if quick else 1000)
+        self.vbt_points = (args.vbt_sweep_points if args.vbt_sweep_points >= 0
+                           else (5 if quick else 100))
+        self.sweep_n = args.sweep_n or (100 if quick else 500)
+        self.ref_n = 500 if 500 in self.sizes else max(self.sizes)
+        self.cases = [c for c in MAIN_CASES if not args.cases or c in args.cases.split(",")]
+        self.processes = [c for c in PROCESS_CASES if not args.cases or c in args.cases.split(",")]
+        self.proc_n = 50 if quick else DEFAULT_RUN["n_names"]
+        self.proc_t = _default_sessions()
+        self.out_dir = Path(args.out)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.vbt_python, vbt_note = find_vbt_python(args.vbt_python)
+        info = machine_info(self.vbt_python)
+        date = _dt.date.today().isoformat()
+        self.stem = f"{date}-{machine_slug(info)}" + ("-quick" if quick else "")
+        self.notes = [vbt_note]
+        self.report: dict[str, Any] = {
+            "date": date, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": info,
+            "settings": {"quick": quick, "sizes": self.sizes, "n_bars": self.n_bars,
+                         "reps": self.reps, "seed": args.seed, "cap_seconds": CAP_SECONDS,
+                         "exec": C.EXEC, "overlay": C.OVERLAY, "sweep_points": self.sweep_points,
+                         "book": {k: v for k, v in C.BENCH_BOOK.items() if k != "max_weight"}
+                         | {"max_weight": "0.05 (or 1/k on universes under 40 names)",
+                            "short_momentum_weight": "the book's default, when it has one"},
+                         "vbt_sweep_points": self.vbt_points, "sweep_n": self.sweep_n},
+            "results": {}, "sweep": {}, "processes": {}, "notes": self.notes,
+        }
+        self.cache = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
+        self.started = time.perf_counter()
+
+    def log(self, msg: str) -> None:  # the runner is a command line: progress goes to stdout
+        print(f"[{time.perf_counter() - self.started:7.1f}s] {msg}", flush=True)
+
+
+def _prepare_markets(run: _Run) -> None:
+    """Build and cache every market (and vectorbt's inputs) before anything is timed."""
+    seed = run.args.seed
+    if "naive_process" in run.processes:
+        r = run_case("prepare", run.proc_n, run.proc_t, seed, run.cache)
+        if "error" in r:
+            raise SystemExit(f"preparing the market N={run.proc_n} T={run.proc_t} failed: "
+                             f"{r['error']}")
+    sweeping = run.sweep_points or run.vbt_points
+    for n in sorted(set(run.sizes + ([run.sweep_n] if sweeping else []))):
+        run.log(f"market N={n} T={run.n_bars}")
+        kw = {}
+        if run.vbt_python and ("vectorbt" in run.cases or n == run.sweep_n):
+            kw = {"inputs": run.cache / f"vbt-{n}.npz",
+                  "vbt_points": run.vbt_points if n == run.sweep_n else 0}
+        r = run_case("prepare", n, run.n_bars, seed, run.cache, **kw)
+        if "error" in r:
+            raise SystemExit(f"preparing the market N={n} failed: {r['error']}")
+
+
+def _time_size(run: _Run, n: int) -> dict[str, Any]:
+    """Every main case at N = ``n``, ``reps`` rounds; medians and each case's rel. diff."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in run.cases}
+    capped: set[str] = set()
+    for rep in range(run.reps):
+        for case in run.cases:
+            if case in capped or (case == "vectorbt" and not run.vbt_python):
+                continue
+            kw: dict[str, Any] = {}
+            if case == "vectorbt":
+                kw = {"python": run.vbt_python, "inputs": run.cache / f"vbt-{n}.npz"}
+            r = run_case(case, n, run.n_bars, run.args.seed, run.cache, **kw)
+            runs[case].append(r)
+            run.log(f"N={n} rep {rep + 1}/{run.reps} {case}: "
+                    + (r["error"] if "error" in r else
+                       f"{r['seconds']:.3f}s rss {r['rss_mb']:.0f}MB final {r.get('final_value')}"))
+            if "error" not in r and r["seconds"] > CAP_SECONDS and rep + 1 < run.reps:
+                capped.add(case)
+                run.notes.append(f"{case} at N={n}: one run took {r['seconds']:.0f} s "
+                                 f"(> {CAP_SECONDS:.0f} s): 1 repetition instead of {run.reps}")
             if "error" in r:
-                raise SystemExit(f"preparing the market N={proc_n} T={proc_t} failed: {r['error']}")
-        for n in sorted(set(sizes + ([sweep_n] if sweep_points or vbt_points else []))):
-            log(f"[{time.perf_counter() - started:7.1f}s] market N={n} T={n_bars}")
-            kw = {}
-            if vbt_python and ("vectorbt" in cases or n == sweep_n):
-                kw = {"inputs": cache / f"vbt-{n}.npz",
-                      "vbt_points": vbt_points if n == sweep_n else 0}
-            r = run_case("prepare", n, n_bars, args.seed, cache, **kw)
-            if "error" in r:
-                raise SystemExit(f"preparing the market N={n} failed: {r['error']}")
-        for n in sizes:
-            runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
-            capped: set[str] = set()
-            for rep in range(reps):
-                for case in cases:
-                    if case in capped:
-                        continue
-                    if case == "vectorbt" and not vbt_python:
-                        continue
-                    kw: dict[str, Any] = {}
-                    if case == "vectorbt":
-                        kw = {"python": vbt_python, "inputs": cache / f"vbt-{n}.npz"}
-                    r = run_case(case, n, n_bars, args.seed, cache, **kw)
-                    runs[case].append(r)
-                    log(f"[{time.perf_counter() - started:7.1f}s] N={n} rep {rep + 1}/{reps} "
-                        f"{case}: " + (r["error"] if "error" in r else
-                                       f"{r['seconds']:.3f}s rss {r['rss_mb']:.0f}MB "
-                                       f"final {r.get('final_value')}"))
-                    if "error" not in r and r["seconds"] > CAP_SECONDS and rep + 1 < reps:
-                        capped.add(case)
-                        notes.append(f"{case} at N={n}: one run took {r['seconds']:.0f} s "
-                                     f"(> {CAP_SECONDS:.0f} s): 1 repetition instead of {reps}")
-                    if "error" in r:
-                        capped.add(case)
-            res = {c: summarize(v) for c, v in runs.items() if v}
-            ref = res.get("twin", {}).get("final_value")
-            for c in SAME_BOOK:
-                if c in res and "error" not in res[c]:
-                    res[c]["rel_diff"] = rel(res[c]["final_value"], ref)
-            if "ours_bt_overlay" in res and "twin_overlay" in res:
-                res["ours_bt_overlay"]["rel_diff"] = rel(res["ours_bt_overlay"].get("final_value"),
-                                                         res["twin_overlay"].get("final_value"))
-            if "vectorbt" in res and "error" not in res["vectorbt"]:
-                res["vectorbt"]["rel_diff"] = res["vectorbt"].get("rel_diff_vs_twin_no_borrow")
-            report["results"][n] = res
-        # sweeps: one repetition each (a 1000-point sweep is minutes long)
-        if sweep_points:
-            r = run_case("sweep_twin", sweep_n, n_bars, args.seed, cache, points=sweep_points)
-            report["sweep"]["sweep_twin"] = summarize([r])
-            log(f"[{time.perf_counter() - started:7.1f}s] sweep_twin: {r.get('seconds', r.get('error'))}")
-        if vbt_points and vbt_python:
-            r = run_case("sweep_vbt", sweep_n, n_bars, args.seed, cache, python=vbt_python,
-                         inputs=cache / f"vbt-{sweep_n}.npz")
-            report["sweep"]["sweep_vbt"] = summarize([r])
-            log(f"[{time.perf_counter() - started:7.1f}s] sweep_vbt: {r.get('seconds', r.get('error'))}")
-        if report["sweep"]:
-            report["sweep"]["n_names"] = sweep_n
-            notes.append("sweeps: one repetition each")
-        if processes:
-            runs = {c: [] for c in processes}
-            for rep in range(reps):
-                for case in processes:
-                    r = run_process(case, proc_n, proc_t, args.seed, cache)
-                    runs[case].append(r)
-                    log(f"[{time.perf_counter() - started:7.1f}s] {case} N={proc_n} T={proc_t} "
-                        f"rep {rep + 1}/{reps}: " + (r["error"] if "error" in r else
-                                                     f"{r['seconds']:.2f}s rss {r['rss_mb']:.0f}MB"))
-            report["processes"] = {c: summarize(v) for c, v in runs.items()}
-            report["processes"].update({"n_names": proc_n, "n_bars": proc_t})
-        report["issue_table"] = issue_table(report["results"], report["sweep"],
-                                            report["processes"], ref_n)
-        report["targets"] = evaluate(report["results"], report["sweep"], sizes, ref_n)
-        # profile the cases behind missed targets (N = ref_n)
-        report["profiles"] = {}
-        if not args.no_profile and (args.profile or not quick):
-            missed = " ".join(t["target"] for t in report["targets"] if t["met"] is False)
-            todo = [c for c in ("ours_bt_overlay", "twin") if c in missed]
-            for case in todo:
-                prof = out_dir / f"{stem}-{case}-N{ref_n}.prof"
-                r = run_case(case, ref_n, n_bars, args.seed, cache, profile=prof)
-                if "error" in r:
-                    notes.append(f"profiling {case} failed: {r['error']}")
-                    continue
-                text = out_dir / f"{stem}-{case}-N{ref_n}.profile.txt"
-                text.write_text(profile_summary(prof))
-                report["profiles"][f"{case} N={ref_n} ({r['seconds']:.2f} s under cProfile)"] = {
-                    "prof": str(prof.relative_to(ROOT)) if prof.is_relative_to(ROOT) else str(prof),
-                    "text": str(text.relative_to(ROOT)) if text.is_relative_to(ROOT) else str(text),
-                    "top": top_functions(prof)}
-                log(f"[{time.perf_counter() - started:7.1f}s] profiled {case}: {text}")
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    report["total_seconds"] = time.perf_counter() - started
+                capped.add(case)
+    res = {c: summarize(v) for c, v in runs.items() if v}
+    ref = res.get("twin", {}).get("final_value")
+    for c in SAME_BOOK:
+        if c in res and "error" not in res[c]:
+            res[c]["rel_diff"] = rel(res[c]["final_value"], ref)
+    if "ours_bt_overlay" in res and "twin_overlay" in res:
+        res["ours_bt_overlay"]["rel_diff"] = rel(res["ours_bt_overlay"].get("final_value"),
+                                                 res["twin_overlay"].get("final_value"))
+    if "vectorbt" in res and "error" not in res["vectorbt"]:
+        res["vectorbt"]["rel_diff"] = res["vectorbt"].get("rel_diff_vs_twin_no_borrow")
+    return res
+
+
+def _time_sweeps(run: _Run) -> None:
+    """The twin's and vectorbt's sweeps, one repetition each (a 1000-point sweep is minutes)."""
+    sweep = run.report["sweep"]
+    if run.sweep_points:
+        r = run_case("sweep_twin", run.sweep_n, run.n_bars, run.args.seed, run.cache,
+                     points=run.sweep_points)
+        sweep["sweep_twin"] = summarize([r])
+        run.log(f"sweep_twin: {r.get('seconds', r.get('error'))}")
+    if run.vbt_points and run.vbt_python:
+        r = run_case("sweep_vbt", run.sweep_n, run.n_bars, run.args.seed, run.cache,
+                     python=run.vbt_python, inputs=run.cache / f"vbt-{run.sweep_n}.npz")
+        sweep["sweep_vbt"] = summarize([r])
+        run.log(f"sweep_vbt: {r.get('seconds', r.get('error'))}")
+    if sweep:
+        sweep["n_names"] = run.sweep_n
+        run.notes.append("sweeps: one repetition each")
+
+
+def _time_processes(run: _Run) -> None:
+    """The whole-process cases, timed from the outside, ``reps`` rounds."""
+    if not run.processes:
+        return
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in run.processes}
+    for rep in range(run.reps):
+        for case in run.processes:
+            r = run_process(case, run.proc_n, run.proc_t, run.args.seed, run.cache)
+            runs[case].append(r)
+            run.log(f"{case} N={run.proc_n} T={run.proc_t} rep {rep + 1}/{run.reps}: "
+                    + (r["error"] if "error" in r else
+                       f"{r['seconds']:.2f}s rss {r['rss_mb']:.0f}MB"))
+    run.report["processes"] = {c: summarize(v) for c, v in runs.items()}
+    run.report["processes"].update({"n_names": run.proc_n, "n_bars": run.proc_t})
+
+
+def _profile_missed(run: _Run) -> None:
+    """cProfile the cases behind missed targets (at N = ref_n) into the results folder."""
+    report, args = run.report, run.args
+    report["profiles"] = {}
+    if args.no_profile or not (args.profile or not run.quick):
+        return
+    missed = " ".join(t["target"] for t in report["targets"] if t["met"] is False)
+    for case in [c for c in ("ours_bt_overlay", "twin") if c in missed]:
+        prof = run.out_dir / f"{run.stem}-{case}-N{run.ref_n}.prof"
+        r = run_case(case, run.ref_n, run.n_bars, args.seed, run.cache, profile=prof)
+        if "error" in r:
+            run.notes.append(f"profiling {case} failed: {r['error']}")
+            continue
+        text = run.out_dir / f"{run.stem}-{case}-N{run.ref_n}.profile.txt"
+        text.write_text(profile_summary(prof))
+        report["profiles"][f"{case} N={run.ref_n} ({r['seconds']:.2f} s under cProfile)"] = {
+            "prof": str(prof.relative_to(ROOT)) if prof.is_relative_to(ROOT) else str(prof),
+            "text": str(text.relative_to(ROOT)) if text.is_relative_to(ROOT) else str(text),
+            "top": top_functions(prof)}
+        run.log(f"profiled {case}: {text}")
+
+
+def _write_report(run: _Run) -> None:
+    report = run.report
+    report["total_seconds"] = time.perf_counter() - run.started
     if hasattr(os, "getloadavg"):
         report["machine"]["load_average_at_end"] = list(os.getloadavg())
-    md = out_dir / f"{stem}.md"
+    md = run.out_dir / f"{run.stem}.md"
     md.write_text(render_markdown(report))
-    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str))
-    log(f"written {md} and {md.with_suffix('.json')}")
+    (run.out_dir / f"{run.stem}.json").write_text(json.dumps(report, indent=1, default=str))
+    print(f"written {md} and {md.with_suffix('.json')}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prepare the markets, time every case, the sweeps and the processes, profile what missed
+    its target, and write the results file (markdown + JSON)."""
+    run = _Run(_parse_args(argv))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still clean the cache up
+    try:
+        run.report["code"] = snapshot_code(run.cache / "src")
+        _prepare_markets(run)
+        for n in run.sizes:
+            run.report["results"][n] = _time_size(run, n)
+        _time_sweeps(run)
+        _time_processes(run)
+        run.report["issue_table"] = issue_table(run.report["results"], run.report["sweep"],
+                                                run.report["processes"], run.ref_n)
+        run.report["targets"] = evaluate(run.report["results"], run.report["sweep"], run.sizes,
+                                         run.ref_n)
+        _profile_missed(run)
+    finally:
+        shutil.rmtree(run.cache, ignore_errors=True)
+    _write_report(run)
     return 0
 
 

@@ -67,8 +67,18 @@ def _table(columns: list[Any], shared: Any = None, cols: Any = None) -> tuple[np
     return table, np.arange(len(columns))
 
 
+_PLAIN: dict[type, bool] = {}
+
+
 def _plain_copyable(cls: type) -> bool:
     """``copy.copy`` of an instance is a new object with the same ``__dict__`` (no hooks, slots)."""
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = _check_plain(cls)
+    return plain
+
+
+def _check_plain(cls: type) -> bool:
     return (not hasattr(cls, "__copy__") and not hasattr(cls, "__slots__")
             and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
             and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None)
@@ -265,6 +275,8 @@ class ArrayBroker(bt.brokers.BackBroker):
             self._ledger = next(ci.p.ledger for ci, v in zip(cis, self._vector, strict=True) if v)
             self._ledger_col = np.array([ci.p.col if v else -1
                                          for ci, v in zip(cis, self._vector, strict=True)])
+            booked = self._ledger_col[self._vector]
+            self._ledger_unique = len(np.unique(booked)) == len(booked)
         self._charge_long = np.array([bool(ci.p.interest_long) for ci in cis])
         self._mult = np.array([ci.p.mult for ci in cis], dtype=np.float64)
         self._lev = np.array([ci.get_leverage() for ci in cis], dtype=np.float64)
@@ -388,7 +400,11 @@ class ArrayBroker(bt.brokers.BackBroker):
         dcredit = np.where(charged, days * rate * np.abs(size) * price, 0.0)
         if self._ledger is not None:
             book = charged & self._vector[held]
-            np.add.at(self._ledger, (self._dtline.idx, self._ledger_col[held[book]]), dcredit[book])
+            cols = self._ledger_col[held[book]]
+            if self._ledger_unique:   # one column per data: a plain += is add.at
+                self._ledger[self._dtline.idx, cols] += dcredit[book]
+            else:
+                np.add.at(self._ledger, (self._dtline.idx, cols), dcredit[book])
         self.d_credit.add(held, dcredit)
         self._last_day[held] = today
         self._credit_dt = dt0

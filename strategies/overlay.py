@@ -359,25 +359,35 @@ ACTIONS: dict[str, type[Action]] = {
 }
 
 
-def build_actions(market: Market, p: dict[str, Any], borrow_fees: np.ndarray | None = None
-                  ) -> ActionStack:
+def build_actions(market: Market, p: dict[str, Any], borrow_fees: np.ndarray | None = None,
+                  rows: np.ndarray | None = None) -> ActionStack:
     """The configured actions, in order, with the frames they need computed once.
 
-    ``borrow_fees``: the yearly fee (bps) in force per market row and name (``cover_expensive``).
+    ``borrow_fees``: the yearly fee (bps) in force per market row and name (``cover_expensive``);
+    ``rows``: the only market rows the actions will be asked about (the decision dates), where
+    the cross-sectional squeeze pressure is scored (None: every row).
     """
     if "cover_expensive" in p["actions"] and borrow_fees is None:
         raise SqueezeLabError("overlay action cover_expensive needs the run's borrow fees: pass "
                               "borrow_fees= (strategies.borrow.resolve_terms(...).fee_bps)")
     builders: dict[str, Callable[[], Action]] = {
         "degross": lambda: Degross(p["degross_to"]),
-        "cover_crowded": lambda: CoverCrowded(
-            squeeze_pressure(market, lookback=p["signal_lookback"]).to_numpy(), p["cover_fraction"]),
+        "cover_crowded": lambda: CoverCrowded(_pressure(market, p, rows), p["cover_fraction"]),
         "hedge_basket": lambda: _hedge(market, p),
         "neutralize_beta": lambda: NeutralizeBeta(
             market_beta(market, p["overlay_beta_window"]).to_numpy()),
         "cover_expensive": lambda: CoverExpensive(borrow_fees, p["cover_fee_bps"]),
     }
     return ActionStack(*(builders[name]() for name in p["actions"]), Fund(p["max_net_long"]))
+
+
+def _pressure(market: Market, p: dict[str, Any], rows: np.ndarray | None) -> np.ndarray:
+    """Squeeze pressure (market rows x names) on ``rows`` (NaN on the others; None: all rows)."""
+    if rows is None:
+        return squeeze_pressure(market, lookback=p["signal_lookback"]).to_numpy()
+    out = np.full(market.close.shape, np.nan)
+    out[rows] = squeeze_pressure(market, lookback=p["signal_lookback"], rows=rows).to_numpy()
+    return out
 
 
 def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
@@ -428,11 +438,11 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     _, events = regime_switch(sig_arr, p["threshold"], p["exit_threshold"], p["cooloff"],
                               start=int(book_pos[0]), stop=len(market.dates) - 1,
                               gate=_breadth_gate(market, p, book))
-    stack = build_actions(market, p, borrow_fees)
     switch = dict(events)
+    decisions = sorted(set(book_pos.tolist()) | set(switch))
+    stack = build_actions(market, p, borrow_fees, rows=np.asarray(decisions, dtype=np.int64))
     rows: list[_Row] = []
     on = False
-    decisions = sorted(set(book_pos.tolist()) | set(switch))
     for i, date in zip(decisions, market.dates[decisions], strict=True):
         ev = switch.get(i)
         on = True if ev == "on" else False if ev == "off" else on

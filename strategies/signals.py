@@ -537,6 +537,14 @@ class SignalRows:
         return self._once(("momentum", lookback, skip), lambda: self.frame(
             momentum_rows(self.close(), lookback, skip, self.rows)))
 
+    def recent_return(self, lookback: int) -> pd.DataFrame:
+        """``close[t] / close[t - lookback] - 1`` on the scored rows (NaN without the history)."""
+        if self.rows is None:
+            return self.market.close / self.market.close.shift(lookback) - 1.0
+        c, r = self.close(), self.rows
+        back = np.where((r >= lookback)[:, None], c[np.maximum(r - lookback, 0)], np.nan)
+        return self.frame(c[r] / back - 1.0)
+
     def drawdown(self, window: int) -> pd.DataFrame:
         """:func:`drawdown_from_peak` of the closes on the scored rows."""
         if self.rows is None:
@@ -711,7 +719,7 @@ def junk_score(market: Market | SignalRows, momentum_lookback: int = 252, moment
 
 
 def squeeze_pressure(market: Market, lookback: int = 10, components: Sequence[str] | None = None,
-                     clip: float | None = 3.0) -> pd.DataFrame:
+                     clip: float | None = 3.0, rows: np.ndarray | None = None) -> pd.DataFrame:
     """Single-name squeeze pressure: short interest, days to cover and the recent return.
 
     Parameters
@@ -721,6 +729,8 @@ def squeeze_pressure(market: Market, lookback: int = 10, components: Sequence[st
         Sessions for the recent return ``close[t] / close[t - lookback] - 1``.
     components : sequence of str, optional
         Subset of :data:`SQUEEZE_COMPONENTS` (default: all the market supports).
+    rows : array of int, optional
+        Score only these date positions (each row is cross-sectional: the full frame's rows).
 
     Returns
     -------
@@ -729,14 +739,15 @@ def squeeze_pressure(market: Market, lookback: int = 10, components: Sequence[st
         ``attrs["components"]`` lists what was used.
     """
     lookback = _check_window("lookback", lookback)
+    at = SignalRows(market, rows)
     avail: dict[str, Any] = {}
     for name in ("short_interest", "days_to_cover"):
-        frame, _ = point_in_time(market, name)
+        frame, _ = at.point_in_time(name)
         if frame is not None:
             avail[name] = (lambda f=frame: f)
-    avail["recent_return"] = lambda: (market.close / market.close.shift(lookback) - 1.0)
+    avail["recent_return"] = lambda: at.recent_return(lookback)
     use = _pick(avail, components, SQUEEZE_COMPONENTS, SQUEEZE_COMPONENTS, "squeeze_pressure")
-    return _composite({c: avail[c]() for c in use}, market.tradable, clip, "squeeze_pressure")
+    return _composite({c: avail[c]() for c in use}, at.listed(), clip, "squeeze_pressure")
 
 
 # --------------------------------------------------------------------------- baskets and the rally

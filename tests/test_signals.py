@@ -366,6 +366,18 @@ def rally_basket() -> np.ndarray:
     return b
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), lookback=st.integers(1, 12), every=st.integers(1, 9))
+def test_squeeze_pressure_on_rows_is_the_full_frames_rows(seed, lookback, every):
+    """Scored on some rows only (the overlay's decision dates), each row is the full frame's."""
+    mk = random_market(seed)
+    rows = np.arange(seed % every, len(mk.dates), every)
+    full = sg.squeeze_pressure(mk, lookback).to_numpy()[rows]
+    part = sg.squeeze_pressure(mk, lookback, rows=rows)
+    assert part.index.equals(mk.dates[rows])
+    np.testing.assert_array_equal(part.to_numpy(), full)
+
+
 def test_junk_rally_signal_return_mode_by_hand():
     mk = hand_market(most_shorted=rally_basket())
     s = sg.junk_rally_signal(mk, lookback=4, mode="return")

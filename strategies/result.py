@@ -54,7 +54,7 @@ class Fills:
         """The trades table (:data:`TRADE_COLUMNS` + reason)."""
         return pd.DataFrame({
             "date": pd.DatetimeIndex(dates[self.rows], name=None),
-            "ticker": pd.Index(tickers[self.cols]).astype(object),
+            "ticker": pd.Index(np.asarray(tickers, dtype=object)[self.cols], dtype=object),
             "size": self.size,
             "price": self.price,
             "commission": self.commission,
@@ -65,15 +65,13 @@ class Fills:
     def shares(self, n_rows: int, n_names: int) -> np.ndarray:
         """End-of-day net shares (rows x names) as the running sum of fills (summed over the
         fill rows only, then held to the next: the same additions)."""
-        out = np.zeros((n_rows, n_names))
         if len(self.rows) == 0:
-            return out
+            return np.zeros((n_rows, n_names))
         rows, at = np.unique(self.rows, return_inverse=True)
-        delta = np.zeros((len(rows), n_names))
-        np.add.at(delta, (at, self.cols), self.size)
-        held = np.diff(np.append(rows, n_rows))
-        out[rows[0]:] = np.repeat(np.cumsum(delta, axis=0), held, axis=0)
-        return out
+        delta = np.zeros((len(rows) + 1, n_names))   # row 0: nothing held before the first fill
+        np.add.at(delta, (at + 1, self.cols), self.size)
+        held = np.diff(np.concatenate(([0], rows, [n_rows])))
+        return np.repeat(np.cumsum(delta, axis=0), held, axis=0)
 
     def commission_by_row(self, n_rows: int) -> np.ndarray:
         """Commission paid per market row."""

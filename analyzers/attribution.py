@@ -37,19 +37,80 @@ REFERENCE_FACTORS = ("index", "most_shorted")
 NAME_ATTRIBUTES = ("sector", "short_interest", "days_to_cover", "profitable", "beta", "is_tech")
 
 
+def _col_blocks(n: int) -> list[tuple[int, int]]:
+    """Column blocks of about :data:`_BLOCK` names; never one of a single column (a lone column
+    would be summed pairwise by NumPy instead of row by row, as the whole array is)."""
+    cuts = list(range(0, n, _BLOCK)) + [n]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] == 1:
+        del cuts[-2]
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def abs_row_sums(x: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
+    """``np.abs(x).sum(axis=0)`` (or of ``x * other``) for a dates x tickers array, one block of
+    columns at a time: each column's sum is the same float (rows added in order), with scratch
+    the size of a block instead of the whole array."""
+    out = np.empty(x.shape[1])
+    for a, b in _col_blocks(x.shape[1]):
+        blk = x[:, a:b] * other[:, a:b] if other is not None else x[:, a:b]
+        out[a:b] = np.abs(blk).sum(axis=0)
+    return out
+
+
+class LegValues:
+    """End-of-day market value per (leg, date, ticker), ``shares * close``, computed on use from
+    the legs' shares and the closes (no leg x date x ticker copy is kept). Indexes, iterates
+    and converts (``np.asarray``) like that 3-D array; :meth:`rows` gives a window per leg."""
+
+    def __init__(self, legs: list[np.ndarray], close: np.ndarray) -> None:
+        self._legs = legs
+        self._close = close
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self._legs), *self._close.shape)
+
+    def __len__(self) -> int:
+        return len(self._legs)
+
+    def abs_sums(self, start: int, stop: int) -> np.ndarray:
+        """(leg, ticker): the sum of |value| over rows ``start:stop`` (:func:`abs_row_sums`)."""
+        return np.stack([abs_row_sums(s[start:stop], self._close[start:stop])
+                         for s in self._legs])
+
+    def rows(self, start: int, stop: int) -> list[np.ndarray]:
+        """Each leg's values on rows ``start:stop`` (dates x tickers arrays)."""
+        return [s[start:stop] * self._close[start:stop] for s in self._legs]
+
+    def __iter__(self) -> Any:
+        return iter(self.rows(0, self._close.shape[0]))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(self.shape)
+        for i, s in enumerate(self._legs):
+            np.multiply(s, self._close, out=out[i])
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self._legs[key] * self._close
+        return np.asarray(self)[key]
+
+
 @dataclass(frozen=True)
 class Attribution:
     """Daily PnL split of one run (see the module docstring).
 
     - ``daily``: DataFrame dates x :data:`DAILY_COLUMNS` (money).
     - ``by_leg``: array (leg, date, ticker) of PnL before costs, legs in :data:`LEGS` order.
-    - ``held``: array (leg, date, ticker) of end-of-day market value (shares * close).
+    - ``held``: (leg, date, ticker) end-of-day market value (shares * close), a
+      :class:`LegValues` (computed on use; ``np.asarray(held)`` is the array).
     - ``equity``: the run's equity (index = dates); ``tickers``: columns of the arrays.
     """
 
     daily: pd.DataFrame
     by_leg: np.ndarray
-    held: np.ndarray
+    held: LegValues
     equity: pd.Series
     tickers: pd.Index
 
@@ -105,13 +166,40 @@ def leg_arrays(result: BacktestResult, dates: pd.DatetimeIndex, tickers: pd.Inde
     return out
 
 
+def leg_list(result: BacktestResult, dates: pd.DatetimeIndex, tickers: pd.Index
+             ) -> list[np.ndarray]:
+    """:func:`leg_arrays` as one (date, ticker) array per leg, read in place from the leg
+    frames when they are already on that grid, float64 and finite (no copy); else as built by
+    :func:`leg_arrays`."""
+    legs = result.leg_shares if result.leg_shares else sign_legs(result.shares)
+    out: list[np.ndarray] = []
+    for leg in LEGS:
+        df = legs.get(leg)
+        a = None
+        if (df is not None and not df.empty and df.index.equals(dates)
+                and df.columns.equals(tickers) and (df.dtypes == np.float64).all()):
+            a = df.to_numpy()
+            if a.dtype != np.float64 or not np.isfinite(a).all():
+                a = None
+        out.append(a)
+    if any(a is None for a in out):
+        full = leg_arrays(result, dates, tickers)
+        out = [full[i] if a is None else a for i, a in enumerate(out)]
+    return out
+
+
 def close_array(close: pd.DataFrame, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
-    """Closes on the curve's (date, ticker) grid, carried forward, zero before listing."""
+    """Closes on the curve's (date, ticker) grid, carried forward, zero before listing
+    (read-only: the frame's own array when it is already that)."""
     missing = tickers.difference(close.columns)
     if len(missing):
         raise SqueezeLabError(
             f"no close prices for {', '.join(map(str, missing[:5]))}: pass the market the run used"
         )
+    if close.index.equals(dates) and close.columns.equals(tickers):
+        a = close.to_numpy()
+        if a.dtype == np.float64 and np.isfinite(a).all():
+            return a   # already on the grid, nothing to carry or zero: read in place
     c = close.reindex(index=dates, columns=tickers).ffill()
     return np.nan_to_num(c.to_numpy(np.float64), nan=0.0)
 
@@ -151,7 +239,7 @@ def _fill_pnl(trades: pd.DataFrame | None, dates: pd.DatetimeIndex, tickers: pd.
 _BLOCK = 64
 
 
-def _leg_pnl(S: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
+def _leg_pnl(S: list[np.ndarray], C: np.ndarray, F: np.ndarray) -> np.ndarray:
     """PnL per (leg, date, ticker): the leg's carry plus its share of the fills' PnL ``F``.
 
     Each leg's share of a name's fills is its change in shares over the net change; where the
@@ -160,16 +248,16 @@ def _leg_pnl(S: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
     the names are done in blocks (small scratch arrays), each with the same float operations in
     the same order as the whole-array form ``prevS * dC + where(ok, dS / sum(dS), fallback) * F``.
     """
-    by_leg = np.empty_like(S)
-    for a in range(0, S.shape[2], _BLOCK):
-        b = min(a + _BLOCK, S.shape[2])
-        _leg_pnl_block(S[:, :, a:b], C[:, a:b], F[:, a:b], by_leg[:, :, a:b])
+    by_leg = np.empty((len(S), *C.shape))
+    for a in range(0, C.shape[1], _BLOCK):
+        b = min(a + _BLOCK, C.shape[1])
+        _leg_pnl_block([s[:, a:b] for s in S], C[:, a:b], F[:, a:b], by_leg[:, :, a:b])
     return by_leg
 
 
-def _leg_pnl_block(S: np.ndarray, C: np.ndarray, F: np.ndarray, out: np.ndarray) -> None:
+def _leg_pnl_block(S: list[np.ndarray], C: np.ndarray, F: np.ndarray, out: np.ndarray) -> None:
     """:func:`_leg_pnl` for one block of names, written into ``out``."""
-    n_legs = S.shape[0]
+    n_legs = len(S)
     dC = np.empty(C.shape)
     dC[:1] = C[:1] - C[:1]
     np.subtract(C[1:], C[:-1], out=dC[1:])
@@ -177,7 +265,7 @@ def _leg_pnl_block(S: np.ndarray, C: np.ndarray, F: np.ndarray, out: np.ndarray)
     def prev(i: int) -> np.ndarray:
         p = np.empty(C.shape)
         p[:1] = 0.0
-        p[1:] = S[i, :-1]
+        p[1:] = S[i][:-1]
         return p
 
     tot = np.zeros(C.shape)
@@ -245,9 +333,10 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
         tickers = tickers.union(pd.Index(trades["ticker"].unique()), sort=False)
     n = len(dates)
 
-    S = leg_arrays(result, dates, tickers)
+    S = leg_list(result, dates, tickers)
     C = close_array(close, dates, tickers)
     by_leg = _leg_pnl(S, C, _fill_pnl(trades, dates, tickers, C))
+    held = LegValues(S, C)
 
     commission = -_cost_series(result, dates, "commission")
     borrow = -_cost_series(result, dates, "borrow")
@@ -261,7 +350,7 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
     daily = pd.DataFrame(parts, index=dates, columns=list(PARTS))
     daily["total"] = total
     daily["residual"] = total - parts_sum
-    return Attribution(daily=daily, by_leg=by_leg, held=S * C[None], equity=equity,
+    return Attribution(daily=daily, by_leg=by_leg, held=held, equity=equity,
                        tickers=tickers)
 
 
@@ -366,8 +455,9 @@ def top_names(attr: Attribution, start: Any = None, end: Any = None, k: int = 5,
                          end if end is not None else dates[-1])
     first = 1 if a == 0 else a
     pnl = attr.by_leg[:, first: b + 1].sum(axis=(0, 1))
-    held = np.abs(attr.held[:, base: b + 1]).sum(axis=1)  # (leg, ticker)
-    lpnl = np.abs(attr.by_leg[:, first: b + 1]).sum(axis=1)
+    # (leg, ticker) sums of |value| and |pnl| over the window, one leg at a time (small scratch)
+    held = attr.held.abs_sums(base, b + 1)
+    lpnl = np.stack([abs_row_sums(p[first: b + 1]) for p in attr.by_leg])
     leg_idx = np.where(held.max(axis=0) > 0, held.argmax(axis=0), lpnl.argmax(axis=0))
     base_eq = float(attr.equity.iloc[base])
     tick = np.asarray(attr.tickers.astype(str))

@@ -99,13 +99,26 @@ class _Collector(Recorder):
         dates, names = self._dates(), self._names
         legs, source = _strategy_legs(self.strategy, dates, names)
         result = self.result(legs, strict=False, engine="backtrader-analyzer")
-        mismatch = (float(np.abs(sum(legs.values()) - result.shares).to_numpy().max())
-                    if legs and len(dates) else 0.0)
+        if isinstance(legs, tuple):
+            legs = result.leg_shares
+        mismatch = _max_mismatch(legs, result.shares) if legs and len(dates) else 0.0
         return result, source, mismatch
 
     def get_analysis(self) -> dict[str, Any]:
         """The analysis as plain JSON-able python values (see the class docstring)."""
         return self.rets_plain
+
+
+def _max_mismatch(legs: Mapping[str, pd.DataFrame], shares: pd.DataFrame) -> float:
+    """max |sum of the legs - shares| (shares): in place when the frames share one grid."""
+    frames = list(legs.values())
+    if all(f.index.equals(shares.index) and f.columns.equals(shares.columns) for f in frames):
+        acc = frames[0].to_numpy(np.float64).copy()
+        for f in frames[1:]:
+            acc += f.to_numpy(np.float64)
+        acc -= shares.to_numpy(np.float64)
+        return float(np.abs(acc, out=acc).max())
+    return float(np.abs(sum(frames) - shares).to_numpy().max())
 
 
 def _frame_from_records(rec: pd.DataFrame, dates: pd.DatetimeIndex, names: list[str]
@@ -162,8 +175,36 @@ def _reindex_legs(legs: Mapping[str, pd.DataFrame], dates: pd.DatetimeIndex, nam
     return out
 
 
+def _change_rows(log: Mapping[str, Any], dates: pd.DatetimeIndex, names: list[str]
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(rows, states legs x names)`` of a ``{leg: DataFrame}`` log of change-only rows
+    (SqueezeBook's ``leg_shares_log``), for the result's leg frames to be built on first use
+    (:class:`strategies.result.LegFrames`): the same numbers as :func:`_reindex_legs`, without
+    its dates x names copies. None when the log is not in that simple form (all legs, one
+    shared index of bar dates, increasing, finite float shares): then it is reindexed as usual.
+    """
+    if set(log) != set(LEGS) or not all(isinstance(v, pd.DataFrame) for v in log.values()):
+        return None
+    first = log[LEGS[0]]
+    idx = pd.DatetimeIndex(first.index).normalize().astype("datetime64[ns]")
+    if not all(v.index.equals(first.index) and v.columns.equals(first.columns)
+               for v in log.values()):
+        return None
+    rows = dates.get_indexer(idx)
+    if (rows < 0).any() or (len(rows) > 1 and not (np.diff(rows) > 0).all()):
+        return None
+    states = np.stack([log[leg].to_numpy(np.float64) for leg in LEGS], axis=1)
+    if np.isnan(states).any():
+        return None
+    cols = pd.Index(first.columns).get_indexer(pd.Index(names))
+    out = np.zeros((len(rows), len(LEGS), len(names)))
+    have = cols >= 0
+    out[:, :, have] = states[:, :, cols[have]]
+    return rows, out
+
+
 def _strategy_legs(strategy: bt.Strategy, dates: pd.DatetimeIndex, names: list[str]
-                   ) -> tuple[dict[str, pd.DataFrame] | None, str]:
+                   ) -> tuple[Any, str]:
     """End-of-day shares per leg from the strategy's log, or (None, "sign") without one."""
     log = None
     for attr in ("leg_shares_log", "leg_log"):
@@ -181,6 +222,9 @@ def _strategy_legs(strategy: bt.Strategy, dates: pd.DatetimeIndex, names: list[s
     if isinstance(log, list):
         return _frame_from_records(pd.DataFrame(log), dates, names), "strategy"
     if isinstance(log, Mapping):
+        change_rows = _change_rows(log, dates, names)
+        if change_rows is not None:
+            return change_rows, "strategy"
         frames = {}
         for leg, v in log.items():
             if isinstance(v, pd.DataFrame):

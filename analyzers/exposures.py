@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..strategies.result import BacktestResult
 from ..strategies.targets import LEGS
-from .attribution import close_array, date_positions, leg_arrays
+from .attribution import close_array, date_positions, leg_list
 from .episodes import window_bounds
 
 #: Columns of :func:`exposures`.
@@ -62,10 +62,12 @@ def exposures(result: BacktestResult, close: pd.DataFrame,
     tickers = pd.Index(result.shares.columns)
     for df in (result.leg_shares or {}).values():
         tickers = tickers.union(df.columns, sort=False)
-    S = leg_arrays(result, dates, tickers)
+    S = leg_list(result, dates, tickers)
     C = close_array(close, dates, tickers)
-    legval = S * C[None]
-    pos = legval.sum(axis=0)
+    legval = [s * C for s in S]   # value held per leg (dates x tickers)
+    pos = legval[0] + legval[1]   # the legs' sum, added in leg order (as sum(axis=0) does)
+    for lv in legval[2:]:
+        pos += lv
     b = np.ones(len(tickers))
     if betas is not None:
         b = np.nan_to_num(betas.reindex(tickers).to_numpy(np.float64), nan=1.0)

@@ -196,9 +196,14 @@ class CreditBook(MutableMapping):
 class ArrayBroker(bt.brokers.BackBroker):
     """``BackBroker`` with credit interest and valuation as one NumPy step per bar.
 
-    Same params, same methods, same results; see the module docstring for what it relies on.
+    Same params (plus ``close_table``: an optional bars x datas array equal to the datas'
+    closes, read in place instead of a stacked copy when it matches them; ``run_backtrader``
+    passes the market's carried closes), same methods, same results; see the module docstring
+    for what it relies on.
     ``cerebro.broker = ArrayBroker()`` (before ``set_cash`` and the other settings).
     """
+
+    params = (("close_table", None),)
 
     def init(self) -> None:
         super().init()
@@ -246,8 +251,13 @@ class ArrayBroker(bt.brokers.BackBroker):
         self._datas = datas
         self._slot_of = {d: j for j, d in enumerate(datas)}
         self._dtline = datas[0].lines.datetime
-        self._close = np.column_stack([np.frombuffer(d.lines.close.array, dtype=np.float64)
-                                       for d in datas])
+        closes = [np.frombuffer(d.lines.close.array, dtype=np.float64) for d in datas]
+        table = self.p.close_table
+        if not (table is not None and table.dtype == np.float64
+                and table.shape == (len(closes[0]), n)
+                and all(np.array_equal(table[:, j], c) for j, c in enumerate(closes))):
+            table = np.column_stack(closes)
+        self._close = table
         cis = [self.getcommissioninfo(d) for d in datas]
         self._rate = np.array([ci._creditrate for ci in cis], dtype=np.float64)
         # per-bar rates / marks of vectorizable credit schemes (BorrowCommInfo), else None

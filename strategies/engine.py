@@ -167,6 +167,7 @@ def run_backtrader(market: Any, params: Mapping[str, Any] | None = None,
     cerebro = make_cerebro(market, cash=exec_p["cash"], commission_bps=exec_p["commission_bps"],
                            slippage_bps=exec_p["slippage_bps"], borrow_bps=exec_p["borrow_bps"],
                            checksubmit=checksubmit, borrow=terms)
+    cerebro.broker.p.close_table = price_arrays(market).close   # what the feeds hold: no copy
     cerebro.addstrategy(SqueezeBook, market=market, targets=targets, overlay_log=overlay_log,
                         borrow=terms, **strat_p)
     cerebro.addanalyzer(Recorder, _name=RECORDER)

@@ -324,3 +324,32 @@ def test_borrow_tables_are_read_in_place(market):
                   borrow=flat)
     c.run()
     assert c.broker._fast and c.broker._rate_rows is flat.rate and c.broker._mark_rows is None
+
+
+def test_run_backtrader_values_on_the_markets_closes(market):
+    """run_backtrader hands the broker the market's carried closes: read in place, not copied;
+    a table that does not match the feeds is not used."""
+    from squeeze_lab.strategies import engine
+    from squeeze_lab.strategies.execution import price_arrays
+
+    made = []
+    orig = engine.make_cerebro
+
+    def spy(*a, **k):
+        made.append(orig(*a, **k))
+        return made[-1]
+
+    engine.make_cerebro = spy
+    try:
+        run_backtrader(market, {}, targets=random_targets(market, 6, every=7))
+    finally:
+        engine.make_cerebro = orig
+    br = made[0].broker
+    assert br._fast and br._close is price_arrays(market).close
+
+    c = make_cerebro(market)
+    c.broker.p.close_table = price_arrays(market).close + 1.0   # not the feeds' closes
+    c.addstrategy(SqueezeBook, market=market, targets=random_targets(market, 6, every=7))
+    c.run()
+    assert c.broker._fast and c.broker._close is not c.broker.p.close_table
+    np.testing.assert_array_equal(c.broker._close, price_arrays(market).close)

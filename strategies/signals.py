@@ -181,7 +181,8 @@ def point_in_time(market: Market, name: str, rows: np.ndarray | None = None
     hist = getattr(market, name)
     if hist is not None:
         values = hist.to_numpy(np.float64)
-        if np.isfinite(values).any():
+        # any value on the scored rows settles it; otherwise look at every date
+        if (rows is not None and np.isfinite(values[rows]).any()) or np.isfinite(values).any():
             close = market.close.to_numpy(np.float64)
             dates = market.dates
             if rows is not None:
@@ -398,56 +399,106 @@ def listed_returns_array(close: np.ndarray) -> np.ndarray:
     c = np.asarray(close, np.float64)
     out = np.empty_like(c)
     out[0] = np.where(np.isfinite(c[0]), 0.0, np.nan)
-    out[1:] = c[1:] / c[:-1] - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(c[1:], c[:-1], out=out[1:])   # in place: no temporaries of the whole array
+    np.subtract(out[1:], 1.0, out=out[1:])
     return out
+
+
+def window_comoments(x: np.ndarray, y: np.ndarray, ok: np.ndarray | None, window: int,
+                     rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Count, means and co-moment ``sum((x - mean_x) * (y - mean_y))`` of the pairs where ``ok``
+    (None: everywhere) in each trailing window ending on ``rows`` (clipped at row 0).
+
+    One pass over the data per moment: each segment between the windows' edges gets its own
+    count, means and co-moment (two-pass inside the segment), and a window combines its segments
+    as Chan, Golub and LeVeque's pairwise update does, so no sum of squares is differenced (no
+    cancellation when the mean dwarfs the spread). ``y`` may be one column, broadcast over ``x``'s.
+    Returns ``(n, mean_x, mean_y, comoment)``, each rows x names (NaN where ``n`` is 0).
+    """
+    same = y is x   # a variance: one set of deviations
+    x = np.asarray(x, np.float64)
+    y = x if same else np.asarray(y, np.float64)
+    rows = np.asarray(rows, np.int64)
+    start = np.maximum(rows - window + 1, 0)
+    edges = np.unique(np.concatenate([start, rows + 1]))
+    edges = edges[edges < len(x)]
+    lo = int(edges[0]) if len(edges) else 0
+    x, y = x[lo:], y[lo:]
+    cut = edges - lo
+    if ok is None:
+        n_k = np.diff(np.append(cut, len(x))).astype(np.float64)[:, None]
+        xz, yz = x, y
+    else:
+        ok = ok[lo:]
+        n_k = np.add.reduceat(ok.astype(np.float64), cut, axis=0)
+        xz, yz = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx_k = np.add.reduceat(xz, cut, axis=0) / n_k
+        my_k = mx_k if same else np.add.reduceat(yz, cut, axis=0) / n_k
+        seg = np.repeat(np.arange(len(cut)), np.diff(np.append(cut, len(x))))
+        dx = x - mx_k[seg]
+        dy = dx if same else y - my_k[seg]
+        prod = dx * dy if ok is None else np.where(ok, dx * dy, 0.0)
+        c_k = np.add.reduceat(prod, cut, axis=0)
+    first, last = np.searchsorted(edges, start), np.searchsorted(edges, rows + 1)
+    k = first[:, None] + np.arange(int((last - first).max()))[None, :]   # each window's segments
+    used = (k < last[:, None])[:, :, None]
+    k = np.minimum(k, len(cut) - 1)
+    w = np.where(used, n_k[k], 0.0)                                       # rows x segments x names
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = w.sum(axis=1)
+        mx = np.where(w > 0, mx_k[k] * w, 0.0).sum(axis=1) / n
+        my = np.where(w > 0, my_k[k] * w, 0.0).sum(axis=1) / n
+        spread = np.where(w > 0, w * (mx_k[k] - mx[:, None]) * (my_k[k] - my[:, None]), 0.0)
+        c = np.where(w > 0, c_k[k], 0.0).sum(axis=1) + spread.sum(axis=1)
+    return n, mx, my, c
 
 
 def rolling_beta_rows(returns: np.ndarray, index: np.ndarray, window: int, rows: np.ndarray,
                       min_periods: int | None = None) -> np.ndarray:
     """:func:`rolling_beta` on ``rows`` only, from arrays (dates x names, index per date).
 
-    The same pairwise-complete sums and formula, taken with :func:`window_sums` (O(dates x names)
-    however many rows); equal to the rolling version to rounding.
+    The same pairwise-complete windows, with the co-moments of :func:`window_comoments`
+    (O(dates x names) however many rows, no cancellation); equal to the rolling version to
+    rounding.
     """
     window = _check_window("window", window, 2)
     mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
     rows = np.asarray(rows, np.int64)
+    if len(rows) == 0:
+        return np.empty((0,) + np.shape(returns)[1:])
     x = np.asarray(returns, np.float64)
     m = np.asarray(index, np.float64).reshape(-1, 1)
     ok = np.isfinite(x) & np.isfinite(m)
-    if ok.all():   # every pair complete: the index's sums are one per row
-        n, sy, syy = (window_sums(v, window, rows) for v in (np.ones_like(m), m, m * m))
-        sx, sxy = window_sums(x, window, rows), window_sums(x * m, window, rows)
-    else:
-        xz, mz = np.where(ok, x, 0.0), np.where(ok, m, 0.0)
-        n, sx, sy, sxy, syy = (window_sums(v, window, rows)
-                               for v in (ok.astype(np.float64), xz, mz, xz * m, mz * m))
+    all_ok = bool(ok.all())
+    n, _, _, cxy = window_comoments(x, m, None if all_ok else ok, window, rows)
+    mm = m if all_ok else np.broadcast_to(m, x.shape)
+    _, my, _, cyy = window_comoments(mm, mm, None if all_ok else ok, window, rows)
+    n = np.broadcast_to(n, cxy.shape)
+    cyy = np.broadcast_to(cyy, cxy.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cov = sxy - sx * sy / n
-        var = syy - sy * sy / n
-        beta = cov / var
-    good = (n >= mp) & (var > 1e-12 * np.maximum(syy, 1e-300)) & ok[rows]
+        beta = cxy / cyy
+        syy = cyy + n * np.broadcast_to(my, cxy.shape) ** 2   # the window's sum of squares
+    good = (n >= mp) & (cyy > 1e-12 * np.maximum(syy, 1e-300)) & ok[rows]
     return np.where(good, beta, np.nan)
 
 
 def realized_vol_rows(returns: np.ndarray, window: int, rows: np.ndarray, annualize: bool = True,
                       min_periods: int | None = None) -> np.ndarray:
-    """:func:`realized_vol` on ``rows`` only, from an array (sample std of the window's finite
-    returns, with :func:`window_sums`); equal to the rolling version to rounding."""
+    """:func:`realized_vol` on ``rows`` only, from an array: the sample std of each window's
+    finite returns from :func:`window_comoments`; equal to the rolling version to rounding."""
     window = _check_window("window", window, 2)
     mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    rows = np.asarray(rows, np.int64)
+    if len(rows) == 0:
+        return np.empty((0,) + np.shape(returns)[1:])
     x = np.asarray(returns, np.float64)
     ok = np.isfinite(x)
-    if ok.all():
-        n = window_sums(np.ones((len(x), 1)), window, rows)
-        xz = x
-    else:
-        n = window_sums(ok.astype(np.float64), window, rows)
-        xz = np.where(ok, x, 0.0)
-    s1, s2 = window_sums(xz, window, rows), window_sums(xz * xz, window, rows)
+    n, _, _, sxx = window_comoments(x, x, None if ok.all() else ok, window, rows)
+    n = np.broadcast_to(n, sxx.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.maximum(s2 - s1 * s1 / n, 0.0) / (n - 1)
-    vol = np.where(n >= mp, np.sqrt(var), np.nan)
+        vol = np.where(n >= mp, np.sqrt(np.maximum(sxx, 0.0) / (n - 1)), np.nan)
     return vol * np.sqrt(TRADING_DAYS) if annualize else vol
 
 

@@ -204,27 +204,65 @@ def test_rows_signals_on_hand_market():
         sg.rolling_beta_rows(r, sg.index_returns(mk).to_numpy(), 1, rows)
 
 
+def exact_window_moments(x: np.ndarray, m: np.ndarray, window: int, r: int):
+    """(n, co-moment x.m, co-moment m.m, sum m.m) of the pairwise-finite window ending on r, per
+    name, two-pass in long double: the reference the array versions are held to."""
+    xs = x[max(r - window + 1, 0): r + 1].astype(np.longdouble)
+    ms = np.broadcast_to(m[max(r - window + 1, 0): r + 1, None], xs.shape).astype(np.longdouble)
+    ok = np.isfinite(xs) & np.isfinite(ms)
+    n = ok.sum(axis=0)
+    xz, mz = np.where(ok, xs, 0), np.where(ok, ms, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, mm = xz.sum(axis=0) / n, mz.sum(axis=0) / n
+    dx, dm = np.where(ok, xs - mx, 0), np.where(ok, ms - mm, 0)
+    return n, (dx * dm).sum(axis=0), (dm * dm).sum(axis=0), (mz * mz).sum(axis=0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), window=st.integers(2, 30), n_days=st.integers(6, 90),
        listing=st.booleans(), every=st.integers(1, 25))
-def test_rows_signals_equal_pandas_rolling(seed, window, n_days, listing, every):
-    """The array versions on any rows equal the pandas rolling frames' rows (the reference)."""
+def test_rows_signals_equal_the_rolling_references(seed, window, n_days, listing, every):
+    """The array versions on any rows: equal to an exact (long double, two-pass) computation to
+    1e-12, and to the pandas rolling frames to 1e-9 wherever those are well conditioned (the
+    rolling sums lose digits when a window's mean dwarfs its spread; the array versions do not)."""
     mk = random_market(seed, n_names=7, n_days=n_days)
-    if not listing:   # also the all-listed fast path
+    if not listing:   # also the all-listed fast path (late names carried flat: zero returns)
         mk = make_market(mk.close.ffill().bfill())
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n_days, size=max(1, n_days // every), replace=False))
     r_frame = sg.listed_returns(mk)
     r = sg.listed_returns_array(mk.close.to_numpy())
-    m = sg.index_returns(mk)
-    ref_beta = sg.rolling_beta(r_frame, m, window).to_numpy()[rows]
-    got_beta = sg.rolling_beta_rows(r, m.to_numpy(), window, rows)
-    np.testing.assert_array_equal(np.isnan(got_beta), np.isnan(ref_beta))
-    np.testing.assert_allclose(got_beta, ref_beta, rtol=1e-9, atol=1e-12)
-    ref_vol = sg.realized_vol(r_frame, window).to_numpy()[rows]
-    got_vol = sg.realized_vol_rows(r, window, rows)
-    np.testing.assert_array_equal(np.isnan(got_vol), np.isnan(ref_vol))
-    np.testing.assert_allclose(got_vol, ref_vol, rtol=1e-9, atol=1e-12)
+    m = sg.index_returns(mk).to_numpy()
+    got_beta = sg.rolling_beta_rows(r, m, window, rows)
+    got_vol = sg.realized_vol_rows(r, window, rows, annualize=False)
+    cond = np.full((2,) + got_beta.shape, np.inf)   # sum of squares / co-moment (beta, vol)
+    for i, row in enumerate(rows):
+        n, cxm, cmm, smm = exact_window_moments(r, m, window, row)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            beta = (cxm / cmm).astype(np.float64)
+        clear = ~((cmm > 1e-13 * smm) & (cmm < 1e-11 * smm))   # off the 1e-12 NaN threshold
+        live = np.isfinite(r[row]) & (n >= window)
+        want = np.where(live & (cmm > 1e-12 * smm), beta, np.nan)
+        np.testing.assert_array_equal(np.isnan(got_beta[i])[clear], np.isnan(want)[clear])
+        np.testing.assert_allclose(got_beta[i][clear], want[clear], rtol=1e-12, atol=1e-15)
+        xs = r[max(row - window + 1, 0): row + 1].astype(np.longdouble)
+        fin = np.isfinite(xs)
+        n_x = fin.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dev = np.where(fin, xs - np.where(fin, xs, 0).sum(axis=0) / n_x, 0)
+        var = ((dev * dev).sum(axis=0) / np.maximum(n_x - 1, 1)).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cond[0, i] = (smm / cmm).astype(np.float64)
+            cond[1, i] = ((np.where(fin, xs, 0) ** 2).sum(axis=0) / (dev * dev).sum(axis=0)
+                          ).astype(np.float64)
+        want_vol = np.where(n_x >= window, np.sqrt(var), np.nan)
+        np.testing.assert_allclose(got_vol[i], want_vol, rtol=1e-12, atol=1e-15)
+    ref_beta = sg.rolling_beta(r_frame, pd.Series(m, index=r_frame.index), window).to_numpy()[rows]
+    ref_vol = sg.realized_vol(r_frame, window, annualize=False).to_numpy()[rows]
+    for got, ref, c in ((got_beta, ref_beta, cond[0]), (got_vol, ref_vol, cond[1])):
+        well = c < 1e3   # the rolling sums keep at least 12 digits there
+        np.testing.assert_array_equal(np.isnan(got[well]), np.isnan(ref[well]))
+        np.testing.assert_allclose(got[well], ref[well], rtol=1e-9, atol=1e-12)
     lookback = window + 1
     np.testing.assert_array_equal(sg.momentum_rows(mk.close.to_numpy(), lookback, window // 2, rows),
                                   sg.momentum_12_1(mk.close, lookback, window // 2).to_numpy()[rows])

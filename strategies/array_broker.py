@@ -18,6 +18,13 @@ Where it touches backtrader internals (backtrader is pinned in setup.cfg for thi
 - sums are taken in the order of the ``positions`` dict, as ``BackBroker``'s loops take them,
   with a sequential ``np.cumsum`` (not NumPy's pairwise sum), so the values are the same floats;
 - it wraps ``_execute`` to copy a filled position's size, price and fill date into its arrays;
+- it overrides ``notify`` (the queue of order notifications, ``notifs``) to copy orders with
+  :func:`clone_order`: ``Order.clone``'s result (``copy.copy`` of the order, ``executed``
+  marked pending and copied) built directly from the instances' ``__dict__``, for order classes
+  that do not customize copying (tests/test_array_broker.py checks it equal to ``clone()``);
+- per-bar closes are read from the datas' ``lines.close.array`` (or, when given as the
+  ``close_table`` param and equal to them, from that table in place), per-name borrow rates and
+  marks from the tables :func:`strategies.bt_borrow.add_borrow` passes (``tables``);
 - ``d_credit`` is a :class:`CreditBook`, a mapping that behaves as the ``defaultdict(float)``
   ``BackBroker`` uses (insertion order, ``pop``, missing keys read as 0.0) backed by an array;
 - ``Position.datetime`` (the last credit date) lives in an array during the run and is written

@@ -406,7 +406,8 @@ def issue_table(res: dict[int, dict[str, Any]], sweep: dict[str, Any],
          + ("" if get("vectorbt") is not None else " (vectorbt not run)")),
         (sweep_ratio, lambda v: v <= 0.5,
          f"twin {sw_t.get('points')} points {fmt(sw_t.get('seconds'), '.1f')} s / vectorbt "
-         f"{sw_v.get('points')} points {fmt(sw_v.get('seconds'), '.1f')} s"),
+         f"{sw_v.get('points')} points {fmt(sw_v.get('seconds'), '.1f')} s"
+         if sw_t or sw_v else "sweeps not run"),
         (ratio(engine, get("numpy_floor")), lambda v: v <= 3,
          f"run_vectorized {fmt(engine, '.3f')} s / loop {fmt(get('numpy_floor'), '.4f')} s"),
     )
@@ -503,7 +504,8 @@ def _issue_lines(report: dict[str, Any]) -> list[str]:
              "| measure | at filing | measured | target | met | how |",
              "|---|---:|---:|---:|:---:|---|"]
     for t in report["issue_table"]:
-        lines.append(f"| {t['measure']} | {t['at_filing']} | {fmt(t['value'], '.2f')}x | "
+        value = "–" if t["value"] is None else f"{fmt(t['value'], '.2f')}x"
+        lines.append(f"| {t['measure']} | {t['at_filing']} | {value} | "
                      f"{t['goal']} | {_met(t['met'])} | {t['note']} |")
     lines.append("")
     return lines

@@ -79,3 +79,35 @@ def test_analysis_independent_of_buffer_mode(exactbars):
     listed = market.tradable.to_numpy()
     np.testing.assert_array_equal(frame.to_numpy()[listed], expect.to_numpy()[listed])
     assert isinstance(frame.index, pd.DatetimeIndex)
+
+
+def test_analyzers_share_one_recording():
+    """Several recorders on one strategy: the first writes the tape, the others read it, and
+    each analysis is the same as with that analyzer alone."""
+    from squeeze_lab.analyzers.bt_analyzers import EpisodeDrawdowns, Performance
+    from squeeze_lab.strategies.recorder import Recorder
+
+    market = random_market(11, n_names=10, n_days=120)
+    targets = random_targets(market, 11, every=9)
+    kinds = {"legs": LegAttribution, "exp": Exposures, "dd": EpisodeDrawdowns,
+             "perf": Performance}
+
+    def run(names, recorder=True):
+        c = make_cerebro(market)
+        c.addstrategy(SqueezeBook, market=market, targets=targets)
+        if recorder:
+            c.addanalyzer(Recorder, _name="rec")
+        for n in names:
+            c.addanalyzer(kinds[n], _name=n)
+        return c.run()[0]
+
+    together = run(list(kinds))
+    writers = [a for a in together.analyzers if a._writer]
+    assert writers == [together.analyzers.rec]
+    assert all(a._tape is together._squeeze_tape for a in together.analyzers)
+    assert len(together.analyzers.rec.get_analysis()["fills"]["dt"]) > 0
+    for name in kinds:
+        alone = run([name], recorder=False)   # the analyzer writes its own tape
+        assert getattr(alone.analyzers, name)._writer
+        assert (json.dumps(getattr(together.analyzers, name).get_analysis(), sort_keys=True)
+                == json.dumps(getattr(alone.analyzers, name).get_analysis(), sort_keys=True))

@@ -426,32 +426,44 @@ def window_comoments(x: np.ndarray, y: np.ndarray, ok: np.ndarray | None, window
     lo = int(edges[0]) if len(edges) else 0
     x, y = x[lo:], y[lo:]
     cut = edges - lo
+    counts = np.diff(np.append(cut, len(x)))
     if ok is None:
-        n_k = np.diff(np.append(cut, len(x))).astype(np.float64)[:, None]
-        xz, yz = x, y
+        n_k = counts.astype(np.float64)[:, None]
+        sx_k = np.add.reduceat(x, cut, axis=0)
+        sy_k = sx_k if same else np.add.reduceat(y, cut, axis=0)
     else:
         ok = ok[lo:]
         n_k = np.add.reduceat(ok.astype(np.float64), cut, axis=0)
-        xz, yz = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+        sx_k = np.add.reduceat(np.where(ok, x, 0.0), cut, axis=0)
+        sy_k = sx_k if same else np.add.reduceat(np.where(ok, y, 0.0), cut, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mx_k = np.add.reduceat(xz, cut, axis=0) / n_k
-        my_k = mx_k if same else np.add.reduceat(yz, cut, axis=0) / n_k
-        seg = np.repeat(np.arange(len(cut)), np.diff(np.append(cut, len(x))))
-        dx = x - mx_k[seg]
-        dy = dx if same else y - my_k[seg]
-        prod = dx * dy if ok is None else np.where(ok, dx * dy, 0.0)
-        c_k = np.add.reduceat(prod, cut, axis=0)
+        mx_k = np.where(n_k > 0, sx_k / n_k, 0.0)
+        my_k = mx_k if same else np.where(n_k > 0, sy_k / n_k, 0.0)
+        dev = np.repeat(mx_k, counts, axis=0)         # the one dates x names scratch
+        np.subtract(x, dev, out=dev)
+        if same:
+            np.multiply(dev, dev, out=dev)
+        else:
+            dev *= y - np.repeat(my_k, counts, axis=0)
+        if ok is not None:
+            dev[~ok] = 0.0
+        c_k = np.add.reduceat(dev, cut, axis=0)
+    # each window's segments, padded with an empty one (index len(cut): all zeros)
     first, last = np.searchsorted(edges, start), np.searchsorted(edges, rows + 1)
-    k = first[:, None] + np.arange(int((last - first).max()))[None, :]   # each window's segments
-    used = (k < last[:, None])[:, :, None]
-    k = np.minimum(k, len(cut) - 1)
-    w = np.where(used, n_k[k], 0.0)                                       # rows x segments x names
+    k = first[:, None] + np.arange(int((last - first).max()))[None, :]
+    k = np.where(k < last[:, None], k, len(cut))
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a, np.zeros((1,) + a.shape[1:])])
+
+    w = pad(n_k)[k]
     with np.errstate(invalid="ignore", divide="ignore"):
         n = w.sum(axis=1)
-        mx = np.where(w > 0, mx_k[k] * w, 0.0).sum(axis=1) / n
-        my = np.where(w > 0, my_k[k] * w, 0.0).sum(axis=1) / n
-        spread = np.where(w > 0, w * (mx_k[k] - mx[:, None]) * (my_k[k] - my[:, None]), 0.0)
-        c = np.where(w > 0, c_k[k], 0.0).sum(axis=1) + spread.sum(axis=1)
+        mx = pad(sx_k)[k].sum(axis=1) / n
+        my = mx if same else pad(sy_k)[k].sum(axis=1) / n
+        dmx = pad(mx_k)[k] - mx[:, None]
+        dmy = dmx if same else pad(my_k)[k] - my[:, None]
+        c = pad(c_k)[k].sum(axis=1) + (w * dmx * dmy).sum(axis=1)
     return n, mx, my, c
 
 

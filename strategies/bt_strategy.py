@@ -179,6 +179,7 @@ class SqueezeBook(bt.Strategy):
         self.rejected = 0
         self.rejections: list[dict[str, Any]] = []
         self.margin_calls: list[dict[str, Any]] = []
+        self._minper_settled = False
         self._limits = {k: getattr(self.p, k) for k in
                         ("fractional", "max_leverage", "margin_call_to", "cash_buffer")}
 
@@ -254,6 +255,16 @@ class SqueezeBook(bt.Strategy):
                     "date": bt.num2date(order.created.dt).date().isoformat(),
                     "status": order.getstatusname(), "equity": float(self.broker.getvalue()),
                 })
+
+    def _getminperstatus(self) -> int:
+        """``Strategy._getminperstatus`` (max over datas of minperiod - bars seen, a loop over
+        every data on every bar) until it turns negative, then that value: bars seen only grow,
+        so it stays negative, and backtrader only reads its sign (next / nextstart / prenext)."""
+        if self._minper_settled:
+            return self._minperstatus
+        status = super()._getminperstatus()
+        self._minper_settled = status < 0
+        return status
 
     def clear(self) -> None:
         """``Strategy.clear`` without its ``_orders`` archive: backtrader appends every order

@@ -111,3 +111,29 @@ def test_analyzers_share_one_recording():
         assert getattr(alone.analyzers, name)._writer
         assert (json.dumps(getattr(together.analyzers, name).get_analysis(), sort_keys=True)
                 == json.dumps(getattr(alone.analyzers, name).get_analysis(), sort_keys=True))
+
+
+def test_min_period_status_keeps_backtraders_sign():
+    """SqueezeBook stops recomputing the min-period status once it is negative: on every bar its
+    sign is the one backtrader computes (feeds starting late included)."""
+    market = random_market(12, n_names=6, n_days=80, listing=False)
+    d, c = market.dates, market.close.to_numpy()
+    signs = []
+
+    class Spy(SqueezeBook):
+        def _getminperstatus(self) -> int:
+            mine = super()._getminperstatus()
+            full = bt.Strategy._getminperstatus(self)
+            signs.append((np.sign(mine), np.sign(full)))
+            return mine
+
+    feeds = feeds_for(market, market.tickers[:5])
+    feeds.append(ArrayFeed(dataname=str(market.tickers[5]), dates=d[20:], close=c[20:, 5]))
+    cerebro = bt.Cerebro(stdstats=False)
+    for f in feeds:
+        cerebro.adddata(f, name=f._name)
+    cerebro.addstrategy(Spy, market=market, targets=random_targets(market, 12, every=9))
+    cerebro.run()
+    assert len(signs) == len(d)
+    assert [a for a, _ in signs] == [b for _, b in signs]
+    assert signs[0][1] > 0 and signs[-1][1] < 0   # prenext while a feed had not started

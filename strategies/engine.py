@@ -31,7 +31,12 @@ Cerebro settings (:func:`make_cerebro`) and why:
   numbers as one ``interest`` for all; ``file``/``crowding``: per-name, per-day fees on the
   previous close, :mod:`strategies.borrow`); locates and recalls in :class:`SqueezeBook`.
 - the broker is :class:`strategies.array_broker.ArrayBroker`: ``BackBroker`` with its per-bar
-  credit interest and valuation as one NumPy step (same fills and values, bit for bit).
+  credit interest and valuation as one NumPy step (same fills and values, bit for bit);
+  ``run_backtrader`` gives it the market's carried closes (``close_table``) so it values on
+  them in place instead of stacking a copy of the feeds' closes.
+- ``run_backtrader`` computes the book and overlay targets before the feeds are loaded (the
+  signals' scratch memory is then reused by the feeds, not stacked on top of them) and hands
+  them to :class:`SqueezeBook` (``targets=``, ``overlay_log=``).
 """
 
 from __future__ import annotations

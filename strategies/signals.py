@@ -62,6 +62,17 @@ def _check_window(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
+def _check_windows(window: int, min_periods: int | None) -> tuple[int, int]:
+    """A rolling window (>= 2) and its min_periods (default: the whole window), checked."""
+    window = _check_window("window", window, 2)
+    return window, window if min_periods is None else _check_window("min_periods", min_periods, 2)
+
+
+def _no_rows(returns: np.ndarray) -> np.ndarray:
+    """The empty result of a ``*_rows`` function asked for no rows."""
+    return np.empty((0,) + np.shape(returns)[1:])
+
+
 def listed_returns(market: Market) -> pd.DataFrame:
     """Daily close-to-close returns, NaN wherever the name is not listed (first row 0 if listed)."""
     return computed_once(market, ("listed_returns",),
@@ -294,8 +305,7 @@ def realized_vol(returns: pd.DataFrame | pd.Series, window: int, annualize: bool
     -------
     Same kind as ``returns``
     """
-    window = _check_window("window", window, 2)
-    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    window, mp = _check_windows(window, min_periods)
     vol = returns.rolling(window, min_periods=mp).std()
     return vol * np.sqrt(TRADING_DAYS) if annualize else vol
 
@@ -322,8 +332,7 @@ def rolling_beta(returns: pd.DataFrame | pd.Series, index_returns: pd.Series, wi
     Same kind as ``returns``
         NaN where there are too few observations or the index did not move.
     """
-    window = _check_window("window", window, 2)
-    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    window, mp = _check_windows(window, min_periods)
     is_series = isinstance(returns, pd.Series)
     x = returns.to_frame() if is_series else returns
     m = index_returns.reindex(x.index).astype(np.float64)
@@ -475,11 +484,10 @@ def rolling_beta_rows(returns: np.ndarray, index: np.ndarray, window: int, rows:
     (O(dates x names) however many rows, no cancellation); equal to the rolling version to
     rounding.
     """
-    window = _check_window("window", window, 2)
-    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    window, mp = _check_windows(window, min_periods)
     rows = np.asarray(rows, np.int64)
     if len(rows) == 0:
-        return np.empty((0,) + np.shape(returns)[1:])
+        return _no_rows(returns)
     x = np.asarray(returns, np.float64)
     m = np.asarray(index, np.float64).reshape(-1, 1)
     ok = np.isfinite(x) & np.isfinite(m)
@@ -500,11 +508,10 @@ def realized_vol_rows(returns: np.ndarray, window: int, rows: np.ndarray, annual
                       min_periods: int | None = None) -> np.ndarray:
     """:func:`realized_vol` on ``rows`` only, from an array: the sample std of each window's
     finite returns from :func:`window_comoments`; equal to the rolling version to rounding."""
-    window = _check_window("window", window, 2)
-    mp = window if min_periods is None else _check_window("min_periods", min_periods, 2)
+    window, mp = _check_windows(window, min_periods)
     rows = np.asarray(rows, np.int64)
     if len(rows) == 0:
-        return np.empty((0,) + np.shape(returns)[1:])
+        return _no_rows(returns)
     x = np.asarray(returns, np.float64)
     ok = np.isfinite(x)
     n, _, _, sxx = window_comoments(x, x, None if ok.all() else ok, window, rows)

@@ -55,9 +55,9 @@ PERFORMANCE_FUNCTIONS = ("annual_return", "annual_volatility", "sharpe_ratio", "
 def performance_row(equity: np.ndarray) -> dict[str, float | None]:
     """The sweep's performance metrics of a measured equity path (its first close is the base):
     :func:`analyzers.performance.performance_stats`'s values for these keys, on arrays."""
-    import empyrical
+    from ..analyzers.performance import load_empyrical, to_float
 
-    from ..analyzers.performance import to_float
+    empyrical = load_empyrical()
 
     out: dict[str, float | None] = dict.fromkeys(PERFORMANCE_FUNCTIONS)
     if len(equity) < 2:

@@ -540,18 +540,34 @@ def drawdown_rows(close: np.ndarray, window: int, rows: np.ndarray) -> np.ndarra
     return np.where(np.isfinite(c[rows]), dd, np.nan)
 
 
+def date_positions(n_dates: int, rows: Any) -> np.ndarray:
+    """``rows`` (as ``iloc`` takes them: positions, negative ones, a boolean mask) as increasing
+    non-negative positions, the order the ``*_rows`` functions need; anything else is one line."""
+    try:
+        pos = np.arange(n_dates)[np.asarray(rows) if np.ndim(rows) else [rows]]
+    except (IndexError, TypeError, ValueError) as err:
+        raise SqueezeLabError(f"rows={rows!r} are not date positions of the {n_dates} dates "
+                              f"({err}): pass positions 0..{n_dates - 1} or a boolean mask") from None
+    if pos.ndim != 1 or (len(pos) > 1 and not (np.diff(pos) > 0).all()):
+        raise SqueezeLabError(f"rows must be distinct date positions in date order (got "
+                              f"{np.asarray(rows).tolist()[:5]}...): sort them first")
+    return pos
+
+
 class SignalRows:
     """A market's price-based signals on some date rows (all rows when ``rows`` is None), each
     computed once on first use and shared by every score of one call.
 
     On given rows it uses the ``*_rows`` functions above (float64 arrays, work on those rows
     only); on all rows the shared full frames (:func:`market_beta`, :func:`market_vol`, ...).
-    Every method returns a DataFrame on :attr:`dates` x the market's tickers.
+    ``rows`` are date positions as ``iloc`` takes them (negative ones, a boolean mask), in date
+    order. The signal methods return DataFrames on :attr:`dates` x the market's tickers;
+    ``close``, ``returns`` and ``at`` return arrays, ``point_in_time`` a (frame, source) pair.
     """
 
     def __init__(self, market: Market, rows: np.ndarray | None = None) -> None:
         self.market = market
-        self.rows = None if rows is None else np.asarray(rows, np.int64)
+        self.rows = None if rows is None else date_positions(len(market.dates), rows)
         self._memo: dict[tuple[Any, ...], Any] = {}
 
     def _once(self, key: tuple[Any, ...], compute: Any) -> Any:
@@ -693,7 +709,7 @@ def quality_score(market: Market | SignalRows, beta_window: int = 126, vol_windo
     clip : float, optional
         Clip each component's |z| at this value.
     rows : array of int, optional
-        Score only these date positions (the same values as the full frame's rows).
+        Score only these date positions, as ``iloc`` takes them (the full frame's rows, to rounding).
 
     Returns
     -------
@@ -800,7 +816,7 @@ def squeeze_pressure(market: Market, lookback: int = 10, components: Sequence[st
     components : sequence of str, optional
         Subset of :data:`SQUEEZE_COMPONENTS` (default: all the market supports).
     rows : array of int, optional
-        Score only these date positions (each row is cross-sectional: the full frame's rows).
+        Score only these date positions, as ``iloc`` takes them (the full frame's rows, to rounding).
 
     Returns
     -------

@@ -204,6 +204,24 @@ def test_rows_signals_on_hand_market():
         sg.rolling_beta_rows(r, sg.index_returns(mk).to_numpy(), 1, rows)
 
 
+def test_rows_as_iloc_takes_them():
+    """Negative positions and boolean masks score the same dates as ``iloc``; unordered or
+    out-of-range rows are one line, not a numpy traceback or silently wrong rows."""
+    mk = hand_market()
+    full = sg.junk_score(mk)
+    n = len(mk.dates)
+    for rows in (np.array([-16, -1]), np.arange(n) >= n - 3, [n - 2, n - 1]):
+        got = sg.junk_score(mk, rows=rows)
+        want = full.iloc[rows]
+        assert got.index.equals(want.index)
+        np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(sg.date_positions(n, np.arange(n) >= n - 2), [n - 2, n - 1])
+    with pytest.raises(SqueezeLabError, match="date order"):
+        sg.junk_score(mk, rows=np.array([-1, -16]))
+    with pytest.raises(SqueezeLabError, match="not date positions"):
+        sg.quality_score(mk, rows=np.array([n]))
+
+
 def exact_window_moments(x: np.ndarray, m: np.ndarray, window: int, r: int):
     """(n, co-moment x.m, co-moment m.m, sum m.m) of the pairwise-finite window ending on r, per
     name, two-pass in long double: the reference the array versions are held to."""

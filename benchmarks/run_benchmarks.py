@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +544,18 @@ def _size_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _case_rows(results: dict[str, Any], cases: Sequence[str], columns: int,
+               cells: Callable[[dict[str, Any]], str]) -> list[str]:
+    """One table row per case that ran: its label and ``cells``, or its error in the next cell."""
+    rows = []
+    for case in cases:
+        r = results.get(case)
+        if r:
+            body = r["error"] + " |" * (columns - 2) if "error" in r else cells(r)
+            rows.append(f"| {LABELS[case]} | {body} |")
+    return rows
+
+
 def _sweep_lines(report: dict[str, Any]) -> list[str]:
     """The sweep table (twin vs vectorbt) and its grid."""
     sw = report.get("sweep") or {}
@@ -550,16 +563,9 @@ def _sweep_lines(report: dict[str, Any]) -> list[str]:
         return []
     lines = [f"## Sweep (N = {sw.get('n_names')}, T = {report['settings']['n_bars']})", "",
              "| sweep | points | wall s | ms / point | peak RSS MB | reps |", "|---|---:|---:|---:|---:|---:|"]
-    for case in ("sweep_twin", "sweep_vbt"):
-        r = sw.get(case)
-        if not r:
-            continue
-        if "error" in r:
-            lines.append(f"| {LABELS[case]} | {r['error']} | | | | |")
-            continue
-        lines.append(f"| {LABELS[case]} | {r.get('points')} | {fmt(r['seconds'], '.1f')} | "
-                     f"{fmt(1000 * r['seconds'] / r['points'], '.1f')} | {fmt(r['rss_mb'], '.0f')} | "
-                     f"{r['reps']} |")
+    lines += _case_rows(sw, ("sweep_twin", "sweep_vbt"), 6, lambda r: (
+        f"{r.get('points')} | {fmt(r['seconds'], '.1f')} | "
+        f"{fmt(1000 * r['seconds'] / r['points'], '.1f')} | {fmt(r['rss_mb'], '.0f')} | {r['reps']}"))
     lines += ["", "Sweep grid: " + "; ".join(f"{k} = {v}" for k, v in C.SWEEP_AXES)
               + " (overlay actions: degross; one book shared by all points). The twin's points "
               "each run apply_overlay, run_vectorized and the sweep's metrics (empyrical + "
@@ -576,15 +582,9 @@ def _process_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"## Whole processes (N = {pr.get('n_names')}, T = {pr.get('n_bars')})", "",
              "| process | wall s | reps | peak RSS MB | final value |",
              "|---|---:|---:|---:|---:|"]
-    for case in PROCESS_CASES:
-        r = pr.get(case)
-        if not r:
-            continue
-        if "error" in r:
-            lines.append(f"| {LABELS[case]} | {r['error']} | | | |")
-            continue
-        lines.append(f"| {LABELS[case]} | {fmt(r['seconds'], '.2f')} | {r['reps']} | "
-                     f"{fmt(r['rss_mb'], '.0f')} | {fmt(r.get('final_value'), ',.2f')} |")
+    lines += _case_rows(pr, PROCESS_CASES, 5, lambda r: (
+        f"{fmt(r['seconds'], '.2f')} | {r['reps']} | {fmt(r['rss_mb'], '.0f')} | "
+        f"{fmt(r.get('final_value'), ',.2f')}"))
     lines += ["", "Wall clock of the whole process from the outside (interpreter start, imports, "
               "market, run, outputs). `squeeze-lab run` builds the default study's scenario "
               "market itself, runs backtrader with the book, checks it against the twin, "

@@ -245,15 +245,28 @@ def update_positions(size: np.ndarray, price: np.ndarray, delta: np.ndarray,
     price; increasing averages ``(price * size + delta * fill) / new size``; reducing keeps it.
     Names with ``delta == 0`` are untouched.
     """
-    new = size + delta
-    with np.errstate(invalid="ignore", divide="ignore"):
-        avg = (price * size + delta * fill) / new
-    increase = ((size > 0) & (delta > 0)) | ((size < 0) & (delta < 0))
-    reduce = ~increase & (size != 0) & (np.sign(new) == np.sign(size))
-    out = np.where(increase, avg, np.where(reduce, price, fill))
-    out = np.where(new == 0, 0.0, out)
-    out = np.where(delta == 0, price, out)
-    return np.where(delta == 0, size, new), out
+    size = np.array(size, dtype=np.float64)
+    price = np.array(price, dtype=np.float64)
+    delta = np.asarray(delta, dtype=np.float64)
+    cols = np.flatnonzero(delta)
+    update_traded(size, price, cols, delta[cols], np.asarray(fill, dtype=np.float64)[cols])
+    return size, price
+
+
+def update_traded(size: np.ndarray, price: np.ndarray, cols: np.ndarray, delta: np.ndarray,
+                  fill: np.ndarray) -> None:
+    """:func:`update_positions` in place for the traded names ``cols`` only (``delta`` and
+    ``fill`` given for them, every ``delta`` non-zero): the same values, on the orders alone."""
+    s, p = size[cols], price[cols]
+    new = s + delta
+    held = s != 0
+    sign = np.sign(s)
+    increase = held & (sign == np.sign(delta))
+    reduce = held & ~increase & (np.sign(new) == sign)
+    avg = np.divide(p * s + delta * fill, new, out=np.zeros_like(new), where=increase)
+    out = np.where(increase, avg, np.where(reduce, p, fill))
+    size[cols] = new
+    price[cols] = np.where(new == 0, 0.0, out)
 
 
 def borrow_charges(days: int | np.ndarray, daily_rate: float, size: np.ndarray,
@@ -291,12 +304,19 @@ def target_shares(weights_by_leg: np.ndarray, value: float, close: np.ndarray,
         w = np.nan_to_num(w, nan=0.0)
     cur = np.asarray(current_leg_shares, dtype=np.float64)
     rs = np.asarray(resize, dtype=bool)
-    px = np.where(rs, close, 1.0)
-    raw = w * value / px
-    raw = truncate_shares(raw, fractional)
-    new = np.where(rs[None, :], raw, cur)
+    new = leg_targets(w, value, np.where(rs, close, 1.0), cur, rs[None, :], fractional)
     delta = new.sum(axis=0) - cur.sum(axis=0)
     return new, delta
+
+
+def leg_targets(weights_by_leg: np.ndarray, value: float, sizing_close: np.ndarray,
+                current_leg_shares: np.ndarray, resize: np.ndarray,
+                fractional: bool) -> np.ndarray:
+    """The new shares per leg of :func:`target_shares`, from inputs already prepared: finite
+    weights, ``sizing_close`` the close where resized (1.0 elsewhere), ``resize`` broadcastable
+    to (n_legs, n_names). The twin prepares them for every signal row at once."""
+    raw = truncate_shares(weights_by_leg * value / sizing_close, fractional)
+    return np.where(resize, raw, current_leg_shares)
 
 
 def order_sequence(delta: np.ndarray) -> np.ndarray:
@@ -344,6 +364,33 @@ def truncate_shares(shares: np.ndarray, fractional: bool) -> np.ndarray:
     return np.trunc(shares)
 
 
+def market_exits(market: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What of a plan depends on the market alone, computed once per market (read-only):
+    ``Market.tradable_next`` (listed at a close and at the next bar), and per name the row of
+    its forced exit (the bar before its last listed bar) and whether it delists in range."""
+    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        listed = price_arrays(market).listed
+        n_rows, n_names = listed.shape
+        can_trade = np.zeros_like(listed)
+        can_trade[:-1] = listed[:-1] & listed[1:]
+        # only names not listed on the last bar can delist: the others' last listed bar is last
+        any_live = np.ones(n_names, dtype=bool)
+        last = np.full(n_names, n_rows - 1)
+        gone = np.flatnonzero(~listed[-1])
+        if len(gone):
+            sub = listed[:, gone]
+            any_live[gone] = sub.any(axis=0)
+            last[gone] = n_rows - 1 - np.argmax(sub[::-1], axis=0)
+        exit_row = last - 1
+        delists = any_live & (last < n_rows - 1) & (exit_row >= 0)
+        delists &= listed[np.clip(exit_row, 0, None), np.arange(n_names)]
+        for arr in (can_trade, exit_row, delists):
+            arr.flags.writeable = False
+        return can_trade, exit_row, delists
+
+    return computed_once(market, ("market_exits",), build)
+
+
 @dataclass(frozen=True)
 class ActionPlan:
     """The signal rows both engines act on, with weights and the effective resize mask.
@@ -367,31 +414,17 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     n_rows, n_names = len(dates), len(tickers)
     sig_rows = targets.check_against(market)
     w_t, rs_t = targets.arrays()
-    cols = (np.arange(n_names) if targets.tickers.equals(tickers)
-            else tickers.get_indexer(targets.tickers))
-    weights_all = np.zeros((len(sig_rows), len(LEGS), n_names))
-    weights_all[:, :, cols] = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
-    resize_all = np.zeros((len(sig_rows), n_names), dtype=bool)
-    resize_all[:, cols] = rs_t
+    if targets.tickers.equals(tickers):   # the usual case: the market's own columns
+        weights_all = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
+        resize_all = np.asarray(rs_t, dtype=bool)
+    else:
+        cols = tickers.get_indexer(targets.tickers)
+        weights_all = np.zeros((len(sig_rows), len(LEGS), n_names))
+        weights_all[:, :, cols] = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
+        resize_all = np.zeros((len(sig_rows), n_names), dtype=bool)
+        resize_all[:, cols] = rs_t
 
-    listed = price_arrays(market).listed      # Market.tradable, computed once per market
-    can_trade = np.zeros_like(listed)          # Market.tradable_next
-    can_trade[:-1] = listed[:-1] & listed[1:]
-    # forced exits: signal on the bar before the last listed bar of names delisting in range
-    # (only names not listed on the last bar can: the others' last listed bar is the last)
-    any_live = np.ones(n_names, dtype=bool)
-    last = np.full(n_names, n_rows - 1)
-    gone = np.flatnonzero(~listed[-1])
-    if len(gone):
-        sub = listed[:, gone]
-        any_live[gone] = sub.any(axis=0)
-        last[gone] = n_rows - 1 - np.argmax(sub[::-1], axis=0)
-    exit_row = last - 1
-    delists = any_live & (last < n_rows - 1) & (exit_row >= 0)
-    delists &= listed[np.clip(exit_row, 0, None), np.arange(n_names)]
-    exit_mask = np.zeros((n_rows, n_names), dtype=bool)
-    exit_mask[exit_row[delists], np.flatnonzero(delists)] = True
-
+    can_trade, exit_row, delists = market_exits(market)
     keep = sig_rows < n_rows - 1  # a signal on the last bar has no fill bar
     rows = np.union1d(sig_rows[keep], exit_row[delists]).astype(np.int64)
     k_of_sig = {int(r): k for k, r in enumerate(sig_rows)}
@@ -412,7 +445,7 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
         reason = sig_reason[k] if k is not None else "delist_exit"
         reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
                        else str(reason))
-    exits = exit_mask[rows]
+    exits = delists[None, :] & (exit_row[None, :] == rows[:, None])
     weights = np.where(exits[:, None, :], 0.0, weights)
     resize |= exits
     return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exits,

@@ -36,8 +36,8 @@ def leverage(net_shares: np.ndarray, close: np.ndarray, value: float) -> tuple[f
 
 
 def margin_call(leg_shares: np.ndarray, close: np.ndarray, value: float, tradable: np.ndarray,
-                max_leverage: float, call_to: float, fractional: bool
-                ) -> tuple[np.ndarray, dict[str, float] | None]:
+                max_leverage: float, call_to: float, fractional: bool,
+                net: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, float] | None]:
     """The maintenance-margin rule at one close, for the leg shares the book will hold after it.
 
     When gross / equity at ``close`` exceeds ``max_leverage`` (0 = no limit), every leg of every
@@ -49,10 +49,11 @@ def margin_call(leg_shares: np.ndarray, close: np.ndarray, value: float, tradabl
     -------
     (leg_shares, record): the shares to hold (the same array and ``None`` when no call) and the
     call's ``equity``, ``gross``, ``leverage``, ``leverage_after`` and ``scale``.
+    ``net``: ``leg_shares`` summed over legs, when the caller has it.
     """
     if not max_leverage:
         return leg_shares, None
-    net = leg_shares.sum(axis=0)
+    net = leg_shares.sum(axis=0) if net is None else net
     gross, lev = leverage(net, close, value)
     if not lev > max_leverage:
         return leg_shares, None
@@ -74,17 +75,19 @@ def cash_after(delta: np.ndarray, price: np.ndarray, cash: float, rate: float) -
 
 
 def fund(leg_shares: np.ndarray, current: np.ndarray, price: np.ndarray, cash: float,
-         value: float, tradable: np.ndarray, cash_buffer: float, rate: float, fractional: bool
-         ) -> tuple[np.ndarray, dict[str, float] | None]:
+         value: float, tradable: np.ndarray, cash_buffer: float, rate: float, fractional: bool,
+         delta: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, float] | None]:
     """The funding rule at a signal close: cut the long side so the cash left is >= the buffer.
 
     ``price`` is the signal close (0 where a name cannot trade: it has no order). With ``P`` the
     long side's value, ``R`` the rest of the orders' cash need and ``C`` a bound on commission,
     the long side is scaled by ``s = (cash - R - buffer * value - C) / P`` clipped to [0, 1] and
     truncated toward zero (so the cash left only grows). ``s = 0`` may still not be enough (shorts
-    bought back beyond the cash): the engines then report the refusal.
+    bought back beyond the cash): the engines then report the refusal. ``delta``: the orders
+    (``leg_shares`` minus ``current``, summed over legs), when the caller has them.
     """
-    delta = leg_shares.sum(axis=0) - current.sum(axis=0)
+    if delta is None:
+        delta = leg_shares.sum(axis=0) - current.sum(axis=0)
     left = cash_after(delta, price, cash, rate)
     floor = cash_buffer * value if value > 0 else 0.0
     if left >= floor or not delta.any():
@@ -105,23 +108,33 @@ def fund(leg_shares: np.ndarray, current: np.ndarray, price: np.ndarray, cash: f
                  "leverage_after": after, "scale": scale}
 
 
+def limit_price(signal_close: np.ndarray, tradable: np.ndarray) -> np.ndarray:
+    """The close the orders are checked at: the signal close where tradable, 0 elsewhere."""
+    return np.where(tradable & np.isfinite(signal_close), signal_close, 0.0)
+
+
 def apply_limits(leg_shares: np.ndarray, current: np.ndarray, value_close: np.ndarray,
                  signal_close: np.ndarray, value: float, cash: float, tradable: np.ndarray,
-                 exec_p: dict[str, Any], rate: float) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 exec_p: dict[str, Any], rate: float,
+                 nets: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Margin call, then funding, on the leg shares planned at a close; returns the shares to
     hold and a record (``rule``, ..., ``cash_after``) per rule that acted.
 
     ``value_close`` values every name (unlisted bars carried, as the broker does);
-    ``signal_close`` is the close the orders are checked at (NaN where not tradable).
+    ``signal_close`` is the close the orders are checked at (NaN where not tradable);
+    ``nets``: ``leg_shares`` and ``current`` summed over legs, when the caller has them.
     """
     records: list[dict[str, Any]] = []
-    price = np.where(tradable & np.isfinite(signal_close), signal_close, 0.0)
+    price = limit_price(signal_close, tradable)
+    net, cur_net = nets if nets is not None else (leg_shares.sum(axis=0), current.sum(axis=0))
     new, call = margin_call(leg_shares, value_close, value, tradable, exec_p["max_leverage"],
-                            exec_p["margin_call_to"], exec_p["fractional"])
+                            exec_p["margin_call_to"], exec_p["fractional"], net=net)
     if call is not None:
         records.append({"rule": "max_leverage", **call})
+        net = new.sum(axis=0)
     new, cut = fund(new, current, price, cash, value, tradable, exec_p["cash_buffer"], rate,
-                    exec_p["fractional"])
+                    exec_p["fractional"], delta=net - cur_net)
     if cut is not None:
         records.append({"rule": "cash", **cut})
     if records:

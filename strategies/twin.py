@@ -26,7 +26,6 @@ from ..feeds.errors import SqueezeLabError
 from .borrow import (
     BorrowBook,
     BorrowTerms,
-    charges,
     make_record,
     order_reason,
     resolve_terms,
@@ -37,17 +36,16 @@ from .execution import (
     ActionPlan,
     PriceArrays,
     commission_rate,
-    commissions,
     fill_prices,
     leg_labels,
+    leg_targets,
     order_sequence,
     plan_actions,
     price_arrays,
     rejected_orders,
     resolve_exec_params,
     slippage_rate,
-    target_shares,
-    update_positions,
+    update_traded,
 )
 from .limits import LIMIT_REASON, apply_limits, refusal_message
 from .result import BacktestResult, Fills, margin_calls_frame
@@ -99,6 +97,7 @@ class _Run:
     borrow_day: np.ndarray
     ledger: np.ndarray | None    # borrow per row and name (BacktestResult.borrow_record)
     detail: bool                 # keep what only the full result needs (ledger, order labels)
+    sizing: np.ndarray           # per signal: the close where resized, 1.0 elsewhere
 
 
 @dataclass
@@ -109,6 +108,12 @@ class _Held:
     avgp: np.ndarray
     legs: np.ndarray
     cash: float
+    net: np.ndarray              # legs summed over legs (what the orders change)
+    short: np.ndarray            # columns held short, and per short |size|, fee row (flat
+    short_abs: np.ndarray        # terms) and average price: what each valued row charges
+    short_rate: np.ndarray | None
+    short_avg: np.ndarray
+    abs_pos: np.ndarray
     nxt: int = 0                 # first row not yet valued
     valued: int = 0              # first row never valued (rows before it may be valued again)
     checked: int = 0             # first row not yet checked for a margin call or a recall
@@ -161,12 +166,13 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     run = _setup(market, targets, borrow, max_net_long, exec_params, detail)
     n_names = run.px.close.shape[1]
     held = _Held(pos=np.zeros(n_names), avgp=np.zeros(n_names),
-                 legs=np.zeros((len(LEGS), n_names)), cash=run.p["cash"])
+                 legs=np.zeros((len(LEGS), n_names)), cash=run.p["cash"], net=np.zeros(n_names),
+                 short=np.zeros(0, np.int64), short_abs=np.zeros(0), short_rate=None,
+                 short_avg=np.zeros(0), abs_pos=np.zeros(n_names))
     k = 0
     while (act := _next_action(run, held, k)) is not None:
         k += act.resized is not None
-        new_legs, why, reason = _account_rules(run, held, act)
-        _fill(run, held, act, new_legs, why, reason)
+        _fill(run, held, act, *_account_rules(run, held, act))
     log = overlay_log if overlay_log is not None else pd.DataFrame()
     if not detail:
         return _equity_run(run, held, log)
@@ -181,13 +187,16 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
     n_rows, n_names = px.close.shape
     terms = borrow if borrow is not None else resolve_terms(p["borrow_model"], market,
                                                             p["borrow_bps"])
-    return _Run(market=market, p=p, px=px, plan=plan_actions(market, targets),
-                close_raw=market.close.to_numpy(np.float64), days=px.days, c_rate=commission_rate(
-                    p["commission_bps"]), slip=slippage_rate(p["slippage_bps"]), terms=terms,
+    plan = plan_actions(market, targets)
+    close_raw = market.close.to_numpy(np.float64)
+    return _Run(market=market, p=p, px=px, plan=plan, close_raw=close_raw, days=px.days,
+                c_rate=commission_rate(p["commission_bps"]),
+                slip=slippage_rate(p["slippage_bps"]), terms=terms,
                 book=BorrowBook(terms, max_net_long, SHARE_QUANTUM if p["fractional"] else 1.0),
                 charging=terms.charging, equity=np.empty(n_rows),
                 cash=np.empty(n_rows), borrow_day=np.zeros(n_rows),
-                ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail)
+                ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail,
+                sizing=np.where(plan.resize, close_raw[plan.rows], 1.0))
 
 
 def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> float:
@@ -195,15 +204,12 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
     if stop < start:
         return cash
     seg = slice(start, stop + 1)
-    short = held.pos < 0
+    cols = held.short
     if run.ledger is not None and start < held.valued:   # rows valued again after an earlier
         run.ledger[start:min(stop + 1, held.valued)] = 0.0   # action are booked anew
     held.valued = max(held.valued, stop + 1)
-    if run.charging and short.any():
-        cols = np.flatnonzero(short)
-        rows = np.arange(start, stop + 1)
-        per_name = row_charges(run.terms, rows, run.days[seg], cols, held.pos[cols],
-                               held.avgp[cols], run.px.close)
+    if run.charging and len(cols):
+        per_name = _segment_charges(run, held, start, stop)
         if run.ledger is not None:
             run.ledger[seg, cols] = per_name
         b = per_name.sum(axis=1)
@@ -217,6 +223,16 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
     return float(cash_seg[-1])
 
 
+def _segment_charges(run: _Run, held: _Held, start: int, stop: int) -> np.ndarray:
+    """Borrow per (row, short) on rows start..stop: :func:`strategies.borrow.row_charges` on
+    the holding's cached shorts (the same operations, without re-gathering what is fixed)."""
+    days = run.days[start:stop + 1, None]
+    if held.short_rate is not None and run.terms.mark == "average":   # flat: one fee row
+        return days * held.short_rate * held.short_abs * held.short_avg
+    return row_charges(run.terms, np.arange(start, stop + 1), run.days[start:stop + 1],
+                       held.short, held.pos[held.short], held.avgp[held.short], run.px.close)
+
+
 def _first_breach(run: _Run, held: _Held, start: int, stop: int) -> int | None:
     """First row in start..stop (inclusive, valued, no fills) whose gross / equity exceeds
     max_leverage, or None; the last market row has no next open and is never called."""
@@ -228,7 +244,7 @@ def _first_breach(run: _Run, held: _Held, start: int, stop: int) -> int | None:
     eq = run.equity[seg]
     # closes are positive, so close @ |pos| is the gross to rounding: far enough under the limit
     # on every row, no row breaches (the exact test below decides everything closer)
-    if (eq > 0).all() and (run.px.close[seg] @ np.abs(held.pos) < (max_lev * (1 - 1e-9)) * eq).all():
+    if (eq > 0).all() and (run.px.close[seg] @ held.abs_pos < (max_lev * (1 - 1e-9)) * eq).all():
         return None
     gross = np.abs(run.px.close[seg] * held.pos).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -254,52 +270,68 @@ def _next_action(run: _Run, held: _Held, k: int) -> _Action | None:
         return _Action(t=t, cash=float(run.cash[t]), legs=held.legs,
                        exits=np.zeros(len(held.pos), dtype=bool), resized=None,
                        reason="margin_call" if t == r else "")
-    new_legs, _ = target_shares(plan.weights[k], run.equity[t_plan], run.close_raw[t_plan],
-                                held.legs, plan.resize[k], run.p["fractional"])
+    new_legs = leg_targets(plan.weights[k], run.equity[t_plan], run.sizing[k], held.legs,
+                           plan.resize[k], run.p["fractional"])
     return _Action(t=t_plan, cash=cash_plan, legs=new_legs, exits=plan.exits[k],
                    resized=plan.resize[k], reason=plan.reasons[k])
 
 
 def _account_rules(run: _Run, held: _Held, act: _Action
-                   ) -> tuple[np.ndarray, np.ndarray | None, str]:
+                   ) -> tuple[np.ndarray, np.ndarray | None, str, np.ndarray]:
     """Locates and recalls (:mod:`strategies.borrow`), then the account limits, at the close of
-    ``act.t``: the legs to hold, the borrow label per name, and the orders' reason."""
+    ``act.t``: the legs to hold, the borrow label per name, the orders' reason and the legs'
+    net shares."""
     t = act.t
     f = t + 1
     equity = float(run.equity[t])
     new_legs, why = run.book.adjust(t, act.legs, run.close_raw[t], equity, act.resized)
+    net = new_legs.sum(axis=0)
     new_legs, acted = apply_limits(new_legs, held.legs, run.px.close[t], run.close_raw[t],
-                                   equity, act.cash, run.plan.tradable_next[t], run.p, run.c_rate)
+                                   equity, act.cash, run.plan.tradable_next[t], run.p, run.c_rate,
+                                   nets=(net, held.net))
     dates = run.market.dates
     for rec in acted:
         held.calls.append({"date": dates[t], "fill_date": dates[f], **rec})
     reason = LIMIT_REASON[acted[0]["rule"]] if acted else act.reason
-    return new_legs, why, reason
+    return new_legs, why, reason, net if not acted else new_legs.sum(axis=0)
 
 
 def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
-    """Borrow on the shorts held from the close of ``t`` into the fill bar ``f`` (booked at f)."""
+    """Borrow on the shorts held from the close of ``t`` into the fill bar ``f`` (booked at f):
+    :func:`strategies.borrow.charges` on the cached shorts, 0.0 for the other names."""
     if not run.charging:
         return 0.0
-    mark = held.avgp if run.terms.mark == "average" else run.px.close[t]
-    per = charges(run.days[f], run.terms.rate[t], held.pos, mark)
+    per = np.zeros(len(held.pos))
+    short = held.short
+    if len(short):
+        rate = held.short_rate if held.short_rate is not None else run.terms.rate[t, short]
+        mark = held.short_avg if run.terms.mark == "average" else run.px.close[t, short]
+        per[short] = run.days[f] * rate * held.short_abs * mark
     if run.ledger is not None:
         run.ledger[f] = per
     return float(np.sum(per))
 
 
-def _check_cash(run: _Run, held: _Held, t: int, delta: np.ndarray, price: np.ndarray,
-                seq: np.ndarray, cash_before: float, cash: float) -> None:
+def _check_cash(run: _Run, t: int, delta: np.ndarray, seq: np.ndarray, fill: dict[str, Any],
+                cash_before: float, cash: float) -> None:
     """Raise where backtrader would refuse an order for cash: at the signal close
-    (``checksubmit``) or at the fill."""
-    close_t = run.close_raw[t]
+    (``checksubmit``) or at the fill. ``fill``: the orders' size ``d``, price ``pr``,
+    ``|d| * rate`` and cash flow, in submission order."""
+    d, ad_r = fill["d"], fill["ad_r"]
+    close_t = run.close_raw[t, seq]
     close_t = np.where(np.isfinite(close_t), close_t, 0.0)
-    if _cash_stays_positive(cash_before, delta, close_t, run.c_rate, seq) and \
-            _cash_stays_positive(cash, delta, price, run.c_rate, seq):
-        return   # no order can be refused: the running cash never goes below zero
-    pre = rejected_orders(cash_before, delta, close_t, held.pos, run.c_rate, seq,
-                          submit_check=True)
-    real = rejected_orders(cash, delta, price, held.pos, run.c_rate, seq)
+    # the running cash through the orders (as rejected_orders runs it) never below zero: none
+    # can be refused
+    if (cash_before - np.cumsum(d * close_t + ad_r * close_t) >= 0).all() and \
+            (cash - np.cumsum(fill["flow"]) >= 0).all():
+        return
+    n = len(delta)
+    pos = np.zeros(n)
+    pos[seq] = fill["pos"]
+    price, close_all = np.zeros(n), np.zeros(n)
+    price[seq], close_all[seq] = fill["pr"], close_t
+    pre = rejected_orders(cash_before, delta, close_all, pos, run.c_rate, seq, submit_check=True)
+    real = rejected_orders(cash, delta, price, pos, run.c_rate, seq)
     if pre.any() or real.any():
         j = seq[int(np.argmax(pre | real))]
         market = run.market
@@ -309,40 +341,34 @@ def _check_cash(run: _Run, held: _Held, t: int, delta: np.ndarray, price: np.nda
             verb="would be rejected"))
 
 
-def _cash_stays_positive(cash: float, delta: np.ndarray, price: np.ndarray, rate: float,
-                         seq: np.ndarray) -> bool:
-    """True when the running cash through the orders ``seq`` (as
-    :func:`strategies.execution.rejected_orders` runs it) never goes below zero."""
-    d, p = delta[seq], price[seq]
-    return bool((cash - np.cumsum(d * p + np.abs(d) * rate * p) >= 0).all())
-
-
 def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.ndarray | None,
-          reason: str) -> None:
+          reason: str, net: np.ndarray) -> None:
     """The fill bar: overnight borrow, then the orders at the open (sells first), then the
-    bar's close valued with the new holdings."""
+    bar's close valued with the new holdings (``net``: ``new_legs`` summed over legs)."""
     t, f = act.t, act.t + 1
-    delta = new_legs.sum(axis=0) - held.legs.sum(axis=0)
+    delta = net - held.net
     seq = order_sequence(delta)
     cash_before = act.cash
     b = _overnight_borrow(run, held, t, f)
     cash = cash_before - b
     if len(seq):
-        px = run.px
-        price = fill_prices(px.open[f], px.high[f], px.low[f], delta > 0, run.slip)
-        _check_cash(run, held, t, delta, price, seq, cash_before, cash)
+        px, d = run.px, delta[seq]
+        pr = (fill_prices(px.open[f, seq], px.high[f, seq], px.low[f, seq], d > 0, run.slip)
+              if run.slip else px.open[f, seq])
+        ad_r = np.abs(d) * run.c_rate
+        cm, dp = ad_r * pr, d * pr     # commissions (|size| * rate * price) and the paid value
+        _check_cash(run, t, delta, seq, {"d": d, "pr": pr, "ad_r": ad_r, "flow": dp + cm,
+                                         "pos": held.pos[seq]}, cash_before, cash)
         held.first_fill = f if held.first_fill is None else held.first_fill
-        d, pr = delta[seq], price[seq]
-        cm = commissions(d, pr, run.c_rate)
-        cash -= float(np.sum(d * pr)) + float(np.sum(cm))
-        held.pos, held.avgp = update_positions(held.pos, held.avgp, delta, price)
+        cash -= float(np.sum(dp)) + float(np.sum(cm))
+        _trade(run, held, seq, d, pr)
         fill = {"size": d, "price": pr}
         if run.detail:
             fill.update(rows=np.full(len(seq), f), cols=seq, commission=cm,
-                        leg=leg_labels(held.legs, new_legs)[seq],
+                        leg=leg_labels(held.legs[:, seq], new_legs[:, seq]),
                         reason=_order_reasons(reason, why, seq, act.exits))
         held.fills.append(fill)
-    held.legs = new_legs
+    held.legs, held.net = new_legs, net
     held.fill_rows.append(f)
     held.leg_states.append(new_legs)
     run.borrow_day[f] = b
@@ -351,6 +377,18 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
     held.cash = cash
     held.nxt = f + 1
     held.checked = f
+
+
+def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarray) -> None:
+    """New positions and average prices after the orders (new arrays: a held state is never
+    changed in place), and the caches the valued rows read."""
+    pos, avgp = held.pos.copy(), held.avgp.copy()
+    update_traded(pos, avgp, seq, d, pr)
+    held.pos, held.avgp, held.abs_pos = pos, avgp, np.abs(pos)
+    short = np.flatnonzero(pos < 0)
+    held.short, held.short_abs, held.short_avg = short, held.abs_pos[short], avgp[short]
+    rate = run.terms.rate
+    held.short_rate = rate[0, short] if rate.strides[0] == 0 else None
 
 
 def _order_reasons(reason: str, why: np.ndarray | None, seq: np.ndarray,

@@ -26,6 +26,7 @@ from squeeze_lab.strategies.execution import (
     plan_actions,
     target_shares,
     update_positions,
+    update_traded,
 )
 from squeeze_lab.strategies.result import TRADE_COLUMNS, BacktestResult
 from squeeze_lab.strategies.targets import LEGS, Targets
@@ -466,6 +467,25 @@ def test_update_positions_matches_backtrader_position(steps):
         size, price = update_positions(size, price, delta, np.array([px]))
         assert size[0] == pos.size
         assert price[0] == pos.price
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(-300, 300), st.floats(1.0, 500.0)), min_size=3,
+                         max_size=3), min_size=1, max_size=10))
+def test_update_traded_on_the_orders_only_matches_backtrader(steps):
+    """The twin's in-place update of the traded names: each name as its own Position."""
+    positions = [bt.Position() for _ in range(3)]
+    size, price = np.zeros(3), np.zeros(3)
+    for row in steps:
+        delta = np.array([d * 0.25 for d, _ in row])
+        fill = np.array([px for _, px in row])
+        for p, d, px in zip(positions, delta, fill, strict=True):
+            if d:
+                p.update(float(d), px, datetime.datetime(2024, 1, 2))
+        cols = np.flatnonzero(delta)
+        update_traded(size, price, cols, delta[cols], fill[cols])
+        assert size.tolist() == [p.size for p in positions]
+        assert price.tolist() == [p.price for p in positions]
 
 
 @settings(max_examples=25, deadline=None)

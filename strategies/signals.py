@@ -414,8 +414,97 @@ def listed_returns_array(close: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Names per block of :func:`window_comoments`: a block's dates x names scratch stays in cache.
+COMOMENT_BLOCK = 128
+
+
+def name_blocks(n_names: int, width: int = COMOMENT_BLOCK) -> np.ndarray:
+    """Bounds of near-equal blocks of about ``width`` names, each 2 names wide or more.
+
+    Never a lone column out of several: numpy sums a one-column (rows, segments, 1) array over its
+    segments in another order than the same column inside a wider block, so the bits would change.
+    """
+    n_blocks = max(1, min(-(-n_names // max(int(width), 1)), n_names // 2))
+    return np.linspace(0, n_names, n_blocks + 1).round().astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """Trailing windows ending on some rows, cut into the segments between their edges: the
+    first date used (``lo``), segment starts from it (``cut``), their lengths (``counts``), and
+    each window's segments (``k``, rows x most segments, padded with the empty ``len(cut)``)."""
+
+    lo: int
+    cut: np.ndarray
+    counts: np.ndarray
+    k: np.ndarray
+
+
+def _windows(n_dates: int, window: int, rows: np.ndarray) -> _Windows:
+    """The :class:`_Windows` of ``window`` dates ending on ``rows`` (clipped at row 0)."""
+    start = np.maximum(rows - window + 1, 0)
+    edges = np.unique(np.concatenate([start, rows + 1]))
+    edges = edges[edges < n_dates]
+    lo = int(edges[0]) if len(edges) else 0
+    cut = edges - lo
+    first, last = np.searchsorted(edges, start), np.searchsorted(edges, rows + 1)
+    k = first[:, None] + np.arange(int((last - first).max()))[None, :]
+    return _Windows(lo, cut, np.diff(np.append(cut, n_dates - lo)),
+                    np.where(k < last[:, None], k, len(cut)))
+
+
+def _segment_moments(w: _Windows, x: np.ndarray, y: np.ndarray, ok: np.ndarray | None,
+                     same: bool) -> tuple[np.ndarray, ...]:
+    """Count, sums, means and co-moment (two-pass) of each segment of ``w``, for names-major
+    ``x`` and ``y`` (names x dates from ``w.lo``; ``y`` may be one row shared by every name).
+
+    Returns ``(n_k, sx_k, sy_k, mx_k, my_k, c_k)``, each segments x names (one column when
+    shared by every name).
+    """
+    if ok is None:
+        n_k = w.counts.astype(np.float64)[None, :]
+        sx_k = np.add.reduceat(x, w.cut, axis=1)
+        sy_k = sx_k if same else np.add.reduceat(y, w.cut, axis=1)
+    else:
+        n_k = np.add.reduceat(ok.astype(np.float64), w.cut, axis=1)
+        sx_k = np.add.reduceat(np.where(ok, x, 0.0), w.cut, axis=1)
+        sy_k = sx_k if same else np.add.reduceat(np.where(ok, y, 0.0), w.cut, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx_k = np.where(n_k > 0, sx_k / n_k, 0.0)
+        my_k = mx_k if same else np.where(n_k > 0, sy_k / n_k, 0.0)
+        dev = np.repeat(mx_k, w.counts, axis=1)   # the block's one names x dates scratch
+        np.subtract(x, dev, out=dev)
+        if same:
+            np.multiply(dev, dev, out=dev)
+        else:
+            dev *= y - np.repeat(my_k, w.counts, axis=1)
+        if ok is not None:
+            dev[~ok] = 0.0
+        c_k = np.add.reduceat(dev, w.cut, axis=1)
+    return n_k.T, sx_k.T, sy_k.T, mx_k.T, my_k.T, c_k.T
+
+
+def _merge_segments(w: _Windows, n_k: np.ndarray, sx_k: np.ndarray, sy_k: np.ndarray,
+                    mx_k: np.ndarray, my_k: np.ndarray, c_k: np.ndarray, same: bool
+                    ) -> tuple[np.ndarray, ...]:
+    """Each window's ``(n, mean_x, mean_y, comoment)`` from its segments' (segments x names),
+    by Chan, Golub and LeVeque's pairwise update: no sum of squares is differenced."""
+    def pad(a: np.ndarray) -> np.ndarray:   # the empty segment len(cut): all zeros
+        return np.concatenate([a, np.zeros((1,) + a.shape[1:])])
+
+    n_w = pad(n_k)[w.k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = n_w.sum(axis=1)
+        mx = pad(sx_k)[w.k].sum(axis=1) / n
+        my = mx if same else pad(sy_k)[w.k].sum(axis=1) / n
+        dmx = pad(mx_k)[w.k] - mx[:, None]
+        dmy = dmx if same else pad(my_k)[w.k] - my[:, None]
+        c = pad(c_k)[w.k].sum(axis=1) + (n_w * dmx * dmy).sum(axis=1)
+    return n, mx, my, c
+
+
 def window_comoments(x: np.ndarray, y: np.ndarray, ok: np.ndarray | None, window: int,
-                     rows: np.ndarray) -> tuple[np.ndarray, ...]:
+                     rows: np.ndarray, block: int = COMOMENT_BLOCK) -> tuple[np.ndarray, ...]:
     """Count, means and co-moment ``sum((x - mean_x) * (y - mean_y))`` of the pairs where ``ok``
     (None: everywhere) in each trailing window ending on ``rows`` (clipped at row 0).
 
@@ -423,57 +512,28 @@ def window_comoments(x: np.ndarray, y: np.ndarray, ok: np.ndarray | None, window
     count, means and co-moment (two-pass inside the segment), and a window combines its segments
     as Chan, Golub and LeVeque's pairwise update does, so no sum of squares is differenced (no
     cancellation when the mean dwarfs the spread). ``y`` may be one column, broadcast over ``x``'s.
-    Returns ``(n, mean_x, mean_y, comoment)``, each rows x names (NaN where ``n`` is 0).
+    The work goes ``block`` names at a time (:func:`name_blocks`), so the scratch stays in cache;
+    the bits do not depend on ``block``.
+    Returns ``(n, mean_x, mean_y, comoment)``, each rows x names (NaN where ``n`` is 0; one
+    column where it is the same for every name).
     """
     same = y is x   # a variance: one set of deviations
     x = np.asarray(x, np.float64)
     y = x if same else np.asarray(y, np.float64)
-    rows = np.asarray(rows, np.int64)
-    start = np.maximum(rows - window + 1, 0)
-    edges = np.unique(np.concatenate([start, rows + 1]))
-    edges = edges[edges < len(x)]
-    lo = int(edges[0]) if len(edges) else 0
-    x, y = x[lo:], y[lo:]
-    cut = edges - lo
-    counts = np.diff(np.append(cut, len(x)))
-    if ok is None:
-        n_k = counts.astype(np.float64)[:, None]
-        sx_k = np.add.reduceat(x, cut, axis=0)
-        sy_k = sx_k if same else np.add.reduceat(y, cut, axis=0)
-    else:
-        ok = ok[lo:]
-        n_k = np.add.reduceat(ok.astype(np.float64), cut, axis=0)
-        sx_k = np.add.reduceat(np.where(ok, x, 0.0), cut, axis=0)
-        sy_k = sx_k if same else np.add.reduceat(np.where(ok, y, 0.0), cut, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx_k = np.where(n_k > 0, sx_k / n_k, 0.0)
-        my_k = mx_k if same else np.where(n_k > 0, sy_k / n_k, 0.0)
-        dev = np.repeat(mx_k, counts, axis=0)         # the one dates x names scratch
-        np.subtract(x, dev, out=dev)
-        if same:
-            np.multiply(dev, dev, out=dev)
-        else:
-            dev *= y - np.repeat(my_k, counts, axis=0)
-        if ok is not None:
-            dev[~ok] = 0.0
-        c_k = np.add.reduceat(dev, cut, axis=0)
-    # each window's segments, padded with an empty one (index len(cut): all zeros)
-    first, last = np.searchsorted(edges, start), np.searchsorted(edges, rows + 1)
-    k = first[:, None] + np.arange(int((last - first).max()))[None, :]
-    k = np.where(k < last[:, None], k, len(cut))
-
-    def pad(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([a, np.zeros((1,) + a.shape[1:])])
-
-    w = pad(n_k)[k]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n = w.sum(axis=1)
-        mx = pad(sx_k)[k].sum(axis=1) / n
-        my = mx if same else pad(sy_k)[k].sum(axis=1) / n
-        dmx = pad(mx_k)[k] - mx[:, None]
-        dmy = dmx if same else pad(my_k)[k] - my[:, None]
-        c = pad(c_k)[k].sum(axis=1) + (w * dmx * dmy).sum(axis=1)
-    return n, mx, my, c
+    w = _windows(len(x), window, np.asarray(rows, np.int64))
+    xt, yt = x[w.lo:].T, y[w.lo:].T   # names x dates: a name's dates contiguous (F-order input)
+    okt = None if ok is None else ok[w.lo:].T
+    shared_y = len(yt) == 1
+    parts = []
+    bounds = name_blocks(x.shape[1], block)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
+        xb = xt[a:b]
+        yb = xb if same else (yt if shared_y else yt[a:b])
+        moments = _segment_moments(w, xb, yb, None if okt is None else okt[a:b], same)
+        parts.append(_merge_segments(w, *moments, same))
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(p[0] if p[0].shape[1] == 1 else np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
 
 
 def rolling_beta_rows(returns: np.ndarray, index: np.ndarray, window: int, rows: np.ndarray,

@@ -288,6 +288,39 @@ def test_rows_signals_equal_the_rolling_references(seed, window, n_days, listing
                                   sg.drawdown_from_peak(mk.close, window).to_numpy()[rows])
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_names=st.integers(1, 40), window=st.integers(2, 30),
+       every=st.integers(1, 25), block=st.integers(1, 45), layout=st.sampled_from("CF"))
+def test_window_comoments_bits_do_not_depend_on_the_name_blocks(seed, n_names, window, every,
+                                                                block, layout):
+    """Blocks of names change where the work happens, never a bit: each block equals the same
+    names computed in one block, for beta's, the market's and volatility's moments, with and
+    without unlisted cells, whatever the memory layout."""
+    rng = np.random.default_rng(seed)
+    n_days = 60
+    x = np.asarray(rng.normal(0.001, 0.02, (n_days, n_names)), order=layout)
+    m = rng.normal(0.0, 0.01, (n_days, 1))
+    ok = rng.random((n_days, n_names)) > 0.2
+    xn = np.where(ok, x, np.nan)
+    rows = np.sort(rng.choice(n_days, size=max(1, n_days // every), replace=False))
+    mm = np.broadcast_to(m, x.shape)
+    for args in ((x, m, None), (x, x, None), (m, m, None), (xn, m, ok), (mm, mm, ok), (xn, xn, ok)):
+        a, b, mask = args
+        one = sg.window_comoments(a, b, mask, window, rows, block=max(a.shape[1], 1))
+        got = sg.window_comoments(a, b, mask, window, rows, block=block)
+        for g, o in zip(got, one, strict=True):
+            assert g.shape == o.shape
+            assert g.tobytes() == o.tobytes()
+
+
+def test_name_blocks_cover_the_names_in_blocks_of_two_or_more():
+    for n in range(0, 300, 7):
+        for width in (1, 2, 3, 64, 128, 1000):
+            b = sg.name_blocks(n, width)
+            assert b[0] == 0 and b[-1] == n and (np.diff(b) >= (2 if n >= 2 else n)).all()
+            assert len(b) - 1 <= max(1, -(-n // width))
+
+
 def test_cross_sectional_zscore_ignores_unlisted():
     mk = hand_market()
     z = sg.cross_sectional_zscore(pd.DataFrame([A_COEF, [0.5, 1.0, 1.5, 2.0, np.nan]],

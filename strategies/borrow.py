@@ -31,7 +31,7 @@ After a cut, :func:`fund` trims the long and hedge legs so net long stays within
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -325,13 +325,19 @@ def events_rows(row: int, cut: np.ndarray, wanted: np.ndarray, available: np.nda
     return out
 
 
+@cache
+def _no_events() -> pd.DataFrame:
+    """The empty events table, typed (built once; handed out as copies)."""
+    return pd.DataFrame({c: pd.Series([], dtype="datetime64[ns]" if c.endswith("date") else
+                                      (object if c in ("ticker", "event") else np.float64))
+                         for c in EVENT_COLUMNS})
+
+
 def events_frame(events: list[tuple[Any, ...]], dates: pd.DatetimeIndex,
                  tickers: pd.Index) -> pd.DataFrame:
     """The events table (:data:`EVENT_COLUMNS`) from :func:`events_rows` tuples."""
     if not events:
-        return pd.DataFrame({c: pd.Series([], dtype="datetime64[ns]" if c.endswith("date") else
-                                          (object if c in ("ticker", "event") else np.float64))
-                             for c in EVENT_COLUMNS})
+        return _no_events().copy()
     rows = np.array([e[0] for e in events], np.int64)
     cols = np.array([e[1] for e in events], np.int64)
     return pd.DataFrame({

@@ -391,6 +391,37 @@ def market_exits(market: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return computed_once(market, ("market_exits",), build)
 
 
+def _signal_arrays(targets: Targets, tickers: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Per signal date, the weights (legs x market tickers, NaN = 0) and the resize mask."""
+    n_names = len(tickers)
+    weights = np.stack([targets.legs[leg].to_numpy(np.float64) for leg in LEGS], axis=1)
+    np.nan_to_num(weights, copy=False, nan=0.0)   # (a new array: stack copies)
+    resize = targets.resize.to_numpy(bool)
+    if targets.tickers.equals(tickers):   # the usual case: the market's own columns
+        return weights, resize
+    cols = tickers.get_indexer(targets.tickers)
+    w_all = np.zeros((len(weights), len(LEGS), n_names))
+    w_all[:, :, cols] = weights
+    rs_all = np.zeros((len(resize), n_names), dtype=bool)
+    rs_all[:, cols] = resize
+    return w_all, rs_all
+
+
+def _plan_reasons(targets: Targets, ks: list[int | None]) -> tuple[str, ...]:
+    """Each plan row's reason: its signal's (targets.reasons), ``delist_exit`` on exit rows."""
+    reasons_src = targets.reasons if isinstance(targets.reasons, pd.Series) else pd.Series(dtype=object)
+    if len(reasons_src) and not reasons_src.index.has_duplicates:   # one lookup, not one per row
+        sig_reason = reasons_src.reindex(targets.dates).tolist()
+    else:
+        sig_reason = [reasons_src.get(d, "") if len(reasons_src) else "" for d in targets.dates]
+    reasons: list[str] = []
+    for k in ks:
+        reason = sig_reason[k] if k is not None else "delist_exit"
+        reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
+                       else str(reason))
+    return tuple(reasons)
+
+
 @dataclass(frozen=True)
 class ActionPlan:
     """The signal rows both engines act on, with weights and the effective resize mask.
@@ -413,40 +444,25 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     dates, tickers = market.dates, market.tickers
     n_rows, n_names = len(dates), len(tickers)
     sig_rows = targets.check_against(market)
-    w_t, rs_t = targets.arrays()
-    if targets.tickers.equals(tickers):   # the usual case: the market's own columns
-        weights_all = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
-        resize_all = np.asarray(rs_t, dtype=bool)
-    else:
-        cols = tickers.get_indexer(targets.tickers)
-        weights_all = np.zeros((len(sig_rows), len(LEGS), n_names))
-        weights_all[:, :, cols] = np.nan_to_num(np.transpose(w_t, (1, 0, 2)), nan=0.0)
-        resize_all = np.zeros((len(sig_rows), n_names), dtype=bool)
-        resize_all[:, cols] = rs_t
-
+    weights_all, resize_all = _signal_arrays(targets, tickers)
     can_trade, exit_row, delists = market_exits(market)
     keep = sig_rows < n_rows - 1  # a signal on the last bar has no fill bar
     rows = np.union1d(sig_rows[keep], exit_row[delists]).astype(np.int64)
     k_of_sig = {int(r): k for k, r in enumerate(sig_rows)}
-    reasons_src = targets.reasons if isinstance(targets.reasons, pd.Series) else pd.Series(dtype=object)
-    weights = np.zeros((len(rows), len(LEGS), n_names))
-    resize = np.zeros((len(rows), n_names), dtype=bool)
-    reasons: list[str] = []
-    if len(reasons_src) and not reasons_src.index.has_duplicates:   # one lookup, not one per row
-        sig_reason = reasons_src.reindex(targets.dates).tolist()
-    else:
-        sig_reason = [reasons_src.get(d, "") if len(reasons_src) else "" for d in targets.dates]
     ks = [k_of_sig.get(int(r)) for r in rows]
     on_sig = np.array([k is not None for k in ks], dtype=bool)
     kk = np.array([k for k in ks if k is not None], dtype=np.int64)
-    weights[on_sig] = weights_all[kk]
-    resize[on_sig] = resize_all[kk] & can_trade[rows[on_sig]]
-    for k in ks:
-        reason = sig_reason[k] if k is not None else "delist_exit"
-        reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
-                       else str(reason))
+    if on_sig.all() and np.array_equal(kk, np.arange(len(kk))):   # no exit-only rows
+        weights, resize = weights_all[:len(kk)], resize_all[:len(kk)] & can_trade[rows]
+    else:
+        weights = np.zeros((len(rows), len(LEGS), n_names))
+        resize = np.zeros((len(rows), n_names), dtype=bool)
+        weights[on_sig] = weights_all[kk]
+        resize[on_sig] = resize_all[kk] & can_trade[rows[on_sig]]
+    reasons = _plan_reasons(targets, ks)
     exits = delists[None, :] & (exit_row[None, :] == rows[:, None])
-    weights = np.where(exits[:, None, :], 0.0, weights)
-    resize |= exits
+    if exits.any():
+        weights = np.where(exits[:, None, :], 0.0, weights)
+        resize |= exits
     return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exits,
-                      reasons=tuple(reasons), tradable_next=can_trade)
+                      reasons=reasons, tradable_next=can_trade)

@@ -9,6 +9,7 @@ backtrader run, and the reconciliation test compares two of these.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,12 +147,18 @@ def costs_frame(dates: pd.DatetimeIndex, commission: np.ndarray, borrow: np.ndar
     return pd.DataFrame({"commission": commission, "borrow": borrow}, index=dates)
 
 
+@functools.cache
+def _no_margin_calls() -> pd.DataFrame:
+    """The empty margin-call log, typed (built once; handed out as copies)."""
+    return pd.DataFrame({c: np.zeros(0, "datetime64[s]") if c in ("date", "fill_date")
+                         else np.zeros(0, object if c == "rule" else np.float64)
+                         for c in MARGIN_CALL_COLUMNS})
+
+
 def margin_calls_frame(records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """The margin-call log (:data:`MARGIN_CALL_COLUMNS`) from one dict per call."""
-    if not records:   # the usual case, built from typed empty columns (a sweep makes many)
-        return pd.DataFrame({c: np.zeros(0, "datetime64[s]") if c in ("date", "fill_date")
-                             else np.zeros(0, object if c == "rule" else np.float64)
-                             for c in MARGIN_CALL_COLUMNS})
+    if not records:   # the usual case (a sweep makes many): copies of one typed empty table
+        return _no_margin_calls().copy()
     frame = pd.DataFrame(list(records), columns=list(MARGIN_CALL_COLUMNS))
     for col in ("date", "fill_date"):
         frame[col] = pd.to_datetime(frame[col])

@@ -98,6 +98,7 @@ class _Run:
     ledger: np.ndarray | None    # borrow per row and name (BacktestResult.borrow_record)
     detail: bool                 # keep what only the full result needs (ledger, order labels)
     sizing: np.ndarray           # per signal: the close where resized, 1.0 elsewhere
+    has_exits: np.ndarray        # per signal: some name is forced out before delisting
 
 
 @dataclass
@@ -121,6 +122,9 @@ class _Held:
     fills: list[dict[str, np.ndarray]] = field(default_factory=list)
     fill_rows: list[int] = field(default_factory=list)
     leg_states: list[np.ndarray] = field(default_factory=list)
+    #: per fill batch (detail only): its leg state's index, reason, borrow labels and exits
+    batches: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = \
+        field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -131,7 +135,7 @@ class _Action:
     t: int
     cash: float
     legs: np.ndarray
-    exits: np.ndarray
+    exits: np.ndarray | None     # forced exits before a delisting (None: none on this row)
     resized: np.ndarray | None
     reason: str
 
@@ -196,7 +200,8 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
                 charging=terms.charging, equity=np.empty(n_rows),
                 cash=np.empty(n_rows), borrow_day=np.zeros(n_rows),
                 ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail,
-                sizing=np.where(plan.resize, close_raw[plan.rows], 1.0))
+                sizing=np.where(plan.resize, close_raw[plan.rows], 1.0),
+                has_exits=plan.exits.any(axis=1))
 
 
 def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> float:
@@ -267,12 +272,12 @@ def _next_action(run: _Run, held: _Held, k: int) -> _Action | None:
         return None
     if hits:
         t = min(hits)
-        return _Action(t=t, cash=float(run.cash[t]), legs=held.legs,
-                       exits=np.zeros(len(held.pos), dtype=bool), resized=None,
+        return _Action(t=t, cash=float(run.cash[t]), legs=held.legs, exits=None, resized=None,
                        reason="margin_call" if t == r else "")
     new_legs = leg_targets(plan.weights[k], run.equity[t_plan], run.sizing[k], held.legs,
                            plan.resize[k], run.p["fractional"])
-    return _Action(t=t_plan, cash=cash_plan, legs=new_legs, exits=plan.exits[k],
+    return _Action(t=t_plan, cash=cash_plan, legs=new_legs,
+                   exits=plan.exits[k] if run.has_exits[k] else None,
                    resized=plan.resize[k], reason=plan.reasons[k])
 
 
@@ -363,10 +368,9 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
         cash -= float(np.sum(dp)) + float(np.sum(cm))
         _trade(run, held, seq, d, pr)
         fill = {"size": d, "price": pr}
-        if run.detail:
-            fill.update(rows=np.full(len(seq), f), cols=seq, commission=cm,
-                        leg=leg_labels(held.legs[:, seq], new_legs[:, seq]),
-                        reason=_order_reasons(reason, why, seq, act.exits))
+        if run.detail:   # labelled once at the end (_labels)
+            fill.update(cols=seq, commission=cm)
+            held.batches.append((len(held.leg_states), reason, why, act.exits))
         held.fills.append(fill)
     held.legs, held.net = new_legs, net
     held.fill_rows.append(f)
@@ -391,15 +395,30 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
     held.short_rate = rate[0, short] if rate.strides[0] == 0 else None
 
 
-def _order_reasons(reason: str, why: np.ndarray | None, seq: np.ndarray,
-                   exits: np.ndarray) -> np.ndarray:
-    """Each order's reason: the row's, with a borrow label where a locate acted, ``delist_exit``
-    for forced exits."""
-    if why is None:
-        out = np.full(len(seq), reason, dtype=object)
-    else:
-        out = np.array([order_reason(reason, why[j]) for j in seq], dtype=object)
-    out[exits[seq]] = "delist_exit"
+def _labels(held: _Held) -> list[dict[str, np.ndarray]]:
+    """The detail fills with their fill rows and labels: per order the legs whose shares changed
+    (:func:`strategies.execution.leg_labels`, all orders at once) and the reason (the row's,
+    with a borrow label where a locate acted, ``delist_exit`` for forced exits)."""
+    if not held.fills:
+        return []
+    counts = np.array([len(f["cols"]) for f in held.fills])
+    state = np.repeat(np.array([b[0] for b in held.batches]), counts)
+    cols = np.concatenate([f["cols"] for f in held.fills])
+    states = np.asarray(held.leg_states)
+    new = states[state, :, cols]
+    old = np.where((state > 0)[:, None], states[np.maximum(state - 1, 0), :, cols], 0.0)
+    legs = leg_labels(old.T, new.T)
+    reasons = np.repeat(np.array([b[1] for b in held.batches], dtype=object), counts)
+    out, start = [], 0
+    rows = np.asarray(held.fill_rows)
+    for fill, n, (i, reason, why, exits) in zip(held.fills, counts, held.batches, strict=True):
+        seg = slice(start, start + n)
+        if why is not None:
+            reasons[seg] = [order_reason(reason, why[j]) for j in fill["cols"]]
+        if exits is not None:
+            reasons[seg][exits[fill["cols"]]] = "delist_exit"
+        out.append({**fill, "rows": np.full(n, rows[i]), "leg": legs[seg], "reason": reasons[seg]})
+        start += n
     return out
 
 
@@ -423,7 +442,7 @@ def _detail_result(run: _Run, held: _Held, targets: Targets, log: pd.DataFrame
     market = run.market
     return BacktestResult.from_fills(
         market.dates, market.tickers, equity=run.equity, cash=run.cash, borrow=run.borrow_day,
-        fills=Fills.from_parts(held.fills),
+        fills=Fills.from_parts(_labels(held)),
         legs=(np.asarray(held.fill_rows, dtype=np.int64), np.asarray(held.leg_states)),
         targets=targets,
         overlay_log=log,

@@ -28,7 +28,11 @@ Where it touches backtrader internals (backtrader is pinned in setup.cfg for thi
 - ``d_credit`` is a :class:`CreditBook`, a mapping that behaves as the ``defaultdict(float)``
   ``BackBroker`` uses (insertion order, ``pop``, missing keys read as 0.0) backed by an array;
 - ``Position.datetime`` (the last credit date) lives in an array during the run and is written
-  back to the held ``Position`` objects at ``stop()`` (and before leaving the fast path).
+  back to the held ``Position`` objects at ``stop()`` (and before leaving the fast path);
+- order batches (:meth:`ArrayBroker.submit_batch`, :mod:`strategies.bulk_orders`) are checked
+  where ``next`` calls ``check_submitted`` and filled after ``BackBroker``'s own pending orders,
+  with ``BackBroker``'s ``_slip_up``/``_slip_down``, ``positions``, ``cash``, ``d_credit`` and
+  the commission schemes, as ``_execute`` uses them.
 
 The fast path needs what a preloaded project run has: every data preloaded in backtrader's
 unbounded buffers on the same datetimes (so one bar index serves them all) with the same
@@ -42,12 +46,15 @@ whose arithmetic this step repeats. Otherwise (checked at the first bar) every b
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import backtrader as bt
 import numpy as np
+
+from . import bulk_orders as bulk
 
 #: CommInfo methods whose BackBroker behaviour the vectorized step replicates.
 _COMMINFO_METHODS = ("get_credit_interest", "_get_credit_interest", "getvaluesize", "getvalue",
@@ -217,6 +224,10 @@ class ArrayBroker(bt.brokers.BackBroker):
         self.d_credit = CreditBook()
         self._fast: bool | None = None     # decided on the first bar
         self._credit_dt: Any = None        # datetime of the last credit step
+        # bulk orders (strategies.bulk_orders): batches to check, to fill; events per owner
+        self._bsubmitted: collections.deque = collections.deque()
+        self._bpending: collections.deque = collections.deque()
+        self._bnotifs: dict[Any, list[tuple[str, Any]]] = {}
 
     # ------------------------------------------------------------------ set-up
     def _fast_ok(self) -> bool:
@@ -362,17 +373,19 @@ class ArrayBroker(bt.brokers.BackBroker):
         if self._fast is None:
             self._fast = self._setup_fast()
         if not self._fast:
-            super().next()
+            self._slow_next()
             return
         if self._dtline.idx != self._datas[-1].lines.datetime.idx:   # not in lockstep
             self._leave_fast()
             self._fast = False
-            super().next()
+            self._slow_next()
             return
         while self._toactivate:
             self._toactivate.popleft().activate()
         if self.p.checksubmit:
             self.check_submitted()
+        if self._bsubmitted:
+            self._bulk_check()
         self._credit_step()
         self._process_order_history()
         self.pending.append(None)
@@ -392,8 +405,106 @@ class ArrayBroker(bt.brokers.BackBroker):
                     self.pending.append(order)
                 elif order.status == bt.Order.Completed:
                     self._bracketize(order)
+        if self._bpending:
+            self._bulk_fill()
         # stock-like schemes: BackBroker's end-of-bar cashadjust adds 0.0 (adjbase is unused)
         self._get_value()
+
+    def _slow_next(self) -> None:
+        """``BackBroker.next`` off the fast path, with any order batches in flight checked
+        before its credit step and filled after its own orders (then valued again)."""
+        if self._bsubmitted:
+            self._bulk_check()
+        super().next()
+        if self._bpending:
+            self._bulk_fill()
+            for data, pos in self.positions.items():
+                if pos:
+                    ci = self.getcommissioninfo(data)
+                    self.cash += ci.cashadjust(pos.size, pos.adjbase, data.close[0])
+                    pos.adjbase = data.close[0]
+            self._get_value()
+
+    # ------------------------------------------------------------------ bulk orders
+    def bulk_ready(self) -> bool:
+        """Can order batches (:mod:`strategies.bulk_orders`) be filled with ``BackBroker``'s
+        results? The fast path, market fills that always find a price, no order history."""
+        if self._fast is None:
+            self._fast = self._setup_fast()
+        p = self.p
+        slips = bool((p.slip_perc or p.slip_fixed) and p.slip_open)
+        return bool(self._fast and p.filler is None and not p.coc and not p.coo
+                    and not self._userhist and (p.slip_match or not slips))
+
+    def submit_batch(self, owner: Any, datas: list[Any], sizes: list[float], legs: list[str],
+                     reasons: list[str]) -> None:
+        """Submit one bar's market orders (``sizes`` > 0 buy), created at each data's close, in
+        the given order; checked at this bar's ``next`` (``checksubmit``), filled at the next
+        bar's open. Fills and refusals come back through :meth:`take_bulk`."""
+        t = self._dtline.idx
+        price = [float(self._close[t, self._slot_of[d]]) for d in datas]
+        batch = bulk.OrderBatch(owner, datas, sizes, price, self._dtline[0], legs, reasons)
+        if self.p.checksubmit:
+            self._bsubmitted.append(batch)
+        else:
+            batch.accepted = [True] * len(sizes)
+            self._bpending.append(batch)
+
+    def take_bulk(self, owner: Any) -> list[tuple[str, Any]]:
+        """The owner's bulk events since the last call, in order: ``("fills", FillBatch)`` and
+        ``("refused", record)`` (:func:`strategies.bulk_orders.refusal`)."""
+        return self._bnotifs.pop(owner, [])
+
+    def _bulk_check(self) -> None:
+        """``check_submitted`` for the submitted batches: cash carried order to order."""
+        cash = self.cash
+        positions: dict[Any, Any] = {}
+        while self._bsubmitted:
+            batch = self._bsubmitted.popleft()
+            events = self._bnotifs.setdefault(batch.owner, [])
+            for data, size, price in zip(batch.datas, batch.size, batch.price, strict=True):
+                position = positions.get(data)
+                if position is None:
+                    position = positions[data] = self.positions[data].clone()
+                cash = bulk.pseudo_execute(self, self.getcommissioninfo(data), position, size,
+                                           price, cash)
+                batch.accepted.append(cash >= 0.0)
+                if cash < 0.0:
+                    events.append(("refused", bulk.refusal(data, size, batch.dt)))
+            self._bpending.append(batch)
+
+    def _bulk_fill(self) -> None:
+        """The pending batches' accepted orders at this bar's open, in submission order (an
+        order not yet past its creation bar waits, as ``_try_exec_market`` makes it)."""
+        for _ in range(len(self._bpending)):
+            batch = self._bpending.popleft()
+            fills = bulk.FillBatch()
+            events = self._bnotifs.setdefault(batch.owner, [])
+            events.append(("fills", fills))
+            wait = []
+            when: dict[Any, Any] = {}
+            for k, data in enumerate(batch.datas):
+                if not batch.accepted[k]:
+                    continue
+                if data.datetime[0] <= batch.dt:
+                    wait.append(k)
+                    continue
+                size = batch.size[k]
+                dtn = data.datetime[0]
+                key = (dtn, id(data.lines.datetime._tz))
+                if key not in when:
+                    when[key] = data.datetime.datetime()
+                ok = bulk.execute(self, data, size, bulk.fill_price(self, data, size > 0),
+                                  when[key], fills, batch.leg[k], batch.reason[k])
+                if self._fast:
+                    self._copy_position(data, self.positions[data])
+                if not ok:
+                    events.append(("refused", bulk.refusal(data, size, batch.dt)))
+            if wait:
+                self._bpending.append(bulk.OrderBatch(
+                    batch.owner, [batch.datas[k] for k in wait], [batch.size[k] for k in wait],
+                    [batch.price[k] for k in wait], batch.dt, [batch.leg[k] for k in wait],
+                    [batch.reason[k] for k in wait], [True] * len(wait)))
 
     def _credit_step(self) -> None:
         """``BackBroker.next``'s credit loop: interest on every held position, in dict order."""

@@ -9,6 +9,7 @@ datas when ``market`` is not given.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from .borrow import BorrowBook, flat_terms, order_reason
+from .bulk_orders import bulk_ready, deliver
 from .execution import (
     SHARE_QUANTUM,
     dates_to_num,
@@ -180,6 +182,7 @@ class SqueezeBook(bt.Strategy):
         self.rejections: list[dict[str, Any]] = []
         self.margin_calls: list[dict[str, Any]] = []
         self._minper_settled = False
+        self._bulk: bool | None = None   # orders in batches? (strategies.bulk_orders; first order)
         self._limits = {k: getattr(self.p, k) for k in
                         ("fractional", "max_leverage", "margin_call_to", "cash_buffer")}
 
@@ -232,29 +235,59 @@ class SqueezeBook(bt.Strategy):
             self.margin_calls.append({"date": dates[row], "fill_date": dates[row + 1], **rec})
         if acted:
             reason = LIMIT_REASON[acted[0]["rule"]]
-        delta = new_legs.sum(axis=0) - self._legs.sum(axis=0)
-        labels = leg_labels(self._legs, new_legs)
-        for j in order_sequence(delta):
-            size = delta[j]
-            kw = {"leg": labels[j],
-                  "reason": "delist_exit" if exits is not None and exits[j] else
-                  order_reason(reason, why[j] if why is not None else "")}
-            if size < 0:
-                self.sell(data=self._datas[j], size=-size, **kw)
-            else:
-                self.buy(data=self._datas[j], size=size, **kw)
+        self._submit(new_legs.sum(axis=0) - self._legs.sum(axis=0),
+                     leg_labels(self._legs, new_legs), reason, exits, why)
         self._legs = new_legs
         self.leg_log.append((self.market.dates[row], new_legs))
 
+    def _submit(self, delta: np.ndarray, labels: np.ndarray, reason: str, exits: Any,
+                why: Any) -> None:
+        """The orders taking the book by ``delta`` shares, sells then buys: one batch for the
+        broker when nothing needs them one by one (:mod:`strategies.bulk_orders`), else
+        ``sell``/``buy`` per name."""
+        seq = order_sequence(delta)
+        legs = labels[seq].tolist()
+        reasons = ["delist_exit" if exits is not None and exits[j] else
+                   order_reason(reason, why[j] if why is not None else "") for j in seq]
+        if self._bulk is None:
+            self._bulk = bulk_ready(self, SqueezeBook)
+        if self._bulk:
+            self.broker.submit_batch(self, [self._datas[j] for j in seq], delta[seq].tolist(),
+                                     legs, reasons)
+            return
+        for j, leg, why_j in zip(seq, legs, reasons, strict=True):
+            size = delta[j]
+            if size < 0:
+                self.sell(data=self._datas[j], size=-size, leg=leg, reason=why_j)
+            else:
+                self.buy(data=self._datas[j], size=size, leg=leg, reason=why_j)
+
+    def _notify(self, qorders: Any = [], qtrades: Any = []) -> None:  # noqa: B006 (backtrader's)
+        """``Strategy._notify``, after delivering the broker's bulk fills (to the analyzers)
+        and refusals (to :meth:`_refused`) where the per-order notifications would be."""
+        if self._bulk:
+            for kind, event in self.broker.take_bulk(self):
+                if kind == "fills":
+                    deliver(itertools.chain(self.analyzers, self._slave_analyzers), event)
+                else:
+                    self._refused(event["data"]._name, event["size"], event["dt"],
+                                  bt.Order.Status[event["status"]])
+        super()._notify(qorders, qtrades)
+
     def notify_order(self, order: bt.Order) -> None:
         if order.status in (order.Margin, order.Rejected):
-            self.rejected += 1
-            if len(self.rejections) < 20:
-                self.rejections.append({
-                    "ticker": order.data._name, "size": float(order.created.size),
-                    "date": bt.num2date(order.created.dt).date().isoformat(),
-                    "status": order.getstatusname(), "equity": float(self.broker.getvalue()),
-                })
+            self._refused(order.data._name, order.created.size, order.created.dt,
+                          order.getstatusname())
+
+    def _refused(self, ticker: str, size: float, dt: float, status: str) -> None:
+        """Count a refused order; keep the first 20 with the equity they were refused at."""
+        self.rejected += 1
+        if len(self.rejections) < 20:
+            self.rejections.append({
+                "ticker": ticker, "size": float(size),
+                "date": bt.num2date(dt).date().isoformat(),
+                "status": status, "equity": float(self.broker.getvalue()),
+            })
 
     def _getminperstatus(self) -> int:
         """``Strategy._getminperstatus`` (max over datas of minperiod - bars seen, a loop over

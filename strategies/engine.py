@@ -33,7 +33,10 @@ Cerebro settings (:func:`make_cerebro`) and why:
 - the broker is :class:`strategies.array_broker.ArrayBroker`: ``BackBroker`` with its per-bar
   credit interest and valuation as one NumPy step (same fills and values, bit for bit);
   ``run_backtrader`` gives it the market's carried closes (``close_table``) so it values on
-  them in place instead of stacking a copy of the feeds' closes.
+  them in place instead of stacking a copy of the feeds' closes. :class:`SqueezeBook` submits
+  each bar's orders to it as one batch (:mod:`strategies.bulk_orders`: the same submit check,
+  fills, refusals and values as per order, no ``bt.Order`` objects or notifications) unless
+  something needs the orders one by one (the rule is in that module's docstring).
 - ``run_backtrader`` computes the book and overlay targets before the feeds are loaded (the
   signals' scratch memory is then reused by the feeds, not stacked on top of them) and hands
   them to :class:`SqueezeBook` (``targets=``, ``overlay_log=``).

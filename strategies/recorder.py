@@ -117,28 +117,47 @@ class Recorder(bt.Analyzer):
     def notify_order(self, order: bt.Order) -> None:
         if not self._writer or order.status not in (order.Completed, order.Partial):
             return
-        tape = self._tape
-        int2pnl = bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
+        int2pnl = self._int2pnl()
         cinfo = getattr(order, "comminfo", None)
-        name = tape.name_of.get(id(order.data), order.data._name)
         info = order.info
-        f = tape.fills
         for bit in order.executed.iterpending():
             if bit is None:
                 break
-            comm = bit.closedcomm + bit.openedcomm
-            if bit.closed and int2pnl and cinfo is not None:
-                # int2pnl adds the accrued short interest to the closing commission: keep it as borrow
-                proper = cinfo.getcommission(bit.closed, bit.price) + bit.openedcomm
-                tape.folded += comm - proper
-                comm = proper
-            f["dt"].append(bit.dt)
-            f["data"].append(name)
-            f["size"].append(bit.size)
-            f["price"].append(bit.price)
-            f["comm"].append(comm)
-            f["leg"].append(info.get("leg", ""))
-            f["reason"].append(info.get("reason", ""))
+            self._fill(order.data, bit.dt, bit.size, bit.price, bit.closedcomm + bit.openedcomm,
+                       bit.closed, bit.openedcomm, cinfo if int2pnl else None,
+                       info.get("leg", ""), info.get("reason", ""))
+
+    def notify_fills(self, fills: Any) -> None:
+        """The fills of a bar at once (:class:`strategies.bulk_orders.FillBatch`), recorded as
+        :meth:`notify_order` records each order's executed bits."""
+        if not self._writer or not fills.dt:
+            return
+        int2pnl = self._int2pnl()
+        for k in range(len(fills.dt)):
+            self._fill(fills.data[k], fills.dt[k], fills.size[k], fills.price[k], fills.comm[k],
+                       fills.closed[k], fills.openedcomm[k],
+                       fills.comminfo[k] if int2pnl else None, fills.leg[k], fills.reason[k])
+
+    def _int2pnl(self) -> bool:
+        return bool(getattr(getattr(self.strategy.broker, "p", None), "int2pnl", False))
+
+    def _fill(self, data: Any, dt: float, size: float, price: float, comm: float, closed: float,
+              openedcomm: float, cinfo: Any, leg: str, reason: str) -> None:
+        """Record one executed bit; ``cinfo`` (int2pnl only): its scheme, to keep the accrued
+        short interest int2pnl added to the closing commission as borrow."""
+        tape = self._tape
+        if closed and cinfo is not None:
+            proper = cinfo.getcommission(closed, price) + openedcomm
+            tape.folded += comm - proper
+            comm = proper
+        f = tape.fills
+        f["dt"].append(dt)
+        f["data"].append(tape.name_of.get(id(data), data._name))
+        f["size"].append(size)
+        f["price"].append(price)
+        f["comm"].append(comm)
+        f["leg"].append(leg)
+        f["reason"].append(reason)
 
     def get_analysis(self) -> dict[str, Any]:
         n = self._n

@@ -1,0 +1,239 @@
+"""Bulk orders: a rebalance bar's market orders handed to the broker at once, filled without
+``bt.Order`` objects, with ``BackBroker``'s arithmetic order by order.
+
+backtrader turns every order into an ``Order`` (two ``OrderData``), a submit check, a fill, three
+notification copies each delivered to the strategy and every analyzer, and ``Trade`` updates:
+most of an event-driven book's cost beyond the bare feed loop. :class:`SqueezeBook` instead
+hands :class:`~strategies.array_broker.ArrayBroker` one :class:`OrderBatch` per bar (sizes per
+data in submission order, sells then buys, with their leg/reason labels). The broker checks it
+at submission (``checksubmit``: :func:`pseudo_execute`, cash carried order to order as
+``BackBroker.check_submitted`` does, refused orders marked ``Margin``) and fills the accepted
+orders at the next bar's open (slippage capped at high/low by ``BackBroker``'s own
+``_slip_up``/``_slip_down``) with :func:`execute`, a line-by-line copy of
+``BackBroker._execute`` for a real execution: the same ``CommInfo`` calls, the same cash
+sequence, ``Position.update``, ``shortcash``, ``int2pnl``, a fill whose opening part the cash
+cannot pay becoming its closing part plus a ``Margin`` refusal. The results are the same floats
+(tests/test_bulk_orders.py compares the bulk path with the per-order path and with plain
+``BackBroker``). The fills reach the strategy's analyzers as one :class:`FillBatch` per bar
+(:meth:`strategies.recorder.Recorder.notify_fills`), refusals the strategy as records, both at
+the moment backtrader would deliver the order notifications (the strategy's next ``_notify``).
+
+The rule (:func:`bulk_ready`, checked on the strategy's first order bar): bulk only when nothing
+can observe individual orders, otherwise every order goes through backtrader as before —
+
+- the broker is an :class:`~strategies.array_broker.ArrayBroker` on its fast path
+  (``ArrayBroker.bulk_ready``: preloaded aligned datas, stock-like schemes) with no volume
+  ``filler``, no ``coc``/``coo``, no order history, and slippage that always gives a price
+  (``slip_match``);
+- the strategy class does not override ``notify_order``, ``notify_trade`` or
+  ``_addnotification`` (a user's subclass that wants orders gets them);
+- every analyzer (and child analyzer) is a :class:`~strategies.recorder.Recorder` that does not
+  override ``notify_order``/``notify_trade`` (the project's analyzers); any other analyzer, any
+  observer (``BuySell``/``Trades`` read the strategy's order and trade lists), or Cerebro's
+  ``quicknotify`` means per-order.
+
+In bulk mode the broker keeps no ``Order`` objects (``broker.orders`` stays empty, no order
+``ref`` is drawn) and the strategy no ``Trade`` objects; positions, cash, credit and values are
+``BackBroker``'s. Orders submitted through ``buy``/``sell`` alongside a batch are processed by
+``BackBroker`` after the batch of the same bar.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import backtrader as bt
+
+#: Strategy methods whose backtrader behaviour bulk mode relies on (overriding one = per-order).
+_STRATEGY_HOOKS = ("notify_order", "notify_trade", "_addnotification")
+
+
+@dataclass
+class OrderBatch:
+    """One bar's market orders of one strategy, in submission order (``size`` > 0 buys)."""
+
+    owner: Any
+    datas: list[Any]
+    size: list[float]
+    price: list[float]          # the created price: each data's close on the submission bar
+    dt: float                   # the submission bar's date number
+    leg: list[str]
+    reason: list[str]
+    accepted: list[bool] = field(default_factory=list)
+
+
+@dataclass
+class FillBatch:
+    """The fills of one bar in execution order, as an order's executed bits would carry them."""
+
+    dt: list[float] = field(default_factory=list)
+    data: list[Any] = field(default_factory=list)
+    size: list[float] = field(default_factory=list)
+    price: list[float] = field(default_factory=list)
+    comm: list[float] = field(default_factory=list)        # closedcomm + openedcomm
+    closed: list[float] = field(default_factory=list)
+    openedcomm: list[float] = field(default_factory=list)
+    comminfo: list[Any] = field(default_factory=list)
+    leg: list[str] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+
+
+def _overrides(obj: Any, base: type, names: tuple[str, ...]) -> bool:
+    return any(getattr(type(obj), n) is not getattr(base, n) for n in names)
+
+
+def _recorders_only(analyzers: Any) -> bool:
+    from .recorder import Recorder
+
+    for a in analyzers:
+        if (not isinstance(a, Recorder)
+                or _overrides(a, Recorder, ("notify_order", "notify_trade", "_notify_order"))
+                or not _recorders_only(a._children)):
+            return False
+    return True
+
+
+def bulk_ready(strategy: Any, own: type) -> bool:
+    """Can ``strategy`` (an instance of ``own`` or a subclass) trade in batches? See the module
+    docstring for the rule."""
+    ready = getattr(strategy.broker, "bulk_ready", None)
+    return bool(ready is not None and ready()
+                and not _overrides(strategy, own, _STRATEGY_HOOKS)
+                and not getattr(strategy.cerebro.p, "quicknotify", False)
+                and not len(strategy.observers)
+                and _recorders_only(itertools.chain(strategy.analyzers,
+                                                    strategy._slave_analyzers)))
+
+
+def deliver(analyzers: Any, fills: FillBatch) -> None:
+    """Hand a fill batch to analyzers the way ``Analyzer._notify_order`` walks them (children
+    first)."""
+    for a in analyzers:
+        deliver(a._children, fills)
+        a.notify_fills(fills)
+
+
+# --------------------------------------------------------------------------- the arithmetic
+def pseudo_execute(broker: Any, ci: Any, position: Any, size: float, price: float,
+                   cash: float) -> float:
+    """``BackBroker._execute(order, cash=cash, position=position)``: the submit check of a
+    market order created at ``price`` (no ``coo``), on a position copy; returns the cash left
+    (below 0: refused, and the next order is checked against that)."""
+    pprice_orig = price
+    psize, pprice, opened, closed = position.update(size, price)
+    if closed:
+        if broker.p.shortcash:
+            closedvalue = ci.getvaluesize(-closed, pprice_orig)
+        else:
+            closedvalue = ci.getoperationcost(closed, pprice_orig)
+        closecash = closedvalue
+        if closedvalue > 0:
+            closecash /= ci.get_leverage()
+        cash += closecash + 0 * ci.stocklike
+        cash -= ci.getcommission(closed, price)
+    if opened:
+        openedvalue = (ci.getvaluesize(opened, price) if broker.p.shortcash
+                       else ci.getoperationcost(opened, price))
+        opencash = openedvalue
+        if openedvalue > 0:
+            opencash /= ci.get_leverage()
+        cash -= opencash
+        cash -= ci.getcommission(opened, price)
+    return cash
+
+
+def _close_part(broker: Any, ci: Any, position: Any, closed: float, pprice_orig: float,
+                price: float, pnl: float) -> float:
+    """The closing part of ``_execute``: cash back, commission; returns the closing commission."""
+    if broker.p.shortcash:
+        closedvalue = ci.getvaluesize(-closed, pprice_orig)
+    else:
+        closedvalue = ci.getoperationcost(closed, pprice_orig)
+    closecash = closedvalue
+    if closedvalue > 0:
+        closecash /= ci.get_leverage()
+    cash = broker.cash
+    cash += closecash + pnl * ci.stocklike
+    closedcomm = ci.getcommission(closed, price)
+    cash -= closedcomm
+    cash += ci.cashadjust(-closed, position.adjbase, price)
+    broker.cash = cash
+    return closedcomm
+
+
+def _open_part(broker: Any, ci: Any, position: Any, opened: float, psize: float,
+               price: float) -> tuple[float, float]:
+    """The opening part of ``_execute``: (opened, commission), opened 0 when cash falls short."""
+    cash = broker.cash
+    openedvalue = (ci.getvaluesize(opened, price) if broker.p.shortcash
+                   else ci.getoperationcost(opened, price))
+    opencash = openedvalue
+    if openedvalue > 0:
+        opencash /= ci.get_leverage()
+    cash -= opencash
+    openedcomm = ci.getcommission(opened, price)
+    cash -= openedcomm
+    if cash < 0.0:
+        return 0, 0.0
+    if abs(psize) > abs(opened):
+        cash += ci.cashadjust(psize - opened, position.adjbase, price)
+    position.adjbase = price
+    broker.cash = cash
+    return opened, openedcomm
+
+
+def execute(broker: Any, data: Any, size: float, price: float, when: Any,
+            fills: FillBatch, leg: str, reason: str) -> bool:
+    """``BackBroker._execute(order, ago=0, price=price)`` for a market order of ``size`` on
+    ``data`` (no volume filler, no ``_compensate``): cash, position, ``int2pnl``; the fill is
+    appended to ``fills``. ``when``: ``data.datetime.datetime()``. Returns False when the
+    opening part was refused for cash (the order ends ``Margin``)."""
+    ci = broker.getcommissioninfo(data)
+    position = broker.positions[data]
+    pprice_orig = position.price
+    psize, pprice, opened, closed = position.pseudoupdate(size, price)
+    pnl = ci.profitandloss(-closed, pprice_orig, price)
+    closedcomm = _close_part(broker, ci, position, closed, pprice_orig, price, pnl) if closed else 0.0
+    popened = opened
+    openedcomm = 0.0
+    if opened:
+        opened, openedcomm = _open_part(broker, ci, position, opened, psize, price)
+    execsize = closed + opened
+    if execsize:
+        ci.confirmexec(execsize, price)
+        position.update(execsize, price, when)
+        if closed and broker.p.int2pnl:
+            closedcomm += broker.d_credit.pop(data, 0.0)
+        fills.dt.append(data.datetime[0])
+        fills.data.append(data)
+        fills.size.append(execsize)
+        fills.price.append(price)
+        fills.comm.append(closedcomm + openedcomm)
+        fills.closed.append(closed)
+        fills.openedcomm.append(openedcomm)
+        fills.comminfo.append(ci)
+        fills.leg.append(leg)
+        fills.reason.append(reason)
+    return not (popened and not opened)
+
+
+def fill_price(broker: Any, data: Any, buy: bool) -> float:
+    """``BackBroker._try_exec`` / ``_try_exec_market``'s price for a market order (no ``coc``):
+    the open, slipped and capped at the high (buys) or the low (sells)."""
+    popen = getattr(data, "tick_open", None)
+    if popen is None:
+        popen = data.open[0]
+    if buy:
+        phigh = getattr(data, "tick_high", None)
+        return broker._slip_up(data.high[0] if phigh is None else phigh, popen,
+                               doslip=broker.p.slip_open)
+    plow = getattr(data, "tick_low", None)
+    return broker._slip_down(data.low[0] if plow is None else plow, popen,
+                             doslip=broker.p.slip_open)
+
+
+def refusal(data: Any, size: float, created_dt: float) -> dict[str, Any]:
+    """What a ``Margin`` notification tells: the data, the order's created size and date."""
+    return {"data": data, "size": size, "dt": created_dt, "status": bt.Order.Margin}

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from .sweep_store import (
     format_cell,
     sweep_columns,
 )
+
+if TYPE_CHECKING:
+    from ..strategies.twin_resume import Checkpoints
 
 ENGINES = ("vectorized", "backtrader")
 EXECUTORS = ("local", "dask")
@@ -107,15 +110,19 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
     Points sharing a book share its targets: computed once per chunk, or taken from ``books``
     ({book_key: Targets}; a :class:`BookCache` kept across chunks, or targets computed once for
     the whole cluster). What else does not depend on the point is also computed once per chunk:
-    the episodes' windows, the borrow terms and the overlay's detection signal.
+    the episodes' windows, the borrow terms and the overlay's detection signal. Each point
+    starts the twin where its plan parts from a recent point's (the cache's
+    :class:`strategies.twin_resume.Checkpoints`, kept across chunks): the same numbers.
     Importable on every worker: Dask sends it by name.
     """
     from ..analyzers.episodes import window_bounds
     from ..strategies.overlay import detection_signal, resolve_overlay_params
+    from ..strategies.twin_resume import Checkpoints
     from .run import borrow_terms, run_episodes
 
     books = BookCache() if books is None else books
     shared: dict[tuple[Any, ...], Any] = {}
+    resume = books.checkpoints if isinstance(books, BookCache) else Checkpoints()
 
     def once(key: tuple[Any, ...], compute: Any) -> Any:
         if key not in shared:
@@ -140,7 +147,7 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
             ov = resolve_overlay_params(cfg["overlay"])
             signal = None if not ov["enabled"] else once(
                 ("signal",) + tuple(ov[k] for k in SIGNAL_KEYS), lambda o=ov: detection_signal(market, o))
-            result = _run_twin(market, books, p, terms, signal)
+            result = _run_twin(market, books, p, terms, signal, resume)
         rows.append({"point": p.index, **{k: v for k, v in p.values},
                      **summary_row(result, market, episodes, windows)})
     return rows
@@ -152,9 +159,9 @@ SIGNAL_KEYS = ("signal_lookback", "signal_vol_window", "signal_mode", "basket_na
 
 
 def _run_twin(market: Market, books: MutableMapping[str, Any], p: Point, terms: Any,
-              signal: pd.Series | None) -> Any:
+              signal: pd.Series | None, resume: Checkpoints | None = None) -> Any:
     """One point through the twin (equity only): the book's shared targets, the overlay, the
-    engine."""
+    engine (resumed from ``resume`` where an earlier point's plan parts from this one's)."""
     from ..strategies.book import book_targets
     from ..strategies.overlay import apply_overlay
     from ..strategies.twin import run_vectorized
@@ -169,7 +176,8 @@ def _run_twin(market: Market, books: MutableMapping[str, Any], p: Point, terms: 
     targets, log = apply_overlay(market, book, borrow_fees=terms.fee_bps, signal=signal,
                                  **cfg["overlay"])
     return run_vectorized(market, targets, overlay_log=log, detail=False, borrow=terms,
-                          max_net_long=cfg["overlay"]["max_net_long"], **cfg["execution"])
+                          max_net_long=cfg["overlay"]["max_net_long"], checkpoints=resume,
+                          **cfg["execution"])
 
 
 def confirm(market: Market, points: Sequence[Point], frame: pd.DataFrame, top: int,

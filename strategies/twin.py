@@ -16,8 +16,8 @@ and one :class:`_Held` (what it holds): :func:`_value_rows`, :func:`_first_breac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -100,6 +100,9 @@ class _Run:
     sizing: np.ndarray           # per signal: the close where resized, 1.0 elsewhere
     has_exits: np.ndarray        # per signal: some name is forced out before delisting
 
+    #: The per-row records: rows before ``_Held.nxt`` are final (a resumed run copies them).
+    RECORDS: ClassVar[tuple[str, ...]] = ("equity", "cash", "borrow_day", "ledger")
+
 
 @dataclass
 class _Held:
@@ -127,6 +130,18 @@ class _Held:
         field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
+    def copy(self) -> _Held:
+        """A copy later steps cannot change (arrays copied, lists copied; their items are never
+        changed once added): the state a sweep point resumes from (:mod:`.twin_resume`)."""
+        return _Held(**{f.name: _own(getattr(self, f.name)) for f in fields(self)})
+
+
+def _own(value: Any) -> Any:
+    """``value`` copied if it is an array or a list (what a step may change in place)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return list(value) if isinstance(value, list) else value
+
 
 @dataclass(frozen=True)
 class _Action:
@@ -142,7 +157,8 @@ class _Action:
 
 def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | None = None,
                    detail: bool = True, borrow: BorrowTerms | None = None,
-                   max_net_long: float = 0.9, **exec_params: Any) -> BacktestResult | EquityRun:
+                   max_net_long: float = 0.9, checkpoints: Any = None,
+                   **exec_params: Any) -> BacktestResult | EquityRun:
     """Execute ``targets`` on ``market`` without backtrader; same result shape and numbers.
 
     Parameters
@@ -154,6 +170,9 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
     borrow : the run's borrow terms (default: from ``borrow_model`` / ``borrow_bps``; the
         ``file`` model needs them given, :func:`strategies.borrow.resolve_terms`).
     max_net_long : funding cap after a locate cut or recall (``overlay.max_net_long``).
+    checkpoints : a :class:`strategies.twin_resume.Checkpoints` shared by a sweep's points: the
+        run starts from the state an earlier run reached where their plans part, and records
+        its own (the same numbers as a run from the start).
     **exec_params : the ``[execution]`` table of :mod:`strategies.spec` (cash, commission_bps,
         slippage_bps, borrow_bps, fractional, max_leverage, margin_call_to, cash_buffer).
 
@@ -174,7 +193,13 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
                  short=np.zeros(0, np.int64), short_abs=np.zeros(0), short_rate=None,
                  short_avg=np.zeros(0), abs_pos=np.zeros(n_names))
     k = 0
-    while (act := _next_action(run, held, k)) is not None:
+    if checkpoints is not None:
+        run, held, k = checkpoints.resume(run, held)
+    while True:
+        if checkpoints is not None:
+            checkpoints.mark(run, held, k)
+        if (act := _next_action(run, held, k)) is None:
+            break
         k += act.resized is not None
         _fill(run, held, act, *_account_rules(run, held, act))
     log = overlay_log if overlay_log is not None else pd.DataFrame()

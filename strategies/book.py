@@ -146,13 +146,12 @@ def book_scores(market: Market, rows: np.ndarray | None = None, **params: Any
     time series (momentum, vol, beta) still use the whole history and the cross-sectional scores
     are the full frames' rows, so only the work changes.
     """
-    return _scores(market, rows, resolve_book_params(params))
+    return _scores(SignalRows(market, rows), resolve_book_params(params))
 
 
-def _scores(market: Market, rows: np.ndarray | None, p: Mapping[str, Any]
-            ) -> dict[str, pd.DataFrame]:
-    """:func:`book_scores` with the book's parameters already resolved."""
-    at = SignalRows(market, rows)   # each signal computed once, on these rows only
+def _scores(at: SignalRows, p: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """:func:`book_scores` on the rows of ``at`` (each signal computed once, on those rows only)
+    with the book's parameters already resolved."""
     mom = at.momentum(p["momentum_lookback"], p["momentum_skip"])
     qual = quality_score(at, beta_window=p["beta_window"], vol_window=p["vol_window"])
     qw = p["quality_weight"]
@@ -228,9 +227,10 @@ def book_targets(market: Market, **params: Any) -> Targets:
         return Targets(legs={leg: empty.copy() for leg in LEGS},
                        resize=pd.DataFrame(True, index=sig_dates, columns=tickers),
                        reasons=pd.Series([], index=sig_dates, dtype=object))
-    sc = _scores(market, pos, p)   # scored on the signal dates only
+    at = SignalRows(market, pos)
+    sc = _scores(at, p)   # scored on the signal dates only
     close = market.close.to_numpy(np.float64)   # Market.tradable_next on the signal rows:
-    listed_next = np.isfinite(close[pos]) & np.isfinite(close[pos + 1])   # listed there and next
+    listed_next = np.isfinite(at.close_rows()) & np.isfinite(close[pos + 1])   # listed there and next
     sel = _select_legs(sc, listed_next, p)
     raw_l, raw_s = _raw_weights(sel, sc["vol"].to_numpy(), p["weighting"])
     w_l, w_s, neutral_ok, net_capped = _leg_weights(sel, raw_l, raw_s, sc["beta"].to_numpy(), p,

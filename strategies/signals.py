@@ -157,10 +157,22 @@ def top_n_members(score: pd.DataFrame, n: int, eligible: pd.DataFrame | None = N
     return pd.DataFrame((rank < n) & ok, index=score.index, columns=score.columns)
 
 
-def _attribute_frame(market: Market, column: str, rows: np.ndarray | None = None
-                     ) -> pd.DataFrame | None:
+def _on_rows(market: Market, rows: np.ndarray | None, close_rows: np.ndarray | None = None
+             ) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """The market's closes and dates on ``rows`` (all when None); ``close_rows``: the closes there
+    when the caller already has them (a date's row is scattered over a dates-major frame's
+    memory, so each gather costs)."""
+    if rows is None:
+        return market.close.to_numpy(np.float64), market.dates
+    if close_rows is None:
+        close_rows = market.close.to_numpy(np.float64)[rows]
+    return close_rows, market.dates[rows]
+
+
+def _attribute_frame(market: Market, column: str, rows: np.ndarray | None = None,
+                     close_rows: np.ndarray | None = None) -> pd.DataFrame | None:
     """A static attribute broadcast over dates (NaN where not listed), or None if unknown;
-    ``rows``: on those date positions only."""
+    ``rows``: on those date positions only (``close_rows``: see :func:`_on_rows`)."""
     att = market.attributes
     if column not in att.columns:
         return None
@@ -170,37 +182,32 @@ def _attribute_frame(market: Market, column: str, rows: np.ndarray | None = None
     vals = pd.to_numeric(col, errors="coerce").astype(np.float64).to_numpy()
     if not np.isfinite(vals).any():
         return None
-    close = market.close.to_numpy(np.float64)
-    dates = market.dates
-    if rows is not None:
-        close, dates = close[rows], dates[rows]
+    close, dates = _on_rows(market, rows, close_rows)
     return pd.DataFrame(np.where(np.isfinite(close), vals, np.nan), index=dates,
                         columns=market.tickers)
 
 
-def point_in_time(market: Market, name: str, rows: np.ndarray | None = None
-                  ) -> tuple[pd.DataFrame | None, str]:
+def point_in_time(market: Market, name: str, rows: np.ndarray | None = None,
+                  close_rows: np.ndarray | None = None) -> tuple[pd.DataFrame | None, str]:
     """Short interest or days to cover known on each date, and where it came from.
 
     Returns the point-in-time history when the market has one (``"point_in_time"``), else the
     static attribute broadcast over dates (``"static"``), else ``(None, "missing")``.
     Non-listed cells are NaN. ``rows``: the values on those date positions only (the source is
-    decided on every date).
+    decided on every date); ``close_rows``: the closes there when the caller has them.
     """
     if name not in ("short_interest", "days_to_cover"):
         raise SqueezeLabError(f"unknown point-in-time field {name!r}: use short_interest or days_to_cover")
     hist = getattr(market, name)
     if hist is not None:
         values = hist.to_numpy(np.float64)
+        at_rows = values if rows is None else values[rows]
         # any value on the scored rows settles it; otherwise look at every date
-        if (rows is not None and np.isfinite(values[rows]).any()) or np.isfinite(values).any():
-            close = market.close.to_numpy(np.float64)
-            dates = market.dates
-            if rows is not None:
-                values, close, dates = values[rows], close[rows], dates[rows]
-            return pd.DataFrame(np.where(np.isfinite(close), values, np.nan), index=dates,
+        if np.isfinite(at_rows).any() or (rows is not None and np.isfinite(values).any()):
+            close, dates = _on_rows(market, rows, close_rows)
+            return pd.DataFrame(np.where(np.isfinite(close), at_rows, np.nan), index=dates,
                                 columns=market.tickers), "point_in_time"
-    static = _attribute_frame(market, name, rows)
+    static = _attribute_frame(market, name, rows, close_rows)
     if static is not None:
         return static, "static"
     return None, "missing"
@@ -581,23 +588,29 @@ def realized_vol_rows(returns: np.ndarray, window: int, rows: np.ndarray, annual
     return vol * np.sqrt(TRADING_DAYS) if annualize else vol
 
 
-def momentum_rows(close: np.ndarray, lookback: int, skip: int, rows: np.ndarray) -> np.ndarray:
+def momentum_rows(close: np.ndarray, lookback: int, skip: int, rows: np.ndarray,
+                  close_rows: np.ndarray | None = None) -> np.ndarray:
     """:func:`momentum_12_1` on ``rows`` only: ``close[r - skip] / close[r - lookback] - 1`` (NaN
-    without the history or where the name is not listed on ``r``); the same operations."""
+    without the history or where the name is not listed on ``r``); the same operations.
+    ``close_rows``: ``close[rows]`` when the caller has it."""
     c = np.asarray(close, np.float64)
     rows = np.asarray(rows, np.int64)
     back = np.where((rows >= lookback)[:, None], c[np.maximum(rows - lookback, 0)], np.nan)
     near = np.where((rows >= skip)[:, None], c[np.maximum(rows - skip, 0)], np.nan)
-    return np.where(np.isfinite(c[rows]), near / back - 1.0, np.nan)
+    listed = np.isfinite(c[rows] if close_rows is None else close_rows)
+    return np.where(listed, near / back - 1.0, np.nan)
 
 
-def drawdown_rows(close: np.ndarray, window: int, rows: np.ndarray) -> np.ndarray:
-    """:func:`drawdown_from_peak` on ``rows`` only (the peak by :func:`window_max`, exact)."""
+def drawdown_rows(close: np.ndarray, window: int, rows: np.ndarray,
+                  close_rows: np.ndarray | None = None) -> np.ndarray:
+    """:func:`drawdown_from_peak` on ``rows`` only (the peak by :func:`window_max`, exact);
+    ``close_rows``: ``close[rows]`` when the caller has it."""
     c = np.asarray(close, np.float64)
     rows = np.asarray(rows, np.int64)
+    now = c[rows] if close_rows is None else close_rows
     with np.errstate(invalid="ignore", divide="ignore"):
-        dd = c[rows] / window_max(c, window, rows) - 1.0
-    return np.where(np.isfinite(c[rows]), dd, np.nan)
+        dd = now / window_max(c, window, rows) - 1.0
+    return np.where(np.isfinite(now), dd, np.nan)
 
 
 def date_positions(n_dates: int, rows: Any) -> np.ndarray:
@@ -639,7 +652,7 @@ class SignalRows:
     def dates(self) -> pd.DatetimeIndex:
         """The dates scored."""
         d = self.market.dates
-        return d if self.rows is None else d[self.rows]
+        return d if self.rows is None else self._once(("dates",), lambda: d[self.rows])
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
         """Rows x tickers values as a frame on :attr:`dates`."""
@@ -649,9 +662,13 @@ class SignalRows:
         """The market's closes (float64, all rows)."""
         return self._once(("close",), lambda: self.market.close.to_numpy(np.float64))
 
+    def close_rows(self) -> np.ndarray:
+        """The closes on the scored rows, gathered once for every signal that needs them."""
+        return self._once(("close_rows",), lambda: self.at(self.close()))
+
     def listed(self) -> pd.DataFrame:
         """True where the name is listed on the scored dates."""
-        return self._once(("listed",), lambda: self.frame(np.isfinite(self.at(self.close()))))
+        return self._once(("listed",), lambda: self.frame(np.isfinite(self.close_rows())))
 
     def at(self, values: np.ndarray) -> np.ndarray:
         """An all-rows array on the scored rows."""
@@ -681,7 +698,7 @@ class SignalRows:
             return momentum_12_1(self.market.close, lookback, skip)
         _check_momentum(lookback, skip)
         return self._once(("momentum", lookback, skip), lambda: self.frame(
-            momentum_rows(self.close(), lookback, skip, self.rows)))
+            momentum_rows(self.close(), lookback, skip, self.rows, self.close_rows())))
 
     def recent_return(self, lookback: int) -> pd.DataFrame:
         """``close[t] / close[t - lookback] - 1`` on the scored rows (NaN without the history)."""
@@ -689,27 +706,29 @@ class SignalRows:
             return self.market.close / self.market.close.shift(lookback) - 1.0
         c, r = self.close(), self.rows
         back = np.where((r >= lookback)[:, None], c[np.maximum(r - lookback, 0)], np.nan)
-        return self.frame(c[r] / back - 1.0)
+        return self.frame(self.close_rows() / back - 1.0)
 
     def drawdown(self, window: int) -> pd.DataFrame:
         """:func:`drawdown_from_peak` of the closes on the scored rows."""
         if self.rows is None:
             return drawdown_from_peak(self.market.close, window)
         window = _check_window("window", window)
-        return self.frame(drawdown_rows(self.close(), window, self.rows))
+        return self.frame(drawdown_rows(self.close(), window, self.rows, self.close_rows()))
 
     def low_price(self, level: float) -> pd.DataFrame:
         """1.0 where the close is below ``level``, 0.0 above, NaN where not listed."""
-        c = self.at(self.close())
+        c = self.close_rows()
         return self.frame(np.where(np.isfinite(c), (c < level).astype(np.float64), np.nan))
 
     def attribute(self, column: str) -> pd.DataFrame | None:
-        """:func:`_attribute_frame` on the scored rows."""
-        return _attribute_frame(self.market, column, self.rows)
+        """:func:`_attribute_frame` on the scored rows (computed once)."""
+        return self._once(("attribute", column), lambda: _attribute_frame(
+            self.market, column, self.rows, None if self.rows is None else self.close_rows()))
 
     def point_in_time(self, name: str) -> tuple[pd.DataFrame | None, str]:
         """:func:`point_in_time` on the scored rows."""
-        return point_in_time(self.market, name, self.rows)
+        return point_in_time(self.market, name, self.rows,
+                             None if self.rows is None else self.close_rows())
 
 
 # --------------------------------------------------------------------------- composites

@@ -111,20 +111,28 @@ def cross_sectional_zscore(frame: pd.DataFrame, clip: float | None = 3.0) -> pd.
 
 
 def zscore_rows(x: np.ndarray, clip: float | None = 3.0) -> np.ndarray:
-    """:func:`cross_sectional_zscore` of a (dates x names) float64 array."""
+    """:func:`cross_sectional_zscore` of a (dates x names) float64 array.
+
+    The sums along a row run over the names in order, as on a frame's (names-major) values,
+    whatever the caller's layout, so the bits do not depend on it; each full-size step is done
+    once, in place where it can be.
+    """
+    x = np.asarray(x, np.float64, order="F")
     ok = np.isfinite(x)
     n = ok.sum(axis=1, keepdims=True)
-    xs = np.where(ok, x, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = xs.sum(axis=1, keepdims=True) / n
-        var = np.where(ok, (x - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n
-        sd = np.sqrt(var)
-        z = (x - mean) / sd
-    tiny = ~(sd > 1e-12 * np.maximum(1.0, np.abs(mean)))
-    z = np.where(tiny & ok, 0.0, z)
-    z = np.where(ok, z, np.nan)
+        mean = np.where(ok, x, 0.0).sum(axis=1, keepdims=True) / n
+        dev = np.subtract(x, mean, out=np.empty_like(x))
+        sq = np.multiply(dev, dev, out=np.empty_like(x))
+        np.copyto(sq, 0.0, where=~ok)
+        sd = np.sqrt(sq.sum(axis=1, keepdims=True) / n)
+        z = np.divide(dev, sd, out=dev)
+    tiny = ~(sd > 1e-12 * np.maximum(1.0, np.abs(mean)))   # a row of equal values scores 0
+    if tiny.any():
+        np.copyto(z, 0.0, where=tiny & ok)
+    np.copyto(z, np.nan, where=~ok)
     if clip is not None:
-        z = np.clip(z, -clip, clip)
+        np.clip(z, -clip, clip, out=z)
     return z
 
 

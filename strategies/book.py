@@ -152,6 +152,7 @@ def book_scores(market: Market, rows: np.ndarray | None = None, **params: Any
 def _scores(at: SignalRows, p: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """:func:`book_scores` on the rows of ``at`` (each signal computed once, on those rows only)
     with the book's parameters already resolved."""
+    at.moments(beta_windows=(p["beta_window"],), vol_windows=(p["vol_window"],))   # one pass
     mom = at.momentum(p["momentum_lookback"], p["momentum_skip"])
     qual = quality_score(at, beta_window=p["beta_window"], vol_window=p["vol_window"])
     qw = p["quality_weight"]

@@ -420,12 +420,22 @@ def _window_reduce(ufunc: np.ufunc, values: np.ndarray, window: int, rows: np.nd
 def listed_returns_array(close: np.ndarray) -> np.ndarray:
     """:func:`listed_returns` of a close array: ``close[t] / close[t - 1] - 1`` (NaN where either
     is NaN), 0 on the first row where listed."""
-    c = np.asarray(close, np.float64)
-    out = np.empty_like(c)
-    out[0] = np.where(np.isfinite(c[0]), 0.0, np.nan)
+    return _returns_from(np.asarray(close, np.float64).T, 0).T
+
+
+def _returns_from(close_t: np.ndarray, lo: int) -> np.ndarray:
+    """:func:`listed_returns_array` of names-major closes (names x dates), from date ``lo`` on:
+    the divide and the subtraction done in place (no temporaries of the whole array)."""
+    out = np.empty((close_t.shape[0], close_t.shape[1] - lo))
+    if out.shape[1] == 0:
+        return out
+    first = max(lo, 1)
+    if lo == 0:
+        out[:, 0] = np.where(np.isfinite(close_t[:, 0]), 0.0, np.nan)
+    ret = out[:, first - lo:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(c[1:], c[:-1], out=out[1:])   # in place: no temporaries of the whole array
-    np.subtract(out[1:], 1.0, out=out[1:])
+        np.divide(close_t[:, first:], close_t[:, first - 1:-1], out=ret)
+    np.subtract(ret, 1.0, out=ret)
     return out
 
 
@@ -546,9 +556,15 @@ def window_comoments(x: np.ndarray, y: np.ndarray, ok: np.ndarray | None, window
         yb = xb if same else (yt if shared_y else yt[a:b])
         moments = _segment_moments(w, xb, yb, None if okt is None else okt[a:b], same)
         parts.append(_merge_segments(w, *moments, same))
+    return _join(parts)
+
+
+def _join(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """The blocks' results side by side (a one-column result is the same for every block)."""
     if len(parts) == 1:
         return parts[0]
-    return tuple(p[0] if p[0].shape[1] == 1 else np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
+    return tuple(p[0] if p[0].shape[1] == 1 else np.concatenate(p, axis=1)
+                 for p in zip(*parts, strict=True))
 
 
 def rolling_beta_rows(returns: np.ndarray, index: np.ndarray, window: int, rows: np.ndarray,
@@ -567,15 +583,24 @@ def rolling_beta_rows(returns: np.ndarray, index: np.ndarray, window: int, rows:
     m = np.asarray(index, np.float64).reshape(-1, 1)
     ok = np.isfinite(x) & np.isfinite(m)
     all_ok = bool(ok.all())
-    n, _, _, cxy = window_comoments(x, m, None if all_ok else ok, window, rows)
+    xy = window_comoments(x, m, None if all_ok else ok, window, rows)
     mm = m if all_ok else np.broadcast_to(m, x.shape)
-    _, my, _, cyy = window_comoments(mm, mm, None if all_ok else ok, window, rows)
+    yy = window_comoments(mm, mm, None if all_ok else ok, window, rows)
+    return _beta(xy, yy, mp, ok[rows])
+
+
+def _beta(xy: tuple[np.ndarray, ...], yy: tuple[np.ndarray, ...], mp: int, ok_rows: np.ndarray
+          ) -> np.ndarray:
+    """Beta from the windows' co-moments with the index (``xy``) and the index's own (``yy``):
+    NaN with fewer than ``mp`` pairs, where the index did not move, or where ``ok_rows`` is False."""
+    n, _, _, cxy = xy
+    _, my, _, cyy = yy
     n = np.broadcast_to(n, cxy.shape)
     cyy = np.broadcast_to(cyy, cxy.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         beta = cxy / cyy
         syy = cyy + n * np.broadcast_to(my, cxy.shape) ** 2   # the window's sum of squares
-    good = (n >= mp) & (cyy > 1e-12 * np.maximum(syy, 1e-300)) & ok[rows]
+    good = (n >= mp) & (cyy > 1e-12 * np.maximum(syy, 1e-300)) & ok_rows
     return np.where(good, beta, np.nan)
 
 
@@ -589,11 +614,85 @@ def realized_vol_rows(returns: np.ndarray, window: int, rows: np.ndarray, annual
         return _no_rows(returns)
     x = np.asarray(returns, np.float64)
     ok = np.isfinite(x)
-    n, _, _, sxx = window_comoments(x, x, None if ok.all() else ok, window, rows)
+    return _vol(window_comoments(x, x, None if ok.all() else ok, window, rows), mp, annualize)
+
+
+def _vol(xx: tuple[np.ndarray, ...], mp: int, annualize: bool) -> np.ndarray:
+    """The sample std from the windows' moments ``xx`` (NaN with fewer than ``mp`` returns)."""
+    n, _, _, sxx = xx
     n = np.broadcast_to(n, sxx.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         vol = np.where(n >= mp, np.sqrt(np.maximum(sxx, 0.0) / (n - 1)), np.nan)
     return vol * np.sqrt(TRADING_DAYS) if annualize else vol
+
+
+def close_moments_rows(close: np.ndarray, index: np.ndarray, rows: np.ndarray,
+                       beta_windows: Sequence[int] = (), vol_windows: Sequence[int] = (),
+                       block: int = COMOMENT_BLOCK) -> dict[tuple[str, int], np.ndarray]:
+    """Betas and annualized volatilities of a close array's listed returns on ``rows``, for each
+    window: ``{("beta", w): rolling_beta_rows(...), ("vol", w): realized_vol_rows(...)}`` of
+    :func:`listed_returns_array`, bit for bit, in one pass over blocks of names.
+
+    Each block's returns are computed in cache and feed every window, so no dates x names
+    returns (or finiteness) array is built. Whether every return is finite decides the path,
+    as in those functions: the pass assumes so and starts again with masks if a block says no.
+    """
+    keys = [("beta", _check_windows(w, None)[0]) for w in beta_windows]
+    keys += [("vol", _check_windows(w, None)[0]) for w in vol_windows]
+    rows = np.asarray(rows, np.int64)
+    close = np.asarray(close, np.float64)
+    if len(rows) == 0 or not keys:
+        return {key: _no_rows(close) for key in keys}
+    plans = {key: _windows(len(close), key[1], rows) for key in keys}
+    m = np.asarray(index, np.float64).reshape(-1, 1)
+    moments = _close_moment_blocks(close, m, rows, plans, False, block)
+    if moments is None:   # some return is not finite: pairwise-complete windows
+        moments = _close_moment_blocks(close, m, rows, plans, True, block)
+    return {(kind, w): _vol(moments[kind, w], w, annualize=True) if kind == "vol" else
+            _beta(moments[kind, w], moments["index", w], w, moments["ok_rows"])
+            for kind, w in plans}
+
+
+def _close_moment_blocks(close: np.ndarray, m: np.ndarray, rows: np.ndarray,
+                         plans: dict[tuple[str, int], _Windows], masked: bool, block: int
+                         ) -> dict[Any, Any] | None:
+    """The windows' moments for :func:`close_moments_rows`, block by block of names; None when
+    not ``masked`` and a return is not finite. Keys: the plans', ``("index", w)`` (the index's
+    own moments for beta window ``w``) and ``"ok_rows"`` (the finite pairs on ``rows``)."""
+    lo = min(w.lo for w in plans.values())
+    m_t = m[lo:].T
+    m_ok = np.isfinite(m_t)
+    beta_masked = masked or not m_ok.all()   # as rolling_beta_rows decides
+    parts: dict[Any, list[tuple[np.ndarray, ...]]] = {}
+    ok_rows = []
+    bounds = name_blocks(close.shape[1], block)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        x = _returns_from(close[:, a:b].T, lo)
+        ok_x = np.isfinite(x)
+        if not masked and not ok_x.all():
+            return None
+        ok = ok_x & m_ok
+        ok_rows.append(ok[:, rows - lo].T)
+        for (kind, window), w in plans.items():
+            cut = w.lo - lo
+            xs, ms = x[:, cut:], m_t[:, cut:]
+            if kind == "vol":
+                moments = _segment_moments(w, xs, xs, ok_x[:, cut:] if masked else None, True)
+                parts.setdefault((kind, window), []).append(_merge_segments(w, *moments, True))
+                continue
+            oks = ok[:, cut:] if beta_masked else None
+            moments = _segment_moments(w, xs, ms, oks, False)
+            parts.setdefault((kind, window), []).append(_merge_segments(w, *moments, False))
+            if beta_masked:
+                mm = np.broadcast_to(ms, xs.shape)
+                moments = _segment_moments(w, mm, mm, oks, True)
+                parts.setdefault(("index", window), []).append(_merge_segments(w, *moments, True))
+    out: dict[Any, Any] = {key: _join(p) for key, p in parts.items()}
+    for kind, window in plans:
+        if kind == "beta" and not beta_masked:
+            out["index", window] = window_comoments(m, m, None, window, rows)
+    out["ok_rows"] = np.concatenate(ok_rows, axis=1)
+    return out
 
 
 def momentum_rows(close: np.ndarray, lookback: int, skip: int, rows: np.ndarray,
@@ -686,19 +785,32 @@ class SignalRows:
         """:func:`listed_returns` as an array (all rows)."""
         return self._once(("returns",), lambda: listed_returns_array(self.close()))
 
+    def moments(self, beta_windows: Sequence[int] = (), vol_windows: Sequence[int] = ()) -> None:
+        """Compute these betas and volatilities on the scored rows together, in one pass over the
+        returns (:func:`close_moments_rows`), for :meth:`beta` and :meth:`vol` to hand out."""
+        if self.rows is None:
+            return
+        todo = [("beta", w) for w in beta_windows] + [("vol", w) for w in vol_windows]
+        todo = [key for key in dict.fromkeys(todo) if key not in self._memo]
+        if todo:
+            got = close_moments_rows(
+                self.close(), index_returns(self.market).to_numpy(np.float64), self.rows,
+                [w for kind, w in todo if kind == "beta"], [w for kind, w in todo if kind == "vol"])
+            self._memo.update({key: self.frame(values) for key, values in got.items()})
+
     def beta(self, window: int) -> pd.DataFrame:
         """:func:`market_beta` on the scored rows."""
         if self.rows is None:
             return market_beta(self.market, window)
-        return self._once(("beta", window), lambda: self.frame(rolling_beta_rows(
-            self.returns(), index_returns(self.market).to_numpy(np.float64), window, self.rows)))
+        self.moments(beta_windows=(window,))
+        return self._memo[("beta", _check_windows(window, None)[0])]
 
     def vol(self, window: int) -> pd.DataFrame:
         """:func:`market_vol` on the scored rows."""
         if self.rows is None:
             return market_vol(self.market, window)
-        return self._once(("vol", window), lambda: self.frame(
-            realized_vol_rows(self.returns(), window, self.rows)))
+        self.moments(vol_windows=(window,))
+        return self._memo[("vol", _check_windows(window, None)[0])]
 
     def momentum(self, lookback: int, skip: int) -> pd.DataFrame:
         """:func:`momentum_12_1` of the closes on the scored rows."""

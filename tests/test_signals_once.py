@@ -34,6 +34,13 @@ def counts(monkeypatch):
             return _real(*a, **k)
 
         monkeypatch.setattr(sg, name, wrapped)
+    real_rows = sg.close_moments_rows
+
+    def rows_pass(close, index, rows, beta_windows=(), vol_windows=(), *a, **k):
+        seen[("close_moments_rows", tuple(beta_windows), tuple(vol_windows))] += 1
+        return real_rows(close, index, rows, beta_windows, vol_windows, *a, **k)
+
+    monkeypatch.setattr(sg, "close_moments_rows", rows_pass)
     return seen
 
 
@@ -44,15 +51,16 @@ BOOK = {"momentum_lookback": 60, "momentum_skip": 5, "vol_window": 20, "beta_win
 def test_book_and_overlay_compute_beta_and_vol_once(counts):
     market = random_market(2, n_names=30, n_days=200)
     targets = book_targets(market, **BOOK)
-    # the book: beta and volatility once each, on its rebalance rows only (quality, junk and
-    # the beta-neutral sizing share them)
-    assert counts == {("rolling_beta_rows", 30): 1, ("realized_vol_rows", 20): 1}
+    # the book: beta and volatility once each, together in one pass over the returns, on its
+    # rebalance rows only (quality, junk and the beta-neutral sizing share them)
+    book = {("close_moments_rows", (30,), (20,)): 1}
+    assert counts == book
     apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
                   overlay_beta_window=30)
     # the overlay needs the full frames: its beta, and the junk-rally basket's own 63-session
     # proxies, once each
-    assert counts == {("rolling_beta_rows", 30): 1, ("realized_vol_rows", 20): 1,
-                      ("rolling_beta", 30): 1, ("rolling_beta", 63): 1, ("realized_vol", 63): 1}
+    assert counts == {**book, ("rolling_beta", 30): 1, ("rolling_beta", 63): 1,
+                      ("realized_vol", 63): 1}
     apply_overlay(market, targets, enabled=True, actions=["neutralize_beta"],
                   overlay_beta_window=30)   # shared with the first call
     assert counts[("rolling_beta", 30)] == 1 and counts[("rolling_beta", 63)] == 1

@@ -256,10 +256,10 @@ def _episodes_param(episodes: Any, dates: pd.DatetimeIndex) -> dict[str, Episode
     return {e.name: e for e in episodes}
 
 
-def _daily_lists(df: pd.DataFrame) -> dict[str, list[Any]]:
+def _daily_lists(df: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, list[Any]] = {"dates": [d.strftime("%Y-%m-%d") for d in df.index]}
     for c in df.columns:
-        out[str(c)] = df[c].tolist()
+        out[str(c)] = df[c].to_numpy()   # canonical() turns float arrays into lists at once
     return out
 
 

@@ -33,18 +33,16 @@ def canonical(obj: Any, digits: int | None = None) -> Any:
     if isinstance(obj, (list, tuple, set)):
         return [canonical(v, digits) for v in obj]
     if isinstance(obj, np.ndarray):
+        if obj.ndim == 1 and obj.dtype.kind == "f":   # floats straight to the float rule
+            fmt = _fmt(digits)
+            return [_plain_float(v, fmt) for v in obj.tolist()]
         return [canonical(v, digits) for v in obj.tolist()]
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        if not math.isfinite(f):
-            return None
-        if digits is not None:
-            f = float(f"{f:.{digits}g}")
-        return 0.0 if f == 0 else f  # no "-0.0"
+        return _plain_float(float(obj), _fmt(digits))
     if obj is pd.NaT:
         return None
     if isinstance(obj, (pd.Timestamp, np.datetime64)):
@@ -52,3 +50,16 @@ def canonical(obj: Any, digits: int | None = None) -> Any:
     if obj is None or isinstance(obj, str):
         return obj
     return str(obj)
+
+
+def _fmt(digits: int | None) -> str | None:
+    return None if digits is None else f".{digits}g"
+
+
+def _plain_float(f: float, fmt: str | None) -> float | None:
+    """A float as JSON: None when not finite, to ``fmt``'s significant digits, no "-0.0"."""
+    if not math.isfinite(f):
+        return None
+    if fmt is not None:
+        f = float(format(f, fmt))
+    return 0.0 if f == 0 else f

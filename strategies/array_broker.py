@@ -133,6 +133,7 @@ class CreditBook(MutableMapping):
         self._val = np.zeros(16)
         self._seq = np.full(16, -1, dtype=np.int64)   # insertion rank, -1 = absent
         self._next = 0
+        self._ordered: np.ndarray | None = None      # _order() until a key comes or goes
 
     def bind(self, keys: list[Any]) -> None:
         """Give ``keys`` the slots 0..n-1 (the broker's data indices); only while empty."""
@@ -150,16 +151,24 @@ class CreditBook(MutableMapping):
         return j
 
     def _order(self) -> np.ndarray:
-        n = len(self._keys)
-        present = np.flatnonzero(self._seq[:n] >= 0)
-        return present[np.argsort(self._seq[present], kind="stable")]
+        if self._ordered is None:
+            n = len(self._keys)
+            present = np.flatnonzero(self._seq[:n] >= 0)
+            self._ordered = present[np.argsort(self._seq[present], kind="stable")]
+        return self._ordered
 
     def add(self, slots: np.ndarray, amounts: np.ndarray) -> None:
         """``self[key_j] += amount_j`` for each slot, new keys inserted in the given order."""
         new = slots[self._seq[slots] < 0]
-        self._seq[new] = self._next + np.arange(len(new))
-        self._next += len(new)
+        if len(new):
+            self._seq[new] = self._next + np.arange(len(new))
+            self._next += len(new)
+            self._ordered = None
         self._val[slots] += amounts
+
+    def total(self) -> float:
+        """``sum(self.values())``: the values added left to right in insertion order."""
+        return _seq_sum(self._val[self._order()])
 
     def __getitem__(self, key: Any) -> float:
         j = self.slot(key)
@@ -167,6 +176,7 @@ class CreditBook(MutableMapping):
             self._seq[j] = self._next
             self._next += 1
             self._val[j] = 0.0
+            self._ordered = None
         return float(self._val[j])
 
     def __setitem__(self, key: Any, value: float) -> None:
@@ -174,6 +184,7 @@ class CreditBook(MutableMapping):
         if self._seq[j] < 0:
             self._seq[j] = self._next
             self._next += 1
+            self._ordered = None
         self._val[j] = value
 
     def __delitem__(self, key: Any) -> None:
@@ -182,6 +193,7 @@ class CreditBook(MutableMapping):
             raise KeyError(key)
         self._seq[j] = -1
         self._val[j] = 0.0
+        self._ordered = None
 
     def __contains__(self, key: object) -> bool:
         j = self._slot.get(key)
@@ -313,6 +325,8 @@ class ArrayBroker(bt.brokers.BackBroker):
         self._last_day = np.zeros(n, dtype=np.int64)
         self._porder = np.zeros(0, dtype=np.int64)   # slots in positions-dict order
         self._nkeys = 0
+        self._version = 0          # bumped when a position's size or price changes
+        self._held_cache: dict[str, Any] | None = None
         for data, pos in self.positions.items():   # positions opened before the first bar
             if data not in self._slot_of:
                 return False
@@ -334,6 +348,7 @@ class ArrayBroker(bt.brokers.BackBroker):
         if pos.size != self._size[j] or pos.price != self._price[j]:
             self._size[j] = pos.size
             self._price[j] = pos.price
+            self._version += 1
             if pos.size and pos.datetime is not None:
                 self._last_day[j] = pos.datetime.date().toordinal()
 
@@ -506,29 +521,47 @@ class ArrayBroker(bt.brokers.BackBroker):
                     [batch.price[k] for k in wait], batch.dt, [batch.leg[k] for k in wait],
                     [batch.reason[k] for k in wait], [True] * len(wait)))
 
+    def _held(self) -> dict[str, Any]:
+        """The held slots (dict order) and what the credit step reads of them, kept until a
+        fill or a new position changes them (``_version``)."""
+        key = (self._version, self._nkeys)
+        if self._held_cache is not None and self._held_cache["key"] == key:
+            return self._held_cache
+        held = self._porder[self._size[self._porder] != 0]
+        size = self._size[held]
+        c = {"key": key, "held": held, "abs_size": np.abs(size), "price": self._price[held],
+             "charge": (size < 0) | self._charge_long[held], "rate": self._rate[held]}
+        if self._rate_rows is not None:
+            c["rate_col"] = self._rate_col[held]
+            if self._mark_rows is not None:
+                c["has_mark"], c["mark_col"] = self._has_mark[held], self._mark_col[held]
+        if self._ledger is not None:
+            c["vector"], c["ledger_col"] = self._vector[held], self._ledger_col[held]
+        self._held_cache = c
+        return c
+
     def _credit_step(self) -> None:
         """``BackBroker.next``'s credit loop: interest on every held position, in dict order."""
         self._sync_order()
-        held = self._porder[self._size[self._porder] != 0]
+        c = self._held()
+        held = c["held"]
         if not len(held):
             return
         dt0 = self._dtline.datetime()
         today = dt0.date().toordinal()
-        size = self._size[held]
         days = today - self._last_day[held]
-        charged = ((size < 0) | self._charge_long[held]) & (days > 0)
+        charged = c["charge"] & (days > 0)
         if self._rate_rows is None:
-            rate, price = self._rate[held], self._price[held]
+            rate, price = c["rate"], c["price"]
         else:  # BorrowCommInfo: the fee and mark of the previous bar (see its _get_credit_interest)
             t = self._dtline.idx
-            rate = self._rate_rows[t - 1, self._rate_col[held]]
-            price = (self._price[held] if self._mark_rows is None else
-                     np.where(self._has_mark[held], self._mark_rows[t - 1, self._mark_col[held]],
-                              self._price[held]))
-        dcredit = np.where(charged, days * rate * np.abs(size) * price, 0.0)
+            rate = self._rate_rows[t - 1, c["rate_col"]]
+            price = (c["price"] if self._mark_rows is None else
+                     np.where(c["has_mark"], self._mark_rows[t - 1, c["mark_col"]], c["price"]))
+        dcredit = np.where(charged, days * rate * c["abs_size"] * price, 0.0)
         if self._ledger is not None:
-            book = charged & self._vector[held]
-            cols = self._ledger_col[held[book]]
+            book = charged & c["vector"]
+            cols = c["ledger_col"][book]
             if self._ledger_unique:   # one column per data: a plain += is add.at
                 self._ledger[self._dtline.idx, cols] += dcredit[book]
             else:

@@ -177,6 +177,7 @@ class SqueezeBook(bt.Strategy):
         self._action_of = {int(r): k for k, r in enumerate(self.plan.rows)}
         self._recall_check = set(self.borrow_book.check_rows.tolist())
         self._legs = np.zeros((len(LEGS), len(self.tickers)))
+        self._net = self._legs.sum(axis=0)   # net shares of self._legs (read on every bar)
         self.leg_log: list[tuple[pd.Timestamp, np.ndarray]] = []
         self.rejected = 0
         self.rejections: list[dict[str, Any]] = []
@@ -215,7 +216,7 @@ class SqueezeBook(bt.Strategy):
             # recall (like the twin's BorrowBook.first_recall) can trade
             breach = False
             if self.p.max_leverage:
-                _, lev = leverage(self._legs.sum(axis=0), self._value_close[row], value)
+                _, lev = leverage(self._net, self._value_close[row], value)
                 breach = lev > self.p.max_leverage
             recall = (row in self._recall_check
                       and self.borrow_book.first_recall(row, row, self._legs) is not None)
@@ -235,9 +236,9 @@ class SqueezeBook(bt.Strategy):
             self.margin_calls.append({"date": dates[row], "fill_date": dates[row + 1], **rec})
         if acted:
             reason = LIMIT_REASON[acted[0]["rule"]]
-        self._submit(new_legs.sum(axis=0) - self._legs.sum(axis=0),
-                     leg_labels(self._legs, new_legs), reason, exits, why)
-        self._legs = new_legs
+        net = new_legs.sum(axis=0)
+        self._submit(net - self._net, leg_labels(self._legs, new_legs), reason, exits, why)
+        self._legs, self._net = new_legs, net
         self.leg_log.append((self.market.dates[row], new_legs))
 
     def _submit(self, delta: np.ndarray, labels: np.ndarray, reason: str, exits: Any,

@@ -105,7 +105,9 @@ class Recorder(bt.Analyzer):
         broker = self.strategy.broker
         tape.value[i] = broker.getvalue()
         tape.cash[i] = broker.getcash()
-        tape.credit[i] = sum(broker.d_credit.values()) + tape.folded
+        credit = broker.d_credit
+        total = getattr(credit, "total", None)   # ArrayBroker's CreditBook: the same sum
+        tape.credit[i] = (total() if total is not None else sum(credit.values())) + tape.folded
         tape.dt[i] = self.strategy.datetime[0]
         if tape.keep_closes:
             if i == 0:

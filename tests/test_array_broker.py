@@ -272,6 +272,7 @@ def test_creditbook_behaves_as_defaultdict(ops):
                 ref[keys[i]] += x
         assert list(book) == list(ref)
         assert book.values() == list(ref.values())
+        assert book.total() == sum(ref.values())   # the recorder's per-bar borrow total
         assert len(book) == len(ref)
 
 

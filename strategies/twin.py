@@ -16,7 +16,7 @@ and one :class:`_Held` (what it holds): :func:`_value_rows`, :func:`_first_breac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -106,7 +106,11 @@ class _Run:
 
 @dataclass
 class _Held:
-    """What the run holds between action rows, and what it has recorded so far."""
+    """What the run holds between action rows, and what it has recorded so far.
+
+    Steps only append to its lists and never change an item once added (a sweep point's saved
+    state keeps a list's length, :mod:`.twin_resume`); arrays may change in place.
+    """
 
     pos: np.ndarray
     avgp: np.ndarray
@@ -130,17 +134,6 @@ class _Held:
         field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def copy(self) -> _Held:
-        """A copy later steps cannot change (arrays copied, lists copied; their items are never
-        changed once added): the state a sweep point resumes from (:mod:`.twin_resume`)."""
-        return _Held(**{f.name: _own(getattr(self, f.name)) for f in fields(self)})
-
-
-def _own(value: Any) -> Any:
-    """``value`` copied if it is an array or a list (what a step may change in place)."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return list(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

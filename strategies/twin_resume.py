@@ -5,8 +5,9 @@ The points of a sweep run one book on one market with the same execution, so the
 loop (:func:`.twin.run_vectorized`) is deterministic in its state at the top of each step, so a
 point starts from the state an earlier point reached at the first step that reads the plan row
 where they part: the held book and cash, the records before ``_Held.nxt`` (final by then), and
-the borrow book's attributes, all copied, not recomputed. The result is bit-identical to a run
-from the start; only the rows before the parting are not computed again.
+the borrow book's attributes, copied, not recomputed (arrays copied, lists by their length then:
+they only grow). The result is bit-identical to a run from the start; only the rows before the
+parting are not computed again.
 """
 
 from __future__ import annotations
@@ -69,12 +70,38 @@ def common_rows(a: ActionPlan, b: ActionPlan, upto: int) -> int:
     return upto if same.all() else int(np.argmin(same))
 
 
+class _Prefix(tuple):
+    """A list as it was: (the list, its length then); lists of a run's state only grow."""
+
+
+def _freeze(state: dict[str, Any]) -> dict[str, Any]:
+    """An object's attributes as they are now: arrays copied, lists as their current prefix."""
+    out = dict(state)
+    for k, v in state.items():
+        if type(v) is np.ndarray:
+            out[k] = v.copy()
+        elif type(v) is list:
+            out[k] = _Prefix((v, len(v)))
+    return out
+
+
+def _thaw(frozen: dict[str, Any]) -> dict[str, Any]:
+    """Attributes for a run to go on from (:func:`_freeze`'s state, copied again)."""
+    out = dict(frozen)
+    for k, v in frozen.items():
+        if type(v) is np.ndarray:
+            out[k] = v.copy()
+        elif type(v) is _Prefix:
+            out[k] = v[0][:v[1]]
+    return out
+
+
 @dataclass(frozen=True)
 class _Mark:
     """A run's state at the first loop step that reads plan row ``k`` (its index in the marks)."""
 
-    held: _Held                               # copied
-    book: dict[str, Any]                      # the borrow book's attributes, copied
+    held: dict[str, Any]                      # the held state's attributes (:func:`_freeze`)
+    book: dict[str, Any]                      # the borrow book's attributes (:func:`_freeze`)
     records: tuple[np.ndarray | None, ...]    # the run's records (rows before held.nxt final)
 
 
@@ -86,12 +113,6 @@ class _Trace:
     run: _Run
     keys: _Keys
     marks: list[_Mark] = field(default_factory=list)
-
-
-def _copied(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return list(value) if isinstance(value, list) else value
 
 
 def _same(x: Any, y: Any) -> bool:
@@ -120,8 +141,8 @@ class Checkpoints:
     """The marks of a sweep's recent runs, for :func:`.twin.run_vectorized` (``checkpoints=``).
 
     One per process: a run asks :meth:`resume` for the furthest state an earlier compatible run
-    shares with it, and records its own at each step (:meth:`mark`). ``rows_resumed`` counts the
-    plan rows not run again (for the benchmark's report).
+    shares with it, and records its own at each step (:meth:`mark`); ``keep=0`` turns sharing
+    off. ``rows_resumed`` counts the plan rows not run again.
     """
 
     def __init__(self, keep: int = KEEP) -> None:
@@ -132,6 +153,9 @@ class Checkpoints:
     def resume(self, run: _Run, held: _Held) -> tuple[_Run, _Held, int]:
         """The run, its held state and plan row to start from (``held`` and 0 when no earlier
         run shares a plan row with it); ``run``'s records and borrow book set to match."""
+        if self.traces.maxlen == 0:   # nothing kept: nothing to resume from or record
+            self.current = None
+            return run, held, 0
         keys = _Keys.of(run.plan)
         src, k = self._best(run, keys)
         trace = self.current = _Trace(run, keys)
@@ -140,14 +164,14 @@ class Checkpoints:
             return run, held, 0
         mark = src.marks[k]
         trace.marks = src.marks[:k + 1]
-        start = mark.held.nxt
+        start = mark.held["nxt"]
         for name, rec in zip(_Run.RECORDS, mark.records, strict=True):
             mine = getattr(run, name)
             if mine is not None:
                 mine[:start] = rec[:start]
-        vars(run.book).update({key: _copied(v) for key, v in mark.book.items()})
+        vars(run.book).update(_thaw(mark.book))
         self.rows_resumed += k
-        return run, mark.held.copy(), k
+        return run, _Held(**_thaw(mark.held)), k
 
     def _best(self, run: _Run, keys: _Keys) -> tuple[_Trace | None, int]:
         """The kept run sharing the most plan rows with ``run`` (the latest on a tie), checked
@@ -167,5 +191,5 @@ class Checkpoints:
         trace = self.current
         if trace is None or trace.run is not run or len(trace.marks) != k:
             return
-        trace.marks.append(_Mark(held.copy(), {key: _copied(v) for key, v in vars(run.book).items()},
+        trace.marks.append(_Mark(_freeze(vars(held)), _freeze(vars(run.book)),
                                  tuple(getattr(run, name) for name in _Run.RECORDS)))

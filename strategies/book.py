@@ -130,8 +130,17 @@ def cap_weights(raw: np.ndarray, total: np.ndarray, cap: float) -> np.ndarray:
 
 
 def _rank_desc(key: np.ndarray) -> np.ndarray:
-    """Rank of each cell in its row, 0 = largest (-inf last; ties by column order)."""
-    order = np.argsort(-key, axis=1, kind="stable")
+    """Rank of each cell in its row, 0 = largest, equal finite keys by column order; -inf cells
+    (not eligible) rank last, among themselves in any order.
+
+    A quicksort gives that order whenever no two finite keys of a row are equal (scores are
+    continuous); a row with equal keys takes the stable sort.
+    """
+    order = np.argsort(-key, axis=1)
+    ranked = np.take_along_axis(key, order, axis=1)
+    tie = (ranked[:, 1:] == ranked[:, :-1]) & np.isfinite(ranked[:, 1:])
+    if tie.any():
+        order = np.argsort(-key, axis=1, kind="stable")
     rank = np.empty_like(order)
     rows = np.arange(key.shape[0])[:, None]
     rank[rows, order] = np.arange(key.shape[1])[None, :]

@@ -865,14 +865,22 @@ def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: 
         raise SqueezeLabError(f"{what}: no component can be computed from this market: "
                               "provide prices with enough history or the attributes it needs")
     live = listed.to_numpy(bool)
-    z = np.stack([zscore_rows(np.where(live, c.to_numpy(np.float64), np.nan), clip)
-                  for c in components.values()])
-    ok = np.isfinite(z)
-    required = np.array([name not in OPTIONAL_COMPONENTS for name in components])
-    complete = ok[required].all(axis=0) if required.any() else ok.any(axis=0)
-    n = ok.sum(axis=0)
+    total = np.zeros(live.shape)   # summed component by component, as a stack's sum would be
+    n = np.zeros(live.shape, np.int64)
+    complete = np.ones(live.shape, bool)
+    required = [name not in OPTIONAL_COMPONENTS for name in components]
+    for need, c in zip(required, components.values(), strict=True):
+        z = zscore_rows(np.where(live, c.to_numpy(np.float64), np.nan), clip)
+        ok = np.isfinite(z)
+        n += ok
+        np.copyto(z, 0.0, where=~ok)
+        total += z
+        if need:
+            complete &= ok
+    if not any(required):
+        complete = n > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(ok, z, 0.0).sum(axis=0) / n
+        mean = total / n
     score = np.where(complete & (n > 0), mean, np.nan)
     out = pd.DataFrame(score, index=listed.index, columns=listed.columns)
     out.attrs["components"] = tuple(components)

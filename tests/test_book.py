@@ -18,6 +18,7 @@ from test_signals import hand_market, perturb_after, random_market
 from squeeze_lab.feeds.errors import SqueezeLabError
 from squeeze_lab.strategies import params as prm
 from squeeze_lab.strategies.book import (
+    _rank_desc,
     book_scores,
     book_targets,
     cap_weights,
@@ -228,3 +229,23 @@ def test_book_has_no_look_ahead(seed, t, neutral, attrs):
     cut = mk.dates[t]
     for leg in LEGS:
         pd.testing.assert_frame_equal(a.legs[leg].loc[:cut], b.legs[leg].loc[:cut])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n_rows=st.integers(1, 6), n_names=st.integers(1, 60),
+       levels=st.sampled_from([0, 3, 1000]))
+def test_rank_desc_ranks_finite_keys_as_a_stable_sort(seed, n_rows, n_names, levels):
+    """Largest first, equal keys by column order (a stable sort of the negated keys), for every
+    finite key, with or without ties; -inf keys (not eligible) after all of them."""
+    rng = np.random.default_rng(seed)
+    key = rng.normal(size=(n_rows, n_names)) if levels == 0 else \
+        rng.integers(0, levels, (n_rows, n_names)).astype(float)
+    key[rng.random(key.shape) < 0.3] = -np.inf
+    want = np.empty((n_rows, n_names), np.int64)
+    np.put_along_axis(want, np.argsort(-key, axis=1, kind="stable"),
+                      np.arange(n_names)[None, :].repeat(n_rows, 0), axis=1)
+    got = _rank_desc(key)
+    finite = np.isfinite(key)
+    np.testing.assert_array_equal(got[finite], want[finite])
+    assert (np.sort(got, axis=1) == np.arange(n_names)).all()
+    assert (got[~finite] >= finite.sum(axis=1, keepdims=True).repeat(n_names, 1)[~finite]).all()

@@ -520,11 +520,19 @@ def _merge_segments(w: _Windows, n_k: np.ndarray, sx_k: np.ndarray, sy_k: np.nda
     n_w = pad(n_k)[w.k]
     with np.errstate(invalid="ignore", divide="ignore"):
         n = n_w.sum(axis=1)
-        mx = pad(sx_k)[w.k].sum(axis=1) / n
+        part = pad(sx_k)[w.k]   # rows x segments x names; the buffer is reused below
+        mx = part.sum(axis=1) / n
         my = mx if same else pad(sy_k)[w.k].sum(axis=1) / n
-        dmx = pad(mx_k)[w.k] - mx[:, None]
-        dmy = dmx if same else pad(my_k)[w.k] - my[:, None]
-        c = pad(c_k)[w.k].sum(axis=1) + (n_w * dmx * dmy).sum(axis=1)
+        c = np.take(pad(c_k), w.k, axis=0, out=part, mode="clip").sum(axis=1)
+        dmx = pad(mx_k)[w.k]
+        dmx -= mx[:, None]
+        if same:   # n_w * dmx * dmx
+            spread = np.multiply(dmx, n_w, out=part)
+            spread *= dmx
+        else:      # n_w * dmx * dmy
+            spread = np.multiply(dmx, n_w, out=dmx)
+            spread *= pad(my_k)[w.k] - my[:, None]
+        c += spread.sum(axis=1)
     return n, mx, my, c
 
 

@@ -8,10 +8,16 @@ where they part: the held book and cash, the records before ``_Held.nxt`` (final
 the borrow book's attributes, copied, not recomputed (arrays copied, lists by their length then:
 they only grow). The result is bit-identical to a run from the start; only the rows before the
 parting are not computed again.
+
+Earlier runs are found through a trie of their plans' rows (cheap keys, then checked exactly).
+A run keeps its state at the rows where earlier plans through the same rows part, and every
+:data:`STEP` rows; older runs keep their plans in sparse form, so a grid's points find the ones
+they share most with even when these ran a hundred points earlier.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,48 +27,66 @@ import numpy as np
 from .execution import ActionPlan
 from .twin import _Held, _Run
 
-#: Runs kept to resume from (each holds its plan and one state per plan row: a few MB at
-#: N = 500). A sweep's grid order puts the points that share most within a few grid steps.
-KEEP = 12
+#: Runs kept with their plans dense (the latest) and sparse (older): with their states, about
+#: 2.5 MB and 0.7 MB each at N = 500 with 200 plan rows.
+RECENT = 8
+OLD = 120
+#: A run keeps its state every ``STEP`` plan rows, and at the rows where the plans of earlier runs
+#: through the same rows part (where the next ones are likely to part too).
+STEP = 16
+
+
+def row_keys(plan: ActionPlan) -> list[tuple[Any, ...]]:
+    """One key per plan row (market row, reason, and weights, resize and exits each dotted with
+    fixed numbers): rows with different keys differ; equal keys are checked by :func:`common_rows`."""
+    n, names = plan.resize.shape
+    size = plan.weights.shape[1] * names
+    probe = np.random.default_rng(size).standard_normal(size + 2 * names)
+    w = plan.weights.reshape(n, size) @ probe[:size]
+    r = plan.resize @ probe[size:size + names]
+    e = plan.exits @ probe[size + names:]
+    return list(zip(np.asarray(plan.rows).tolist(), [hash(x) for x in plan.reasons], w.tolist(),
+                    r.tolist(), e.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
-class _Keys:
-    """A plan's rows in a form cheap to compare: the first row where two plans' keys differ is
-    at or after the first row where the plans differ (checked exactly: :func:`common_rows`)."""
+class _Sparse:
+    """An old run's plan, small: each row's nonzero weights (as bit patterns) and its masks."""
 
     rows: np.ndarray
-    sums: np.ndarray       # (rows, 3): weights, resize and exits, each dotted with fixed numbers
-    reasons: np.ndarray    # hash of each row's reason
+    reasons: tuple[str, ...]
+    resize: np.ndarray
+    exits: np.ndarray
+    shape: tuple[int, ...]
+    pos: np.ndarray      # positions of the nonzero weights in the flattened weights
+    bits: np.ndarray     # their bit patterns
 
     @classmethod
-    def of(cls, plan: ActionPlan) -> _Keys:
-        n, names = plan.resize.shape
-        size = plan.weights.shape[1] * names
-        probe = np.random.default_rng(size).standard_normal(size + 2 * names)
-        w = plan.weights.reshape(n, size) @ probe[:size]
-        r = plan.resize @ probe[size:size + names]
-        e = plan.exits @ probe[size + names:]
-        return cls(np.asarray(plan.rows, np.int64), np.column_stack([w, r, e]),
-                   np.array([hash(x) for x in plan.reasons], dtype=np.int64))
+    def of(cls, plan: ActionPlan) -> _Sparse:
+        flat = plan.weights.reshape(-1).view(np.uint64)
+        pos = np.flatnonzero(flat)
+        return cls(plan.rows, plan.reasons, plan.resize, plan.exits, plan.weights.shape, pos,
+                   flat[pos])
 
-    def agree(self, other: _Keys) -> int:
-        """How many leading rows the two plans' keys agree on."""
-        m = min(len(self.rows), len(other.rows))
-        same = ((self.rows[:m] == other.rows[:m]) & (self.reasons[:m] == other.reasons[:m])
-                & (self.sums[:m] == other.sums[:m]).all(axis=1))
-        return m if same.all() else int(np.argmin(same))
+    def weights_upto(self, upto: int) -> np.ndarray:
+        """The first ``upto`` rows of the weights, as the plan had them."""
+        size = int(np.prod(self.shape[1:]))
+        out = np.zeros(upto * size, np.uint64)
+        end = int(np.searchsorted(self.pos, upto * size))
+        out[self.pos[:end]] = self.bits[:end]
+        return out.view(np.float64).reshape((upto, *self.shape[1:]))
 
 
-def common_rows(a: ActionPlan, b: ActionPlan, upto: int) -> int:
+def common_rows(a: ActionPlan | _Sparse, b: ActionPlan, upto: int) -> int:
     """How many of the first ``upto`` plan rows of ``a`` and ``b`` are equal bit for bit (rows,
     weights, resize, exits and reasons)."""
     upto = min(upto, len(a.rows), len(b.rows))
     if upto == 0:
         return 0
-    wa = a.weights[:upto].reshape(upto, -1).view(np.uint64)
-    wb = b.weights[:upto].reshape(upto, -1).view(np.uint64)
-    same = ((a.rows[:upto] == b.rows[:upto]) & (wa == wb).all(axis=1)
+    wa = a.weights_upto(upto) if isinstance(a, _Sparse) else a.weights[:upto]
+    same = ((a.rows[:upto] == b.rows[:upto])
+            & (wa.reshape(upto, -1).view(np.uint64)
+               == b.weights[:upto].reshape(upto, -1).view(np.uint64)).all(axis=1)
             & (a.resize[:upto] == b.resize[:upto]).all(axis=1)
             & (a.exits[:upto] == b.exits[:upto]).all(axis=1)
             & np.array([x == y for x, y in zip(a.reasons[:upto], b.reasons[:upto], strict=True)],
@@ -98,7 +122,7 @@ def _thaw(frozen: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Mark:
-    """A run's state at the first loop step that reads plan row ``k`` (its index in the marks)."""
+    """A run's state at the first loop step that reads plan row ``k`` (its key in the marks)."""
 
     held: dict[str, Any]                      # the held state's attributes (:func:`_freeze`)
     book: dict[str, Any]                      # the borrow book's attributes (:func:`_freeze`)
@@ -107,12 +131,29 @@ class _Mark:
 
 @dataclass
 class _Trace:
-    """One run: what it read (to check another run may resume from it), its plan's keys, and
-    its marks, one per plan row reached (and one after the last)."""
+    """One run: what it read (to check another run may resume from it), its plan (sparse once
+    old), its marks by plan row and the rows it keeps a mark at besides every ``STEP``-th."""
 
     run: _Run
-    keys: _Keys
-    marks: list[_Mark] = field(default_factory=list)
+    plan: ActionPlan | _Sparse
+    marks: dict[int, _Mark] = field(default_factory=dict)
+    wanted: set[int] = field(default_factory=set)
+    alive: bool = True
+
+    def age(self) -> None:
+        """Keep the plan sparse (and not through the run)."""
+        self.plan = _Sparse.of(self.plan) if isinstance(self.plan, ActionPlan) else self.plan
+        self.run = dataclasses.replace(self.run, plan=None)
+
+    def drop(self) -> None:
+        self.alive, self.marks = False, {}
+
+
+class _Node(dict):
+    """A trie node: child nodes by the next plan row's key; ``trace``: the latest run through it
+    (so when it was dropped, every run through the node was)."""
+
+    __slots__ = ("trace",)
 
 
 def _same(x: Any, y: Any) -> bool:
@@ -138,32 +179,37 @@ def _compatible(a: _Run, b: _Run) -> bool:
 
 
 class Checkpoints:
-    """The marks of a sweep's recent runs, for :func:`.twin.run_vectorized` (``checkpoints=``).
+    """The marks of a sweep's runs, for :func:`.twin.run_vectorized` (``checkpoints=``).
 
     One per process: a run asks :meth:`resume` for the furthest state an earlier compatible run
-    shares with it, and records its own at each step (:meth:`mark`); ``keep=0`` turns sharing
+    shares with it, and records its own at each step (:meth:`mark`); ``recent=0`` turns sharing
     off. ``rows_resumed`` counts the plan rows not run again.
     """
 
-    def __init__(self, keep: int = KEEP) -> None:
-        self.traces: deque[_Trace] = deque(maxlen=keep)
+    def __init__(self, recent: int = RECENT, old: int = OLD) -> None:
+        self.recent: deque[_Trace] = deque()
+        self.old: deque[_Trace] = deque()
+        self.sizes = (recent, old)
+        self.roots: list[_Node] = []     # one trie per kind of run (see _compatible)
         self.current: _Trace | None = None
         self.rows_resumed = 0
 
     def resume(self, run: _Run, held: _Held) -> tuple[_Run, _Held, int]:
         """The run, its held state and plan row to start from (``held`` and 0 when no earlier
         run shares a plan row with it); ``run``'s records and borrow book set to match."""
-        if self.traces.maxlen == 0:   # nothing kept: nothing to resume from or record
-            self.current = None
+        self.current = None
+        if not self.sizes[0]:   # nothing kept: nothing to resume from or record
             return run, held, 0
-        keys = _Keys.of(run.plan)
-        src, k = self._best(run, keys)
-        trace = self.current = _Trace(run, keys)
-        self.traces.append(trace)
-        if src is None or k == 0:
+        keys = row_keys(run.plan)
+        root = self._root(run)
+        src, k = self._best(root, keys, run.plan)
+        trace = self.current = _Trace(run, run.plan)
+        if src is not None:   # taken before inserting this run ages src
+            trace.marks = {j: m for j, m in src.marks.items() if j <= k}
+        self._insert(root, keys, trace)
+        if src is None:
             return run, held, 0
-        mark = src.marks[k]
-        trace.marks = src.marks[:k + 1]
+        mark = trace.marks[k]
         start = mark.held["nxt"]
         for name, rec in zip(_Run.RECORDS, mark.records, strict=True):
             mine = getattr(run, name)
@@ -173,23 +219,65 @@ class Checkpoints:
         self.rows_resumed += k
         return run, _Held(**_thaw(mark.held)), k
 
-    def _best(self, run: _Run, keys: _Keys) -> tuple[_Trace | None, int]:
-        """The kept run sharing the most plan rows with ``run`` (the latest on a tie), checked
-        exactly, and the plan row to resume at (a mark it reached)."""
-        best, agree = None, 0
-        for trace in reversed(self.traces):
-            n = min(trace.keys.agree(keys), len(trace.marks) - 1)
-            if n > agree and _compatible(trace.run, run):
-                best, agree = trace, n
-        if best is None:
-            return None, 0
-        return best, common_rows(best.run.plan, run.plan, agree)
-
     def mark(self, run: _Run, held: _Held, k: int) -> None:
         """Record the state at the top of a loop step about to read plan row ``k`` (the first
         such step only: margin calls and recalls act between plan rows)."""
         trace = self.current
-        if trace is None or trace.run is not run or len(trace.marks) != k:
+        if trace is None or trace.run is not run or k in trace.marks or (
+                k % STEP and k not in trace.wanted):
             return
-        trace.marks.append(_Mark(_freeze(vars(held)), _freeze(vars(run.book)),
-                                 tuple(getattr(run, name) for name in _Run.RECORDS)))
+        trace.marks[k] = _Mark(_freeze(vars(held)), _freeze(vars(run.book)),
+                               tuple(getattr(run, name) for name in _Run.RECORDS))
+
+    def _root(self, run: _Run) -> _Node:
+        """The trie of the runs ``run`` may resume from (a new one if none is)."""
+        self.roots = [r for r in self.roots if r.trace.alive]
+        for root in self.roots:
+            if _compatible(root.trace.run, run):
+                return root
+        root = _Node()
+        self.roots.append(root)
+        return root
+
+    def _best(self, root: _Node, keys: list[tuple[Any, ...]], plan: ActionPlan
+              ) -> tuple[_Trace | None, int]:
+        """The latest run sharing the most plan rows with ``plan`` (checked exactly) and the
+        plan row to resume at: the last it kept a state for, at or before the parting."""
+        node, depth = root, 0
+        for key in keys:
+            child = node.get(key)
+            if child is None:
+                break
+            if not child.trace.alive:   # every run through it was dropped
+                del node[key]
+                break
+            node, depth = child, depth + 1
+        if depth == 0:
+            return None, 0
+        src = node.trace
+        same = common_rows(src.plan, plan, depth)
+        k = max((j for j in src.marks if j <= same), default=0)
+        return (src, k) if k else (None, 0)
+
+    def _insert(self, root: _Node, keys: list[tuple[Any, ...]], trace: _Trace) -> None:
+        """Put ``trace`` on its plan's path (the latest run through each node), note the rows
+        where it parts from earlier plans (it keeps its state there), and age or drop the runs
+        it pushes out."""
+        node = root
+        node.trace = trace
+        for depth, key in enumerate(keys):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = _Node()
+            if len(node) > 1:   # plans part at this row
+                trace.wanted.add(depth)
+            child.trace = trace
+            node = child
+        trace.wanted.add(len(keys))   # after the last row: where a run with the same plan resumes
+        self.recent.append(trace)
+        if len(self.recent) > self.sizes[0]:
+            aged = self.recent.popleft()
+            aged.age()
+            self.old.append(aged)
+        if len(self.old) > self.sizes[1]:
+            self.old.popleft().drop()

@@ -17,10 +17,11 @@ from test_engines import random_market, random_targets
 from squeeze_lab.pipeline.run import borrow_terms
 from squeeze_lab.strategies import borrow as B
 from squeeze_lab.strategies.book import book_targets
+from squeeze_lab.strategies.execution import plan_actions
 from squeeze_lab.strategies.overlay import apply_overlay
 from squeeze_lab.strategies.targets import Targets
 from squeeze_lab.strategies.twin import run_vectorized
-from squeeze_lab.strategies.twin_resume import Checkpoints
+from squeeze_lab.strategies.twin_resume import STEP, Checkpoints, _Sparse, common_rows
 
 EX = dict(commission_bps=2.0, slippage_bps=5.0, borrow_bps=300.0, max_leverage=3.45,
           margin_call_to=2.5)
@@ -69,20 +70,32 @@ def assert_same_run(a, b, detail: bool) -> None:
 
 
 @pytest.mark.parametrize("detail", [False, True])
-def test_resumed_runs_equal_runs_from_the_start(crowded, detail):
+@pytest.mark.parametrize("sizes", [(8, 120), (1, 2)])   # (1, 2): runs age and drop
+def test_resumed_runs_equal_runs_from_the_start(crowded, detail, sizes):
     market, terms = crowded
     base = random_targets(market, seed=4, every=8, gross=3.4, hedge=0.2)
     n = len(base.dates)
     # parting late, early, at the same row as another, only by a reason, and not at all
     variants = [base, variant(base, n - 4, 0.7), variant(base, 5, 0.8), variant(base, n - 4, 0.9),
-                variant(base, 9, 1.0, reason="overlay on"), base]
-    ck = Checkpoints()
+                variant(base, 9, 1.0, reason="overlay on"), base, variant(base, n - 2, 0.9)]
+    ck = Checkpoints(*sizes)
+    resumed = []
     for targets in variants:
+        before = ck.rows_resumed
         fresh = run_vectorized(market, targets, detail=detail, borrow=terms, **EX)
-        resumed = run_vectorized(market, targets, detail=detail, borrow=terms, checkpoints=ck,
-                                 **EX)
-        assert_same_run(fresh, resumed, detail)
-    assert ck.rows_resumed >= (n - 4) + 5 + (n - 4) + 9 + n   # each variant resumed
+        got = run_vectorized(market, targets, detail=detail, borrow=terms, checkpoints=ck, **EX)
+        assert_same_run(fresh, got, detail)
+        resumed.append(ck.rows_resumed - before)
+    plans = [plan_actions(market, t) for t in variants]
+    parts = [max([common_rows(p, plans[i], 10**6) for p in plans[:i]], default=0)
+             for i in range(len(plans))]
+    assert parts[1] >= n - 4 and parts[4] >= 9 and parts[6] >= n - 2 and parts[5] == len(plans[0].rows)
+    assert all(p - STEP < r <= p for p, r in zip(parts[1:], resumed[1:], strict=True)) \
+        if sizes[0] > len(variants) else 0 < sum(resumed) <= sum(parts)
+    if sizes[0] > len(variants):   # where an earlier plan parted, and after the same plan: exact
+        assert resumed[3] == parts[3] and resumed[5] == parts[5]
+    else:
+        assert all(isinstance(t.plan, _Sparse) and t.alive for t in ck.old)
     # the rules act after the rows where variants part (so resumed runs go through them)
     late = market.dates[market.dates.get_indexer(base.dates[5:6])[0]]
     calls = fresh.margin_calls
@@ -90,6 +103,19 @@ def test_resumed_runs_equal_runs_from_the_start(crowded, detail):
     if detail:
         events = fresh.borrow_record.events
         assert (events["date"] > late).any() and set(events["event"]) == {"locate_cut", "recall"}
+
+
+def test_sparse_plan_weights_are_the_same_bits():
+    market = random_market(3, n_names=12, n_days=120)
+    targets = random_targets(market, seed=1, every=5)
+    plan = plan_actions(market, targets)
+    w = plan.weights.copy()
+    w[1, 0, :3] = [-0.0, 5e-324, np.inf]   # a negative zero, a subnormal, an infinity
+    plan = dataclasses.replace(plan, weights=w)
+    sparse = _Sparse.of(plan)
+    for upto in (0, 1, 2, len(plan.rows)):
+        np.testing.assert_array_equal(sparse.weights_upto(upto).view(np.uint64),
+                                      w[:upto].view(np.uint64))
 
 
 def test_runs_on_other_terms_or_execution_do_not_resume(crowded):
@@ -131,7 +157,7 @@ def test_sweep_rows_are_the_same_with_and_without_shared_states():
     points = grid_points(base, parse_grid(["overlay.threshold=0.5,1.0",
                                            "overlay.degross_to=0.3,0.6"]))
     alone = BookCache()
-    alone.checkpoints = Checkpoints(keep=0)
+    alone.checkpoints = Checkpoints(recent=0)
     shared = BookCache()
     expect = run_chunk(m, points, "vectorized", books=alone)
     got = run_chunk(m, points, "vectorized", books=shared)

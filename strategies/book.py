@@ -161,7 +161,8 @@ def book_scores(market: Market, rows: np.ndarray | None = None, **params: Any
 def _scores(at: SignalRows, p: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """:func:`book_scores` on the rows of ``at`` (each signal computed once, on those rows only)
     with the book's parameters already resolved."""
-    at.moments(beta_windows=(p["beta_window"],), vol_windows=(p["vol_window"],))   # one pass
+    at.moments(beta_windows=(p["beta_window"],), vol_windows=(p["vol_window"],),   # one pass
+               offsets=(0, 1, -p["momentum_skip"], -p["momentum_lookback"]))
     mom = at.momentum(p["momentum_lookback"], p["momentum_skip"])
     qual = quality_score(at, beta_window=p["beta_window"], vol_window=p["vol_window"])
     qw = p["quality_weight"]
@@ -239,8 +240,8 @@ def book_targets(market: Market, **params: Any) -> Targets:
                        reasons=pd.Series([], index=sig_dates, dtype=object))
     at = SignalRows(market, pos)
     sc = _scores(at, p)   # scored on the signal dates only
-    close = market.close.to_numpy(np.float64)   # Market.tradable_next on the signal rows:
-    listed_next = np.isfinite(at.close_rows()) & np.isfinite(close[pos + 1])   # listed there and next
+    # Market.tradable_next on the signal rows: listed there and on the next bar
+    listed_next = np.isfinite(at.close_rows()) & np.isfinite(at.close_at(1))
     sel = _select_legs(sc, listed_next, p)
     raw_l, raw_s = _raw_weights(sel, sc["vol"].to_numpy(), p["weighting"])
     w_l, w_s, neutral_ok, net_capped = _leg_weights(sel, raw_l, raw_s, sc["beta"].to_numpy(), p,

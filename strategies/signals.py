@@ -636,51 +636,66 @@ def _vol(xx: tuple[np.ndarray, ...], mp: int, annualize: bool) -> np.ndarray:
 
 def close_moments_rows(close: np.ndarray, index: np.ndarray, rows: np.ndarray,
                        beta_windows: Sequence[int] = (), vol_windows: Sequence[int] = (),
-                       block: int = COMOMENT_BLOCK) -> dict[tuple[str, int], np.ndarray]:
+                       block: int = COMOMENT_BLOCK, offsets: Sequence[int] = ()
+                       ) -> dict[tuple[str, int], np.ndarray]:
     """Betas and annualized volatilities of a close array's listed returns on ``rows``, for each
-    window: ``{("beta", w): rolling_beta_rows(...), ("vol", w): realized_vol_rows(...)}`` of
-    :func:`listed_returns_array`, bit for bit, in one pass over blocks of names.
+    window, and the closes ``offsets`` dates from each row, in one pass over blocks of names:
+    ``{("beta", w): rolling_beta_rows(...), ("vol", w): realized_vol_rows(...)}`` of
+    :func:`listed_returns_array` bit for bit, and ``{("close", k): close[rows + k]}`` (NaN off
+    the dates).
 
     Each block's returns are computed in cache and feed every window, so no dates x names
-    returns (or finiteness) array is built. Whether every return is finite decides the path,
-    as in those functions: the pass assumes so and starts again with masks if a block says no.
+    returns (or finiteness) array is built, and the closes are taken from the block while it is
+    in cache (a date's closes are scattered over a dates-major array). Whether every return is
+    finite decides the path, as in those functions: the pass assumes so and starts again with
+    masks if a block says no.
     """
     keys = [("beta", _check_windows(w, None)[0]) for w in beta_windows]
     keys += [("vol", _check_windows(w, None)[0]) for w in vol_windows]
+    keys += [("close", int(k)) for k in offsets]
     rows = np.asarray(rows, np.int64)
     close = np.asarray(close, np.float64)
-    if len(rows) == 0 or not keys:
+    if len(rows) == 0:
         return {key: _no_rows(close) for key in keys}
-    plans = {key: _windows(len(close), key[1], rows) for key in keys}
+    plans = {key: _windows(len(close), key[1], rows) for key in keys if key[0] != "close"}
     m = np.asarray(index, np.float64).reshape(-1, 1)
-    moments = _close_moment_blocks(close, m, rows, plans, False, block)
-    if moments is None:   # some return is not finite: pairwise-complete windows
-        moments = _close_moment_blocks(close, m, rows, plans, True, block)
-    return {(kind, w): _vol(moments[kind, w], w, annualize=True) if kind == "vol" else
-            _beta(moments[kind, w], moments["index", w], w, moments["ok_rows"])
-            for kind, w in plans}
+    offsets = [k for kind, k in keys if kind == "close"]
+    got = _close_moment_blocks(close, m, rows, plans, offsets, False, block)
+    if got is None:   # some return is not finite: pairwise-complete windows
+        got = _close_moment_blocks(close, m, rows, plans, offsets, True, block)
+    return {(kind, w): got[kind, w] if kind == "close" else
+            _vol(got[kind, w], w, annualize=True) if kind == "vol" else
+            _beta(got[kind, w], got["index", w], w, got["ok_rows"]) for kind, w in keys}
 
 
 def _close_moment_blocks(close: np.ndarray, m: np.ndarray, rows: np.ndarray,
-                         plans: dict[tuple[str, int], _Windows], masked: bool, block: int
-                         ) -> dict[Any, Any] | None:
-    """The windows' moments for :func:`close_moments_rows`, block by block of names; None when
-    not ``masked`` and a return is not finite. Keys: the plans', ``("index", w)`` (the index's
-    own moments for beta window ``w``) and ``"ok_rows"`` (the finite pairs on ``rows``)."""
-    lo = min(w.lo for w in plans.values())
+                         plans: dict[tuple[str, int], _Windows], offsets: Sequence[int],
+                         masked: bool, block: int) -> dict[Any, Any] | None:
+    """The windows' moments and the closes for :func:`close_moments_rows`, block by block of
+    names; None when not ``masked`` and a return is not finite. Keys: the plans',
+    ``("index", w)`` (the index's own moments for beta window ``w``), ``"ok_rows"`` (the finite
+    pairs on ``rows``) and ``("close", k)``."""
+    n_dates, n_names = close.shape
+    lo = min((w.lo for w in plans.values()), default=0)
     m_t = m[lo:].T
     m_ok = np.isfinite(m_t)
     beta_masked = masked or not m_ok.all()   # as rolling_beta_rows decides
     parts: dict[Any, list[tuple[np.ndarray, ...]]] = {}
+    out: dict[Any, Any] = {("close", k): np.empty((len(rows), n_names)) for k in offsets}
     ok_rows = []
-    bounds = name_blocks(close.shape[1], block)
+    bounds = name_blocks(n_names, block)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        x = _returns_from(close[:, a:b].T, lo)
-        ok_x = np.isfinite(x)
-        if not masked and not ok_x.all():
+        block_t = close[:, a:b].T   # names x dates
+        for k in offsets:
+            out["close", k][:, a:b] = block_t[:, np.clip(rows + k, 0, n_dates - 1)].T
+        if not plans:
+            continue
+        x = _returns_from(block_t, lo)
+        ok_x = np.isfinite(x) if masked else None
+        if ok_x is None and not np.isfinite(x).all():
             return None
-        ok = ok_x & m_ok
-        ok_rows.append(ok[:, rows - lo].T)
+        ok = ((ok_x if masked else np.isfinite(x)) & m_ok) if beta_masked else None
+        ok_rows.append(np.isfinite(x[:, rows - lo]).T & m_ok[:, rows - lo].T)
         for (kind, window), w in plans.items():
             cut = w.lo - lo
             xs, ms = x[:, cut:], m_t[:, cut:]
@@ -688,18 +703,23 @@ def _close_moment_blocks(close: np.ndarray, m: np.ndarray, rows: np.ndarray,
                 moments = _segment_moments(w, xs, xs, ok_x[:, cut:] if masked else None, True)
                 parts.setdefault((kind, window), []).append(_merge_segments(w, *moments, True))
                 continue
-            oks = ok[:, cut:] if beta_masked else None
+            oks = None if ok is None else ok[:, cut:]
             moments = _segment_moments(w, xs, ms, oks, False)
             parts.setdefault((kind, window), []).append(_merge_segments(w, *moments, False))
             if beta_masked:
                 mm = np.broadcast_to(ms, xs.shape)
                 moments = _segment_moments(w, mm, mm, oks, True)
                 parts.setdefault(("index", window), []).append(_merge_segments(w, *moments, True))
-    out: dict[Any, Any] = {key: _join(p) for key, p in parts.items()}
+    for k in offsets:
+        off = (rows + k < 0) | (rows + k >= n_dates)
+        if off.any():
+            out["close", k][off] = np.nan
+    out.update({key: _join(p) for key, p in parts.items()})
     for kind, window in plans:
         if kind == "beta" and not beta_masked:
             out["index", window] = window_comoments(m, m, None, window, rows)
-    out["ok_rows"] = np.concatenate(ok_rows, axis=1)
+    if ok_rows:
+        out["ok_rows"] = np.concatenate(ok_rows, axis=1)
     return out
 
 
@@ -712,8 +732,12 @@ def momentum_rows(close: np.ndarray, lookback: int, skip: int, rows: np.ndarray,
     rows = np.asarray(rows, np.int64)
     back = np.where((rows >= lookback)[:, None], c[np.maximum(rows - lookback, 0)], np.nan)
     near = np.where((rows >= skip)[:, None], c[np.maximum(rows - skip, 0)], np.nan)
-    listed = np.isfinite(c[rows] if close_rows is None else close_rows)
-    return np.where(listed, near / back - 1.0, np.nan)
+    return _momentum(c[rows] if close_rows is None else close_rows, near, back)
+
+
+def _momentum(now: np.ndarray, near: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """``near / back - 1`` where the name is listed ``now`` (NaN elsewhere)."""
+    return np.where(np.isfinite(now), near / back - 1.0, np.nan)
 
 
 def drawdown_rows(close: np.ndarray, window: int, rows: np.ndarray,
@@ -779,7 +803,7 @@ class SignalRows:
 
     def close_rows(self) -> np.ndarray:
         """The closes on the scored rows, gathered once for every signal that needs them."""
-        return self._once(("close_rows",), lambda: self.at(self.close()))
+        return self.close() if self.rows is None else self.close_at(0)
 
     def listed(self) -> pd.DataFrame:
         """True where the name is listed on the scored dates."""
@@ -793,18 +817,31 @@ class SignalRows:
         """:func:`listed_returns` as an array (all rows)."""
         return self._once(("returns",), lambda: listed_returns_array(self.close()))
 
-    def moments(self, beta_windows: Sequence[int] = (), vol_windows: Sequence[int] = ()) -> None:
-        """Compute these betas and volatilities on the scored rows together, in one pass over the
-        returns (:func:`close_moments_rows`), for :meth:`beta` and :meth:`vol` to hand out."""
+    def moments(self, beta_windows: Sequence[int] = (), vol_windows: Sequence[int] = (),
+                offsets: Sequence[int] = ()) -> None:
+        """Compute these betas, volatilities and closes ``offsets`` dates from the scored rows
+        together, in one pass over the closes (:func:`close_moments_rows`), for :meth:`beta`,
+        :meth:`vol` and :meth:`close_at` to hand out."""
         if self.rows is None:
             return
         todo = [("beta", w) for w in beta_windows] + [("vol", w) for w in vol_windows]
-        todo = [key for key in dict.fromkeys(todo) if key not in self._memo]
+        todo = [key for key in dict.fromkeys(todo + [("close", k) for k in offsets])
+                if key not in self._memo]
         if todo:
             got = close_moments_rows(
                 self.close(), index_returns(self.market).to_numpy(np.float64), self.rows,
-                [w for kind, w in todo if kind == "beta"], [w for kind, w in todo if kind == "vol"])
-            self._memo.update({key: self.frame(values) for key, values in got.items()})
+                *([w for kind, w in todo if kind == want] for want in ("beta", "vol")),
+                offsets=[k for kind, k in todo if kind == "close"])
+            self._memo.update({key: values if key[0] == "close" else self.frame(values)
+                               for key, values in got.items()})
+
+    def close_at(self, offset: int) -> np.ndarray:
+        """The closes ``offset`` dates from each scored row (NaN off the dates), all rows' when
+        none are given."""
+        if self.rows is None:
+            return self.market.close.shift(-offset).to_numpy(np.float64)
+        self.moments(offsets=(offset,))
+        return self._memo[("close", int(offset))]
 
     def beta(self, window: int) -> pd.DataFrame:
         """:func:`market_beta` on the scored rows."""
@@ -824,17 +861,15 @@ class SignalRows:
         """:func:`momentum_12_1` of the closes on the scored rows."""
         if self.rows is None:
             return momentum_12_1(self.market.close, lookback, skip)
-        _check_momentum(lookback, skip)
-        return self._once(("momentum", lookback, skip), lambda: self.frame(
-            momentum_rows(self.close(), lookback, skip, self.rows, self.close_rows())))
+        lookback, skip = _check_momentum(lookback, skip)
+        return self._once(("momentum", lookback, skip), lambda: self.frame(_momentum(
+            self.close_rows(), self.close_at(-skip), self.close_at(-lookback))))
 
     def recent_return(self, lookback: int) -> pd.DataFrame:
         """``close[t] / close[t - lookback] - 1`` on the scored rows (NaN without the history)."""
         if self.rows is None:
             return self.market.close / self.market.close.shift(lookback) - 1.0
-        c, r = self.close(), self.rows
-        back = np.where((r >= lookback)[:, None], c[np.maximum(r - lookback, 0)], np.nan)
-        return self.frame(self.close_rows() / back - 1.0)
+        return self.frame(self.close_rows() / self.close_at(-lookback) - 1.0)
 
     def drawdown(self, window: int) -> pd.DataFrame:
         """:func:`drawdown_from_peak` of the closes on the scored rows."""

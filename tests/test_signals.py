@@ -333,13 +333,18 @@ def test_close_moments_rows_are_the_array_versions_bit_for_bit(seed, n_names, n_
         m[rng.integers(n_days)] = np.nan
     close = np.asarray(close, order=layout)
     rows = np.sort(rng.choice(n_days, size=int(rng.integers(1, n_days + 1)), replace=False))
-    betas, vols = (2, 7, 30), (3, 21)
-    got = sg.close_moments_rows(close, m, rows, betas, vols, block=block)
+    betas, vols, offsets = (2, 7, 30), (3, 21), (0, 1, -4, 9)
+    got = sg.close_moments_rows(close, m, rows, betas, vols, block=block, offsets=offsets)
     r = sg.listed_returns_array(close)
     for w in betas:
         assert got["beta", w].tobytes() == sg.rolling_beta_rows(r, m, w, rows).tobytes()
     for w in vols:
         assert got["vol", w].tobytes() == sg.realized_vol_rows(r, w, rows).tobytes()
+    for k in offsets:   # the closes k dates away, NaN off the dates
+        inside = (rows + k >= 0) & (rows + k < n_days)
+        want = np.where(inside[:, None], close[np.clip(rows + k, 0, n_days - 1)], np.nan)
+        np.testing.assert_array_equal(got["close", k], want)
+    assert sg.close_moments_rows(close, m, rows, offsets=(2,)).keys() == {("close", 2)}
     assert sg.close_moments_rows(close, m, rows[:0], betas)["beta", 2].shape == (0, n_names)
 
 

@@ -686,11 +686,11 @@ def _close_moment_blocks(close: np.ndarray, m: np.ndarray, rows: np.ndarray,
     bounds = name_blocks(n_names, block)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         block_t = close[:, a:b].T   # names x dates
-        for k in offsets:
+        x = _returns_from(block_t, lo) if plans else None
+        for k in offsets:   # the block is in cache now
             out["close", k][:, a:b] = block_t[:, np.clip(rows + k, 0, n_dates - 1)].T
-        if not plans:
+        if x is None:
             continue
-        x = _returns_from(block_t, lo)
         ok_x = np.isfinite(x) if masked else None
         if ok_x is None and not np.isfinite(x).all():
             return None

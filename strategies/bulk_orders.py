@@ -27,10 +27,16 @@ can observe individual orders, otherwise every order goes through backtrader as 
   (``slip_match``);
 - the strategy class does not override ``notify_order``, ``notify_trade`` or
   ``_addnotification`` (a user's subclass that wants orders gets them);
-- every analyzer (and child analyzer) is a :class:`~strategies.recorder.Recorder` that does not
-  override ``notify_order``/``notify_trade`` (the project's analyzers); any other analyzer, any
-  observer (``BuySell``/``Trades`` read the strategy's order and trade lists), or Cerebro's
-  ``quicknotify`` means per-order.
+- no analyzer (child analyzers and observers' analyzers included) receives orders or trades:
+  it does not override ``notify_order``/``notify_trade`` (``_notify_order``/``_notify_trade``)
+  of ``bt.Analyzer`` — or, for a :class:`~strategies.recorder.Recorder` (the project's
+  analyzers, which take the fills in bulk), of ``Recorder``. backtrader's ``TradeAnalyzer``,
+  ``Transactions``, ``SQN`` or ``PyFolio`` mean per-order; ``SharpeRatio``, ``DrawDown``,
+  ``TimeReturn``... do not;
+- every observer only reads the broker (``Broker``, ``Cash``, ``Value``, ``DrawDown``,
+  ``TimeReturn``... exactly): ``BuySell`` and ``Trades`` (``stdstats=True``'s) and any other
+  observer read the strategy's order and trade lists, so they mean per-order; so does Cerebro's
+  ``quicknotify``.
 
 In bulk mode the broker keeps no ``Order`` objects (``broker.orders`` stays empty, no order
 ``ref`` is drawn) and the strategy no ``Trade`` objects; positions, cash, credit and values are
@@ -48,6 +54,15 @@ import backtrader as bt
 
 #: Strategy methods whose backtrader behaviour bulk mode relies on (overriding one = per-order).
 _STRATEGY_HOOKS = ("notify_order", "notify_trade", "_addnotification")
+#: Analyzer methods that receive orders and trades (overriding one = per-order).
+_ANALYZER_HOOKS = ("notify_order", "notify_trade", "_notify_order", "_notify_trade")
+#: Observers that read only the broker's cash and value (and their own analyzers): every other
+#: observer may read the strategy's order and trade lists (``BuySell``, ``Trades`` do).
+_QUIET_OBSERVERS = (bt.observers.Broker, bt.observers.Cash, bt.observers.Value,
+                    bt.observers.FundValue, bt.observers.FundShares, bt.observers.DrawDown,
+                    bt.observers.DrawDownLength, bt.observers.DrawDown_Old,
+                    bt.observers.TimeReturn, bt.observers.LogReturns, bt.observers.LogReturns2,
+                    bt.observers.Benchmark)
 
 
 @dataclass
@@ -84,13 +99,13 @@ def _overrides(obj: Any, base: type, names: tuple[str, ...]) -> bool:
     return any(getattr(type(obj), n) is not getattr(base, n) for n in names)
 
 
-def _recorders_only(analyzers: Any) -> bool:
+def _analyzers_quiet(analyzers: Any) -> bool:
+    """No analyzer (or child) listens to orders or trades beyond what it is given in bulk."""
     from .recorder import Recorder
 
     for a in analyzers:
-        if (not isinstance(a, Recorder)
-                or _overrides(a, Recorder, ("notify_order", "notify_trade", "_notify_order"))
-                or not _recorders_only(a._children)):
+        base = Recorder if isinstance(a, Recorder) else bt.Analyzer
+        if _overrides(a, base, _ANALYZER_HOOKS) or not _analyzers_quiet(a._children):
             return False
     return True
 
@@ -102,17 +117,19 @@ def bulk_ready(strategy: Any, own: type) -> bool:
     return bool(ready is not None and ready()
                 and not _overrides(strategy, own, _STRATEGY_HOOKS)
                 and not getattr(strategy.cerebro.p, "quicknotify", False)
-                and not len(strategy.observers)
-                and _recorders_only(itertools.chain(strategy.analyzers,
-                                                    strategy._slave_analyzers)))
+                and all(type(o) in _QUIET_OBSERVERS for o in strategy.observers)
+                and _analyzers_quiet(itertools.chain(strategy.analyzers,
+                                                     strategy._slave_analyzers)))
 
 
 def deliver(analyzers: Any, fills: FillBatch) -> None:
-    """Hand a fill batch to analyzers the way ``Analyzer._notify_order`` walks them (children
-    first)."""
+    """Hand a fill batch to the analyzers that take one (:meth:`strategies.recorder.Recorder.
+    notify_fills`), walking them as ``Analyzer._notify_order`` does (children first)."""
     for a in analyzers:
         deliver(a._children, fills)
-        a.notify_fills(fills)
+        take = getattr(a, "notify_fills", None)
+        if take is not None:
+            take(fills)
 
 
 # --------------------------------------------------------------------------- the arithmetic

@@ -51,7 +51,13 @@ class State(Recorder):
 
 
 class Foreign(bt.Analyzer):
-    """Any analyzer that is not one of ours."""
+    """An analyzer that is not one of ours and wants every order."""
+
+    def start(self) -> None:
+        self.n = 0
+
+    def notify_order(self, order: bt.Order) -> None:
+        self.n += 1
 
 
 def run(market, targets, way="bulk", *, exec_kw=None, borrow=None, setup=None, extra=None,
@@ -73,8 +79,8 @@ def run(market, targets, way="bulk", *, exec_kw=None, borrow=None, setup=None, e
     for name, an in (extra or {}).items():
         c.addanalyzer(an, _name=name)
     strat = c.run()[0]
-    bulk = way == "bulk" and extra is None and strategy is None and setup is None
-    assert strat._bulk is bulk or setup is not None
+    if way != "bulk" or strategy is not None:
+        assert strat._bulk is False
     if strat._bulk:   # no bt.Order was made (checksubmit lists every order it checks)
         assert not c.broker.orders and not c.broker.pending
     elif c.broker.p.checksubmit:
@@ -236,6 +242,8 @@ class OwnRecorder(Recorder):
 
 FALLBACKS = {
     "analyzer": {"extra": {"foreign": Foreign}},
+    "trade_analyzer": {"extra": {"trades": bt.analyzers.TradeAnalyzer}},
+    "observer_trades": {"setup": lambda c: c.addobserver(bt.observers.Trades)},
     "recorder_override": {"extra": {"own": OwnRecorder}},
     "notify_trade": {"strategy": TradeBook},
     "observer": {"setup": lambda c: c.addobserver(bt.observers.BuySell)},
@@ -260,3 +268,25 @@ def test_backbroker_takes_the_per_order_path(market):
     targets = random_targets(market, 1, every=15)
     strat = run(market, targets, "backbroker", strategy=SqueezeBook)
     assert strat._bulk is False and not isinstance(strat.broker, ArrayBroker)
+
+
+def test_quiet_analyzers_and_observers_keep_bulk(market):
+    """Analyzers and observers that only read values (backtrader's own included) do not need
+    orders: the book stays in bulk, and they see what they see on the per-order path."""
+    targets = random_targets(market, 2, every=6)
+
+    def setup(c):
+        c.addobserver(bt.observers.Broker)
+        c.addobserver(bt.observers.DrawDown)
+
+    quiet = {"sharpe": bt.analyzers.SharpeRatio, "dd": bt.analyzers.DrawDown,
+             "ret": bt.analyzers.TimeReturn}
+    bulk = run(market, targets, "bulk", setup=setup, extra=quiet)
+    per_order = run(market, targets, "per_order", setup=setup, extra=quiet)
+    assert bulk._bulk is True and per_order._bulk is False
+    assert_same(bulk, per_order)
+    for name in quiet:
+        assert (bulk.analyzers.getbyname(name).get_analysis()
+                == per_order.analyzers.getbyname(name).get_analysis())
+    np.testing.assert_array_equal(np.asarray(bulk.observers[1].lines.drawdown.array),
+                                  np.asarray(per_order.observers[1].lines.drawdown.array))

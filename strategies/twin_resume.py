@@ -5,8 +5,8 @@ The points of a sweep run one book on one market with the same execution, so the
 loop (:func:`.twin.run_vectorized`) is deterministic in its state at the top of each step, so a
 point starts from the state an earlier point reached at the first step that reads the plan row
 where they part: the held book and cash, the records before ``_Held.nxt`` (final by then), and
-the borrow book's attributes, copied, not recomputed (arrays copied, lists by their length then:
-they only grow). The result is bit-identical to a run from the start; only the rows before the
+the borrow book's attributes, copied, not recomputed (arrays copied, lists as their items then:
+items are only added). The result is bit-identical to a run from the start; only the rows before the
 parting are not computed again.
 
 Earlier runs are found through a trie of their plans' rows (cheap keys, then checked exactly).
@@ -17,9 +17,9 @@ they share most with even when these ran a hundred points earlier.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -27,10 +27,12 @@ import numpy as np
 from .execution import ActionPlan
 from .twin import _Held, _Run
 
-#: Runs kept with their plans dense (the latest) and sparse (older): with their states, about
-#: 2.5 MB and 0.7 MB each at N = 500 with 200 plan rows.
-RECENT = 8
-OLD = 120
+#: Runs kept with their plans dense (the latest) and sparse (older). Each holds its states and
+#: what they reference (its fills and leg states): about 4 MB at N = 500 with 200 plan rows.
+#: A grid's points share most with the points one step back on an axis: 16 runs cover the
+#: inner two axes of a 10 x 10 x 10 grid.
+RECENT = 4
+OLD = 12
 #: A run keeps its state every ``STEP`` plan rows, and at the rows where the plans of earlier runs
 #: through the same rows part (where the next ones are likely to part too).
 STEP = 16
@@ -94,18 +96,20 @@ def common_rows(a: ActionPlan | _Sparse, b: ActionPlan, upto: int) -> int:
     return upto if same.all() else int(np.argmin(same))
 
 
-class _Prefix(tuple):
-    """A list as it was: (the list, its length then); lists of a run's state only grow."""
+class _Items(tuple):
+    """A list's items as they were (:func:`_freeze`)."""
 
 
 def _freeze(state: dict[str, Any]) -> dict[str, Any]:
-    """An object's attributes as they are now: arrays copied, lists as their current prefix."""
+    """An object's attributes as they are now: arrays, dicts and sets copied, lists as a tuple
+    of their items (a run only adds items, never changes one, so the items are not copied)."""
     out = dict(state)
     for k, v in state.items():
-        if type(v) is np.ndarray:
+        t = type(v)
+        if t is list:
+            out[k] = _Items(v)
+        elif t is np.ndarray or t is dict or t is set:
             out[k] = v.copy()
-        elif type(v) is list:
-            out[k] = _Prefix((v, len(v)))
     return out
 
 
@@ -113,10 +117,11 @@ def _thaw(frozen: dict[str, Any]) -> dict[str, Any]:
     """Attributes for a run to go on from (:func:`_freeze`'s state, copied again)."""
     out = dict(frozen)
     for k, v in frozen.items():
-        if type(v) is np.ndarray:
+        t = type(v)
+        if t is _Items:
+            out[k] = list(v)
+        elif t is np.ndarray or t is dict or t is set:
             out[k] = v.copy()
-        elif type(v) is _Prefix:
-            out[k] = v[0][:v[1]]
     return out
 
 
@@ -134,19 +139,21 @@ class _Trace:
     """One run: what it read (to check another run may resume from it), its plan (sparse once
     old), its marks by plan row and the rows it keeps a mark at besides every ``STEP``-th."""
 
-    run: _Run
-    plan: ActionPlan | _Sparse
+    run: _Run | SimpleNamespace | None
+    plan: ActionPlan | _Sparse | None
     marks: dict[int, _Mark] = field(default_factory=dict)
     wanted: set[int] = field(default_factory=set)
     alive: bool = True
 
     def age(self) -> None:
-        """Keep the plan sparse (and not through the run)."""
+        """Keep the plan sparse, and of the run only what :func:`_compatible` reads."""
         self.plan = _Sparse.of(self.plan) if isinstance(self.plan, ActionPlan) else self.plan
-        self.run = dataclasses.replace(self.run, plan=None)
+        self.run = SimpleNamespace(**{k: getattr(self.run, k) for k in _SETUP})
 
     def drop(self) -> None:
-        self.alive, self.marks = False, {}
+        """Keep nothing (the trie may still point here until pruned)."""
+        self.alive, self.marks, self.plan, self.wanted = False, {}, None, set()
+        self.run = None
 
 
 class _Node(dict):
@@ -166,6 +173,10 @@ def _same(x: Any, y: Any) -> bool:
         return type(x) is type(y) and bool(x == y)
     except (TypeError, ValueError):   # e.g. dataclasses holding arrays: only identity counts
         return False
+
+
+#: What :func:`_compatible` reads of a run.
+_SETUP = ("market", "terms", "detail", "p", "book")
 
 
 def _compatible(a: _Run, b: _Run) -> bool:
@@ -193,6 +204,7 @@ class Checkpoints:
         self.roots: list[_Node] = []     # one trie per kind of run (see _compatible)
         self.current: _Trace | None = None
         self.rows_resumed = 0
+        self.dropped = 0
 
     def resume(self, run: _Run, held: _Held) -> tuple[_Run, _Held, int]:
         """The run, its held state and plan row to start from (``held`` and 0 when no earlier
@@ -281,3 +293,16 @@ class Checkpoints:
             self.old.append(aged)
         if len(self.old) > self.sizes[1]:
             self.old.popleft().drop()
+            self.dropped += 1
+            if self.dropped % max(1, self.sizes[1]) == 0:
+                self._prune()
+
+    def _prune(self) -> None:
+        """Take the dropped runs' nodes out of the tries."""
+        self.roots = [r for r in self.roots if r.trace.alive]
+        todo = list(self.roots)
+        while todo:
+            node = todo.pop()
+            for key in [key for key, child in node.items() if not child.trace.alive]:
+                del node[key]
+            todo.extend(node.values())

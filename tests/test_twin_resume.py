@@ -94,8 +94,14 @@ def test_resumed_runs_equal_runs_from_the_start(crowded, detail, sizes):
         if sizes[0] > len(variants) else 0 < sum(resumed) <= sum(parts)
     if sizes[0] > len(variants):   # where an earlier plan parted, and after the same plan: exact
         assert resumed[3] == parts[3] and resumed[5] == parts[5]
-    else:
+    else:   # the older runs' plans sparse, the dropped runs out of the trie
         assert all(isinstance(t.plan, _Sparse) and t.alive for t in ck.old)
+        assert ck.dropped == len(variants) - sum(sizes)
+        nodes = list(ck.roots)
+        while nodes:
+            node = nodes.pop()
+            assert node.trace.alive
+            nodes.extend(node.values())
     # the rules act after the rows where variants part (so resumed runs go through them)
     late = market.dates[market.dates.get_indexer(base.dates[5:6])[0]]
     calls = fresh.margin_calls

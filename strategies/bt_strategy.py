@@ -252,7 +252,7 @@ class SqueezeBook(bt.Strategy):
                    order_reason(reason, why[j] if why is not None else "") for j in seq]
         if self._bulk is None:
             self._bulk = bulk_ready(self, SqueezeBook)
-        if self._bulk:
+        if self._bulk and self.broker.bulk_ready():   # the broker may have left its fast path
             self.broker.submit_batch(self, [self._datas[j] for j in seq], delta[seq].tolist(),
                                      legs, reasons)
             return
@@ -266,8 +266,9 @@ class SqueezeBook(bt.Strategy):
     def _notify(self, qorders: Any = [], qtrades: Any = []) -> None:  # noqa: B006 (backtrader's)
         """``Strategy._notify``, after delivering the broker's bulk fills (to the analyzers)
         and refusals (to :meth:`_refused`) where the per-order notifications would be."""
-        if self._bulk:
-            for kind, event in self.broker.take_bulk(self):
+        take = getattr(self.broker, "take_bulk", None) if self._bulk else None
+        if take is not None:
+            for kind, event in take(self):
                 if kind == "fills":
                     deliver(itertools.chain(self.analyzers, self._slave_analyzers), event)
                 else:

@@ -290,3 +290,35 @@ def test_quiet_analyzers_and_observers_keep_bulk(market):
                 == per_order.analyzers.getbyname(name).get_analysis())
     np.testing.assert_array_equal(np.asarray(bulk.observers[1].lines.drawdown.array),
                                   np.asarray(per_order.observers[1].lines.drawdown.array))
+
+
+class LeaveFast(State):
+    """Sends the broker off its fast path at bar 30 (a signal bar: its batch is in flight)."""
+
+    def next(self) -> None:
+        super().next()
+        br = self.strategy.broker
+        if len(self.rows) == 31 and br._fast:
+            br._leave_fast()
+            br._fast = False
+
+
+def test_a_broker_leaving_its_fast_path_fills_batches_in_flight(market, monkeypatch):
+    """Batches submitted on the fast path are still filled (BackBroker's loop around them), the
+    orders after go one by one, and the run is the per-order run."""
+    targets = random_targets(market, 5, every=3)
+    c = make_cerebro(market, borrow_bps=300.0)
+    c.addstrategy(SqueezeBook, market=market, targets=targets, raise_on_reject=False)
+    c.addanalyzer(LeaveFast, _name="state")
+    slow_batches = []
+    check = ArrayBroker._bulk_check
+
+    def spy(self):
+        slow_batches.append(not self._fast)
+        check(self)
+    monkeypatch.setattr(ArrayBroker, "_bulk_check", spy)
+    moved = c.run()[0]
+    assert moved._bulk is True and c.broker._fast is False and len(c.broker.orders) > 0
+    assert slow_batches.count(True) == 1   # the batch in flight, checked and filled off the path
+    assert_same(moved, run(market, targets, "per_order", exec_kw={"borrow_bps": 300.0}),
+                exact=False)

@@ -44,9 +44,9 @@ from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
 from .signals import (
     SignalRows,
-    cross_sectional_zscore,
     junk_score,
     quality_score,
+    zscore_rows,
 )
 from .spec import BOOK, WARMUP_KEYS
 from .targets import LEGS, Targets
@@ -166,7 +166,8 @@ def _scores(at: SignalRows, p: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     mom = at.momentum(p["momentum_lookback"], p["momentum_skip"])
     qual = quality_score(at, beta_window=p["beta_window"], vol_window=p["vol_window"])
     qw = p["quality_weight"]
-    long_score = qw * cross_sectional_zscore(qual) + (1 - qw) * cross_sectional_zscore(mom)
+    long_score = at.frame(qw * zscore_rows(qual.to_numpy(np.float64))
+                          + (1 - qw) * zscore_rows(mom.to_numpy(np.float64)))
     junk = junk_score(at, momentum_lookback=p["momentum_lookback"],
                       momentum_skip=p["momentum_skip"], beta_window=p["beta_window"],
                       vol_window=p["vol_window"], drawdown_window=p["momentum_lookback"],
@@ -198,8 +199,15 @@ def short_score(junk: pd.DataFrame, momentum: pd.DataFrame, weight: float) -> pd
     """
     if weight == 0:
         return junk
-    mz = cross_sectional_zscore(-momentum.reindex_like(junk).where(junk.notna()))
-    return (1 - weight) * cross_sectional_zscore(junk) + weight * mz
+    return pd.DataFrame(_short_score(junk.to_numpy(np.float64),
+                                     momentum.reindex_like(junk).to_numpy(np.float64), weight),
+                        index=junk.index, columns=junk.columns)
+
+
+def _short_score(junk: np.ndarray, momentum: np.ndarray, weight: float) -> np.ndarray:
+    """:func:`short_score` on arrays (weight > 0)."""
+    mz = zscore_rows(np.where(np.isnan(junk), np.nan, -momentum))
+    return (1 - weight) * zscore_rows(junk) + weight * mz
 
 
 def book_targets(market: Market, **params: Any) -> Targets:
@@ -274,7 +282,10 @@ def _select_legs(sc: Mapping[str, pd.DataFrame], elig: np.ndarray, p: Mapping[st
     """Candidates (tradable tomorrow, scorable), ``k`` per leg, the top longs, then the top
     shorts among the rest."""
     ls = sc["long"].to_numpy()
-    js = short_score(sc["junk"], sc["momentum"], p["short_momentum_weight"]).to_numpy()
+    w = p["short_momentum_weight"]
+    js = sc["junk"].to_numpy(np.float64)
+    if w != 0:
+        js = _short_score(js, sc["momentum"].to_numpy(np.float64), w)
     cand = elig & np.isfinite(ls) & np.isfinite(js)
     vol = sc["vol"].to_numpy()
     beta = sc["beta"].to_numpy()

@@ -908,12 +908,14 @@ def _composite(components: dict[str, pd.DataFrame], listed: pd.DataFrame, clip: 
         raise SqueezeLabError(f"{what}: no component can be computed from this market: "
                               "provide prices with enough history or the attributes it needs")
     live = listed.to_numpy(bool)
+    everywhere = bool(live.all())
     total = np.zeros(live.shape)   # summed component by component, as a stack's sum would be
     n = np.zeros(live.shape, np.int64)
     complete = np.ones(live.shape, bool)
     required = [name not in OPTIONAL_COMPONENTS for name in components]
     for need, c in zip(required, components.values(), strict=True):
-        z = zscore_rows(np.where(live, c.to_numpy(np.float64), np.nan), clip)
+        values = c.to_numpy(np.float64)
+        z = zscore_rows(values if everywhere else np.where(live, values, np.nan), clip)
         ok = np.isfinite(z)
         n += ok
         np.copyto(z, 0.0, where=~ok)

@@ -440,7 +440,7 @@ def _returns_from(close_t: np.ndarray, lo: int) -> np.ndarray:
 
 
 #: Names per block of :func:`window_comoments`: a block's dates x names scratch stays in cache.
-COMOMENT_BLOCK = 128
+COMOMENT_BLOCK = 64
 
 
 def name_blocks(n_names: int, width: int = COMOMENT_BLOCK) -> np.ndarray:

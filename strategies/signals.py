@@ -559,7 +559,7 @@ def window_comoments(x: np.ndarray, y: np.ndarray, ok: np.ndarray | None, window
     shared_y = len(yt) == 1
     parts = []
     bounds = name_blocks(x.shape[1], block)
-    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         xb = xt[a:b]
         yb = xb if same else (yt if shared_y else yt[a:b])
         moments = _segment_moments(w, xb, yb, None if okt is None else okt[a:b], same)

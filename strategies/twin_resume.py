@@ -4,15 +4,15 @@ The points of a sweep run one book on one market with the same execution, so the
 (:class:`.execution.ActionPlan`) agree up to the overlay's first differing decision. The twin's
 loop (:func:`.twin.run_vectorized`) is deterministic in its state at the top of each step, so a
 point starts from the state an earlier point reached at the first step that reads the plan row
-where they part: the held book and cash, the records before ``_Held.nxt`` (final by then), and
+where they part: the held book and cash, the records before the held state's ``nxt`` (final by then), and
 the borrow book's attributes, copied, not recomputed (arrays copied, lists as their items then:
 items are only added). The result is bit-identical to a run from the start; only the rows before the
 parting are not computed again.
 
 Earlier runs are found through a trie of their plans' rows (cheap keys, then checked exactly).
 A run keeps its state at the rows where earlier plans through the same rows part, and every
-:data:`STEP` rows; older runs keep their plans in sparse form, so a grid's points find the ones
-they share most with even when these ran a hundred points earlier.
+:data:`STEP` rows; the last :data:`RECENT` + :data:`OLD` runs are kept, the older ones with
+their plans in sparse form.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from typing import Any
 import numpy as np
 
 from .execution import ActionPlan
-from .twin import _Held, _Run
+
+#: The twin's run (what it reads) and held state (``_Run`` and ``_Held`` of :mod:`.twin`, private
+#: to it): read and rebuilt here through their attributes only.
+Run = Any
+Held = Any
 
 #: Runs kept with their plans dense (the latest) and sparse (older). Each holds its states and
 #: what they reference (its fills and leg states): about 4 MB at N = 500 with 200 plan rows.
@@ -139,7 +143,7 @@ class _Trace:
     """One run: what it read (to check another run may resume from it), its plan (sparse once
     old), its marks by plan row and the rows it keeps a mark at besides every ``STEP``-th."""
 
-    run: _Run | SimpleNamespace | None
+    run: Run | SimpleNamespace | None
     plan: ActionPlan | _Sparse | None
     marks: dict[int, _Mark] = field(default_factory=dict)
     wanted: set[int] = field(default_factory=set)
@@ -179,7 +183,7 @@ def _same(x: Any, y: Any) -> bool:
 _SETUP = ("market", "terms", "detail", "p", "book")
 
 
-def _compatible(a: _Run, b: _Run) -> bool:
+def _compatible(a: Run, b: Run) -> bool:
     """Runs whose loops do the same with the same plan: one market, borrow terms and execution,
     the same kind of result, and borrow books set up alike (their lists are state, restored)."""
     if a.market is not b.market or a.terms is not b.terms or a.detail != b.detail or a.p != b.p:
@@ -194,7 +198,8 @@ class Checkpoints:
 
     One per process: a run asks :meth:`resume` for the furthest state an earlier compatible run
     shares with it, and records its own at each step (:meth:`mark`); ``recent=0`` turns sharing
-    off. ``rows_resumed`` counts the plan rows not run again.
+    off. ``rows_resumed`` counts the plan rows not run again. The marks read the runs' record
+    arrays (which their results wrap): a caller must not change a result's equity in place.
     """
 
     def __init__(self, recent: int = RECENT, old: int = OLD) -> None:
@@ -206,7 +211,7 @@ class Checkpoints:
         self.rows_resumed = 0
         self.dropped = 0
 
-    def resume(self, run: _Run, held: _Held) -> tuple[_Run, _Held, int]:
+    def resume(self, run: Run, held: Held) -> tuple[Run, Held, int]:
         """The run, its held state and plan row to start from (``held`` and 0 when no earlier
         run shares a plan row with it); ``run``'s records and borrow book set to match."""
         self.current = None
@@ -223,15 +228,15 @@ class Checkpoints:
             return run, held, 0
         mark = trace.marks[k]
         start = mark.held["nxt"]
-        for name, rec in zip(_Run.RECORDS, mark.records, strict=True):
+        for name, rec in zip(run.RECORDS, mark.records, strict=True):
             mine = getattr(run, name)
             if mine is not None:
                 mine[:start] = rec[:start]
         vars(run.book).update(_thaw(mark.book))
         self.rows_resumed += k
-        return run, _Held(**_thaw(mark.held)), k
+        return run, type(held)(**_thaw(mark.held)), k
 
-    def mark(self, run: _Run, held: _Held, k: int) -> None:
+    def mark(self, run: Run, held: Held, k: int) -> None:
         """Record the state at the top of a loop step about to read plan row ``k`` (the first
         such step only: margin calls and recalls act between plan rows)."""
         trace = self.current
@@ -239,9 +244,9 @@ class Checkpoints:
                 k % STEP and k not in trace.wanted):
             return
         trace.marks[k] = _Mark(_freeze(vars(held)), _freeze(vars(run.book)),
-                               tuple(getattr(run, name) for name in _Run.RECORDS))
+                               tuple(getattr(run, name) for name in run.RECORDS))
 
-    def _root(self, run: _Run) -> _Node:
+    def _root(self, run: Run) -> _Node:
         """The trie of the runs ``run`` may resume from (a new one if none is)."""
         self.roots = [r for r in self.roots if r.trace.alive]
         for root in self.roots:

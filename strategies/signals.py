@@ -774,7 +774,9 @@ class SignalRows:
     only); on all rows the shared full frames (:func:`market_beta`, :func:`market_vol`, ...).
     ``rows`` are date positions as ``iloc`` takes them (negative ones, a boolean mask), in date
     order. The signal methods return DataFrames on :attr:`dates` x the market's tickers;
-    ``close``, ``returns`` and ``at`` return arrays, ``point_in_time`` a (frame, source) pair.
+    ``close``, ``close_rows``, ``close_at``, ``returns`` and ``at`` return arrays,
+    ``point_in_time`` a (frame, source) pair. :meth:`moments` computes the betas, volatilities
+    and closes a caller will ask for together, in one pass over the closes.
     """
 
     def __init__(self, market: Market, rows: np.ndarray | None = None) -> None:

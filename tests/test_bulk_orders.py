@@ -322,3 +322,22 @@ def test_a_broker_leaving_its_fast_path_fills_batches_in_flight(market, monkeypa
     assert slow_batches.count(True) == 1   # the batch in flight, checked and filled off the path
     assert_same(moved, run(market, targets, "per_order", exec_kw={"borrow_bps": 300.0}),
                 exact=False)
+
+
+def test_own_book_with_the_overlay(tmp_path):
+    """A user's book file (strategies.own_book) with the overlay on the scenario market."""
+    from test_own_book import END, START, WEIGHTS
+
+    from squeeze_lab.feeds.scenario import scenario_market
+    from squeeze_lab.strategies.borrow import flat_terms
+    from squeeze_lab.strategies.bt_strategy import book_and_overlay
+
+    m = scenario_market(seed=7, n_names=60, start=START, end=END)
+    path = tmp_path / "book.csv"
+    path.write_text(WEIGHTS)
+    params = {**dict(SqueezeBook.params._gettuple()), "path": str(path), "enabled": True,
+              "actions": ["cover_crowded", "hedge_basket"]}
+    targets, log = book_and_overlay(m, params, flat_terms(*m.close.shape, 50.0))
+    s = three_ways(m, targets, exec_kw={"slippage_bps": 5.0}, overlay_log=log)
+    fills = s.analyzers.state.get_analysis()["fills"]
+    assert len(fills["dt"]) > 6 and len(log) > 0, (len(fills["dt"]), len(log))

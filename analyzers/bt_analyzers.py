@@ -257,7 +257,7 @@ def _episodes_param(episodes: Any, dates: pd.DatetimeIndex) -> dict[str, Episode
 
 
 def _daily_lists(df: pd.DataFrame) -> dict[str, Any]:
-    out: dict[str, list[Any]] = {"dates": [d.strftime("%Y-%m-%d") for d in df.index]}
+    out: dict[str, Any] = {"dates": pd.DatetimeIndex(df.index).strftime("%Y-%m-%d").tolist()}
     for c in df.columns:
         out[str(c)] = df[c].to_numpy()   # canonical() turns float arrays into lists at once
     return out

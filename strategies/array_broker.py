@@ -501,15 +501,15 @@ class ArrayBroker(bt.brokers.BackBroker):
             for k, data in enumerate(batch.datas):
                 if not batch.accepted[k]:
                     continue
-                if data.datetime[0] <= batch.dt:
+                dtn = data.datetime[0]
+                if dtn <= batch.dt:
                     wait.append(k)
                     continue
                 size = batch.size[k]
-                dtn = data.datetime[0]
                 key = (dtn, id(data.lines.datetime._tz))
                 if key not in when:
                     when[key] = data.datetime.datetime()
-                ok = bulk.execute(self, data, size, bulk.fill_price(self, data, size > 0),
+                ok = bulk.execute(self, data, size, bulk.fill_price(self, data, size > 0), dtn,
                                   when[key], fills, batch.leg[k], batch.reason[k])
                 if self._fast:
                     self._copy_position(data, self.positions[data])

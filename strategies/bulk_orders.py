@@ -201,12 +201,13 @@ def _open_part(broker: Any, ci: Any, position: Any, opened: float, psize: float,
     return opened, openedcomm
 
 
-def execute(broker: Any, data: Any, size: float, price: float, when: Any,
+def execute(broker: Any, data: Any, size: float, price: float, dt: float, when: Any,
             fills: FillBatch, leg: str, reason: str) -> bool:
     """``BackBroker._execute(order, ago=0, price=price)`` for a market order of ``size`` on
     ``data`` (no volume filler, no ``_compensate``): cash, position, ``int2pnl``; the fill is
-    appended to ``fills``. ``when``: ``data.datetime.datetime()``. Returns False when the
-    opening part was refused for cash (the order ends ``Margin``)."""
+    appended to ``fills``. ``dt``, ``when``: ``data.datetime[0]`` and
+    ``data.datetime.datetime()``. Returns False when the opening part was refused for cash
+    (the order ends ``Margin``)."""
     ci = broker.getcommissioninfo(data)
     position = broker.positions[data]
     pprice_orig = position.price
@@ -223,7 +224,7 @@ def execute(broker: Any, data: Any, size: float, price: float, when: Any,
         position.update(execsize, price, when)
         if closed and broker.p.int2pnl:
             closedcomm += broker.d_credit.pop(data, 0.0)
-        fills.dt.append(data.datetime[0])
+        fills.dt.append(dt)
         fills.data.append(data)
         fills.size.append(execsize)
         fills.price.append(price)

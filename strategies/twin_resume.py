@@ -11,8 +11,7 @@ parting are not computed again.
 
 Earlier runs are found through a trie of their plans' rows (cheap keys, then checked exactly).
 A run keeps its state at the rows where earlier plans through the same rows part, and every
-:data:`STEP` rows; the last :data:`RECENT` + :data:`OLD` runs are kept, the older ones with
-their plans in sparse form.
+:data:`STEP` rows; the last :data:`RECENT` + :data:`OLD` runs are kept.
 """
 
 from __future__ import annotations
@@ -31,10 +30,9 @@ from .execution import ActionPlan
 Run = Any
 Held = Any
 
-#: Runs kept with their plans dense (the latest) and sparse (older). Each holds its states and
-#: what they reference (its fills and leg states): about 4 MB at N = 500 with 200 plan rows.
-#: A grid's points share most with the points one step back on an axis: 16 runs cover the
-#: inner two axes of a 10 x 10 x 10 grid.
+#: Runs kept whole (the latest) and with only their plans, states and what the states reference
+#: (older): about 4 MB each at N = 500 with 200 plan rows. A grid's points share most with the
+#: points one step back on an axis: 16 runs cover the inner two axes of a 10 x 10 x 10 grid.
 RECENT = 4
 OLD = 12
 #: A run keeps its state every ``STEP`` plan rows, and at the rows where the plans of earlier runs
@@ -55,43 +53,14 @@ def row_keys(plan: ActionPlan) -> list[tuple[Any, ...]]:
                     r.tolist(), e.tolist(), strict=True))
 
 
-@dataclass(frozen=True)
-class _Sparse:
-    """An old run's plan, small: each row's nonzero weights (as bit patterns) and its masks."""
-
-    rows: np.ndarray
-    reasons: tuple[str, ...]
-    resize: np.ndarray
-    exits: np.ndarray
-    shape: tuple[int, ...]
-    pos: np.ndarray      # positions of the nonzero weights in the flattened weights
-    bits: np.ndarray     # their bit patterns
-
-    @classmethod
-    def of(cls, plan: ActionPlan) -> _Sparse:
-        flat = plan.weights.reshape(-1).view(np.uint64)
-        pos = np.flatnonzero(flat)
-        return cls(plan.rows, plan.reasons, plan.resize, plan.exits, plan.weights.shape, pos,
-                   flat[pos])
-
-    def weights_upto(self, upto: int) -> np.ndarray:
-        """The first ``upto`` rows of the weights, as the plan had them."""
-        size = int(np.prod(self.shape[1:]))
-        out = np.zeros(upto * size, np.uint64)
-        end = int(np.searchsorted(self.pos, upto * size))
-        out[self.pos[:end]] = self.bits[:end]
-        return out.view(np.float64).reshape((upto, *self.shape[1:]))
-
-
-def common_rows(a: ActionPlan | _Sparse, b: ActionPlan, upto: int) -> int:
+def common_rows(a: ActionPlan, b: ActionPlan, upto: int) -> int:
     """How many of the first ``upto`` plan rows of ``a`` and ``b`` are equal bit for bit (rows,
     weights, resize, exits and reasons)."""
     upto = min(upto, len(a.rows), len(b.rows))
     if upto == 0:
         return 0
-    wa = a.weights_upto(upto) if isinstance(a, _Sparse) else a.weights[:upto]
     same = ((a.rows[:upto] == b.rows[:upto])
-            & (wa.reshape(upto, -1).view(np.uint64)
+            & (a.weights[:upto].reshape(upto, -1).view(np.uint64)
                == b.weights[:upto].reshape(upto, -1).view(np.uint64)).all(axis=1)
             & (a.resize[:upto] == b.resize[:upto]).all(axis=1)
             & (a.exits[:upto] == b.exits[:upto]).all(axis=1)
@@ -140,19 +109,19 @@ class _Mark:
 
 @dataclass
 class _Trace:
-    """One run: what it read (to check another run may resume from it), its plan (sparse once
-    old), its marks by plan row and the rows it keeps a mark at besides every ``STEP``-th."""
+    """One run: what it read (to check another run may resume from it), its plan, its marks by
+    plan row and the rows it keeps a mark at besides every ``STEP``-th."""
 
     run: Run | SimpleNamespace | None
-    plan: ActionPlan | _Sparse | None
+    plan: ActionPlan | None
     marks: dict[int, _Mark] = field(default_factory=dict)
     wanted: set[int] = field(default_factory=set)
     alive: bool = True
 
     def age(self) -> None:
-        """Keep the plan sparse, and of the run only what :func:`_compatible` reads."""
-        self.plan = _Sparse.of(self.plan) if isinstance(self.plan, ActionPlan) else self.plan
-        self.run = SimpleNamespace(**{k: getattr(self.run, k) for k in _SETUP})
+        """Keep of the run only what :func:`_compatible` reads (its plan and marks stay)."""
+        if not isinstance(self.run, SimpleNamespace):
+            self.run = SimpleNamespace(**{k: getattr(self.run, k) for k in _SETUP})
 
     def drop(self) -> None:
         """Keep nothing (the trie may still point here until pruned)."""

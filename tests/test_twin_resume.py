@@ -8,6 +8,7 @@ and crowding borrow act after the rows where the variants part.
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from squeeze_lab.strategies.execution import plan_actions
 from squeeze_lab.strategies.overlay import apply_overlay
 from squeeze_lab.strategies.targets import Targets
 from squeeze_lab.strategies.twin import run_vectorized
-from squeeze_lab.strategies.twin_resume import STEP, Checkpoints, _Sparse, common_rows
+from squeeze_lab.strategies.twin_resume import STEP, Checkpoints, common_rows
 
 EX = dict(commission_bps=2.0, slippage_bps=5.0, borrow_bps=300.0, max_leverage=3.45,
           margin_call_to=2.5)
@@ -89,13 +90,16 @@ def test_resumed_runs_equal_runs_from_the_start(crowded, detail, sizes):
     plans = [plan_actions(market, t) for t in variants]
     parts = [max([common_rows(p, plans[i], 10**6) for p in plans[:i]], default=0)
              for i in range(len(plans))]
-    assert parts[1] >= n - 4 and parts[4] >= 9 and parts[6] >= n - 2 and parts[5] == len(plans[0].rows)
-    assert all(p - STEP < r <= p for p, r in zip(parts[1:], resumed[1:], strict=True)) \
-        if sizes[0] > len(variants) else 0 < sum(resumed) <= sum(parts)
-    if sizes[0] > len(variants):   # where an earlier plan parted, and after the same plan: exact
+    assert parts[1] >= n - 4 and parts[4] >= 9 and parts[6] >= n - 2
+    assert parts[5] == len(plans[0].rows)   # the same plan again
+    if sizes[0] > len(variants):   # each at most STEP rows before it parts from an earlier
+        assert all(p - STEP < r <= p for p, r in zip(parts[1:], resumed[1:], strict=True))
+        # where an earlier plan parted, and after the same plan: exactly there
         assert resumed[3] == parts[3] and resumed[5] == parts[5]
-    else:   # the older runs' plans sparse, the dropped runs out of the trie
-        assert all(isinstance(t.plan, _Sparse) and t.alive for t in ck.old)
+    else:
+        assert 0 < sum(resumed) <= sum(parts)
+        # the older runs keep no run, the dropped runs are out of the trie
+        assert all(isinstance(t.run, SimpleNamespace) and t.alive for t in ck.old)
         assert ck.dropped == len(variants) - sum(sizes)
         nodes = list(ck.roots)
         while nodes:
@@ -109,19 +113,6 @@ def test_resumed_runs_equal_runs_from_the_start(crowded, detail, sizes):
     if detail:
         events = fresh.borrow_record.events
         assert (events["date"] > late).any() and set(events["event"]) == {"locate_cut", "recall"}
-
-
-def test_sparse_plan_weights_are_the_same_bits():
-    market = random_market(3, n_names=12, n_days=120)
-    targets = random_targets(market, seed=1, every=5)
-    plan = plan_actions(market, targets)
-    w = plan.weights.copy()
-    w[1, 0, :3] = [-0.0, 5e-324, np.inf]   # a negative zero, a subnormal, an infinity
-    plan = dataclasses.replace(plan, weights=w)
-    sparse = _Sparse.of(plan)
-    for upto in (0, 1, 2, len(plan.rows)):
-        np.testing.assert_array_equal(sparse.weights_upto(upto).view(np.uint64),
-                                      w[:upto].view(np.uint64))
 
 
 def test_runs_on_other_terms_or_execution_do_not_resume(crowded):
@@ -183,3 +174,27 @@ def test_sweep_rows_are_the_same_with_and_without_shared_states():
     assert (r.margin_calls["date"] > first).any()
     events = r.borrow_record.events
     assert set(events.loc[events["date"] > first, "event"]) == {"locate_cut", "recall"}
+
+
+def test_keys_that_collide_are_caught_by_the_exact_check(crowded, monkeypatch):
+    """Keys are only a filter: with keys blind to the weights (every variant collides), resumed
+    runs still part where the plans differ bit for bit (one ulp, a negative zero)."""
+    import squeeze_lab.strategies.twin_resume as R
+
+    market, terms = crowded
+    monkeypatch.setattr(R, "row_keys", lambda plan: list(zip(plan.rows.tolist(), plan.reasons,
+                                                             strict=True)))
+    base = random_targets(market, seed=4, every=8, gross=3.4, hedge=0.2)
+    late = len(base.dates) - 3   # after the first STEP plan rows (a state kept there)
+    ulp = variant(base, late, 1.0)
+    ulp.legs["long"].iloc[late] = np.nextafter(ulp.legs["long"].iloc[late].to_numpy(), 1.0)
+    plan_b, plan_u = plan_actions(market, base), plan_actions(market, ulp)
+    w = plan_b.weights.copy()
+    w[3][w[3] == 0.0] = -0.0
+    assert common_rows(plan_b, dataclasses.replace(plan_b, weights=w), 10**6) == 3
+    ck = Checkpoints()
+    run_vectorized(market, base, detail=False, borrow=terms, checkpoints=ck, **EX)
+    fresh = run_vectorized(market, ulp, detail=False, borrow=terms, **EX)
+    got = run_vectorized(market, ulp, detail=False, borrow=terms, checkpoints=ck, **EX)
+    assert_same_run(fresh, got, detail=False)
+    assert 0 < ck.rows_resumed <= common_rows(plan_b, plan_u, 10**6) < len(plan_u.rows)

@@ -30,7 +30,9 @@ Where it touches backtrader internals (backtrader is pinned in setup.cfg for thi
 - ``Position.datetime`` (the last credit date) lives in an array during the run and is written
   back to the held ``Position`` objects at ``stop()`` (and before leaving the fast path);
 - order batches (:meth:`ArrayBroker.submit_batch`, :mod:`strategies.bulk_orders`) are checked
-  where ``next`` calls ``check_submitted`` and filled after ``BackBroker``'s own pending orders,
+  where ``next`` calls ``check_submitted`` and filled after ``BackBroker``'s own pending orders
+  (older than any batch: a strategy's own order in a bar with its batch turns the batch into
+  orders first, :meth:`ArrayBroker.submit`),
   with ``BackBroker``'s ``_slip_up``/``_slip_down``, ``positions``, ``cash``, ``d_credit`` and
   the commission schemes, as ``_execute`` uses them.
 
@@ -167,8 +169,10 @@ class CreditBook(MutableMapping):
         self._val[slots] += amounts
 
     def total(self) -> float:
-        """``sum(self.values())``: the values added left to right in insertion order."""
-        return _seq_sum(self._val[self._order()])
+        """``sum(self.values())``, by the builtin ``sum`` itself: its float rule is the
+        interpreter's (left to right up to 3.11, compensated from 3.12 on), as the recorder's
+        borrow total has always been."""
+        return sum(self._val[self._order()].tolist())
 
     def __getitem__(self, key: Any) -> float:
         j = self.slot(key)
@@ -459,11 +463,32 @@ class ArrayBroker(bt.brokers.BackBroker):
         t = self._dtline.idx
         price = [float(self._close[t, self._slot_of[d]]) for d in datas]
         batch = bulk.OrderBatch(owner, datas, sizes, price, self._dtline[0], legs, reasons)
+        if any(o.owner is owner for o in self.submitted):   # its own orders came first
+            owner.trade_one_by_one([batch])
+            return
         if self.p.checksubmit:
             self._bsubmitted.append(batch)
         else:
             batch.accepted = [True] * len(sizes)
             self._bpending.append(batch)
+
+    def submit(self, order: Any, check: bool = True) -> Any:
+        """``BackBroker.submit``; an order of a strategy that has a batch waiting this bar turns
+        the batch into orders first (:meth:`_unbatch`)."""
+        if self._bsubmitted or self._bpending:
+            self._unbatch(order.owner)
+        return super().submit(order, check)
+
+    def _unbatch(self, owner: Any) -> None:
+        """``owner``'s batches not yet filled become orders, placed before the one it submits
+        now (its own orders beside the book's: one sequence, checked with the cash carried
+        from order to order, as backtrader takes them); ``owner`` trades one by one from then."""
+        mine = [b for b in (*self._bsubmitted, *self._bpending) if b.owner is owner]
+        if not mine:
+            return
+        self._bsubmitted = collections.deque(b for b in self._bsubmitted if b.owner is not owner)
+        self._bpending = collections.deque(b for b in self._bpending if b.owner is not owner)
+        owner.trade_one_by_one(mine)
 
     def take_bulk(self, owner: Any) -> list[tuple[str, Any]]:
         """The owner's bulk events since the last call, in order: ``("fills", FillBatch)`` and

@@ -233,8 +233,13 @@ def charges(days: int | np.ndarray, rate: np.ndarray, size: np.ndarray,
     ``rate`` per day as :attr:`BorrowTerms.rate`, ``price`` the average price (flat) or the
     previous close.
     """
-    charge = days * rate * np.abs(size) * price
-    return np.where(size < 0, charge, 0.0)
+    return np.where(size < 0, short_charges(days, rate, np.abs(size), price), 0.0)
+
+
+def short_charges(days: int | np.ndarray, rate: np.ndarray, short: np.ndarray,
+                  price: np.ndarray) -> np.ndarray:
+    """:func:`charges` for shares known to be short (``short``: their number, positive)."""
+    return days * rate * short * price
 
 
 # --------------------------------------------------------------------------- locates, recalls

@@ -252,16 +252,28 @@ class SqueezeBook(bt.Strategy):
                    order_reason(reason, why[j] if why is not None else "") for j in seq]
         if self._bulk is None:
             self._bulk = bulk_ready(self, SqueezeBook)
+        datas, sizes = [self._datas[j] for j in seq], delta[seq].tolist()
         if self._bulk and self.broker.bulk_ready():   # the broker may have left its fast path
-            self.broker.submit_batch(self, [self._datas[j] for j in seq], delta[seq].tolist(),
-                                     legs, reasons)
+            self.broker.submit_batch(self, datas, sizes, legs, reasons)
             return
-        for j, leg, why_j in zip(seq, legs, reasons, strict=True):
-            size = delta[j]
+        self._place(datas, sizes, legs, reasons)
+
+    def _place(self, datas: list[Any], sizes: list[float], legs: list[str],
+               reasons: list[str]) -> None:
+        """Orders one by one through backtrader (``sell``/``buy``), in the given order."""
+        for data, size, leg, why in zip(datas, sizes, legs, reasons, strict=True):
             if size < 0:
-                self.sell(data=self._datas[j], size=-size, leg=leg, reason=why_j)
+                self.sell(data=data, size=-size, leg=leg, reason=why)
             else:
-                self.buy(data=self._datas[j], size=size, leg=leg, reason=why_j)
+                self.buy(data=data, size=size, leg=leg, reason=why)
+
+    def trade_one_by_one(self, batches: list[Any]) -> None:
+        """Leave bulk mode for good, placing ``batches`` (not yet checked) as orders: the broker
+        calls this when the strategy places orders of its own beside the book's in one bar, so
+        all are checked and filled in one sequence, as backtrader would have them."""
+        self._bulk = False
+        for b in batches:
+            self._place(b.datas, b.size, b.leg, b.reason)
 
     def _notify(self, qorders: Any = [], qtrades: Any = []) -> None:  # noqa: B006 (backtrader's)
         """``Strategy._notify``, after delivering the broker's bulk fills (to the analyzers)

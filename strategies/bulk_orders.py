@@ -6,7 +6,8 @@ notification copies each delivered to the strategy and every analyzer, and ``Tra
 most of an event-driven book's cost beyond the bare feed loop. :class:`SqueezeBook` instead
 hands :class:`~strategies.array_broker.ArrayBroker` one :class:`OrderBatch` per bar (sizes per
 data in submission order, sells then buys, with their leg/reason labels). The broker checks it
-at submission (``checksubmit``: :func:`pseudo_execute`, cash carried order to order as
+where ``BackBroker`` checks submitted orders, at the next bar's ``next`` (``checksubmit``:
+:func:`pseudo_execute`, cash carried order to order as
 ``BackBroker.check_submitted`` does, refused orders marked ``Margin``) and fills the accepted
 orders at the next bar's open (slippage capped at high/low by ``BackBroker``'s own
 ``_slip_up``/``_slip_down``) with :func:`execute`, a line-by-line copy of
@@ -40,8 +41,11 @@ can observe individual orders, otherwise every order goes through backtrader as 
 
 In bulk mode the broker keeps no ``Order`` objects (``broker.orders`` stays empty, no order
 ``ref`` is drawn) and the strategy no ``Trade`` objects; positions, cash, credit and values are
-``BackBroker``'s. Orders submitted through ``buy``/``sell`` alongside a batch are processed by
-``BackBroker`` after the batch of the same bar.
+``BackBroker``'s. A strategy that places orders of its own (``buy``/``sell`` in a subclass's
+``next``) in a bar with a batch leaves bulk mode there for good: the batch becomes orders in its
+place in the sequence (before a later order, after an earlier one:
+:meth:`strategies.array_broker.ArrayBroker.submit`), so all are checked with the cash carried
+through them and filled in submission order, as backtrader would have them.
 """
 
 from __future__ import annotations

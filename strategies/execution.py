@@ -14,7 +14,7 @@ cannot diverge; both hand their fills to one assembly (``BacktestResult.from_fil
   since the previous bar, ``days * (borrow / 365) * |size| * average price``, with the average
   price following backtrader's ``Position.update``: backtrader charges it through
   :class:`SqueezeCommInfo` (``CommInfoBase.get_credit_interest``), the twin through
-  :func:`borrow_charges` and :func:`update_positions`, which replicate it;
+  :func:`strategies.borrow.short_charges` and :func:`update_traded`, which replicate it;
 - a name is traded only if it is listed at the signal close and at the fill bar
   (``Market.tradable_next``); a position in a
   name that delists inside the data is closed at the open of its last listed bar (the signal is
@@ -267,16 +267,6 @@ def update_traded(size: np.ndarray, price: np.ndarray, cols: np.ndarray, delta: 
     out = np.where(increase, avg, np.where(reduce, p, fill))
     size[cols] = new
     price[cols] = np.where(new == 0, 0.0, out)
-
-
-def borrow_charges(days: int | np.ndarray, daily_rate: float, size: np.ndarray,
-                   avg_price: np.ndarray) -> np.ndarray:
-    """Borrow per name for positions held since the previous bar (0 for longs and flat names).
-
-    ``days * daily_rate * |size| * avg_price``, in backtrader's operation order.
-    """
-    charge = days * daily_rate * np.abs(size) * avg_price
-    return np.where(size < 0, charge, 0.0)
 
 
 # --------------------------------------------------------------------------- orders

@@ -30,12 +30,14 @@ from .borrow import (
     order_reason,
     resolve_terms,
     row_charges,
+    short_charges,
 )
 from .execution import (
     SHARE_QUANTUM,
     ActionPlan,
     PriceArrays,
     commission_rate,
+    commissions,
     fill_prices,
     leg_labels,
     leg_targets,
@@ -195,6 +197,10 @@ def run_vectorized(market: Any, targets: Targets, overlay_log: pd.DataFrame | No
             break
         k += act.resized is not None
         _fill(run, held, act, *_account_rules(run, held, act))
+    if checkpoints is not None:   # later points copy rows from these: the result only reads them
+        for name in _Run.RECORDS:
+            if (arr := getattr(run, name)) is not None:
+                arr.flags.writeable = False
     log = overlay_log if overlay_log is not None else pd.DataFrame()
     if not detail:
         return _equity_run(run, held, log)
@@ -251,7 +257,7 @@ def _segment_charges(run: _Run, held: _Held, start: int, stop: int) -> np.ndarra
     the holding's cached shorts (the same operations, without re-gathering what is fixed)."""
     days = run.days[start:stop + 1, None]
     if held.short_rate is not None and run.terms.mark == "average":   # flat: one fee row
-        return days * held.short_rate * held.short_abs * held.short_avg
+        return short_charges(days, held.short_rate, held.short_abs, held.short_avg)
     return row_charges(run.terms, np.arange(start, stop + 1), run.days[start:stop + 1],
                        held.short, held.pos[held.short], held.avgp[held.short], run.px.close)
 
@@ -329,7 +335,7 @@ def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
     if len(short):
         rate = held.short_rate if held.short_rate is not None else run.terms.rate[t, short]
         mark = held.short_avg if run.terms.mark == "average" else run.px.close[t, short]
-        per[short] = run.days[f] * rate * held.short_abs * mark
+        per[short] = short_charges(run.days[f], rate, held.short_abs, mark)
     if run.ledger is not None:
         run.ledger[f] = per
     return float(np.sum(per))
@@ -338,14 +344,14 @@ def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
 def _check_cash(run: _Run, t: int, delta: np.ndarray, seq: np.ndarray, fill: dict[str, Any],
                 cash_before: float, cash: float) -> None:
     """Raise where backtrader would refuse an order for cash: at the signal close
-    (``checksubmit``) or at the fill. ``fill``: the orders' size ``d``, price ``pr``,
-    ``|d| * rate`` and cash flow, in submission order."""
-    d, ad_r = fill["d"], fill["ad_r"]
+    (``checksubmit``) or at the fill. ``fill``: the orders' size ``d``, price ``pr``, held
+    position ``pos`` and cash flow, in submission order."""
+    d = fill["d"]
     close_t = run.close_raw[t, seq]
     close_t = np.where(np.isfinite(close_t), close_t, 0.0)
     # the running cash through the orders (as rejected_orders runs it) never below zero: none
     # can be refused
-    if (cash_before - np.cumsum(d * close_t + ad_r * close_t) >= 0).all() and \
+    if (cash_before - np.cumsum(d * close_t + commissions(d, close_t, run.c_rate)) >= 0).all() and \
             (cash - np.cumsum(fill["flow"]) >= 0).all():
         return
     n = len(delta)
@@ -378,9 +384,8 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
         px, d = run.px, delta[seq]
         pr = (fill_prices(px.open[f, seq], px.high[f, seq], px.low[f, seq], d > 0, run.slip)
               if run.slip else px.open[f, seq])
-        ad_r = np.abs(d) * run.c_rate
-        cm, dp = ad_r * pr, d * pr     # commissions (|size| * rate * price) and the paid value
-        _check_cash(run, t, delta, seq, {"d": d, "pr": pr, "ad_r": ad_r, "flow": dp + cm,
+        cm, dp = commissions(d, pr, run.c_rate), d * pr
+        _check_cash(run, t, delta, seq, {"d": d, "pr": pr, "flow": dp + cm,
                                          "pos": held.pos[seq]}, cash_before, cash)
         held.first_fill = f if held.first_fill is None else held.first_fill
         cash -= float(np.sum(dp)) + float(np.sum(cm))
@@ -444,8 +449,8 @@ def _equity_run(run: _Run, held: _Held, log: pd.DataFrame) -> EquityRun:
     """The equity-only result (:class:`EquityRun`)."""
     dates = run.market.dates
     traded = [np.abs(x["size"]) * x["price"] for x in held.fills]
-    return EquityRun(equity=pd.Series(run.equity, index=dates, name="equity", copy=False),
-                     cash=pd.Series(run.cash, index=dates, name="cash", copy=False),
+    return EquityRun(equity=pd.Series(run.equity, index=dates, name="equity"),   # copies:
+                     cash=pd.Series(run.cash, index=dates, name="cash"),           # the caller's
                      # summed as the trades table's column would be (pandas)
                      traded_value=float(pd.Series(np.concatenate(traded) if traded
                                                   else np.zeros(0)).sum()),

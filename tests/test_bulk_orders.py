@@ -341,3 +341,47 @@ def test_own_book_with_the_overlay(tmp_path):
     s = three_ways(m, targets, exec_kw={"slippage_bps": 5.0}, overlay_log=log)
     fills = s.analyzers.state.get_analysis()["fills"]
     assert len(fills["dt"]) > 6 and len(log) > 0, (len(fills["dt"]), len(log))
+
+
+class HedgeAfter(SqueezeBook):
+    """Places an order of its own after the book's on each rebalance bar (an index hedge)."""
+
+    def next(self) -> None:
+        n = len(self.leg_log)
+        super().next()
+        if len(self.leg_log) != n:
+            d = self.datas[0]
+            self.buy(data=d, size=float(int(0.1 * self.broker.getvalue() / d.close[0])))
+
+
+class HedgeBefore(SqueezeBook):
+    """Places an order of its own before the book's, on every bar (one share, buy then sell)."""
+
+    def next(self) -> None:
+        if len(self) > 1:
+            self.buy(data=self.datas[1], size=1.0 if len(self) % 2 else -1.0)
+        super().next()
+
+
+class HedgeAfterPerOrder(HedgeAfter):
+    def notify_order(self, order: bt.Order) -> None:
+        super().notify_order(order)
+
+
+class HedgeBeforePerOrder(HedgeBefore):
+    def notify_order(self, order: bt.Order) -> None:
+        super().notify_order(order)
+
+
+@pytest.mark.parametrize("mine, reference", [(HedgeAfter, HedgeAfterPerOrder),
+                                             (HedgeBefore, HedgeBeforePerOrder)])
+def test_own_orders_beside_the_book_are_one_sequence(market, mine, reference):
+    """A subclass's own orders in a bar with a batch: the batch becomes orders in its place
+    (checked with the cash carried through all of them), as backtrader would have them."""
+    targets = random_targets(market, 3, every=20)
+    a = run(market, targets, "bulk", strategy=mine, cash_buffer=0.0)
+    b = run(market, targets, "per_order", strategy=reference, cash_buffer=0.0)
+    assert_same(a, b, exact=True)
+    assert [d._name for d in a.broker.positions] == [d._name for d in b.broker.positions]
+    if mine is HedgeAfter:   # the case the reviewer found: one order refused for cash
+        assert a.rejected == 1 and a.rejections[0]["ticker"] == "T000"

@@ -198,3 +198,23 @@ def test_keys_that_collide_are_caught_by_the_exact_check(crowded, monkeypatch):
     got = run_vectorized(market, ulp, detail=False, borrow=terms, checkpoints=ck, **EX)
     assert_same_run(fresh, got, detail=False)
     assert 0 < ck.rows_resumed <= common_rows(plan_b, plan_u, 10**6) < len(plan_u.rows)
+
+
+@pytest.mark.parametrize("detail", [False, True])
+def test_a_result_changed_in_place_does_not_reach_later_points(detail):
+    """Later points copy rows from an earlier run's records: its result holds copies (equity
+    only) or read-only views (full result) of them, never the records themselves."""
+    m = random_market(21, n_names=16, n_days=160)
+    base = random_targets(m, seed=4, every=8)
+    other = variant(base, len(base.dates) - 2, 0.9)
+    terms = B.resolve_terms("flat", m, 50.0)
+    ck = Checkpoints()
+    a = run_vectorized(m, base, detail=detail, borrow=terms, checkpoints=ck)
+    try:
+        a.equity.iloc[:100] = 0.0
+    except ValueError:   # read-only: the full result's views of the records
+        assert detail
+    fresh = run_vectorized(m, other, detail=detail, borrow=terms)
+    resumed = run_vectorized(m, other, detail=detail, borrow=terms, checkpoints=ck)
+    assert ck.rows_resumed > 0
+    np.testing.assert_array_equal(resumed.equity.to_numpy(), fresh.equity.to_numpy())

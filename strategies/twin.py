@@ -396,8 +396,9 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
             held.batches.append((len(held.leg_states), reason, why, act.exits))
         held.fills.append(fill)
     held.legs, held.net = new_legs, net
-    held.fill_rows.append(f)
-    held.leg_states.append(new_legs)
+    if run.detail:   # the legs' history: only the full result reads it
+        held.fill_rows.append(f)
+        held.leg_states.append(new_legs)
     run.borrow_day[f] = b
     run.cash[f] = cash
     run.equity[f] = cash + run.px.close[f] @ held.pos

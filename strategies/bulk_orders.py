@@ -145,29 +145,16 @@ def pseudo_execute(broker: Any, ci: Any, position: Any, size: float, price: floa
     pprice_orig = price
     psize, pprice, opened, closed = position.update(size, price)
     if closed:
-        if broker.p.shortcash:
-            closedvalue = ci.getvaluesize(-closed, pprice_orig)
-        else:
-            closedvalue = ci.getoperationcost(closed, pprice_orig)
-        closecash = closedvalue
-        if closedvalue > 0:
-            closecash /= ci.get_leverage()
-        cash += closecash + 0 * ci.stocklike
+        cash += _closed_cash(broker, ci, closed, pprice_orig) + 0 * ci.stocklike
         cash -= ci.getcommission(closed, price)
     if opened:
-        openedvalue = (ci.getvaluesize(opened, price) if broker.p.shortcash
-                       else ci.getoperationcost(opened, price))
-        opencash = openedvalue
-        if openedvalue > 0:
-            opencash /= ci.get_leverage()
-        cash -= opencash
+        cash -= _opened_cash(broker, ci, opened, price)
         cash -= ci.getcommission(opened, price)
     return cash
 
 
-def _close_part(broker: Any, ci: Any, position: Any, closed: float, pprice_orig: float,
-                price: float, pnl: float) -> float:
-    """The closing part of ``_execute``: cash back, commission; returns the closing commission."""
+def _closed_cash(broker: Any, ci: Any, closed: float, pprice_orig: float) -> float:
+    """``_execute``'s cash back for the ``closed`` part (its value, over leverage if positive)."""
     if broker.p.shortcash:
         closedvalue = ci.getvaluesize(-closed, pprice_orig)
     else:
@@ -175,8 +162,24 @@ def _close_part(broker: Any, ci: Any, position: Any, closed: float, pprice_orig:
     closecash = closedvalue
     if closedvalue > 0:
         closecash /= ci.get_leverage()
+    return closecash
+
+
+def _opened_cash(broker: Any, ci: Any, opened: float, price: float) -> float:
+    """``_execute``'s cash paid for the ``opened`` part (its value, over leverage if positive)."""
+    openedvalue = (ci.getvaluesize(opened, price) if broker.p.shortcash
+                   else ci.getoperationcost(opened, price))
+    opencash = openedvalue
+    if openedvalue > 0:
+        opencash /= ci.get_leverage()
+    return opencash
+
+
+def _close_part(broker: Any, ci: Any, position: Any, closed: float, pprice_orig: float,
+                price: float, pnl: float) -> float:
+    """The closing part of ``_execute``: cash back, commission; returns the closing commission."""
     cash = broker.cash
-    cash += closecash + pnl * ci.stocklike
+    cash += _closed_cash(broker, ci, closed, pprice_orig) + pnl * ci.stocklike
     closedcomm = ci.getcommission(closed, price)
     cash -= closedcomm
     cash += ci.cashadjust(-closed, position.adjbase, price)
@@ -188,12 +191,7 @@ def _open_part(broker: Any, ci: Any, position: Any, opened: float, psize: float,
                price: float) -> tuple[float, float]:
     """The opening part of ``_execute``: (opened, commission), opened 0 when cash falls short."""
     cash = broker.cash
-    openedvalue = (ci.getvaluesize(opened, price) if broker.p.shortcash
-                   else ci.getoperationcost(opened, price))
-    opencash = openedvalue
-    if openedvalue > 0:
-        opencash /= ci.get_leverage()
-    cash -= opencash
+    cash -= _opened_cash(broker, ci, opened, price)
     openedcomm = ci.getcommission(opened, price)
     cash -= openedcomm
     if cash < 0.0:

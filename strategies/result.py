@@ -10,7 +10,7 @@ backtrader run, and the reconciliation test compares two of these.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,14 +168,65 @@ def margin_calls_frame(records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFram
     return frame
 
 
+class Deferred:
+    """A value built on first read, once (``BacktestResult.from_fills`` hands one to a
+    :class:`BuiltOnRead` field): copies of the result share it, and it pickles (and deep-copies)
+    as the built value."""
+
+    __slots__ = ("_build", "_value")
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build: Callable[[], Any] | None = build
+        self._value: Any = None
+
+    def get(self) -> Any:
+        """The value, built on the first call."""
+        if self._build is not None:
+            self._value, self._build = self._build(), None
+        return self._value
+
+    def __reduce__(self) -> tuple[Callable[[Any], Any], tuple[Any]]:
+        return _as_given, (self.get(),)
+
+
+def _as_given(value: Any) -> Any:
+    """What an unpickled :class:`Deferred` becomes: its built value."""
+    return value
+
+
+class BuiltOnRead:
+    """A dataclass field (no default) that may be given a :class:`Deferred`, read as its built
+    value; any other value is stored and read as given (so construction, assignment, equality,
+    ``repr`` and ``dataclasses.replace`` see the built value)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:   # class access: dataclasses then give the field no default
+            raise AttributeError(self._name)
+        value = obj.__dict__[self._name]
+        return value.get() if isinstance(value, Deferred) else value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._name] = value
+
+
+def shares_frame(fills: Fills, dates: pd.DatetimeIndex, tickers: pd.Index) -> pd.DataFrame:
+    """End-of-day net shares (dates x tickers) from the fills (:meth:`Fills.shares`)."""
+    return pd.DataFrame(fills.shares(len(dates), len(tickers)), index=dates, columns=tickers,
+                        copy=False)   # a new array, not shared
+
+
 @dataclass
 class BacktestResult:
     """Daily equity, holdings by leg, fills and costs of one run.
 
     - ``equity``/``cash``: portfolio value and cash at each close (index: market dates).
-    - ``shares``: end-of-day shares held per ticker; ``leg_shares[leg]`` the same split by leg
-      (long, short, hedge), summing to ``shares`` (a dict, or :class:`LegFrames` that builds
-      each leg's frame on first use).
+    - ``shares``: end-of-day shares held per ticker (from :meth:`from_fills`: built on first
+      read, :class:`BuiltOnRead`); ``leg_shares[leg]`` the same split by leg (long, short,
+      hedge), summing to ``shares`` (a dict, or :class:`LegFrames` that builds each leg's frame
+      on first use).
     - ``trades``: one row per fill, columns :data:`TRADE_COLUMNS` (+ anything else).
     - ``costs``: per date, columns ``commission`` and ``borrow`` (money, positive = paid).
     - ``overlay_log``: one row per overlay decision (date, signal, action, size, ...).
@@ -188,7 +239,7 @@ class BacktestResult:
 
     equity: pd.Series
     cash: pd.Series
-    shares: pd.DataFrame
+    shares: pd.DataFrame = BuiltOnRead()   # type: ignore[assignment]
     leg_shares: Mapping[str, pd.DataFrame]
     trades: pd.DataFrame
     costs: pd.DataFrame
@@ -212,13 +263,13 @@ class BacktestResult:
         dates, tickers : the market's rows and columns (fills index them by position).
         equity, cash : per-row portfolio value and cash at the close.
         borrow : per-row borrow charged (money, positive = paid).
-        fills : every fill (:class:`Fills`).
+        fills : every fill (:class:`Fills`; not changed afterwards: ``shares`` reads it when
+            first read).
         legs : ``(fill_rows, leg_states)`` — the leg shares (legs x names) set at each fill row,
             held until the next — or ready ``{leg: DataFrame}`` frames, or None (no leg split).
         **rest : the other fields (targets, overlay_log, engine, rejected_orders, info,
             margin_calls).
         """
-        n_rows, n_names = len(dates), len(tickers)
         leg_shares: Mapping[str, pd.DataFrame]
         if isinstance(legs, tuple):
             leg_shares = LegFrames(dates, tickers, *legs)   # built on first use
@@ -227,11 +278,10 @@ class BacktestResult:
         return cls(
             equity=pd.Series(np.asarray(equity, np.float64), index=dates, name="equity"),
             cash=pd.Series(np.asarray(cash, np.float64), index=dates, name="cash"),
-            shares=pd.DataFrame(fills.shares(n_rows, n_names), index=dates, columns=tickers,
-                                copy=False),   # a new array, not shared
+            shares=Deferred(functools.partial(shares_frame, fills, dates, tickers)),
             leg_shares=leg_shares,
             trades=fills.frame(dates, tickers),
-            costs=costs_frame(dates, fills.commission_by_row(n_rows),
+            costs=costs_frame(dates, fills.commission_by_row(len(dates)),
                               np.asarray(borrow, dtype=np.float64)),
             **rest,
         )

@@ -333,8 +333,8 @@ def events_rows(row: int, cut: np.ndarray, wanted: np.ndarray, available: np.nda
 @cache
 def _no_events() -> pd.DataFrame:
     """The empty events table, typed (built once; handed out as copies)."""
-    return pd.DataFrame({c: pd.Series([], dtype="datetime64[ns]" if c.endswith("date") else
-                                      (object if c in ("ticker", "event") else np.float64))
+    return pd.DataFrame({c: np.zeros(0, "datetime64[ns]" if c.endswith("date") else
+                                     (object if c in ("ticker", "event") else np.float64))
                          for c in EVENT_COLUMNS})
 
 

@@ -314,15 +314,20 @@ def order_sequence(delta: np.ndarray) -> np.ndarray:
     return np.concatenate([np.flatnonzero(delta < 0), np.flatnonzero(delta > 0)])
 
 
-_LABELS = np.array(["+".join(leg for i, leg in enumerate(LEGS) if code >> i & 1) or "none"
-                    for code in range(2 ** len(LEGS))], dtype=object)
+#: The label of each :func:`leg_codes` code: the legs changed, joined with '+' ("none": none).
+LEG_CODE_LABELS = np.array(["+".join(leg for i, leg in enumerate(LEGS) if code >> i & 1) or
+                            "none" for code in range(2 ** len(LEGS))], dtype=object)
+
+
+def leg_codes(old_leg_shares: np.ndarray, new_leg_shares: np.ndarray) -> np.ndarray:
+    """Per name, which legs' shares changed as a code (bit i: leg i; :data:`LEG_CODE_LABELS`)."""
+    changed = np.asarray(new_leg_shares) != np.asarray(old_leg_shares)
+    return (changed.astype(np.int64) << np.arange(changed.shape[0])[:, None]).sum(axis=0)
 
 
 def leg_labels(old_leg_shares: np.ndarray, new_leg_shares: np.ndarray) -> np.ndarray:
     """Per name, the legs whose shares changed, joined with '+' (e.g. 'long', 'short+hedge')."""
-    changed = np.asarray(new_leg_shares) != np.asarray(old_leg_shares)
-    code = (changed.astype(np.int64) << np.arange(changed.shape[0])[:, None]).sum(axis=0)
-    return _LABELS[code]
+    return LEG_CODE_LABELS[leg_codes(old_leg_shares, new_leg_shares)]
 
 
 def rejected_orders(cash: float, delta: np.ndarray, price: np.ndarray, position: np.ndarray,

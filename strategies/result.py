@@ -33,7 +33,8 @@ MARGIN_CALL_COLUMNS = ("date", "fill_date", "rule", "equity", "gross", "leverage
 @dataclass(frozen=True)
 class Fills:
     """Every fill of a run as parallel arrays: market row of the fill bar, ticker column, signed
-    size, fill price, commission (money), and the order's leg / reason labels."""
+    size, fill price, commission (money), and the order's leg / reason labels (object arrays,
+    or the trades table's columns ready made, :func:`label_array`)."""
 
     rows: np.ndarray
     cols: np.ndarray
@@ -79,6 +80,12 @@ class Fills:
         out = np.zeros(n_rows)
         np.add.at(out, self.rows, self.commission)
         return out
+
+
+def label_array(names: Sequence[str], codes: np.ndarray) -> Any:
+    """``names[codes]`` as a trades table column holds it: the dtype pandas infers for the names
+    (its string dtype), taken from the few names instead of converting one string per fill."""
+    return pd.Series(np.asarray(names, dtype=object)).array.take(np.asarray(codes, np.int64))
 
 
 def legs_from_log(n_rows: int, n_names: int, fill_rows: np.ndarray,

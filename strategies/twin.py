@@ -33,13 +33,14 @@ from .borrow import (
     short_charges,
 )
 from .execution import (
+    LEG_CODE_LABELS,
     SHARE_QUANTUM,
     ActionPlan,
     PriceArrays,
     commission_rate,
     commissions,
     fill_prices,
-    leg_labels,
+    leg_codes,
     leg_targets,
     order_sequence,
     plan_actions,
@@ -50,7 +51,7 @@ from .execution import (
     update_traded,
 )
 from .limits import LIMIT_REASON, apply_limits, refusal_message
-from .result import BacktestResult, Fills, margin_calls_frame
+from .result import BacktestResult, Fills, label_array, margin_calls_frame
 from .targets import LEGS, Targets
 
 
@@ -419,31 +420,44 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
     held.short_rate = rate[0, short] if rate.strides[0] == 0 else None
 
 
-def _labels(held: _Held) -> list[dict[str, np.ndarray]]:
+def _labels(held: _Held, states: np.ndarray) -> Fills:
     """The detail fills with their fill rows and labels: per order the legs whose shares changed
-    (:func:`strategies.execution.leg_labels`, all orders at once) and the reason (the row's,
-    with a borrow label where a locate acted, ``delist_exit`` for forced exits)."""
+    (:func:`strategies.execution.leg_codes`, all orders at once) and the reason (the row's, with
+    a borrow label where a locate acted, ``delist_exit`` for forced exits), as the trades
+    table's columns (:func:`strategies.result.label_array`). ``states``: ``held.leg_states``
+    stacked."""
     if not held.fills:
-        return []
+        return Fills.from_parts([])
     counts = np.array([len(f["cols"]) for f in held.fills])
-    state = np.repeat(np.array([b[0] for b in held.batches]), counts)
-    cols = np.concatenate([f["cols"] for f in held.fills])
-    states = np.asarray(held.leg_states)
+    state = np.repeat(np.array([b[0] for b in held.batches], dtype=np.int64), counts)
+    cols = np.concatenate([f["cols"] for f in held.fills]).astype(np.int64, copy=False)
     new = states[state, :, cols]
     old = np.where((state > 0)[:, None], states[np.maximum(state - 1, 0), :, cols], 0.0)
-    legs = leg_labels(old.T, new.T)
-    reasons = np.repeat(np.array([b[1] for b in held.batches], dtype=object), counts)
-    out, start = [], 0
-    rows = np.asarray(held.fill_rows)
-    for fill, n, (i, reason, why, exits) in zip(held.fills, counts, held.batches, strict=True):
-        seg = slice(start, start + n)
+    names, reasons = _reason_codes(held, counts, cols)
+    return Fills(rows=np.asarray(held.fill_rows, dtype=np.int64)[state], cols=cols,
+                 **{k: np.concatenate([f[k] for f in held.fills]).astype(np.float64, copy=False)
+                    for k in ("size", "price", "commission")},
+                 leg=label_array(LEG_CODE_LABELS, leg_codes(old.T, new.T)),
+                 reason=label_array(names, reasons))
+
+
+def _reason_codes(held: _Held, counts: np.ndarray, cols: np.ndarray
+                  ) -> tuple[list[str], np.ndarray]:
+    """Per order of the detail fills (batches of ``counts`` orders on columns ``cols``) its
+    reason as a code into the returned names: the batch's, with a borrow label where a locate
+    acted (:func:`strategies.borrow.order_reason`), ``delist_exit`` for forced exits."""
+    names: dict[str, int] = {}
+    codes = np.repeat(np.array([names.setdefault(b[1], len(names)) for b in held.batches],
+                               dtype=np.int64), counts)
+    starts = np.cumsum(counts) - counts
+    for start, n, (_, reason, why, exits) in zip(starts, counts, held.batches, strict=True):
+        seg = slice(start, start + n)   # only batches with borrow labels or exits
         if why is not None:
-            reasons[seg] = [order_reason(reason, why[j]) for j in fill["cols"]]
+            codes[seg] = [names.setdefault(order_reason(reason, why[j]), len(names))
+                          for j in cols[seg]]
         if exits is not None:
-            reasons[seg][exits[fill["cols"]]] = "delist_exit"
-        out.append({**fill, "rows": np.full(n, rows[i]), "leg": legs[seg], "reason": reasons[seg]})
-        start += n
-    return out
+            codes[seg][exits[cols[seg]]] = names.setdefault("delist_exit", len(names))
+    return list(names), codes
 
 
 def _equity_run(run: _Run, held: _Held, log: pd.DataFrame) -> EquityRun:
@@ -464,10 +478,11 @@ def _detail_result(run: _Run, held: _Held, targets: Targets, log: pd.DataFrame
                    ) -> BacktestResult:
     """The full result, assembled by ``BacktestResult.from_fills`` as backtrader's is."""
     market = run.market
+    states = np.asarray(held.leg_states)
     return BacktestResult.from_fills(
         market.dates, market.tickers, equity=run.equity, cash=run.cash, borrow=run.borrow_day,
-        fills=Fills.from_parts(_labels(held)),
-        legs=(np.asarray(held.fill_rows, dtype=np.int64), np.asarray(held.leg_states)),
+        fills=_labels(held, states),
+        legs=(np.asarray(held.fill_rows, dtype=np.int64), states),
         targets=targets,
         overlay_log=log,
         engine="vectorized",

@@ -1,15 +1,33 @@
-"""The result assembly's array steps: shares from fills, leg frames built on first use."""
+"""The result assembly's array steps: shares from fills (built on first read), leg frames built
+on first use, the trades table's label columns, the typed empty tables."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
+
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_engines import random_market, random_targets
 
-from squeeze_lab.strategies.borrow import flat_terms
-from squeeze_lab.strategies.result import Fills, LegFrames, frames_by_leg, legs_from_log
+from squeeze_lab.strategies.borrow import EVENT_COLUMNS, events_frame, file_terms, flat_terms
+from squeeze_lab.strategies.result import (
+    BacktestResult,
+    Deferred,
+    Fills,
+    LegFrames,
+    frames_by_leg,
+    label_array,
+    legs_from_log,
+    margin_calls_frame,
+    shares_frame,
+)
 from squeeze_lab.strategies.targets import LEGS
+from squeeze_lab.strategies.twin import run_vectorized
 
 
 def fills_of(rows, cols, size) -> Fills:
@@ -60,3 +78,106 @@ def test_flat_terms_broadcast_one_row():
     np.testing.assert_array_equal(t.rate, np.full((4, 3), 250.0 / 1e4 / 365.0))
     assert t.charging and not t.limited and not flat_terms(4, 3, 0.0).charging
     assert not t.fee_bps.flags.writeable   # shared rows: read-only
+
+
+def assembled(n_rows: int = 6, seed: int = 0) -> tuple[BacktestResult, Fills, pd.DatetimeIndex,
+                                                       pd.Index]:
+    """A result from ``from_fills`` on random fills (3 names), with its fills, dates, tickers."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2024-01-01", periods=n_rows)
+    tickers = pd.Index(["A", "B", "C"])
+    f = fills_of(np.sort(rng.integers(0, n_rows, 9)), rng.integers(0, 3, 9), rng.normal(0, 50, 9))
+    res = BacktestResult.from_fills(dates, tickers, equity=np.ones(n_rows), cash=np.ones(n_rows),
+                                    borrow=np.zeros(n_rows), fills=f, legs=None)
+    return res, f, dates, tickers
+
+
+def test_shares_are_built_on_first_read_and_equal_the_eager_build():
+    res, f, dates, tickers = assembled()
+    assert isinstance(vars(res)["shares"], Deferred)             # nothing built yet
+    eager = pd.DataFrame(f.shares(len(dates), len(tickers)), index=dates, columns=tickers)
+    pd.testing.assert_frame_equal(res.shares, eager, check_exact=True)
+    pd.testing.assert_frame_equal(shares_frame(f, dates, tickers), eager, check_exact=True)
+    assert res.shares is res.shares                               # built once
+    assert copy.copy(res).shares is res.shares                    # a shallow copy shares it
+
+
+def test_deferred_shares_keep_the_dataclass_behaviour():
+    res, f, dates, tickers = assembled(seed=3)
+    other, *_ = assembled(seed=3)
+    assert copy.copy(other).shares is other.shares                # copied before the first read
+    deep = copy.deepcopy(res)
+    assert deep.shares is not res.shares
+    pd.testing.assert_frame_equal(deep.shares, res.shares, check_exact=True)
+    back = pickle.loads(pickle.dumps(res))
+    assert isinstance(vars(back)["shares"], pd.DataFrame)         # pickled as the built frame
+    pd.testing.assert_frame_equal(back.shares, res.shares, check_exact=True)
+    moved = dataclasses.replace(res, engine="x")
+    assert moved.shares is res.shares and moved.engine == "x"
+    assert repr(res) == repr(other)                               # repr shows the frame
+    given_frame = res.shares * 2.0
+    made = BacktestResult(equity=res.equity, cash=res.cash, shares=given_frame, leg_shares={},
+                          trades=res.trades, costs=res.costs)
+    assert made.shares is given_frame
+    made.shares = res.shares
+    assert made.shares is res.shares
+    with pytest.raises(AttributeError):
+        BacktestResult.shares  # noqa: B018  (a field without a default, as before)
+    with pytest.raises(TypeError):
+        BacktestResult(equity=res.equity, cash=res.cash, leg_shares={}, trades=res.trades,
+                       costs=res.costs)
+    assert [f.name for f in dataclasses.fields(BacktestResult)][:4] == \
+        ["equity", "cash", "shares", "leg_shares"]
+
+
+@pytest.mark.parametrize("names", [["long", "short", "short+hedge"], ["rebalance", None, "x"],
+                                   ["a", 1, "b"], ["only"]])
+def test_label_array_is_the_column_pandas_infers(names):
+    codes = np.random.default_rng(1).integers(0, len(names), 50)
+    got = pd.DataFrame({"x": label_array(names, codes)})
+    ref = pd.DataFrame({"x": np.asarray(names, dtype=object)[codes]})
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    arr, ref_arr = got["x"].array, ref["x"].array
+    assert type(arr) is type(ref_arr)
+    if hasattr(ref_arr, "_pa_array"):   # the arrow storage too (parquet writes it)
+        assert arr._pa_array.type == ref_arr._pa_array.type
+        assert arr._pa_array.num_chunks == ref_arr._pa_array.num_chunks
+
+
+def test_twin_trades_equal_the_table_from_object_labels():
+    """Labels taken from codes (leg changes, reasons with borrow labels and delisting exits)
+    give the table the object labels gave, dtypes and arrow types included."""
+    market = random_market(5, n_names=14, n_days=120)
+    targets = random_targets(market, 5, every=6)
+    avail = np.full(market.close.shape, 40.0)
+    res = run_vectorized(market, targets, borrow=file_terms(np.full(avail.shape, 80.0), avail,
+                                                            80.0))
+    tr = res.trades
+    assert {"delist_exit"} <= set(tr["reason"]) and tr["reason"].str.contains("locate_cut").any()
+    rows = market.dates.get_indexer(tr["date"])
+    obj = Fills(rows=rows.astype(np.int64), cols=market.tickers.get_indexer(tr["ticker"]),
+                size=tr["size"].to_numpy(), price=tr["price"].to_numpy(),
+                commission=tr["commission"].to_numpy(),
+                leg=tr["leg"].to_numpy(dtype=object), reason=tr["reason"].to_numpy(dtype=object))
+    ref = obj.frame(market.dates, market.tickers)
+    pd.testing.assert_frame_equal(tr, ref, check_exact=True)
+    assert tr.dtypes.astype(str).tolist() == ["datetime64[ns]", "object", "float64", "float64",
+                                              "float64", "str", "str"]
+    for col in ("leg", "reason"):
+        assert tr[col].array._pa_array.type == ref[col].array._pa_array.type
+    assert tr.to_csv() == ref.to_csv()
+
+
+def test_typed_empty_tables():
+    """The empty margin-call and borrow-event tables: typed, and copies (the cached one stays)."""
+    mc = margin_calls_frame()
+    assert mc.dtypes.astype(str).tolist() == ["datetime64[s]"] * 2 + ["object"] + ["float64"] * 6
+    mc["extra"] = np.zeros(0)
+    assert "extra" not in margin_calls_frame()
+    ev = events_frame([], pd.DatetimeIndex([]), pd.Index([]))
+    assert list(ev.columns) == list(EVENT_COLUMNS) and len(ev) == 0
+    assert ev.dtypes.astype(str).tolist() == ["datetime64[ns]"] * 2 + ["object"] * 2 + \
+        ["float64"] * 4
+    assert isinstance(ev.index, pd.RangeIndex) and str(ev.columns.dtype) == "str"
+    ev["extra"] = np.zeros(0)
+    assert "extra" not in events_frame([], pd.DatetimeIndex([]), pd.Index([]))

@@ -425,6 +425,8 @@ class BorrowBook:
     def first_recall(self, start: int, stop: int, legs: np.ndarray) -> int | None:
         """First :attr:`check_rows` row in ``start..stop`` (inclusive) where the shorts held in
         ``legs`` exceed what is available (a recall to act on), or None."""
+        if not len(self.check_rows):   # unlimited borrow: nothing is ever recalled
+            return None
         rows = self.check_rows[(self.check_rows >= start) & (self.check_rows <= stop)]
         if not len(rows):
             return None

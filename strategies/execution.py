@@ -259,14 +259,15 @@ def update_traded(size: np.ndarray, price: np.ndarray, cols: np.ndarray, delta: 
     ``fill`` given for them, every ``delta`` non-zero): the same values, on the orders alone."""
     s, p = size[cols], price[cols]
     new = s + delta
-    held = s != 0
     sign = np.sign(s)
-    increase = held & (sign == np.sign(delta))
-    reduce = held & ~increase & (np.sign(new) == sign)
-    avg = np.divide(p * s + delta * fill, new, out=np.zeros_like(new), where=increase)
-    out = np.where(increase, avg, np.where(reduce, p, fill))
+    # delta is never 0, so a same sign means held; a flat name's new sign is delta's, not 0
+    increase = sign == np.sign(delta)
+    reduce = ~increase & (np.sign(new) == sign)
+    out = np.where(reduce, p, fill)
+    np.divide(p * s + delta * fill, new, out=out, where=increase)
+    out[new == 0] = 0.0
     size[cols] = new
-    price[cols] = np.where(new == 0, 0.0, out)
+    price[cols] = out
 
 
 # --------------------------------------------------------------------------- orders
@@ -300,18 +301,19 @@ def target_shares(weights_by_leg: np.ndarray, value: float, close: np.ndarray,
 
 
 def leg_targets(weights_by_leg: np.ndarray, value: float, sizing_close: np.ndarray,
-                current_leg_shares: np.ndarray, resize: np.ndarray,
+                current_leg_shares: np.ndarray, resize: np.ndarray | None,
                 fractional: bool) -> np.ndarray:
     """The new shares per leg of :func:`target_shares`, from inputs already prepared: finite
     weights, ``sizing_close`` the close where resized (1.0 elsewhere), ``resize`` broadcastable
-    to (n_legs, n_names). The twin prepares them for every signal row at once."""
+    to (n_legs, n_names) or None when every name is resized. The twin prepares them for every
+    signal row at once."""
     raw = truncate_shares(weights_by_leg * value / sizing_close, fractional)
-    return np.where(resize, raw, current_leg_shares)
+    return raw if resize is None else np.where(resize, raw, current_leg_shares)
 
 
 def order_sequence(delta: np.ndarray) -> np.ndarray:
     """Column indices of the orders in submission order: every sell, then every buy."""
-    return np.concatenate([np.flatnonzero(delta < 0), np.flatnonzero(delta > 0)])
+    return np.concatenate(((delta < 0).nonzero()[0], (delta > 0).nonzero()[0]))
 
 
 #: The label of each :func:`leg_codes` code: the legs changed, joined with '+' ("none": none).

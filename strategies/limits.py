@@ -22,6 +22,9 @@ import numpy as np
 
 from .execution import truncate_shares
 
+#: ``np.sum`` without its Python wrapper (the same pairwise reduction): called per action row.
+_sum = np.add.reduce
+
 #: The trades' ``reason`` for orders an account limit changed (the first rule that acted).
 LIMIT_REASON = {"max_leverage": "margin_call", "cash": "funding"}
 
@@ -29,7 +32,7 @@ LIMIT_REASON = {"max_leverage": "margin_call", "cash": "funding"}
 def leverage(net_shares: np.ndarray, close: np.ndarray, value: float) -> tuple[float, float]:
     """(gross exposure, gross / equity) of ``net_shares`` at ``close``; leverage is +inf when
     equity is not positive and there is exposure."""
-    gross = float(np.abs(net_shares * close).sum())
+    gross = float(_sum(np.abs(net_shares * close)))
     if value > 0:
         return gross, gross / value
     return gross, (np.inf if gross > 0 else 0.0)
@@ -71,7 +74,7 @@ def margin_call(leg_shares: np.ndarray, close: np.ndarray, value: float, tradabl
 
 def cash_after(delta: np.ndarray, price: np.ndarray, cash: float, rate: float) -> float:
     """Cash left once orders ``delta`` are paid at ``price`` with commission ``rate``."""
-    return cash - float(np.sum(delta * price)) - float(np.sum(np.abs(delta) * rate * price))
+    return cash - float(_sum(delta * price)) - float(_sum(np.abs(delta) * rate * price))
 
 
 def fund(leg_shares: np.ndarray, current: np.ndarray, price: np.ndarray, cash: float,
@@ -116,17 +119,18 @@ def limit_price(signal_close: np.ndarray, tradable: np.ndarray) -> np.ndarray:
 def apply_limits(leg_shares: np.ndarray, current: np.ndarray, value_close: np.ndarray,
                  signal_close: np.ndarray, value: float, cash: float, tradable: np.ndarray,
                  exec_p: dict[str, Any], rate: float,
-                 nets: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 nets: tuple[np.ndarray, np.ndarray] | None = None,
+                 price: np.ndarray | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Margin call, then funding, on the leg shares planned at a close; returns the shares to
     hold and a record (``rule``, ..., ``cash_after``) per rule that acted.
 
     ``value_close`` values every name (unlisted bars carried, as the broker does);
     ``signal_close`` is the close the orders are checked at (NaN where not tradable);
-    ``nets``: ``leg_shares`` and ``current`` summed over legs, when the caller has them.
+    ``nets``: ``leg_shares`` and ``current`` summed over legs, and ``price``:
+    :func:`limit_price` of ``signal_close``, when the caller has them.
     """
     records: list[dict[str, Any]] = []
-    price = limit_price(signal_close, tradable)
+    price = limit_price(signal_close, tradable) if price is None else price
     net, cur_net = nets if nets is not None else (leg_shares.sum(axis=0), current.sum(axis=0))
     new, call = margin_call(leg_shares, value_close, value, tradable, exec_p["max_leverage"],
                             exec_p["margin_call_to"], exec_p["fractional"], net=net)

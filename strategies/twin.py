@@ -17,7 +17,7 @@ and one :class:`_Held` (what it holds): :func:`_value_rows`, :func:`_first_breac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,9 +50,12 @@ from .execution import (
     slippage_rate,
     update_traded,
 )
-from .limits import LIMIT_REASON, apply_limits, refusal_message
+from .limits import LIMIT_REASON, apply_limits, limit_price, refusal_message
 from .result import BacktestResult, Fills, label_array, margin_calls_frame
 from .targets import LEGS, Targets
+
+#: ``np.sum`` of a float array without its Python wrapper: the same pairwise reduction.
+_sum = np.add.reduce
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class _Run:
     ledger: np.ndarray | None    # borrow per row and name (BacktestResult.borrow_record)
     detail: bool                 # keep what only the full result needs (ledger, order labels)
     sizing: np.ndarray           # per signal: the close where resized, 1.0 elsewhere
+    all_resized: np.ndarray      # per signal: every name resized (no leg kept as held)
+    limit_px: np.ndarray         # per signal: limits.limit_price at its close
+    close_fin: np.ndarray        # per signal: its closes, 0.0 where not listed
     has_exits: np.ndarray        # per signal: some name is forced out before delisting
 
     #: The per-row records: rows before ``_Held.nxt`` are final (a resumed run copies them).
@@ -139,12 +145,12 @@ class _Held:
 
 
 
-@dataclass(frozen=True)
-class _Action:
+class _Action(NamedTuple):
     """One action row: its close, the cash there, the legs wanted and why."""
 
     t: int
     cash: float
+    k: int | None                # the plan's signal (None: a margin call or recall row)
     legs: np.ndarray
     exits: np.ndarray | None     # forced exits before a delisting (None: none on this row)
     resized: np.ndarray | None
@@ -226,6 +232,9 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
                 cash=np.empty(n_rows), borrow_day=np.zeros(n_rows),
                 ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail,
                 sizing=np.where(plan.resize, close_raw[plan.rows], 1.0),
+                all_resized=plan.resize.all(axis=1),
+                limit_px=limit_price(close_raw[plan.rows], plan.tradable_next[plan.rows]),
+                close_fin=_finite(close_raw[plan.rows]),
                 has_exits=plan.exits.any(axis=1))
 
 
@@ -242,9 +251,9 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
         per_name = _segment_charges(run, held, start, stop)
         if run.ledger is not None:
             run.ledger[seg, cols] = per_name
-        b = per_name.sum(axis=1)
+        b = _sum(per_name, axis=1)
         run.borrow_day[seg] = b
-        cash_seg = cash - np.cumsum(b)
+        cash_seg = cash - np.add.accumulate(b)
     else:
         run.borrow_day[seg] = 0.0
         cash_seg = np.full(stop + 1 - start, cash)
@@ -292,16 +301,16 @@ def _next_action(run: _Run, held: _Held, k: int) -> _Action | None:
     cash_plan = _value_rows(run, held, held.nxt, t_plan, held.cash)
     r = _first_breach(run, held, held.checked, t_plan - 1)
     rc = run.book.first_recall(held.checked, min(t_plan - 1, n_rows - 2), held.legs)
-    hits = [x for x in (r, rc) if x is not None]
-    if not hits and k >= len(plan.rows):
-        return None
-    if hits:
-        t = min(hits)
-        return _Action(t=t, cash=float(run.cash[t]), legs=held.legs, exits=None, resized=None,
+    if r is not None or rc is not None:
+        t = min(x for x in (r, rc) if x is not None)
+        return _Action(t=t, cash=float(run.cash[t]), k=None, legs=held.legs, exits=None,
+                       resized=None,
                        reason="margin_call" if t == r else "")
+    if k >= len(plan.rows):
+        return None
     new_legs = leg_targets(plan.weights[k], run.equity[t_plan], run.sizing[k], held.legs,
-                           plan.resize[k], run.p["fractional"])
-    return _Action(t=t_plan, cash=cash_plan, legs=new_legs,
+                           None if run.all_resized[k] else plan.resize[k], run.p["fractional"])
+    return _Action(t=t_plan, cash=cash_plan, k=k, legs=new_legs,
                    exits=plan.exits[k] if run.has_exits[k] else None,
                    resized=plan.resize[k], reason=plan.reasons[k])
 
@@ -318,9 +327,10 @@ def _account_rules(run: _Run, held: _Held, act: _Action
     net = new_legs.sum(axis=0)
     new_legs, acted = apply_limits(new_legs, held.legs, run.px.close[t], run.close_raw[t],
                                    equity, act.cash, run.plan.tradable_next[t], run.p, run.c_rate,
-                                   nets=(net, held.net))
-    dates = run.market.dates
+                                   nets=(net, held.net),
+                                   price=None if act.k is None else run.limit_px[act.k])
     for rec in acted:
+        dates = run.market.dates
         held.calls.append({"date": dates[t], "fill_date": dates[f], **rec})
     reason = LIMIT_REASON[acted[0]["rule"]] if acted else act.reason
     return new_legs, why, reason, net if not acted else new_legs.sum(axis=0)
@@ -339,27 +349,33 @@ def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
         per[short] = short_charges(run.days[f], rate, held.short_abs, mark)
     if run.ledger is not None:
         run.ledger[f] = per
-    return float(np.sum(per))
+    return float(_sum(per))
 
 
-def _check_cash(run: _Run, t: int, delta: np.ndarray, seq: np.ndarray, fill: dict[str, Any],
-                cash_before: float, cash: float) -> None:
+def _finite(close: np.ndarray) -> np.ndarray:
+    """Closes with 0.0 where not listed (NaN): the price ``checksubmit`` sees there."""
+    return np.where(np.isfinite(close), close, 0.0)
+
+
+def _check_cash(run: _Run, held: _Held, act: _Action, delta: np.ndarray, seq: np.ndarray,
+                fill: tuple[np.ndarray, np.ndarray, np.ndarray], cash_before: float,
+                cash: float) -> None:
     """Raise where backtrader would refuse an order for cash: at the signal close
-    (``checksubmit``) or at the fill. ``fill``: the orders' size ``d``, price ``pr``, held
-    position ``pos`` and cash flow, in submission order."""
-    d = fill["d"]
-    close_t = run.close_raw[t, seq]
-    close_t = np.where(np.isfinite(close_t), close_t, 0.0)
+    (``checksubmit``) or at the fill. ``fill``: the orders' size, price and cash flow, in
+    submission order (``seq``); ``held``: the positions before them."""
+    d, pr, flow = fill
+    t = act.t
+    close_t = (_finite(run.close_raw[t]) if act.k is None else run.close_fin[act.k])[seq]
     # the running cash through the orders (as rejected_orders runs it) never below zero: none
     # can be refused
-    if (cash_before - np.cumsum(d * close_t + commissions(d, close_t, run.c_rate)) >= 0).all() and \
-            (cash - np.cumsum(fill["flow"]) >= 0).all():
+    if (cash_before - np.add.accumulate(d * close_t + commissions(d, close_t, run.c_rate))
+            >= 0).all() and (cash - np.add.accumulate(flow) >= 0).all():
         return
     n = len(delta)
     pos = np.zeros(n)
-    pos[seq] = fill["pos"]
+    pos[seq] = held.pos[seq]
     price, close_all = np.zeros(n), np.zeros(n)
-    price[seq], close_all[seq] = fill["pr"], close_t
+    price[seq], close_all[seq] = pr, close_t
     pre = rejected_orders(cash_before, delta, close_all, pos, run.c_rate, seq, submit_check=True)
     real = rejected_orders(cash, delta, price, pos, run.c_rate, seq)
     if pre.any() or real.any():
@@ -386,10 +402,9 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
         pr = (fill_prices(px.open[f, seq], px.high[f, seq], px.low[f, seq], d > 0, run.slip)
               if run.slip else px.open[f, seq])
         cm, dp = commissions(d, pr, run.c_rate), d * pr
-        _check_cash(run, t, delta, seq, {"d": d, "pr": pr, "flow": dp + cm,
-                                         "pos": held.pos[seq]}, cash_before, cash)
+        _check_cash(run, held, act, delta, seq, (d, pr, dp + cm), cash_before, cash)
         held.first_fill = f if held.first_fill is None else held.first_fill
-        cash -= float(np.sum(dp)) + float(np.sum(cm))
+        cash -= float(_sum(dp)) + float(_sum(cm))
         _trade(run, held, seq, d, pr)
         fill = {"size": d, "price": pr}
         if run.detail:   # labelled once at the end (_labels)
@@ -414,7 +429,7 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
     pos, avgp = held.pos.copy(), held.avgp.copy()
     update_traded(pos, avgp, seq, d, pr)
     held.pos, held.avgp, held.abs_pos = pos, avgp, np.abs(pos)
-    short = np.flatnonzero(pos < 0)
+    short = (pos < 0).nonzero()[0]
     held.short, held.short_abs, held.short_avg = short, held.abs_pos[short], avgp[short]
     rate = run.terms.rate
     held.short_rate = rate[0, short] if rate.strides[0] == 0 else None

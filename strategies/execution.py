@@ -24,6 +24,7 @@ cannot diverge; both hand their fills to one assembly (``BacktestResult.from_fil
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -182,13 +183,15 @@ class PriceArrays:
     volume: np.ndarray
     listed: np.ndarray
 
-    @property
+    @functools.cached_property
     def days(self) -> np.ndarray:
-        """Calendar days since the previous row (0 on the first), as backtrader's credit counts them."""
+        """Calendar days since the previous row (0 on the first), as backtrader's credit counts
+        them (computed on first use; read-only)."""
         day_ns = 86_400 * 10**9
         d = (self.dates.asi8 if self.dates.tz is None else self.dates.normalize().asi8) // day_ns
         out = np.zeros(len(d), dtype=np.int64)
         out[1:] = np.diff(d)
+        out.flags.writeable = False
         return out
 
 

@@ -224,6 +224,7 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
                                                             p["borrow_bps"])
     plan = plan_actions(market, targets)
     close_raw = market.close.to_numpy(np.float64)
+    sig_close = close_raw[plan.rows]
     return _Run(market=market, p=p, px=px, plan=plan, close_raw=close_raw, days=px.days,
                 c_rate=commission_rate(p["commission_bps"]),
                 slip=slippage_rate(p["slippage_bps"]), terms=terms,
@@ -231,10 +232,10 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
                 charging=terms.charging, equity=np.empty(n_rows),
                 cash=np.empty(n_rows), borrow_day=np.zeros(n_rows),
                 ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail,
-                sizing=np.where(plan.resize, close_raw[plan.rows], 1.0),
+                sizing=np.where(plan.resize, sig_close, 1.0),
                 all_resized=plan.resize.all(axis=1),
-                limit_px=limit_price(close_raw[plan.rows], plan.tradable_next[plan.rows]),
-                close_fin=_finite(close_raw[plan.rows]),
+                limit_px=limit_price(sig_close, plan.tradable_next[plan.rows]),
+                close_fin=_finite(sig_close),
                 has_exits=plan.exits.any(axis=1))
 
 

@@ -93,6 +93,7 @@ class _Run:
     plan: ActionPlan
     close_raw: np.ndarray        # signal closes, NaN where not listed
     days: np.ndarray             # calendar days since the previous row (PriceArrays.days)
+    max_days: int                # the largest of them
     c_rate: float
     slip: float
     terms: BorrowTerms
@@ -131,6 +132,9 @@ class _Held:
     short_rate: np.ndarray | None
     short_avg: np.ndarray
     abs_pos: np.ndarray
+    #: per day count, the holding's charges (:func:`_charges_by_days`; None until asked, and
+    #: again after each trade; never changed once made, so saved states share it)
+    by_days: tuple[np.ndarray, np.ndarray] | None = None
     nxt: int = 0                 # first row not yet valued
     valued: int = 0              # first row never valued (rows before it may be valued again)
     checked: int = 0             # first row not yet checked for a margin call or a recall
@@ -226,6 +230,7 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
     close_raw = market.close.to_numpy(np.float64)
     sig_close = close_raw[plan.rows]
     return _Run(market=market, p=p, px=px, plan=plan, close_raw=close_raw, days=px.days,
+                max_days=int(px.days.max(initial=0)),
                 c_rate=commission_rate(p["commission_bps"]),
                 slip=slippage_rate(p["slippage_bps"]), terms=terms,
                 book=BorrowBook(terms, max_net_long, SHARE_QUANTUM if p["fractional"] else 1.0),
@@ -249,10 +254,17 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
         run.ledger[start:min(stop + 1, held.valued)] = 0.0   # action are booked anew
     held.valued = max(held.valued, stop + 1)
     if run.charging and len(cols):
-        per_name = _segment_charges(run, held, start, stop)
-        if run.ledger is not None:
-            run.ledger[seg, cols] = per_name
-        b = _sum(per_name, axis=1)
+        if (by_days := _charges_by_days(run, held)) is not None:   # rows with the same day
+            per_day, b_day = by_days                                # count charge the same
+            days = run.days[seg]
+            b = b_day[days]
+            if run.ledger is not None:
+                run.ledger[seg, cols] = per_day[days]
+        else:
+            per_name = _segment_charges(run, held, start, stop)
+            if run.ledger is not None:
+                run.ledger[seg, cols] = per_name
+            b = _sum(per_name, axis=1)
         run.borrow_day[seg] = b
         cash_seg = cash - np.add.accumulate(b)
     else:
@@ -261,6 +273,24 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
     run.cash[seg] = cash_seg
     run.equity[seg] = cash_seg + run.px.close[seg] @ held.pos
     return float(cash_seg[-1])
+
+
+#: Most calendar days between two rows for which :func:`_charges_by_days` tabulates charges.
+_MAX_TABLE_DAYS = 64
+
+
+def _charges_by_days(run: _Run, held: _Held) -> tuple[np.ndarray, np.ndarray] | None:
+    """With a flat fee on the average price a short's charge for a row depends on the row's
+    day count alone: per day count (0..the market's largest) the charge per short
+    (:func:`strategies.borrow.short_charges`, the same operations) and their total, once per
+    holding. None when the fee or the mark moves from row to row."""
+    if held.short_rate is None or run.terms.mark != "average" or run.max_days > _MAX_TABLE_DAYS:
+        return None
+    if held.by_days is None:
+        per_day = short_charges(np.arange(run.max_days + 1)[:, None], held.short_rate,
+                                held.short_abs, held.short_avg)
+        held.by_days = (per_day, _sum(per_day, axis=1))
+    return held.by_days
 
 
 def _segment_charges(run: _Run, held: _Held, start: int, stop: int) -> np.ndarray:
@@ -344,7 +374,9 @@ def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
         return 0.0
     per = np.zeros(len(held.pos))
     short = held.short
-    if len(short):
+    if len(short) and (by_days := _charges_by_days(run, held)) is not None:
+        per[short] = by_days[0][run.days[f]]
+    elif len(short):
         rate = held.short_rate if held.short_rate is not None else run.terms.rate[t, short]
         mark = held.short_avg if run.terms.mark == "average" else run.px.close[t, short]
         per[short] = short_charges(run.days[f], rate, held.short_abs, mark)
@@ -429,7 +461,7 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
     changed in place), and the caches the valued rows read."""
     pos, avgp = held.pos.copy(), held.avgp.copy()
     update_traded(pos, avgp, seq, d, pr)
-    held.pos, held.avgp, held.abs_pos = pos, avgp, np.abs(pos)
+    held.pos, held.avgp, held.abs_pos, held.by_days = pos, avgp, np.abs(pos), None
     short = (pos < 0).nonzero()[0]
     held.short, held.short_abs, held.short_avg = short, held.abs_pos[short], avgp[short]
     rate = run.terms.rate

@@ -56,6 +56,8 @@ from .targets import LEGS, Targets
 
 #: ``np.sum`` of a float array without its Python wrapper: the same pairwise reduction.
 _sum = np.add.reduce
+#: ``np.max``/``np.min`` likewise (NaN propagates)
+_max, _min = np.maximum.reduce, np.minimum.reduce
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,7 @@ def _first_breach(run: _Run, held: _Held, start: int, stop: int) -> int | None:
     eq = run.equity[seg]
     # closes are positive, so close @ |pos| is the gross to rounding: far enough under the limit
     # on every row, no row breaches (the exact test below decides everything closer)
-    if (eq > 0).all() and (run.px.close[seg] @ held.abs_pos < (max_lev * (1 - 1e-9)) * eq).all():
+    if _min(eq) > 0 and (run.px.close[seg] @ held.abs_pos < (max_lev * (1 - 1e-9)) * eq).all():
         return None
     gross = np.abs(run.px.close[seg] * held.pos).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -400,9 +402,9 @@ def _check_cash(run: _Run, held: _Held, act: _Action, delta: np.ndarray, seq: np
     t = act.t
     close_t = (_finite(run.close_raw[t]) if act.k is None else run.close_fin[act.k])[seq]
     # the running cash through the orders (as rejected_orders runs it) never below zero: none
-    # can be refused
-    if (cash_before - np.add.accumulate(d * close_t + commissions(d, close_t, run.c_rate))
-            >= 0).all() and (cash - np.add.accumulate(flow) >= 0).all():
+    # can be refused (cash - x only falls as x grows, so the largest outflow decides; NaN fails)
+    if cash_before - _max(np.add.accumulate(d * close_t + commissions(d, close_t, run.c_rate))) \
+            >= 0 and cash - _max(np.add.accumulate(flow)) >= 0:
         return
     n = len(delta)
     pos = np.zeros(n)

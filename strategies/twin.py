@@ -357,7 +357,7 @@ def _account_rules(run: _Run, held: _Held, act: _Action
     f = t + 1
     equity = float(run.equity[t])
     new_legs, why = run.book.adjust(t, act.legs, run.close_raw[t], equity, act.resized)
-    net = new_legs.sum(axis=0)
+    net = _sum(new_legs, axis=0)
     new_legs, acted = apply_limits(new_legs, held.legs, run.px.close[t], run.close_raw[t],
                                    equity, act.cash, run.plan.tradable_next[t], run.p, run.c_rate,
                                    nets=(net, held.net),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import functools
 import json
 import math
 import re
@@ -92,6 +93,7 @@ def _match_choice(value: Any, choices: Sequence[Any]) -> tuple[bool, Any]:
     return False, value
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_interval(spec: str) -> tuple[float, float, bool, bool]:
     s = spec.strip()
     if len(s) < 5 or s[0] not in "([" or s[-1] not in ")]" or "," not in s:
@@ -329,8 +331,9 @@ class Section:
         )
         object.__setattr__(self, "values_type", cls)
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
+        """The parameters' names in order (asked on every key a run resolves: made once)."""
         return tuple(p.name for p in self.params)
 
     def param(self, name: str) -> Param:

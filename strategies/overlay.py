@@ -37,6 +37,8 @@ per switch off; ``event`` says which (``on``, ``rebalance`` or ``off``, :data:`O
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,23 +140,31 @@ def regime_switch(signal: np.ndarray, threshold: float, exit_threshold: float, c
     sig = np.asarray(signal, np.float64)
     n = len(sig)
     stop = n if stop is None else stop
-    state = np.zeros(n, bool)
+    with np.errstate(invalid="ignore"):
+        can_on = sig >= threshold
+        can_off = sig < exit_threshold
+    if gate is not None:
+        can_on &= np.asarray(gate, bool)
+    # where each switch is allowed, as sorted positions: the next one is a bisection away
+    allowed = [(np.flatnonzero(a[start:stop]) + start).tolist() for a in (can_on, can_off)]
     events: list[tuple[int, str]] = []
-    on = False
-    last = -(10 ** 12)
-    for i in range(start, stop):
-        s = sig[i]
-        if not on:
-            if s >= threshold and i - last >= cooloff and (gate is None or gate[i]):
-                on, last = True, i
-                events.append((i, "on"))
-        elif s < exit_threshold and i - last >= cooloff:
-            on, last = False, i
-            events.append((i, "off"))
-        state[i] = on
-    if stop < n:
-        state[stop:] = on
-    return state, events
+    lo, on = start, False
+    while (k := bisect.bisect_left(allowed[on], lo)) < len(allowed[on]):
+        i = allowed[on][k]
+        on = not on
+        events.append((i, "on" if on else "off"))
+        lo = max(i + 1, i + math.ceil(cooloff))   # cool-off: the next switch i2 - i >= cooloff
+    return _switch_state(n, events), events
+
+
+def _switch_state(n: int, events: list[tuple[int, str]]) -> np.ndarray:
+    """True from each ``on`` switch up to (not including) the next ``off`` switch."""
+    state = np.zeros(n, bool)
+    ends = [i for i, _ in events[1:]] + [n]
+    for (i, ev), end in zip(events, ends, strict=False):   # no events: no pairs
+        if ev == "on":
+            state[i:end] = True
+    return state
 
 
 # --------------------------------------------------------------------------- actions (bt-style)
@@ -439,16 +449,9 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
                               start=int(book_pos[0]), stop=len(market.dates) - 1,
                               gate=_breadth_gate(market, p, book))
     switch = dict(events)
-    decisions = sorted(set(book_pos.tolist()) | set(switch))
-    stack = build_actions(market, p, borrow_fees, rows=np.asarray(decisions, dtype=np.int64))
-    rows: list[_Row] = []
-    on = False
-    for i, date in zip(decisions, market.dates[decisions], strict=True):
-        ev = switch.get(i)
-        on = True if ev == "on" else False if ev == "off" else on
-        rows.append(_decision(market, p, book, stack, (i, date), ev, on, float(sig_arr[i]),
-                              rows[-1].weights if rows else None))
-    return _assemble(market, targets, rows)
+    decisions = np.asarray(sorted(set(book_pos.tolist()) | set(switch)), dtype=np.int64)
+    stack = build_actions(market, p, borrow_fees, rows=decisions)
+    return _assemble(market, targets, _decide(market, p, book, stack, decisions, switch, sig_arr))
 
 
 def detection_signal(market: Market, p: dict[str, Any]) -> pd.Series:
@@ -477,10 +480,10 @@ def _book_rows(market: Market, targets: Targets) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Book:
-    """The book's targets as arrays: weights (leg, row, ticker), resize, reasons, and the book
-    row in force at each market date (-1 before the first)."""
+    """The book's targets as arrays: weights (per leg: row, ticker; the frames' own values, not
+    copied), resize, reasons, and the book row in force at each market date (-1 before the first)."""
 
-    weights: np.ndarray
+    weights: tuple[np.ndarray, ...]
     resize: np.ndarray
     reasons: list[Any] | None
     is_book: np.ndarray
@@ -489,7 +492,8 @@ class _Book:
     @classmethod
     def of(cls, targets: Targets, book_pos: np.ndarray, n_dates: int) -> _Book:
         """The arrays of ``targets`` whose rows sit at market rows ``book_pos``."""
-        w_book, rs_book = targets.arrays()  # (leg, date, ticker), (date, ticker)
+        w_book = tuple(targets.legs[leg].to_numpy(np.float64) for leg in LEGS)
+        rs_book = targets.resize.to_numpy(bool)
         in_force = np.full(n_dates, -1)
         in_force[book_pos] = np.arange(len(book_pos))
         is_book = np.zeros(n_dates, bool)
@@ -511,69 +515,95 @@ def _breadth_gate(market: Market, p: dict[str, Any], book: _Book) -> np.ndarray 
 
 
 @dataclass(frozen=True)
-class _Row:
-    """One decision date's targets row: weights (leg, ticker), resize, reason, log entries."""
+class _Decided:
+    """The decision rows: weights (leg, row, ticker), resize (row, ticker), each row's reason,
+    and the log entries."""
 
-    date: pd.Timestamp
+    rows: np.ndarray
     weights: np.ndarray
     resize: np.ndarray
-    reason: str
-    log: list[tuple[pd.Timestamp, float, str, float, str, str]]
+    reasons: list[str]
+    log: list[tuple[int, float, str, float, str, str]]
 
 
-def _decision(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack,
-              at: tuple[int, pd.Timestamp], ev: str | None, on: bool, sig: float,
-              prev: np.ndarray | None) -> _Row:
-    """The targets row of decision ``at`` (market row, date): the book in force, with the
-    actions while on."""
-    i, date = at
-    j = book.in_force[i]
-    base = book.weights[:, j, :]
-    log: list[tuple[pd.Timestamp, float, str, float, str, str]] = []
-    why = ""
-    if on:
-        state = OverlayState(date=date, pos=i, signal=sig,
-                             event="on" if ev == "on" else "rebalance",
-                             legs={leg: base[k].copy() for k, leg in enumerate(LEGS)},
-                             tickers=market.tickers)
-        stack(state)
-        new = np.stack([state.legs[leg] for leg in LEGS])
-        log = [(date, sig, action, size, detail, state.event) for action, size, detail in state.log]
-        why = f"overlay {state.event}: {'+'.join(p['actions'])}"
-    else:
-        new = base.copy()
-        if ev == "off":
-            restored = float(np.abs(base[LEGS.index("long")]).sum()
-                             + np.abs(base[LEGS.index("short")]).sum())
-            log = [(date, sig, "re_risk", restored, f"off: signal {sig:.4f} < exit "
-                    f"{p['exit_threshold']:g}; book targets restored, hedge closed", "off")]
-            why = "overlay off: re-risk"
-    if book.is_book[i]:
-        rs = book.resize[j].copy()
-        br = book.reasons[j] if book.reasons is not None else "rebalance"
-        why = f"{br}; {why}" if why else str(br)
-    elif prev is None:  # cannot happen: decisions start at the first book date
-        rs = np.ones(len(market.tickers), bool)
-    else:
-        rs = (new != prev).any(axis=0)
-    return _Row(date, new, rs, why, log)
+def _decide(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack,
+            decisions: np.ndarray, switch: dict[int, str], sig: np.ndarray) -> _Decided:
+    """Every decision row: the book in force (gathered at once), the actions run on the rows
+    where the overlay is on, the re-risk logged where it switches off."""
+    js = book.in_force[decisions]
+    w = np.empty((len(LEGS), len(js), book.resize.shape[1]))   # (leg, row, ticker)
+    for k, leg_w in enumerate(book.weights):
+        w[k] = leg_w[js]   # the book row in force
+    log: list[tuple[int, float, str, float, str, str]] = []
+    whys: list[str] = []
+    evs = [switch.get(i) for i in decisions.tolist()]
+    ons = list(itertools.accumulate(evs, lambda on, ev: ev == "on" or (ev != "off" and on),
+                                    initial=False))[1:]
+    dates = iter(market.dates.take(decisions[ons]))   # boxed only where the actions run
+    for r, (i, ev, on) in enumerate(zip(decisions.tolist(), evs, ons, strict=True)):
+        s = float(sig[i])
+        if on:
+            whys.append(_act(market, p, stack, w[:, r], (i, next(dates), s, ev), log))
+        elif ev == "off":
+            restored = float(np.abs(w[LEGS.index("long"), r]).sum()
+                             + np.abs(w[LEGS.index("short"), r]).sum())
+            log.append((i, s, "re_risk", restored, f"off: signal {s:.4f} < exit "
+                        f"{p['exit_threshold']:g}; book targets restored, hedge closed", "off"))
+            whys.append("overlay off: re-risk")
+        else:
+            whys.append("")
+    return _Decided(decisions, w, _resize(book, js, decisions, w),
+                    _reasons(book, js, decisions, whys), log)
 
 
-def _assemble(market: Market, targets: Targets, rows: list[_Row]
-              ) -> tuple[Targets, pd.DataFrame]:
+def _act(market: Market, p: dict[str, Any], stack: ActionStack, legs: np.ndarray,
+         at: tuple[int, pd.Timestamp, float, str | None],
+         log: list[tuple[int, float, str, float, str, str]]) -> str:
+    """Run the actions on one row's legs (written back in place), log them; the row's reason."""
+    i, date, sig, ev = at
+    state = OverlayState(date=date, pos=i, signal=sig,
+                         event="on" if ev == "on" else "rebalance",
+                         legs={leg: legs[k] for k, leg in enumerate(LEGS)}, tickers=market.tickers)
+    stack(state)
+    for k, leg in enumerate(LEGS):
+        legs[k] = state.legs[leg]
+    log.extend((i, sig, action, size, detail, state.event) for action, size, detail in state.log)
+    return f"overlay {state.event}: {'+'.join(p['actions'])}"
+
+
+def _resize(book: _Book, js: np.ndarray, decisions: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Resize masks: the book's on its rebalance rows, else the names whose target changed
+    since the previous decision row."""
+    rs = book.resize[js]
+    for r in np.flatnonzero(~book.is_book[decisions]).tolist():
+        rs[r] = (w[:, r] != w[:, r - 1]).any(axis=0) if r else True
+    return rs
+
+
+def _reasons(book: _Book, js: np.ndarray, decisions: np.ndarray, whys: list[str]) -> list[str]:
+    """Each row's reason: the book's on its rebalance rows (then the overlay's), else the
+    overlay's."""
+    out = []
+    for j, is_book, why in zip(js.tolist(), book.is_book[decisions].tolist(), whys, strict=True):
+        if is_book:
+            br = book.reasons[j] if book.reasons is not None else "rebalance"
+            why = f"{br}; {why}" if why else str(br)
+        out.append(why)
+    return out
+
+
+def _assemble(market: Market, targets: Targets, dec: _Decided) -> tuple[Targets, pd.DataFrame]:
     """The adjusted :class:`Targets` and the overlay log from the decision rows."""
-    idx = pd.DatetimeIndex([r.date for r in rows], name=targets.dates.name)
-    w = np.stack([r.weights for r in rows], axis=1)   # (leg, row, ticker)
-    legs = {leg: pd.DataFrame(w[k], index=idx, columns=market.tickers, copy=False)
+    idx = market.dates[dec.rows].rename(targets.dates.name)
+    legs = {leg: pd.DataFrame(dec.weights[k], index=idx, columns=market.tickers, copy=False)
             for k, leg in enumerate(LEGS)}
-    out = Targets(legs=legs, resize=pd.DataFrame(np.stack([r.resize for r in rows]), index=idx,
-                                                  columns=market.tickers, copy=False),
-                  reasons=pd.Series([r.reason for r in rows], index=idx, dtype=object))
-    log = [entry for r in rows for entry in r.log]
-    if not log:
+    out = Targets(legs=legs, resize=pd.DataFrame(dec.resize, index=idx, columns=market.tickers,
+                                                  copy=False),
+                  reasons=pd.Series(dec.reasons, index=idx, dtype=object))
+    if not dec.log:
         return out, empty_log()
-    date, signal, action, size, detail, event = zip(*log, strict=True)
+    at, signal, action, size, detail, event = zip(*dec.log, strict=True)
     return out, pd.DataFrame({   # built by column (the dtypes a frame of the tuples infers)
-        "date": pd.DatetimeIndex(date).as_unit("ns"), "signal": np.array(signal, np.float64),
+        "date": market.dates[list(at)].as_unit("ns"), "signal": np.array(signal, np.float64),
         "action": pd.Series(action).array, "size": np.array(size, np.float64),
         "detail": pd.Series(detail).array, "event": pd.Series(event).array})

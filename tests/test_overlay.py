@@ -123,6 +123,41 @@ def test_regime_switch_by_hand():
     assert regime_switch(nan, 2.0, 1.0, 0)[1] == []
 
 
+def step_by_step_switch(sig, threshold, exit_threshold, cooloff, start, stop, gate):
+    """The state machine's definition, one date at a time (what regime_switch jumps through)."""
+    n = len(sig)
+    state, events, on, last = np.zeros(n, bool), [], False, -(10 ** 12)
+    for i in range(start, stop):
+        if not on:
+            if sig[i] >= threshold and i - last >= cooloff and (gate is None or gate[i]):
+                on, last = True, i
+                events.append((i, "on"))
+        elif sig[i] < exit_threshold and i - last >= cooloff:
+            on, last = False, i
+            events.append((i, "off"))
+        state[i] = on
+    state[stop:] = on
+    return state, events
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1.0, 4.0), st.just(np.nan)), min_size=1, max_size=60),
+       st.floats(0.0, 3.0), st.floats(0.0, 1.0), st.integers(0, 8), st.integers(0, 10),
+       st.integers(0, 10), st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_regime_switch_jumps_as_the_step_by_step_machine(values, threshold, exit_frac, cooloff,
+                                                          start, cut, gated, seed):
+    sig = np.array(values)
+    stop = max(0, len(sig) - cut)
+    gate = np.random.default_rng(seed).random(len(sig)) < 0.7 if gated else None
+    exit_threshold = threshold * exit_frac
+    state, events = regime_switch(sig, threshold, exit_threshold, cooloff, start=start,
+                                  stop=stop, gate=gate)
+    want_state, want_events = step_by_step_switch(sig, threshold, exit_threshold, cooloff, start,
+                                                  stop, gate)
+    assert events == want_events
+    np.testing.assert_array_equal(state, want_state)
+
+
 def test_apply_overlay_state_machine_and_degross():
     mk = hand_market()
     bt = book_targets(mk, **BOOK)

@@ -470,12 +470,12 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
     held.short_rate = rate[0, short] if rate.strides[0] == 0 else None
 
 
-def _labels(held: _Held, states: np.ndarray) -> Fills:
+def _labels(held: _Held, fill_rows: np.ndarray, states: np.ndarray) -> Fills:
     """The detail fills with their fill rows and labels: per order the legs whose shares changed
     (:func:`strategies.execution.leg_codes`, all orders at once) and the reason (the row's, with
     a borrow label where a locate acted, ``delist_exit`` for forced exits), as the trades
-    table's columns (:func:`strategies.result.label_array`). ``states``: ``held.leg_states``
-    stacked."""
+    table's columns (:func:`strategies.result.label_array`). ``fill_rows``, ``states``:
+    ``held.fill_rows`` and ``held.leg_states`` as arrays."""
     if not held.fills:
         return Fills.from_parts([])
     counts = np.array([len(f["cols"]) for f in held.fills])
@@ -484,7 +484,7 @@ def _labels(held: _Held, states: np.ndarray) -> Fills:
     new = states[state, :, cols]
     old = np.where((state > 0)[:, None], states[np.maximum(state - 1, 0), :, cols], 0.0)
     names, reasons = _reason_codes(held, counts, cols)
-    return Fills(rows=np.asarray(held.fill_rows, dtype=np.int64)[state], cols=cols,
+    return Fills(rows=fill_rows[state], cols=cols,
                  **{k: np.concatenate([f[k] for f in held.fills]).astype(np.float64, copy=False)
                     for k in ("size", "price", "commission")},
                  leg=label_array(LEG_CODE_LABELS, leg_codes(old.T, new.T)),
@@ -528,11 +528,10 @@ def _detail_result(run: _Run, held: _Held, targets: Targets, log: pd.DataFrame
                    ) -> BacktestResult:
     """The full result, assembled by ``BacktestResult.from_fills`` as backtrader's is."""
     market = run.market
-    states = np.asarray(held.leg_states)
+    fill_rows, states = np.asarray(held.fill_rows, dtype=np.int64), np.asarray(held.leg_states)
     return BacktestResult.from_fills(
         market.dates, market.tickers, equity=run.equity, cash=run.cash, borrow=run.borrow_day,
-        fills=_labels(held, states),
-        legs=(np.asarray(held.fill_rows, dtype=np.int64), states),
+        fills=_labels(held, fill_rows, states), legs=(fill_rows, states),
         targets=targets,
         overlay_log=log,
         engine="vectorized",

@@ -395,7 +395,8 @@ def _signal_arrays(targets: Targets, tickers: pd.Index) -> tuple[np.ndarray, np.
     """Per signal date, the weights (legs x market tickers, NaN = 0) and the resize mask."""
     n_names = len(tickers)
     weights = np.stack([targets.legs[leg].to_numpy(np.float64) for leg in LEGS], axis=1)
-    np.nan_to_num(weights, copy=False, nan=0.0)   # (a new array: stack copies)
+    if not np.isfinite(weights).all():   # (checked first: the usual weights are all finite)
+        np.nan_to_num(weights, copy=False, nan=0.0)   # (a new array: stack copies)
     resize = targets.resize.to_numpy(bool)
     if targets.tickers.equals(tickers):   # the usual case: the market's own columns
         return weights, resize
@@ -407,16 +408,30 @@ def _signal_arrays(targets: Targets, tickers: pd.Index) -> tuple[np.ndarray, np.
     return w_all, rs_all
 
 
-def _plan_reasons(targets: Targets, ks: list[int | None]) -> tuple[str, ...]:
-    """Each plan row's reason: its signal's (targets.reasons), ``delist_exit`` on exit rows."""
+def _plan_rows(sig_rows: np.ndarray, exit_row: np.ndarray, delists: np.ndarray, n_rows: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The plan's rows (signal rows with a fill bar, and forced-exit rows, sorted) and per row
+    its signal's index in ``sig_rows`` (sorted, unique), -1 on exit-only rows."""
+    keep = sig_rows < n_rows - 1  # a signal on the last bar has no fill bar
+    rows = np.union1d(sig_rows[keep], exit_row[delists]).astype(np.int64)
+    if not len(sig_rows):
+        return rows, np.full(len(rows), -1, dtype=np.int64)
+    k = np.searchsorted(sig_rows, rows)
+    found = (k < len(sig_rows)) & (sig_rows[np.minimum(k, len(sig_rows) - 1)] == rows)
+    return rows, np.where(found, k, -1).astype(np.int64)
+
+
+def _plan_reasons(targets: Targets, ks: np.ndarray) -> tuple[str, ...]:
+    """Each plan row's reason: its signal's (targets.reasons; ``ks``: the signal's index, -1 on
+    an exit-only row: ``delist_exit``)."""
     reasons_src = targets.reasons if isinstance(targets.reasons, pd.Series) else pd.Series(dtype=object)
     if len(reasons_src) and not reasons_src.index.has_duplicates:   # one lookup, not one per row
         sig_reason = reasons_src.reindex(targets.dates).tolist()
     else:
         sig_reason = [reasons_src.get(d, "") if len(reasons_src) else "" for d in targets.dates]
     reasons: list[str] = []
-    for k in ks:
-        reason = sig_reason[k] if k is not None else "delist_exit"
+    for k in ks.tolist():
+        reason = sig_reason[k] if k >= 0 else "delist_exit"
         reasons.append("" if reason is None or (isinstance(reason, float) and np.isnan(reason))
                        else str(reason))
     return tuple(reasons)
@@ -446,12 +461,9 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
     sig_rows = targets.check_against(market)
     weights_all, resize_all = _signal_arrays(targets, tickers)
     can_trade, exit_row, delists = market_exits(market)
-    keep = sig_rows < n_rows - 1  # a signal on the last bar has no fill bar
-    rows = np.union1d(sig_rows[keep], exit_row[delists]).astype(np.int64)
-    k_of_sig = {int(r): k for k, r in enumerate(sig_rows)}
-    ks = [k_of_sig.get(int(r)) for r in rows]
-    on_sig = np.array([k is not None for k in ks], dtype=bool)
-    kk = np.array([k for k in ks if k is not None], dtype=np.int64)
+    rows, ks = _plan_rows(sig_rows, exit_row, delists, n_rows)
+    on_sig = ks >= 0
+    kk = ks[on_sig]
     if on_sig.all() and np.array_equal(kk, np.arange(len(kk))):   # no exit-only rows
         weights, resize = weights_all[:len(kk)], resize_all[:len(kk)] & can_trade[rows]
     else:
@@ -460,8 +472,10 @@ def plan_actions(market: Any, targets: Targets) -> ActionPlan:
         weights[on_sig] = weights_all[kk]
         resize[on_sig] = resize_all[kk] & can_trade[rows[on_sig]]
     reasons = _plan_reasons(targets, ks)
-    exits = delists[None, :] & (exit_row[None, :] == rows[:, None])
-    if exits.any():
+    exits = np.zeros((len(rows), n_names), dtype=bool)
+    gone = np.flatnonzero(delists)   # each forced out on its exit row (one of the plan's rows)
+    exits[np.searchsorted(rows, exit_row[gone]), gone] = True
+    if len(gone):
         weights = np.where(exits[:, None, :], 0.0, weights)
         resize |= exits
     return ActionPlan(rows=rows, weights=weights, resize=resize, exits=exits,

@@ -603,7 +603,7 @@ def _assemble(market: Market, targets: Targets, dec: _Decided) -> tuple[Targets,
     if not dec.log:
         return out, empty_log()
     at, signal, action, size, detail, event = zip(*dec.log, strict=True)
-    return out, pd.DataFrame({   # built by column (the dtypes a frame of the tuples infers)
+    return out, pd.DataFrame({   # built by column (the dtypes a frame of the tuples infers:
         "date": market.dates[list(at)].as_unit("ns"), "signal": np.array(signal, np.float64),
-        "action": pd.Series(action).array, "size": np.array(size, np.float64),
-        "detail": pd.Series(detail).array, "event": pd.Series(event).array})
+        "action": pd.array(action, dtype="str"), "size": np.array(size, np.float64),   # str
+        "detail": pd.array(detail, dtype="str"), "event": pd.array(event, dtype="str")})

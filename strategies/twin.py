@@ -513,13 +513,15 @@ def _reason_codes(held: _Held, counts: np.ndarray, cols: np.ndarray
 def _equity_run(run: _Run, held: _Held, log: pd.DataFrame) -> EquityRun:
     """The equity-only result (:class:`EquityRun`)."""
     dates = run.market.dates
-    traded = [np.abs(x["size"]) * x["price"] for x in held.fills]
+    fills = held.fills
+    # every fill's |size| x price at once (elementwise: the same products)
+    traded = (np.abs(np.concatenate([x["size"] for x in fills]))
+              * np.concatenate([x["price"] for x in fills])) if fills else np.zeros(0)
     return EquityRun(equity=pd.Series(run.equity, index=dates, name="equity"),   # copies:
                      cash=pd.Series(run.cash, index=dates, name="cash"),           # the caller's
                      # summed as the trades table's column would be (pandas)
-                     traded_value=float(pd.Series(np.concatenate(traded) if traded
-                                                  else np.zeros(0)).sum()),
-                     n_trades=int(sum(len(x) for x in traded)), overlay_log=log,
+                     traded_value=float(pd.Series(traded).sum()),
+                     n_trades=len(traded), overlay_log=log,
                      first_fill=None if held.first_fill is None else dates[held.first_fill],
                      margin_calls=margin_calls_frame(held.calls))
 

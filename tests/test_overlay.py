@@ -187,6 +187,10 @@ def test_apply_overlay_state_machine_and_degross():
     assert list(out.reasons) == ["rebalance", "overlay on: degross", "rebalance; overlay rebalance: "
                                  "degross", "overlay off: re-risk", "rebalance; overlay on: "
                                  "degross", "overlay off: re-risk", "rebalance"]
+    # the log is the frame pandas makes of its rows (same dtypes: datetime64[ns], float, str)
+    rows = [tuple(r) for r in log.itertuples(index=False)]
+    pd.testing.assert_frame_equal(log, pd.DataFrame(rows, columns=list(OVERLAY_LOG_COLUMNS)))
+    assert log["action"].dtype == pd.Series(["x"]).dtype and log["signal"].dtype == np.float64
 
 
 def test_degross_to_other_fraction_keeps_book_shape():

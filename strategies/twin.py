@@ -230,7 +230,9 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
                                                             p["borrow_bps"])
     plan = plan_actions(market, targets)
     close_raw = market.close.to_numpy(np.float64)
-    sig_close = close_raw[plan.rows]
+    # the signal rows' closes, NaN where not listed (each use below masks those), from the
+    # row-ordered carried closes: close_raw is column-ordered, slow to gather rows from
+    sig_close = np.where(px.listed[plan.rows], px.close[plan.rows], np.nan)
     return _Run(market=market, p=p, px=px, plan=plan, close_raw=close_raw, days=px.days,
                 max_days=int(px.days.max(initial=0)),
                 c_rate=commission_rate(p["commission_bps"]),

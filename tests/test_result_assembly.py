@@ -181,3 +181,14 @@ def test_typed_empty_tables():
     assert isinstance(ev.index, pd.RangeIndex) and str(ev.columns.dtype) == "str"
     ev["extra"] = np.zeros(0)
     assert "extra" not in events_frame([], pd.DatetimeIndex([]), pd.Index([]))
+
+
+def test_leg_codes_by_hand():
+    """Bit i of a code: leg i (long, short, hedge) changed; its label joins the changed legs."""
+    from squeeze_lab.strategies.execution import LEG_CODE_LABELS, leg_codes, leg_labels
+
+    old = np.array([[1.0, 1.0, 0.0, 2.0], [0.0, -3.0, 0.0, -1.0], [0.0, 0.0, 0.0, 5.0]])
+    new = np.array([[2.0, 1.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    assert leg_codes(old, new).tolist() == [1, 2, 0, 7]
+    assert leg_labels(old, new).tolist() == ["long", "short", "none", "long+short+hedge"]
+    assert LEG_CODE_LABELS[[3, 4, 6]].tolist() == ["long+short", "hedge", "short+hedge"]

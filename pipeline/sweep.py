@@ -42,6 +42,7 @@ from .sweep_store import (
 )
 
 if TYPE_CHECKING:
+    from ..strategies.overlay import ActionRows
     from ..strategies.twin_resume import Checkpoints
 
 ENGINES = ("vectorized", "backtrader")
@@ -112,17 +113,21 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
     the whole cluster). What else does not depend on the point is also computed once per chunk:
     the episodes' windows, the borrow terms and the overlay's detection signal. Each point
     starts the twin where its plan parts from a recent point's (the cache's
-    :class:`strategies.twin_resume.Checkpoints`, kept across chunks): the same numbers.
+    :class:`strategies.twin_resume.Checkpoints`, kept across chunks), and copies the rows the
+    overlay's actions made for earlier points (its :class:`strategies.overlay.ActionRows`):
+    the same numbers.
     Importable on every worker: Dask sends it by name.
     """
     from ..analyzers.episodes import window_bounds
-    from ..strategies.overlay import detection_signal, resolve_overlay_params
+    from ..strategies.overlay import ActionRows, detection_signal, resolve_overlay_params
     from ..strategies.twin_resume import Checkpoints
     from .run import borrow_terms, run_episodes
 
     books = BookCache() if books is None else books
     shared: dict[tuple[Any, ...], Any] = {}
-    resume = books.checkpoints if isinstance(books, BookCache) else Checkpoints()
+    cached = isinstance(books, BookCache)
+    resume = books.checkpoints if cached else Checkpoints()
+    made = books.action_rows if cached else ActionRows()
 
     def once(key: tuple[Any, ...], compute: Any) -> Any:
         if key not in shared:
@@ -147,7 +152,7 @@ def run_chunk(market: Market, points: Sequence[Point], engine: str = "vectorized
             ov = resolve_overlay_params(cfg["overlay"])
             signal = None if not ov["enabled"] else once(
                 ("signal",) + tuple(ov[k] for k in SIGNAL_KEYS), lambda o=ov: detection_signal(market, o))
-            result = _run_twin(market, books, p, terms, signal, resume)
+            result = _run_twin(market, books, p, terms, signal, (resume, made))
         rows.append({"point": p.index, **{k: v for k, v in p.values},
                      **summary_row(result, market, episodes, windows)})
     return rows
@@ -159,9 +164,11 @@ SIGNAL_KEYS = ("signal_lookback", "signal_vol_window", "signal_mode", "basket_na
 
 
 def _run_twin(market: Market, books: MutableMapping[str, Any], p: Point, terms: Any,
-              signal: pd.Series | None, resume: Checkpoints | None = None) -> Any:
-    """One point through the twin (equity only): the book's shared targets, the overlay, the
-    engine (resumed from ``resume`` where an earlier point's plan parts from this one's)."""
+              signal: pd.Series | None,
+              shared: tuple[Checkpoints | None, ActionRows | None] = (None, None)) -> Any:
+    """One point through the twin (equity only): the book's shared targets, the overlay (rows
+    earlier points' actions made reused), the engine (resumed where an earlier point's plan
+    parts from this one's): ``shared`` = (checkpoints, action rows)."""
     from ..strategies.book import book_targets
     from ..strategies.overlay import apply_overlay
     from ..strategies.twin import run_vectorized
@@ -173,8 +180,9 @@ def _run_twin(market: Market, books: MutableMapping[str, Any], p: Point, terms: 
         if p.book_key not in books:
             books[p.book_key] = book_targets(market, **cfg["book"])
         book = books[p.book_key]
+    resume, made = shared
     targets, log = apply_overlay(market, book, borrow_fees=terms.fee_bps, signal=signal,
-                                 **cfg["overlay"])
+                                 action_rows=made, **cfg["overlay"])
     return run_vectorized(market, targets, overlay_log=log, detail=False, borrow=terms,
                           max_net_long=cfg["overlay"]["max_net_long"], checkpoints=resume,
                           **cfg["execution"])

@@ -54,14 +54,17 @@ DASK_MISSING = ("--executor dask needs Dask: pip install 'squeeze-lab[dask]' (or
 class BookCache(OrderedDict):
     """The last few books' targets (least recently used dropped): chunks come grouped by book.
     A process's sweep points also share the twin's states where their plans agree
-    (``checkpoints``, :mod:`strategies.twin_resume`)."""
+    (``checkpoints``, :mod:`strategies.twin_resume`) and the rows the overlay's actions made
+    (``action_rows``, :class:`strategies.overlay.ActionRows`)."""
 
     def __init__(self, maxsize: int = BOOK_CACHE_SIZE) -> None:
+        from ..strategies.overlay import ActionRows
         from ..strategies.twin_resume import Checkpoints
 
         super().__init__()
         self.maxsize = maxsize
         self.checkpoints = Checkpoints()
+        self.action_rows = ActionRows()
 
     def get_or_build(self, key: str, build: Callable[[], Any]) -> Any:
         if key in self:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -377,9 +378,7 @@ def build_actions(market: Market, p: dict[str, Any], borrow_fees: np.ndarray | N
     ``rows``: the only market rows the actions will be asked about (the decision dates), where
     the cross-sectional squeeze pressure is scored (None: every row).
     """
-    if "cover_expensive" in p["actions"] and borrow_fees is None:
-        raise SqueezeLabError("overlay action cover_expensive needs the run's borrow fees: pass "
-                              "borrow_fees= (strategies.borrow.resolve_terms(...).fee_bps)")
+    _check_fees(p, borrow_fees)
     builders: dict[str, Callable[[], Action]] = {
         "degross": lambda: Degross(p["degross_to"]),
         "cover_crowded": lambda: CoverCrowded(_pressure(market, p, rows), p["cover_fraction"]),
@@ -391,6 +390,13 @@ def build_actions(market: Market, p: dict[str, Any], borrow_fees: np.ndarray | N
     return ActionStack(*(builders[name]() for name in p["actions"]), Fund(p["max_net_long"]))
 
 
+def _check_fees(p: dict[str, Any], borrow_fees: np.ndarray | None) -> None:
+    """``cover_expensive`` needs the run's borrow fees."""
+    if "cover_expensive" in p["actions"] and borrow_fees is None:
+        raise SqueezeLabError("overlay action cover_expensive needs the run's borrow fees: pass "
+                              "borrow_fees= (strategies.borrow.resolve_terms(...).fee_bps)")
+
+
 def _pressure(market: Market, p: dict[str, Any], rows: np.ndarray | None) -> np.ndarray:
     """Squeeze pressure (market rows x names) on ``rows`` (NaN on the others; None: all rows)."""
     if rows is None:
@@ -398,6 +404,46 @@ def _pressure(market: Market, p: dict[str, Any], rows: np.ndarray | None) -> np.
     out = np.full(market.close.shape, np.nan)
     out[rows] = squeeze_pressure(market, lookback=p["signal_lookback"], rows=rows).to_numpy()
     return out
+
+
+#: Actions scored on the decision rows only (``build_actions``' ``rows``: :func:`_pressure`): a
+#: row's values may differ in the last bit with another set of decision rows, so
+#: :class:`ActionRows` never reuses rows of a stack holding one.
+ROW_SCORED = frozenset({"cover_crowded"})
+#: The overlay params that decide when the overlay is on, not what its actions do to a row.
+SWITCH_PARAMS = frozenset({"enabled", "threshold", "exit_threshold", "cooloff", "breadth_min"})
+
+
+class ActionRows:
+    """The rows the actions made, kept for later calls of :func:`apply_overlay` on the same
+    market, book targets, borrow fees and action params (a sweep's points that differ only in
+    when the overlay is on meet the same rows again): the row is copied, not recomputed.
+
+    A row is keyed by its market row, event and signal; the last ``size`` setups are kept.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._tables: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], dict]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Rows kept (all setups)."""
+        return sum(len(made) for _, made in self._tables.values())
+
+    def table(self, market: Market, targets: Targets, borrow_fees: np.ndarray | None,
+              p: dict[str, Any]) -> dict[tuple[int, str, str], Any] | None:
+        """The rows made so far for this setup (a new table if none; None: not reusable)."""
+        if ROW_SCORED.intersection(p["actions"]):
+            return None
+        held = (market, targets, borrow_fees)   # kept alive with the table: their ids stay theirs
+        key = (*map(id, held), repr(sorted((k, v) for k, v in p.items() if k not in SWITCH_PARAMS)))
+        if key in self._tables:
+            self._tables.move_to_end(key)
+        else:
+            self._tables[key] = (held, {})
+            while len(self._tables) > self.size:
+                self._tables.popitem(last=False)
+        return self._tables[key][1]
 
 
 def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
@@ -408,7 +454,7 @@ def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
 
 # --------------------------------------------------------------------------- apply
 def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None = None,
-                  borrow_fees: np.ndarray | None = None,
+                  borrow_fees: np.ndarray | None = None, action_rows: ActionRows | None = None,
                   **params: Any) -> tuple[Targets, pd.DataFrame]:
     """Adjust a book's targets with the junk-momentum overlay.
 
@@ -422,6 +468,9 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
         :func:`~strategies.signals.junk_rally_signal` with the overlay's signal params).
     borrow_fees : np.ndarray, optional
         Yearly borrow fee (bps) per market row and name, needed by ``cover_expensive``.
+    action_rows : ActionRows, optional
+        Rows the actions made in earlier calls on the same market, targets (unchanged since),
+        borrow fees and action params, reused bit for bit (a sweep's points).
     **params
         Any key of the ``[overlay]`` table of :mod:`strategies.spec`.
 
@@ -433,8 +482,8 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
         log.
 
     Steps: :func:`_book_rows` (the targets checked against the market), :func:`detection_signal`,
-    :func:`_breadth_gate`, :func:`regime_switch`, :func:`build_actions`, then one
-    :func:`_decision` per decision date and :func:`_assemble`.
+    :func:`_breadth_gate`, :func:`regime_switch`, then :func:`_decide` (the actions of
+    :func:`build_actions` on the rows where the overlay is on) and :func:`_assemble`.
     """
     p = resolve_overlay_params(params)
     if not p["enabled"]:
@@ -450,8 +499,11 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
                               gate=_breadth_gate(market, p, book))
     switch = dict(events)
     decisions = np.asarray(sorted(set(book_pos.tolist()) | set(switch)), dtype=np.int64)
-    stack = build_actions(market, p, borrow_fees, rows=decisions)
-    return _assemble(market, targets, _decide(market, p, book, stack, decisions, switch, sig_arr))
+    _check_fees(p, borrow_fees)
+    actor = _Actor(lambda: build_actions(market, p, borrow_fees, rows=decisions),
+                   None if action_rows is None else action_rows.table(market, targets,
+                                                                      borrow_fees, p))
+    return _assemble(market, targets, _decide(market, p, book, actor, decisions, switch, sig_arr))
 
 
 def detection_signal(market: Market, p: dict[str, Any]) -> pd.Series:
@@ -526,7 +578,7 @@ class _Decided:
     log: list[tuple[int, float, str, float, str, str]]
 
 
-def _decide(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack,
+def _decide(market: Market, p: dict[str, Any], book: _Book, actor: _Actor,
             decisions: np.ndarray, switch: dict[int, str], sig: np.ndarray) -> _Decided:
     """Every decision row: the book in force (gathered at once), the actions run on the rows
     where the overlay is on, the re-risk logged where it switches off."""
@@ -543,7 +595,7 @@ def _decide(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack,
     for r, (i, ev, on) in enumerate(zip(decisions.tolist(), evs, ons, strict=True)):
         s = float(sig[i])
         if on:
-            whys.append(_act(market, p, stack, w[:, r], (i, next(dates), s, ev), log))
+            whys.append(_act(market, p, actor, w[:, r], (i, next(dates), s, ev), log))
         elif ev == "off":
             restored = float(np.abs(w[LEGS.index("long"), r]).sum()
                              + np.abs(w[LEGS.index("short"), r]).sum())
@@ -556,19 +608,44 @@ def _decide(market: Market, p: dict[str, Any], book: _Book, stack: ActionStack,
                     _reasons(book, js, decisions, whys), log)
 
 
-def _act(market: Market, p: dict[str, Any], stack: ActionStack, legs: np.ndarray,
+@dataclass
+class _Actor:
+    """The action stack (built on first use) and the rows earlier calls made (``made``: an
+    :class:`ActionRows` table, None: none kept)."""
+
+    build: Callable[[], ActionStack]
+    made: dict[tuple[int, str, str], tuple[np.ndarray, tuple[Any, ...]]] | None
+    stack: ActionStack | None = None
+
+    def run(self, state: OverlayState) -> None:
+        if self.stack is None:
+            self.stack = self.build()
+        self.stack(state)
+
+
+def _act(market: Market, p: dict[str, Any], actor: _Actor, legs: np.ndarray,
          at: tuple[int, pd.Timestamp, float, str | None],
          log: list[tuple[int, float, str, float, str, str]]) -> str:
-    """Run the actions on one row's legs (written back in place), log them; the row's reason."""
+    """Run the actions on one row's legs (written back in place; or the row an earlier call
+    made, copied), log them; the row's reason."""
     i, date, sig, ev = at
-    state = OverlayState(date=date, pos=i, signal=sig,
-                         event="on" if ev == "on" else "rebalance",
-                         legs={leg: legs[k] for k, leg in enumerate(LEGS)}, tickers=market.tickers)
-    stack(state)
-    for k, leg in enumerate(LEGS):
-        legs[k] = state.legs[leg]
-    log.extend((i, sig, action, size, detail, state.event) for action, size, detail in state.log)
-    return f"overlay {state.event}: {'+'.join(p['actions'])}"
+    event = "on" if ev == "on" else "rebalance"
+    key = (i, event, sig.hex())
+    made = actor.made.get(key) if actor.made is not None else None
+    if made is None:
+        state = OverlayState(date=date, pos=i, signal=sig, event=event,
+                             legs={leg: legs[k] for k, leg in enumerate(LEGS)},
+                             tickers=market.tickers)
+        actor.run(state)
+        for k, leg in enumerate(LEGS):
+            legs[k] = state.legs[leg]
+        made = (legs.copy(), tuple(state.log))
+        if actor.made is not None:
+            actor.made[key] = made
+    else:
+        legs[...] = made[0]
+    log.extend((i, sig, action, size, detail, event) for action, size, detail in made[1])
+    return f"overlay {event}: {'+'.join(p['actions'])}"
 
 
 def _resize(book: _Book, js: np.ndarray, decisions: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -604,6 +681,6 @@ def _assemble(market: Market, targets: Targets, dec: _Decided) -> tuple[Targets,
         return out, empty_log()
     at, signal, action, size, detail, event = zip(*dec.log, strict=True)
     return out, pd.DataFrame({   # built by column (the dtypes a frame of the tuples infers:
-        "date": market.dates[list(at)].as_unit("ns"), "signal": np.array(signal, np.float64),
+        "date": market.dates.take(np.asarray(at)).as_unit("ns"), "signal": np.array(signal, np.float64),
         "action": pd.array(action, dtype="str"), "size": np.array(size, np.float64),   # str
         "detail": pd.array(detail, dtype="str"), "event": pd.array(event, dtype="str")})

@@ -19,6 +19,7 @@ from squeeze_lab.strategies.book import book_targets
 from squeeze_lab.strategies.overlay import (
     ACTIONS,
     OVERLAY_LOG_COLUMNS,
+    ActionRows,
     apply_overlay,
     overlay_state,
     regime_switch,
@@ -369,6 +370,44 @@ def test_overlay_properties(seed, degross_to, hedge_size, threshold, cooloff):
     n_on = sum(("overlay on" in r) or ("overlay rebalance" in r) for r in out.reasons)
     n_off = sum("overlay off" in r for r in out.reasons)
     assert len(log) == 2 * n_on + n_off
+
+
+def frames_bytes(targets, log):
+    """Everything of an overlay's output, bit for bit (values, labels, dtypes, reasons, log)."""
+    legs = [(f.to_numpy().tobytes(), f.index.tolist(), str(f.index.dtype), f.columns.tolist(),
+             f.dtypes.tolist())
+            for f in (*targets.legs.values(), targets.resize)]
+    return legs, list(targets.reasons.items()), log.to_csv(), log.dtypes.tolist(), \
+        log[["signal", "size"]].to_numpy().tobytes()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), actions=st.sampled_from([
+    ("degross",), ("hedge_basket", "neutralize_beta"), ("cover_expensive", "degross"),
+    ("cover_crowded", "degross")]))
+def test_action_rows_reused_bit_for_bit(seed, actions):
+    """A sweep over when the overlay switches reuses the rows its actions made, with the same
+    targets and log as fresh calls; stacks scored on the decision rows (cover_crowded) reuse
+    nothing."""
+    mk = random_market(seed, reference=True)
+    bt = book_targets(mk, **SMALL_BOOK)
+    fees = np.random.default_rng(seed).uniform(0.0, 800.0, mk.close.shape)
+    made = ActionRows()
+    n_on = 0
+    for threshold in (-1.0, -0.5, 0.0, 0.5):
+        for cooloff in (0, 1, 3):
+            kw = dict(enabled=True, actions=actions, threshold=threshold, cooloff=cooloff,
+                      signal_lookback=3, signal_vol_window=5, basket_names=3, basket_min_cap=0.0,
+                      degross_to=0.4, cover_fee_bps=300.0)
+            fresh = apply_overlay(mk, bt, borrow_fees=fees, **kw)
+            again = apply_overlay(mk, bt, borrow_fees=fees, action_rows=made, **kw)
+            assert frames_bytes(*again) == frames_bytes(*fresh)
+            n_on += sum(("overlay on" in r) or ("overlay rebalance" in r) for r in fresh[0].reasons)
+    assert n_on > 0
+    if "cover_crowded" in actions:
+        assert len(made) == 0
+    else:
+        assert 0 < len(made) < n_on   # rows were reused
 
 
 @settings(max_examples=25, deadline=None)

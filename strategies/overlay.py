@@ -587,23 +587,22 @@ def _decide(market: Market, p: dict[str, Any], book: _Book, actor: _Actor,
     for k, leg_w in enumerate(book.weights):
         w[k] = leg_w[js]   # the book row in force
     log: list[tuple[int, float, str, float, str, str]] = []
-    whys: list[str] = []
-    evs = [switch.get(i) for i in decisions.tolist()]
+    rows = decisions.tolist()
+    evs = [switch.get(i) for i in rows]
     ons = list(itertools.accumulate(evs, lambda on, ev: ev == "on" or (ev != "off" and on),
                                     initial=False))[1:]
+    whys = [""] * len(rows)   # the book's rows while off: nothing to do
     dates = iter(market.dates.take(decisions[ons]))   # boxed only where the actions run
-    for r, (i, ev, on) in enumerate(zip(decisions.tolist(), evs, ons, strict=True)):
-        s = float(sig[i])
-        if on:
-            whys.append(_act(market, p, actor, w[:, r], (i, next(dates), s, ev), log))
-        elif ev == "off":
+    for r in [r for r, (ev, on) in enumerate(zip(evs, ons, strict=True)) if on or ev == "off"]:
+        i, ev, s = rows[r], evs[r], float(sig[rows[r]])
+        if ons[r]:
+            whys[r] = _act(market, p, actor, w[:, r], (i, next(dates), s, ev), log)
+        else:
             restored = float(np.abs(w[LEGS.index("long"), r]).sum()
                              + np.abs(w[LEGS.index("short"), r]).sum())
             log.append((i, s, "re_risk", restored, f"off: signal {s:.4f} < exit "
                         f"{p['exit_threshold']:g}; book targets restored, hedge closed", "off"))
-            whys.append("overlay off: re-risk")
-        else:
-            whys.append("")
+            whys[r] = "overlay off: re-risk"
     return _Decided(decisions, w, _resize(book, js, decisions, w),
                     _reasons(book, js, decisions, whys), log)
 

@@ -38,6 +38,7 @@ per switch off; ``event`` says which (``on``, ``rebalance`` or ``off``, :data:`O
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 from collections import OrderedDict
@@ -500,9 +501,10 @@ def apply_overlay(market: Market, targets: Targets, *, signal: pd.Series | None 
     switch = dict(events)
     decisions = np.asarray(sorted(set(book_pos.tolist()) | set(switch)), dtype=np.int64)
     _check_fees(p, borrow_fees)
-    actor = _Actor(lambda: build_actions(market, p, borrow_fees, rows=decisions),
-                   None if action_rows is None else action_rows.table(market, targets,
-                                                                      borrow_fees, p))
+    build = functools.partial(build_actions, market, p, borrow_fees, rows=decisions)
+    made = None if action_rows is None else action_rows.table(market, targets, borrow_fees, p)
+    # with rows to reuse, the stack is built on the first row not made yet (maybe never)
+    actor = _Actor(build, made, None if made is not None else build())
     return _assemble(market, targets, _decide(market, p, book, actor, decisions, switch, sig_arr))
 
 

@@ -56,7 +56,7 @@ from .targets import LEGS, Targets
 
 #: ``np.sum`` of a float array without its Python wrapper: the same pairwise reduction.
 _sum = np.add.reduce
-#: ``np.max``/``np.min`` likewise (NaN propagates)
+#: ``np.max`` and ``np.min`` likewise (NaN propagates).
 _max, _min = np.maximum.reduce, np.minimum.reduce
 
 
@@ -339,8 +339,7 @@ def _next_action(run: _Run, held: _Held, k: int) -> _Action | None:
     if r is not None or rc is not None:
         t = min(x for x in (r, rc) if x is not None)
         return _Action(t=t, cash=float(run.cash[t]), k=None, legs=held.legs, exits=None,
-                       resized=None,
-                       reason="margin_call" if t == r else "")
+                       resized=None, reason="margin_call" if t == r else "")
     if k >= len(plan.rows):
         return None
     new_legs = leg_targets(plan.weights[k], run.equity[t_plan], run.sizing[k], held.legs,

@@ -420,19 +420,20 @@ class ActionRows:
     market, book targets, borrow fees and action params (a sweep's points that differ only in
     when the overlay is on meet the same rows again): the row is copied, not recomputed.
 
-    A row is keyed by its market row, event and signal; the last ``size`` setups are kept.
+    A row is keyed by its market row, event and signal; the last ``size`` setups are kept, and
+    rows up to ``max_bytes`` in all (later rows are computed, not kept).
     """
 
-    def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self._tables: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], dict]] = OrderedDict()
+    def __init__(self, size: int = 16, max_bytes: int = 64 * 2 ** 20) -> None:
+        self.size, self.max_bytes, self.nbytes = size, max_bytes, 0
+        self._tables: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], _Made]] = OrderedDict()
 
     def __len__(self) -> int:
         """Rows kept (all setups)."""
         return sum(len(made) for _, made in self._tables.values())
 
     def table(self, market: Market, targets: Targets, borrow_fees: np.ndarray | None,
-              p: dict[str, Any]) -> dict[tuple[int, str, str], Any] | None:
+              p: dict[str, Any]) -> _Made | None:
         """The rows made so far for this setup (a new table if none; None: not reusable)."""
         if ROW_SCORED.intersection(p["actions"]):
             return None
@@ -441,10 +442,28 @@ class ActionRows:
         if key in self._tables:
             self._tables.move_to_end(key)
         else:
-            self._tables[key] = (held, {})
+            self._tables[key] = (held, _Made(self))
             while len(self._tables) > self.size:
-                self._tables.popitem(last=False)
+                _, gone = self._tables.popitem(last=False)[1]
+                self.nbytes -= sum(row.nbytes for row, _ in gone.values())
         return self._tables[key][1]
+
+
+class _Made(dict):
+    """One setup's rows (:class:`ActionRows`): (legs, log entries) by (market row, event,
+    signal)."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: ActionRows) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def keep(self, key: tuple[int, str, str], made: tuple[np.ndarray, tuple[Any, ...]]) -> None:
+        """Keep a row while the owner's byte budget allows."""
+        if self.owner.nbytes + made[0].nbytes <= self.owner.max_bytes:
+            self[key] = made
+            self.owner.nbytes += made[0].nbytes
 
 
 def _hedge(market: Market, p: dict[str, Any]) -> HedgeBasket:
@@ -615,7 +634,7 @@ class _Actor:
     :class:`ActionRows` table, None: none kept)."""
 
     build: Callable[[], ActionStack]
-    made: dict[tuple[int, str, str], tuple[np.ndarray, tuple[Any, ...]]] | None
+    made: _Made | None
     stack: ActionStack | None = None
 
     def run(self, state: OverlayState) -> None:
@@ -642,7 +661,7 @@ def _act(market: Market, p: dict[str, Any], actor: _Actor, legs: np.ndarray,
             legs[k] = state.legs[leg]
         made = (legs.copy(), tuple(state.log))
         if actor.made is not None:
-            actor.made[key] = made
+            actor.made.keep(key, made)
     else:
         legs[...] = made[0]
     log.extend((i, sig, action, size, detail, event) for action, size, detail in made[1])

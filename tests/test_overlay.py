@@ -410,6 +410,27 @@ def test_action_rows_reused_bit_for_bit(seed, actions):
         assert 0 < len(made) < n_on   # rows were reused
 
 
+def test_action_rows_budget_and_setups():
+    """Rows are kept up to the byte budget (later rows computed, the same numbers) and for the
+    last ``size`` setups only (an evicted setup's bytes are given back)."""
+    mk = random_market(5, reference=True)
+    bt = book_targets(mk, **SMALL_BOOK)
+    row = len(LEGS) * len(mk.tickers) * 8
+    kw = dict(enabled=True, actions=("degross",), threshold=-1.0, cooloff=0, signal_lookback=3,
+              signal_vol_window=5, basket_names=3, basket_min_cap=0.0)
+    fresh = frames_bytes(*apply_overlay(mk, bt, degross_to=0.3, **kw))
+    tight = ActionRows(max_bytes=3 * row)
+    for _ in range(2):
+        assert frames_bytes(*apply_overlay(mk, bt, degross_to=0.3, action_rows=tight, **kw)) == fresh
+    assert len(tight) == 3 and tight.nbytes == 3 * row
+    one = ActionRows(size=1)
+    apply_overlay(mk, bt, degross_to=0.3, action_rows=one, **kw)
+    n_first = len(one)
+    assert n_first > 0 and one.nbytes == n_first * row
+    apply_overlay(mk, bt, degross_to=0.6, action_rows=one, **kw)   # another setup evicts it
+    assert one.nbytes == len(one) * row and len(one) == n_first
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), t=st.integers(14, 40), mode=st.sampled_from(["zscore", "return"]))
 def test_overlay_has_no_look_ahead(seed, t, mode):

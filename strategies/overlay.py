@@ -638,6 +638,7 @@ class _Actor:
     stack: ActionStack | None = None
 
     def run(self, state: OverlayState) -> None:
+        """Run the stack on ``state`` (building it first if needed)."""
         if self.stack is None:
             self.stack = self.build()
         self.stack(state)

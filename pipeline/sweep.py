@@ -202,7 +202,7 @@ def confirm(market: Market, points: Sequence[Point], frame: pd.DataFrame, top: i
         terms = borrow_terms(cfg, market)
         result, _ = run_backtrader(market, {s: cfg[s] for s in ("book", "overlay", "execution")},
                                    borrow=terms)
-        twin = run_vectorized(market, result.targets, borrow=terms,
+        twin = run_vectorized(market, result.targets, detail=False, borrow=terms,
                               max_net_long=cfg["overlay"]["max_net_long"], **cfg["execution"])
         rec = reconcile(result.equity, twin.equity)
         out.append({"point": int(idx), **{k: v for k, v in points[idx].values},

@@ -262,12 +262,11 @@ def update_traded(size: np.ndarray, price: np.ndarray, cols: np.ndarray, delta: 
     ``fill`` given for them, every ``delta`` non-zero): the same values, on the orders alone."""
     s, p = size[cols], price[cols]
     new = s + delta
-    sign = np.sign(s)
-    # delta is never 0, so a same sign means held; a flat name's new sign is delta's, not 0
-    increase = sign == np.sign(delta)
-    reduce = ~increase & (np.sign(new) == sign)
-    out = np.where(reduce, p, fill)
-    np.divide(p * s + delta * fill, new, out=out, where=increase)
+    # share counts are at least SHARE_QUANTUM (2**-20) in size, so the product of two non-zero
+    # ones is never 0: s * delta > 0 is "held and increased"; s * new > 0 "held, same side
+    # after" (reduced, or increased: overwritten by the average below); neither: opened/reversed
+    out = np.where(s * new > 0, p, fill)
+    np.divide(p * s + delta * fill, new, out=out, where=s * delta > 0)
     out[new == 0] = 0.0
     size[cols] = new
     price[cols] = out

@@ -325,8 +325,15 @@ LEG_CODE_LABELS = np.array(["+".join(leg for i, leg in enumerate(LEGS) if code >
 
 def leg_codes(old_leg_shares: np.ndarray, new_leg_shares: np.ndarray) -> np.ndarray:
     """Per name, which legs' shares changed as a code (bit i: leg i; :data:`LEG_CODE_LABELS`)."""
-    changed = np.asarray(new_leg_shares) != np.asarray(old_leg_shares)
-    return (changed.astype(np.int64) << np.arange(changed.shape[0])[:, None]).sum(axis=0)
+    return change_codes(np.asarray(new_leg_shares) != np.asarray(old_leg_shares))
+
+
+def change_codes(changed: np.ndarray, axis: int = 0) -> np.ndarray:
+    """:func:`leg_codes` from the mask of changed shares, legs along ``axis`` (dropped)."""
+    code = np.zeros(np.delete(changed.shape, axis), dtype=np.int64)
+    for i in range(changed.shape[axis]):
+        code |= np.take(changed, i, axis=axis).astype(np.int64) << i
+    return code
 
 
 def leg_labels(old_leg_shares: np.ndarray, new_leg_shares: np.ndarray) -> np.ndarray:

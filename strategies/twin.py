@@ -37,10 +37,10 @@ from .execution import (
     SHARE_QUANTUM,
     ActionPlan,
     PriceArrays,
+    change_codes,
     commission_rate,
     commissions,
     fill_prices,
-    leg_codes,
     leg_targets,
     order_sequence,
     plan_actions,
@@ -473,7 +473,7 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
 
 def _labels(held: _Held, fill_rows: np.ndarray, states: np.ndarray) -> Fills:
     """The detail fills with their fill rows and labels: per order the legs whose shares changed
-    (:func:`strategies.execution.leg_codes`, all orders at once) and the reason (the row's, with
+    (:func:`strategies.execution.change_codes`, per leg state) and the reason (the row's, with
     a borrow label where a locate acted, ``delist_exit`` for forced exits), as the trades
     table's columns (:func:`strategies.result.label_array`). ``fill_rows``, ``states``:
     ``held.fill_rows`` and ``held.leg_states`` as arrays."""
@@ -482,13 +482,16 @@ def _labels(held: _Held, fill_rows: np.ndarray, states: np.ndarray) -> Fills:
     counts = np.array([len(f["cols"]) for f in held.fills])
     state = np.repeat(np.array([b[0] for b in held.batches], dtype=np.int64), counts)
     cols = np.concatenate([f["cols"] for f in held.fills]).astype(np.int64, copy=False)
-    new = states[state, :, cols]
-    old = np.where((state > 0)[:, None], states[np.maximum(state - 1, 0), :, cols], 0.0)
+    # per leg state (states x legs x names) the legs changed from the state before (none
+    # before the first), then each order's: one comparison per state, leg and name
+    changed = np.empty(states.shape, dtype=bool)
+    np.not_equal(states[0], 0.0, out=changed[0])
+    np.not_equal(states[1:], states[:-1], out=changed[1:])
     names, reasons = _reason_codes(held, counts, cols)
     return Fills(rows=fill_rows[state], cols=cols,
                  **{k: np.concatenate([f[k] for f in held.fills]).astype(np.float64, copy=False)
                     for k in ("size", "price", "commission")},
-                 leg=label_array(LEG_CODE_LABELS, leg_codes(old.T, new.T)),
+                 leg=label_array(LEG_CODE_LABELS, change_codes(changed, axis=1)[state, cols]),
                  reason=label_array(names, reasons))
 
 

@@ -192,3 +192,20 @@ def test_leg_codes_by_hand():
     assert leg_codes(old, new).tolist() == [1, 2, 0, 7]
     assert leg_labels(old, new).tolist() == ["long", "short", "none", "long+short+hedge"]
     assert LEG_CODE_LABELS[[3, 4, 6]].tolist() == ["long+short", "hedge", "short+hedge"]
+
+
+def test_change_codes_along_any_axis_as_leg_codes():
+    """Leg states stacked (states x legs x names): each state's codes are leg_codes' for it."""
+    from squeeze_lab.strategies.execution import change_codes, leg_codes
+
+    rng = np.random.default_rng(3)
+    states = rng.integers(-2, 3, (5, 3, 7)).astype(np.float64)
+    changed = np.empty(states.shape, dtype=bool)
+    changed[0] = states[0] != 0
+    changed[1:] = states[1:] != states[:-1]
+    codes = change_codes(changed, axis=1)
+    assert codes.shape == (5, 7)
+    assert codes[0].tolist() == leg_codes(np.zeros((3, 7)), states[0]).tolist()
+    for k in range(1, 5):
+        assert codes[k].tolist() == leg_codes(states[k - 1], states[k]).tolist()
+    assert change_codes(np.array([[True], [False], [True]]))[0] == 5   # long and hedge: 1 + 4

@@ -379,6 +379,17 @@ def evaluate(res: dict[int, dict[str, Any]], sweep: dict[str, Any], sizes: list[
     return out
 
 
+def paired_note(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """The ratio of ``a`` to ``b`` within each round (the two ran minutes apart, so a host whose
+    speed drifts moves both): median and range, when every round of both ran."""
+    xs, ys = a.get("seconds_all") or [], b.get("seconds_all") or []
+    if len(xs) < 2 or len(xs) != len(ys):
+        return ""
+    r = [x / y for x, y in zip(xs, ys, strict=True)]
+    return (f"; round by round {statistics.median(r):.2f}x (median of {len(r)}, "
+            f"{min(r):.2f}x to {max(r):.2f}x)")
+
+
 def issue_table(res: dict[int, dict[str, Any]], sweep: dict[str, Any],
                 processes: dict[str, Any], ref_n: int) -> list[dict[str, Any]]:
     """Issue 19's six ratios, measured in this run (None where a case did not run)."""
@@ -396,7 +407,8 @@ def issue_table(res: dict[int, dict[str, Any]], sweep: dict[str, Any],
         sweep_ratio = sw_t["seconds"] / sw_v["seconds"]
     values = (
         (ratio(get("ours_bt_overlay"), get("empty_ours")), lambda v: v <= 1.5,
-         f"N = {ref_n}: {fmt(get('ours_bt_overlay'), '.2f')} s / {fmt(get('empty_ours'), '.2f')} s"),
+         f"N = {ref_n}: {fmt(get('ours_bt_overlay'), '.2f')} s / {fmt(get('empty_ours'), '.2f')} s"
+         + paired_note(cases.get("ours_bt_overlay", {}), cases.get("empty_ours", {}))),
         (ratio(get("ours_bt_overlay", "rss_mb"), get("empty_ours", "rss_mb")), lambda v: v <= 1.5,
          f"{fmt(get('ours_bt_overlay', 'rss_mb'), '.0f')} MB / {fmt(get('empty_ours', 'rss_mb'), '.0f')} MB"),
         (ratio(processes.get("run_process", {}).get("seconds"),

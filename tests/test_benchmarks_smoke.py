@@ -139,6 +139,13 @@ def test_report_helpers_on_made_up_timings():
     assert values == pytest.approx([1.4, 1300 / 1100, 5.0 / 40.0, 10.0 / 5.0, 0.4, 2.5])
     assert [t["met"] for t in table] == [True, True, True, False, True, True]
     assert R.issue_table({}, {}, {}, 500)[0]["met"] is None
+    # the event-driven ratio within each round beside the ratio of the medians
+    res[1000]["ours_bt_overlay"]["seconds_all"] = [14.0, 9.0, 20.0]
+    res[1000]["empty_ours"]["seconds_all"] = [10.0, 10.0, 8.0]
+    note = R.issue_table(res, sweep, procs, 1000)[0]["note"]
+    assert note.endswith("; round by round 1.40x (median of 3, 0.90x to 2.50x)")
+    res[1000]["empty_ours"]["seconds_all"] = [10.0, 10.0]   # a round failed: no pairs
+    assert "round by round" not in R.issue_table(res, sweep, procs, 1000)[0]["note"]
     assert R.summarize([{"seconds": 3.0, "rss_mb": 5.0, "rss_before_mb": 1.0, "final_value": 2.0},
                         {"seconds": 1.0, "rss_mb": 7.0, "rss_before_mb": 1.0, "final_value": 2.0},
                         {"error": "boom"}])["seconds"] == 2.0

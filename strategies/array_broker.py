@@ -66,8 +66,22 @@ _MISSING = object()
 
 
 def _seq_sum(values: np.ndarray) -> float:
-    """Left-to-right sum from 0.0, the order of a Python ``acc += x`` loop."""
-    return float(np.cumsum(values)[-1]) if len(values) else 0.0
+    """Left-to-right sum from 0.0, the order of a Python ``acc += x`` loop (``np.cumsum``'s
+    ``add.accumulate`` without its wrapper)."""
+    return float(np.add.accumulate(values)[-1]) if len(values) else 0.0
+
+
+def bar_days(nums: np.ndarray, tz: Any) -> np.ndarray:
+    """``num2date(x, tz).date().toordinal()`` of each backtrader date number: the day a bar's
+    credit step charges to. Without a timezone a stamp in the first half of its day is that
+    day (``num2date``'s microsecond rounding can only move a stamp at 23:59:59 into the next);
+    the others go through ``num2date``."""
+    nums = np.asarray(nums, dtype=np.float64)
+    days = np.floor(nums).astype(np.int64)
+    slow = (nums - days >= 0.5) if tz is None else np.ones(len(nums), dtype=bool)
+    for i in np.flatnonzero(slow).tolist():
+        days[i] = bt.num2date(nums[i], tz=tz, naive=True).date().toordinal()
+    return days
 
 
 def _table(columns: list[Any], shared: Any = None, cols: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +253,7 @@ class ArrayBroker(bt.brokers.BackBroker):
         super().init()
         self.d_credit = CreditBook()
         self._fast: bool | None = None     # decided on the first bar
-        self._credit_dt: Any = None        # datetime of the last credit step
+        self._credit_at: int | None = None  # bar index of the last credit step
         # bulk orders (strategies.bulk_orders): batches to check, to fill; events per owner
         self._bsubmitted: collections.deque = collections.deque()
         self._bpending: collections.deque = collections.deque()
@@ -331,6 +345,9 @@ class ArrayBroker(bt.brokers.BackBroker):
         self._nkeys = 0
         self._version = 0          # bumped when a position's size or price changes
         self._held_cache: dict[str, Any] | None = None
+        self._day = bar_days(np.frombuffer(self._dtline.array, dtype=np.float64),
+                             self._dtline._tz).tolist()
+        self._credit_key: Any = None   # the held cache's key at the last credit step
         for data, pos in self.positions.items():   # positions opened before the first bar
             if data not in self._slot_of:
                 return False
@@ -358,13 +375,15 @@ class ArrayBroker(bt.brokers.BackBroker):
 
     def _leave_fast(self) -> None:
         """Write the credit dates back into the Position objects (stop, fallback)."""
-        if not self._fast or self._credit_dt is None:
+        if not self._fast or self._credit_at is None:
             return
-        day = self._credit_dt.date().toordinal()
+        line = self._dtline
+        when = bt.num2date(line.array[self._credit_at], tz=line._tz, naive=True)  # .datetime()
+        day = self._day[self._credit_at]
         for data, pos in self.positions.items():
             j = self._slot_of[data]
             if pos.size and self._last_day[j] == day:
-                pos.datetime = self._credit_dt
+                pos.datetime = when
 
     def stop(self) -> None:
         self._leave_fast()
@@ -572,15 +591,18 @@ class ArrayBroker(bt.brokers.BackBroker):
         held = c["held"]
         if not len(held):
             return
-        dt0 = self._dtline.datetime()
-        today = dt0.date().toordinal()
-        days = today - self._last_day[held]
-        charged = c["charge"] & (days > 0)
+        t = self._dtline.idx
+        today = self._day[t]
+        if c["key"] == self._credit_key:   # held as at the last step: one day count for all
+            days: Any = today - self._credit_today
+            charged = c["charge"] if days > 0 else np.zeros(len(held), dtype=bool)
+        else:
+            days = today - self._last_day[held]
+            charged = c["charge"] & (days > 0)
         if self._rate_rows is None:
             rate, price = c["rate"], c["price"]
         else:  # BorrowCommInfo: the fee and mark of the previous bar (see its _get_credit_interest)
-            t = self._dtline.idx
-            rate = self._rate_rows[t - 1, c["rate_col"]]
+            rate = self._rate_rows[t - 1][c["rate_col"]]   # (row view, then a 1-D take)
             price = (c["price"] if self._mark_rows is None else
                      np.where(c["has_mark"], self._mark_rows[t - 1, c["mark_col"]], c["price"]))
         dcredit = np.where(charged, days * rate * c["abs_size"] * price, 0.0)
@@ -588,12 +610,13 @@ class ArrayBroker(bt.brokers.BackBroker):
             book = charged & c["vector"]
             cols = c["ledger_col"][book]
             if self._ledger_unique:   # one column per data: a plain += is add.at
-                self._ledger[self._dtline.idx, cols] += dcredit[book]
+                row = self._ledger[t]
+                row[cols] += dcredit[book]
             else:
-                np.add.at(self._ledger, (self._dtline.idx, cols), dcredit[book])
+                np.add.at(self._ledger, (t, cols), dcredit[book])
         self.d_credit.add(held, dcredit)
         self._last_day[held] = today
-        self._credit_dt = dt0
+        self._credit_at, self._credit_today, self._credit_key = t, today, c["key"]
         self.cash -= _seq_sum(dcredit)
 
     def _get_value(self, datas: Any = None, lever: bool = False) -> float:

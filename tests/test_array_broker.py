@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_engines import random_market, random_targets
 
-from squeeze_lab.strategies.array_broker import ArrayBroker, CreditBook
+from squeeze_lab.strategies.array_broker import ArrayBroker, CreditBook, bar_days
 from squeeze_lab.strategies.bt_feed import ArrayFeed, feeds_for
 from squeeze_lab.strategies.bt_strategy import SqueezeBook
 from squeeze_lab.strategies.engine import Recorder, make_cerebro, run_backtrader
@@ -274,6 +274,21 @@ def test_creditbook_behaves_as_defaultdict(ops):
         assert book.values() == list(ref.values())
         assert book.total() == sum(ref.values())   # the recorder's per-bar borrow total
         assert len(book) == len(ref)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(700_000, 750_000), st.floats(0.0, 1.0, exclude_max=True),
+       st.sampled_from([None, "UTC", "America/New_York", "Asia/Tokyo"]))
+def test_bar_days_are_num2dates_days(day, frac, tzname):
+    """The credit step's day per bar is ``num2date(x, tz).date().toordinal()``, stamps at the
+    end of a day (rounded into the next by ``num2date``) and other timezones included."""
+    from zoneinfo import ZoneInfo
+
+    tz = None if tzname is None else ZoneInfo(tzname)
+    nums = np.array([day + frac, day, day + 0.5, day + 1 - 2e-11, day + 1 - 1e-10,
+                     bt.date2num(pd.Timestamp("2020-01-02 23:59:59.999989"))])
+    expect = [bt.num2date(x, tz=tz, naive=True).date().toordinal() for x in nums]
+    assert bar_days(nums, tz).tolist() == expect
 
 
 def test_clone_order_is_backtraders_clone(market):

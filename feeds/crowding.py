@@ -115,18 +115,27 @@ def most_shorted(close: pd.DataFrame, crowd: pd.DataFrame, measure: str, point_i
         between; NaN on sessions after a close with no member, never a fake 0), and the
         description of what was built.
     """
-    rule = baskets.MOST_SHORTED_RULE
-    mcap, floor = (cap, float(min_cap)) if cap is not None else (close, 0.0)
-    members = baskets.most_shorted_members(crowd.reindex_like(close), mcap, n=n, min_cap=floor,
-                                           freq=rule["freq"])
+    members, src = most_shorted_membership(close, crowd, measure, point_in_time, cap, n, min_cap)
     mem = members.to_numpy(bool)
-    ret = baskets.equal_weight_basket(close, members, baskets.rebalance_dates(close.index,
-                                                                              rule["freq"]))
+    ret = baskets.equal_weight_basket(close, members, baskets.rebalance_dates(
+        close.index, baskets.MOST_SHORTED_RULE["freq"]))
     held = np.zeros(len(mem), bool)
     held[1:] = mem[:-1].any(axis=1)
     held[0] = True
     ret = ret.astype(np.float64).where(held)
-    covered = int(np.isfinite(crowd.to_numpy(np.float64)).any(axis=0).sum())
-    src = describe_members(mem, measure, n, covered, close.shape[1], point_in_time,
-                           floor if cap is not None else None, "twice a month")
     return members, ret.rename("most_shorted"), src
+
+
+def most_shorted_membership(close: pd.DataFrame, crowd: pd.DataFrame, measure: str,
+                            point_in_time: bool, cap: pd.DataFrame | None, n: int = 50,
+                            min_cap: float = 1e9) -> tuple[pd.DataFrame, BasketSource]:
+    """:func:`most_shorted`'s members and description without its returns: what the overlay's
+    hedge needs (the basket's daily returns cost more than its membership)."""
+    rule = baskets.MOST_SHORTED_RULE
+    mcap, floor = (cap, float(min_cap)) if cap is not None else (close, 0.0)
+    members = baskets.most_shorted_members(crowd.reindex_like(close), mcap, n=n, min_cap=floor,
+                                           freq=rule["freq"])
+    covered = int(np.isfinite(crowd.to_numpy(np.float64)).any(axis=0).sum())
+    src = describe_members(members.to_numpy(bool), measure, n, covered, close.shape[1],
+                           point_in_time, floor if cap is not None else None, "twice a month")
+    return members, src

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..feeds.crowding import BasketSource, describe_members
+from ..feeds.crowding import BasketSource, describe_members, most_shorted_membership
 from ..feeds.crowding import most_shorted as _most_shorted
 from ..feeds.errors import SqueezeLabError
 from ..feeds.market import Market
@@ -1108,8 +1108,9 @@ def most_shorted_members(market: Market, n: int = 50, min_cap: float = 1e9,
     n = _check_window("n", n)
     crowd, measure, src = crowding(market)
     if crowd is not None:
-        members, _, source = _most_shorted(market.close, crowd, measure, src == "point_in_time",
-                                           market_cap(market), n=n, min_cap=min_cap)
+        members, source = most_shorted_membership(market.close, crowd, measure,
+                                                  src == "point_in_time", market_cap(market),
+                                                  n=n, min_cap=min_cap)
         return members.astype(bool), source
     js = junk_score(market, beta_window=proxy_window, vol_window=proxy_window,
                     drawdown_window=proxy_window,

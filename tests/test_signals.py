@@ -561,6 +561,24 @@ def test_junk_rally_signal_rebuilds_basket_from_short_interest():
     assert mem2.iloc[10].tolist() == [True, True, False, False, False]
 
 
+def test_most_shorted_members_do_not_build_the_baskets_returns(monkeypatch):
+    """The overlay's hedge asks who is in the most-shorted basket, not what it returned: the
+    members and description come without the basket's daily returns being computed."""
+    from squeeze_lab.feeds import baskets
+
+    mk = hand_market()
+    expected = sg.most_shorted_members(mk, n=2, min_cap=0.0)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("basket returns built for its members")
+
+    monkeypatch.setattr(baskets, "equal_weight_basket", refuse)
+    mem, src = sg.most_shorted_members(mk, n=2, min_cap=0.0)
+    pd.testing.assert_frame_equal(mem, expected[0])
+    assert src == expected[1]
+    assert mem.iloc[10].tolist() == [False, False, False, True, True]
+
+
 def test_basket_and_breadth():
     mk = hand_market()
     members = pd.DataFrame(False, index=mk.dates, columns=TICKERS)

@@ -256,24 +256,40 @@ def _leg_pnl(S: list[np.ndarray], C: np.ndarray, F: np.ndarray) -> np.ndarray:
 
 
 def _leg_pnl_block(S: list[np.ndarray], C: np.ndarray, F: np.ndarray, out: np.ndarray) -> None:
-    """:func:`_leg_pnl` for one block of names, written into ``out``."""
-    n_legs = len(S)
+    """:func:`_leg_pnl` for one block of names, written into ``out``.
+
+    On a quiet row (no leg's shares change, no fill: ``F`` is +0.0) the split gives every leg
+    ``prevS * dC + 0.0`` (the fill share is 0 or 1 times +0.0), so only the other rows, a few
+    per rebalance, go through the whole formula (:func:`_split_rows`)."""
     dC = np.empty(C.shape)
     dC[:1] = C[:1] - C[:1]
     np.subtract(C[1:], C[:-1], out=dC[1:])
+    busy = (F != 0.0).any(axis=1) | np.signbit(F).any(axis=1)
+    for i, s in enumerate(S):   # the previous shares are s one row up (0.0 before row 0)
+        busy[0] |= (s[0] != 0.0).any()
+        busy[1:] |= (s[1:] != s[:-1]).any(axis=1)
+        np.multiply(0.0, dC[:1], out=out[i][:1])
+        np.multiply(s[:-1], dC[1:], out=out[i][1:])
+        out[i] += 0.0
+    rows = np.flatnonzero(busy)
+    if len(rows):
+        up = rows - 1
+        P = [np.where((up >= 0)[:, None], s[np.maximum(up, 0)], 0.0) for s in S]
+        out[:, rows] = _split_rows([s[rows] for s in S], P, dC[rows], F[rows])
 
-    def prev(i: int) -> np.ndarray:
-        p = np.empty(C.shape)
-        p[:1] = 0.0
-        p[1:] = S[i][:-1]
-        return p
 
-    tot = np.zeros(C.shape)
-    scale = np.zeros(C.shape)
-    best = np.zeros(C.shape)
-    fallback = np.zeros(C.shape, dtype=np.int8)
+def _split_rows(S: list[np.ndarray], P: list[np.ndarray], dC: np.ndarray,
+                F: np.ndarray) -> np.ndarray:
+    """The split on some rows: each leg's carry ``P * dC`` plus its share of the fill PnL
+    ``F`` (legs x rows x names; ``P`` the legs' previous shares, see :func:`_leg_pnl`)."""
+    n_legs = len(S)
+    out = np.empty((n_legs, *dC.shape))
+    tot = np.zeros(dC.shape)
+    scale = np.zeros(dC.shape)
+    best = np.zeros(dC.shape)
+    fallback = np.zeros(dC.shape, dtype=np.int8)
     for i in range(n_legs):
-        p = prev(i)
+        p = P[i]
         d = S[i] - p
         if i == 0:
             tot[:] = d
@@ -294,13 +310,12 @@ def _leg_pnl_block(S: list[np.ndarray], C: np.ndarray, F: np.ndarray, out: np.nd
     ok = np.abs(tot) > scale
     with np.errstate(divide="ignore", invalid="ignore"):
         for i in range(n_legs):
-            p = prev(i)
-            w = S[i] - p
+            w = S[i] - P[i]
             w /= tot
             np.copyto(w, fallback == i, where=~ok)   # 1.0 for the fallback leg, else 0.0
             w *= F
-            p *= dC
-            np.add(p, w, out=out[i])
+            np.add(P[i] * dC, w, out=out[i])
+    return out
 
 
 def attribute(result: BacktestResult, close: pd.DataFrame,

@@ -315,3 +315,55 @@ def test_factor_frame_prefers_factors_then_reference():
     assert src == "reference" and list(f.columns) == ["index", "most_shorted"]
     f, src = factor_frame(pd.DataFrame(), pd.DataFrame())
     assert src == "none" and f.empty
+
+
+def _leg_pnl_whole(S: list[np.ndarray], C: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """The split as one whole-array pass over every row (the form ``_leg_pnl`` must equal bit
+    for bit): ``prevS * dC + where(ok, dS / sum(dS), fallback) * F``."""
+    dC = np.empty(C.shape)
+    dC[:1] = C[:1] - C[:1]
+    np.subtract(C[1:], C[:-1], out=dC[1:])
+    prev = [np.vstack([np.zeros((1, C.shape[1])), s[:-1]]) for s in S]
+    tot, scale = S[0] - prev[0], np.abs(S[0] - prev[0])
+    best, fallback = np.abs(prev[0]) + np.abs(S[0]), np.zeros(C.shape, dtype=np.int8)
+    for i in range(1, len(S)):
+        d = S[i] - prev[i]
+        tot = tot + d
+        scale = scale + np.abs(d)
+        a = np.abs(prev[i]) + np.abs(S[i])
+        fallback[a > best] = i
+        best = np.where(a > best, a, best)
+    ok = np.abs(tot) > np.maximum(scale, 1e-300) * 1e-9
+    out = np.empty((len(S), *C.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(len(S)):
+            w = np.where(ok, (S[i] - prev[i]) / tot, (fallback == i).astype(np.float64))
+            out[i] = prev[i] * dC + w * F
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 70), st.integers(1, 40))
+def test_leg_split_skips_quiet_rows_bit_for_bit(seed, n_names, n_rows):
+    """Rows where no leg changes and nothing fills take the short form; every number (signed
+    zeros included) equals the whole-array split: legs that hold, change, cross and cancel,
+    fills on rows with and without leg changes, -0.0 shares and fill PnL, unlisted zeros."""
+    from squeeze_lab.analyzers.attribution import _leg_pnl
+
+    rng = np.random.default_rng(seed)
+    shape = (n_rows, n_names)
+    S = []
+    for _ in LEGS:
+        steps = np.where(rng.random(shape) < 0.15, rng.integers(-3, 4, shape) * 10.0, 0.0)
+        s = np.cumsum(steps, axis=0)
+        s[rng.random(shape) < 0.05] = -0.0
+        S.append(s)
+    S[2] = np.where(rng.random(shape) < 0.1, -S[0], S[2])   # crossings, some cancelling
+    C = rng.uniform(1, 100, shape)
+    C[rng.random(shape) < 0.05] = 0.0
+    F = np.where(rng.random(shape) < 0.1, rng.normal(0, 50, shape), 0.0)
+    F[rng.random(shape) < 0.05] = -0.0
+    got = _leg_pnl(S, C, F)
+    want = _leg_pnl_whole(S, C, F)
+    assert got.shape == want.shape
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))

@@ -517,16 +517,17 @@ class ArrayBroker(bt.brokers.BackBroker):
     def _bulk_check(self) -> None:
         """``check_submitted`` for the submitted batches: cash carried order to order."""
         cash = self.cash
-        positions: dict[Any, Any] = {}
+        held: dict[Any, tuple[float, float]] = {}   # (size, price) of the position copies
         while self._bsubmitted:
             batch = self._bsubmitted.popleft()
             events = self._bnotifs.setdefault(batch.owner, [])
             for data, size, price in zip(batch.datas, batch.size, batch.price, strict=True):
-                position = positions.get(data)
-                if position is None:
-                    position = positions[data] = self.positions[data].clone()
-                cash = bulk.pseudo_execute(self, self.getcommissioninfo(data), position, size,
-                                           price, cash)
+                now = held.get(data)
+                if now is None:
+                    pos = self.positions[data]
+                    now = (pos.size, pos.price if pos.size else 0.0)   # Position.clone()'s
+                cash, held[data] = bulk.pseudo_execute(self, self.getcommissioninfo(data), now,
+                                                       size, price, cash)
                 batch.accepted.append(cash >= 0.0)
                 if cash < 0.0:
                     events.append(("refused", bulk.refusal(data, size, batch.dt)))
@@ -541,20 +542,17 @@ class ArrayBroker(bt.brokers.BackBroker):
             events = self._bnotifs.setdefault(batch.owner, [])
             events.append(("fills", fills))
             wait = []
-            when: dict[Any, Any] = {}
+            when = self._bar_stamps()
             for k, data in enumerate(batch.datas):
                 if not batch.accepted[k]:
                     continue
-                dtn = data.datetime[0]
+                dtn, at = when(data)
                 if dtn <= batch.dt:
                     wait.append(k)
                     continue
                 size = batch.size[k]
-                key = (dtn, id(data.lines.datetime._tz))
-                if key not in when:
-                    when[key] = data.datetime.datetime()
                 ok = bulk.execute(self, data, size, bulk.fill_price(self, data, size > 0), dtn,
-                                  when[key], fills, batch.leg[k], batch.reason[k])
+                                  at, fills, batch.leg[k], batch.reason[k])
                 if self._fast:
                     self._copy_position(data, self.positions[data])
                 if not ok:
@@ -564,6 +562,24 @@ class ArrayBroker(bt.brokers.BackBroker):
                     batch.owner, [batch.datas[k] for k in wait], [batch.size[k] for k in wait],
                     [batch.price[k] for k in wait], batch.dt, [batch.leg[k] for k in wait],
                     [batch.reason[k] for k in wait], [True] * len(wait)))
+
+    def _bar_stamps(self) -> Any:
+        """``data -> (data.datetime[0], data.datetime.datetime())`` for this bar's fills: one
+        read for all on the fast path (every data on the same bar and timezone), else per data
+        (one conversion per date number and timezone)."""
+        if self._fast:
+            line = self._dtline
+            stamp = (line[0], line.datetime())
+            return lambda data: stamp
+        seen: dict[Any, Any] = {}
+
+        def read(data: Any) -> tuple[float, Any]:
+            line = data.lines.datetime
+            key = (line[0], id(line._tz))
+            if key not in seen:
+                seen[key] = data.datetime.datetime()
+            return key[0], seen[key]
+        return read
 
     def _held(self) -> dict[str, Any]:
         """The held slots (dict order) and what the credit step reads of them, kept until a

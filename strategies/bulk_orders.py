@@ -137,20 +137,44 @@ def deliver(analyzers: Any, fills: FillBatch) -> None:
 
 
 # --------------------------------------------------------------------------- the arithmetic
-def pseudo_execute(broker: Any, ci: Any, position: Any, size: float, price: float,
-                   cash: float) -> float:
+def position_update(size0: float, price0: float, size: float, price: float
+                    ) -> tuple[float, float, float, float]:
+    """``Position(size0, price0).update(size, price)``: (size, price, opened, closed) after
+    adding ``size`` at ``price``, without making a ``Position`` (backtrader's arithmetic, once
+    per order in the submit check and the fill's pseudo-update)."""
+    new = size0 + size
+    if not new:
+        return new, 0.0, 0, size
+    if not size0:
+        return new, price, size, 0
+    if size0 > 0:
+        if size > 0:   # increased
+            return new, (price0 * size0 + size * price) / new, size, 0
+        if new > 0:    # reduced
+            return new, price0, 0, size
+        return new, price, new, -size0   # reversed
+    if size < 0:
+        return new, (price0 * size0 + size * price) / new, size, 0
+    if new < 0:
+        return new, price0, 0, size
+    return new, price, new, -size0
+
+
+def pseudo_execute(broker: Any, ci: Any, held: tuple[float, float], size: float, price: float,
+                   cash: float) -> tuple[float, tuple[float, float]]:
     """``BackBroker._execute(order, cash=cash, position=position)``: the submit check of a
-    market order created at ``price`` (no ``coo``), on a position copy; returns the cash left
-    (below 0: refused, and the next order is checked against that)."""
-    pprice_orig = price
-    psize, pprice, opened, closed = position.update(size, price)
+    market order created at ``price`` (no ``coo``) on a position copy holding ``held`` (size,
+    price); returns the cash left (below 0: refused, and the next order is checked against
+    that) and the copy's (size, price) after the order."""
+    pprice_orig = held[1]
+    psize, pprice, opened, closed = position_update(held[0], held[1], size, price)
     if closed:
         cash += _closed_cash(broker, ci, closed, pprice_orig) + 0 * ci.stocklike
         cash -= ci.getcommission(closed, price)
     if opened:
         cash -= _opened_cash(broker, ci, opened, price)
         cash -= ci.getcommission(opened, price)
-    return cash
+    return cash, (psize, pprice)
 
 
 def _closed_cash(broker: Any, ci: Any, closed: float, pprice_orig: float) -> float:
@@ -213,7 +237,7 @@ def execute(broker: Any, data: Any, size: float, price: float, dt: float, when: 
     ci = broker.getcommissioninfo(data)
     position = broker.positions[data]
     pprice_orig = position.price
-    psize, pprice, opened, closed = position.pseudoupdate(size, price)
+    psize, pprice, opened, closed = position_update(position.size, pprice_orig, size, price)
     pnl = ci.profitandloss(-closed, pprice_orig, price)
     closedcomm = _close_part(broker, ci, position, closed, pprice_orig, price, pnl) if closed else 0.0
     popened = opened

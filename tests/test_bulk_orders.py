@@ -15,6 +15,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_borrow_engines import availability_case
 from test_engines import random_market, random_targets
 
@@ -385,3 +387,19 @@ def test_own_orders_beside_the_book_are_one_sequence(market, mine, reference):
     assert [d._name for d in a.broker.positions] == [d._name for d in b.broker.positions]
     if mine is HedgeAfter:   # the case the reviewer found: one order refused for cash
         assert a.rejected == 1 and a.rejections[0]["ticker"] == "T000"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(-50, 50), st.floats(-50, 50, allow_nan=False)),
+       st.floats(0.5, 500, allow_nan=False), st.one_of(st.integers(-60, 60),
+                                                        st.floats(-60, 60, allow_nan=False)),
+       st.floats(0.5, 500, allow_nan=False))
+def test_position_update_is_backtraders(size0, price0, size, price):
+    """The submit check's and the fill's pseudo-update equal ``Position(size0, price0).update``
+    (size, price, opened, closed; types included): opening, adding, reducing, closing and
+    reversing, from long, short and flat."""
+    from squeeze_lab.strategies.bulk_orders import position_update
+
+    want = bt.Position(size0, price0).update(size, price)
+    got = position_update(size0, bt.Position(size0, price0).price, size, price)
+    assert [(type(v), v) for v in got] == [(type(v), v) for v in want]

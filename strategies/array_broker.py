@@ -543,6 +543,7 @@ class ArrayBroker(bt.brokers.BackBroker):
             events.append(("fills", fills))
             wait = []
             when = self._bar_stamps()
+            slips = bulk.slips_open(self)
             for k, data in enumerate(batch.datas):
                 if not batch.accepted[k]:
                     continue
@@ -551,8 +552,8 @@ class ArrayBroker(bt.brokers.BackBroker):
                     wait.append(k)
                     continue
                 size = batch.size[k]
-                ok = bulk.execute(self, data, size, bulk.fill_price(self, data, size > 0), dtn,
-                                  at, fills, batch.leg[k], batch.reason[k])
+                ok = bulk.execute(self, data, size, bulk.fill_price(self, data, size > 0, slips),
+                                  dtn, at, fills, batch.leg[k], batch.reason[k])
                 if self._fast:
                     self._copy_position(data, self.positions[data])
                 if not ok:

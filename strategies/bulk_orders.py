@@ -263,12 +263,15 @@ def execute(broker: Any, data: Any, size: float, price: float, dt: float, when: 
     return not (popened and not opened)
 
 
-def fill_price(broker: Any, data: Any, buy: bool) -> float:
+def fill_price(broker: Any, data: Any, buy: bool, slips: bool = True) -> float:
     """``BackBroker._try_exec`` / ``_try_exec_market``'s price for a market order (no ``coc``):
-    the open, slipped and capped at the high (buys) or the low (sells)."""
+    the open, slipped and capped at the high (buys) or the low (sells). ``slips=False``
+    (:func:`slips_open`): the broker slips no open, so the price is the open."""
     popen = getattr(data, "tick_open", None)
     if popen is None:
         popen = data.open[0]
+    if not slips:
+        return popen
     if buy:
         phigh = getattr(data, "tick_high", None)
         return broker._slip_up(data.high[0] if phigh is None else phigh, popen,
@@ -276,6 +279,16 @@ def fill_price(broker: Any, data: Any, buy: bool) -> float:
     plow = getattr(data, "tick_low", None)
     return broker._slip_down(data.low[0] if plow is None else plow, popen,
                              doslip=broker.p.slip_open)
+
+
+def slips_open(broker: Any) -> bool:
+    """Can ``broker`` move a market order's fill off the open? Not when ``BackBroker``'s own
+    ``_slip_up``/``_slip_down`` run without ``slip_open`` or with no slippage set (they return
+    the open as given)."""
+    cls, p = type(broker), broker.p
+    own = (cls._slip_up is bt.brokers.BackBroker._slip_up
+           and cls._slip_down is bt.brokers.BackBroker._slip_down)
+    return not own or bool(p.slip_open and (p.slip_perc or p.slip_fixed))
 
 
 def refusal(data: Any, size: float, created_dt: float) -> dict[str, Any]:

@@ -403,3 +403,32 @@ def test_position_update_is_backtraders(size0, price0, size, price):
     want = bt.Position(size0, price0).update(size, price)
     got = position_update(size0, bt.Position(size0, price0).price, size, price)
     assert [(type(v), v) for v in got] == [(type(v), v) for v in want]
+
+
+class _OwnSlip(ArrayBroker):
+    def _slip_up(self, pmax, price, doslip=True, lim=False):  # noqa: ANN001, ANN202
+        return price + 0.01
+
+
+@pytest.mark.parametrize(("setup", "slips"), [
+    (lambda b: None, False),
+    (lambda b: b.set_slippage_perc(0.01, slip_open=True), True),
+    (lambda b: b.set_slippage_perc(0.01, slip_open=False), False),
+    (lambda b: b.set_slippage_fixed(0.05, slip_open=True), True),
+    (lambda b: b.set_slippage_perc(0.0, slip_open=True), False),
+], ids=["none", "perc", "perc_not_open", "fixed", "zero"])
+@pytest.mark.parametrize("cls", [ArrayBroker, _OwnSlip])
+def test_fills_at_the_open_when_the_broker_slips_nothing(setup, slips, cls):
+    """A batch's fills skip the slippage step only when BackBroker's own step would return the
+    open: no slippage set or not on opens, and ``_slip_up``/``_slip_down`` not overridden."""
+    from types import SimpleNamespace
+
+    from squeeze_lab.strategies import bulk_orders as bulk
+
+    broker = cls()
+    setup(broker)
+    assert bulk.slips_open(broker) is (slips or cls is _OwnSlip)
+    data = SimpleNamespace(open=[10.0], high=[10.4], low=[9.7])
+    for buy in (True, False):
+        assert bulk.fill_price(broker, data, buy, bulk.slips_open(broker)) == \
+            bulk.fill_price(broker, data, buy)

@@ -389,6 +389,21 @@ class ArrayBroker(bt.brokers.BackBroker):
         self._leave_fast()
         super().stop()
 
+    def closes_of(self, datas: list[Any], nums: np.ndarray) -> np.ndarray | None:
+        """``datas``' closes at the bars stamped ``nums`` (bars x datas), as the read-only table
+        the broker values on (no copy), when that is what :func:`strategies.recorder.closes_at`
+        reads from the feeds: the fast path, the broker's datas in its order, every bar
+        (the table equals the feeds' closes, checked when the fast path was set up); else None."""
+        if not self._fast or len(datas) != len(self._datas) or any(
+                a is not b for a, b in zip(datas, self._datas, strict=True)):
+            return None
+        stamps = np.frombuffer(self._dtline.array, dtype=np.float64)
+        if len(stamps) != len(nums) or not np.array_equal(stamps, nums):
+            return None
+        table = self._close.view()
+        table.flags.writeable = False
+        return table
+
     # ------------------------------------------------------------------ per bar
     def notify(self, order: Any) -> None:
         """``BackBroker.notify``: queue a copy of the order for the strategy (:func:`clone_order`)."""

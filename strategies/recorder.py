@@ -173,15 +173,21 @@ class Recorder(bt.Analyzer):
 
     def closes(self) -> pd.DataFrame:
         """Every data's close per bar (needs ``closes=True``): read once from the feeds' line
-        buffers (:func:`closes_at`), or as copied per bar when the buffers forget old bars."""
+        buffers (:func:`closes_at`; in place from the table an ArrayBroker values on when that
+        is the same, ``ArrayBroker.closes_of``), or as copied per bar when the buffers forget
+        old bars."""
         if not self._keep_closes:
             raise SqueezeLabError("Recorder was added without closes=True: closes were not kept")
         if self._per_bar:
             closes = np.asarray(self._tape.close_rows, dtype=np.float64).reshape(self._n,
                                                                               len(self._names))
         else:
-            closes = closes_at(list(self.datas), self._dt[:self._n])
-        return pd.DataFrame(closes, index=self._dates(), columns=self._names)
+            nums = self._dt[:self._n]
+            read = getattr(self.strategy.broker, "closes_of", None)
+            closes = read(list(self.datas), nums) if read is not None else None
+            if closes is None:
+                closes = closes_at(list(self.datas), nums)
+        return pd.DataFrame(closes, index=self._dates(), columns=self._names, copy=False)
 
     def borrow(self) -> np.ndarray:
         """Borrow charged per bar (money): the change of the cumulative credit."""

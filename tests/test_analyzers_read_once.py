@@ -137,3 +137,29 @@ def test_min_period_status_keeps_backtraders_sign():
     assert len(signs) == len(d)
     assert [a for a, _ in signs] == [b for _, b in signs]
     assert signs[0][1] > 0 and signs[-1][1] < 0   # prenext while a feed had not started
+
+
+@pytest.mark.parametrize("broker", ["array", "array_with_table", "back"])
+def test_closes_read_in_place_from_the_brokers_table(broker):
+    """With an ArrayBroker on its fast path the analyzers' closes are the table it values on
+    (read-only, no copy), equal to the feeds' closes; any other broker: read from the feeds."""
+    market = random_market(12, n_names=7, n_days=80, listing=False)
+    targets = random_targets(market, 12, every=9)
+    c = make_cerebro(market)
+    if broker == "array_with_table":
+        from squeeze_lab.strategies.execution import price_arrays
+
+        c.broker.p.close_table = price_arrays(market).close
+    elif broker == "back":
+        c.broker = bt.brokers.BackBroker()
+    c.addstrategy(SqueezeBook, market=market, targets=targets)
+    c.addanalyzer(LegAttribution, _name="legs")
+    strat = c.run()[0]
+    got = strat.analyzers.legs.closes()
+    tape = strat._squeeze_tape
+    want = closes_at(list(strat.datas), tape.dt[:tape.n])
+    np.testing.assert_array_equal(got.to_numpy(), want)
+    shared = np.shares_memory(got.to_numpy(), getattr(strat.broker, "_close", np.zeros(1)))
+    assert shared is (broker != "back")
+    if shared:
+        assert not got.to_numpy().flags.writeable

@@ -178,6 +178,8 @@ class SqueezeBook(bt.Strategy):
         self._recall_check = set(self.borrow_book.check_rows.tolist())
         self._legs = np.zeros((len(LEGS), len(self.tickers)))
         self._net = self._legs.sum(axis=0)   # net shares of self._legs (read on every bar)
+        self._holding = False                # self._legs.any()
+        self._gross_bound: tuple[int, np.ndarray] | None = None   # see _over_leverage
         self.leg_log: list[tuple[pd.Timestamp, np.ndarray]] = []
         self.rejected = 0
         self.rejections: list[dict[str, Any]] = []
@@ -211,13 +213,10 @@ class SqueezeBook(bt.Strategy):
             new_legs, _ = target_shares(plan.weights[k], value, self._close[row], self._legs,
                                         plan.resize[k], self.p.fractional)
             reason, exits, resized = plan.reasons[k], plan.exits[k], plan.resize[k]
-        elif row < self._last_row and self._legs.any():
+        elif row < self._last_row and self._holding:
             # no signal: only a margin call (checked like the twin's first_breach) or a borrow
             # recall (like the twin's BorrowBook.first_recall) can trade
-            breach = False
-            if self.p.max_leverage:
-                _, lev = leverage(self._net, self._value_close[row], value)
-                breach = lev > self.p.max_leverage
+            breach = bool(self.p.max_leverage) and self._over_leverage(row, value)
             recall = (row in self._recall_check
                       and self.borrow_book.first_recall(row, row, self._legs) is not None)
             if not (breach or recall):
@@ -239,7 +238,24 @@ class SqueezeBook(bt.Strategy):
         net = new_legs.sum(axis=0)
         self._submit(net - self._net, leg_labels(self._legs, new_legs), reason, exits, why)
         self._legs, self._net = new_legs, net
+        self._holding, self._gross_bound = bool(new_legs.any()), None
         self.leg_log.append((self.market.dates[row], new_legs))
+
+    def _over_leverage(self, row: int, value: float) -> bool:
+        """gross / equity above ``max_leverage`` at this close (:func:`leverage` on the held net
+        shares: the twin's first_breach test). Closes are not negative, so ``close @ |net|`` is
+        the gross up to summation order; a row under the limit by more than that (1e-9 of it)
+        skips the exact sum. The bound is computed for up to 64 rows at once, until the book
+        trades."""
+        bound = self._gross_bound
+        if bound is None or not bound[0] <= row < bound[0] + len(bound[1]):
+            rows = self._value_close[row:min(row + 64, self._last_row + 1)]
+            bound = self._gross_bound = (row, rows @ np.abs(self._net))
+        max_lev = self.p.max_leverage
+        if value > 0 and bound[1][row - bound[0]] < (max_lev * (1 - 1e-9)) * value:
+            return False
+        _, lev = leverage(self._net, self._value_close[row], value)
+        return bool(lev > max_lev)
 
     def _submit(self, delta: np.ndarray, labels: np.ndarray, reason: str, exits: Any,
                 why: Any) -> None:

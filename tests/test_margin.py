@@ -152,3 +152,33 @@ def test_a_refusal_names_date_ticker_and_the_setting():
     assert "raise execution.cash_buffer (now 0.05)" in msg
     with pytest.raises(SqueezeLabError, match="raise execution.cash_buffer"):
         run_vectorized(m, t, **NO_COSTS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 40), st.sampled_from([2.0, 3.0, 4.0]),
+       st.floats(-1e-12, 1e-12), st.booleans())
+def test_the_strategys_leverage_screen_decides_as_the_exact_test(seed, n, max_lev, eps, nan):
+    """``SqueezeBook._over_leverage`` (a bound for many rows, the exact sum near the limit)
+    calls a breach exactly where ``leverage`` does, equity a hair above or below the limit,
+    zero and NaN closes, zero and negative equity included."""
+    from types import SimpleNamespace
+
+    from squeeze_lab.strategies.bt_strategy import SqueezeBook
+    from squeeze_lab.strategies.limits import leverage
+
+    rng = np.random.default_rng(seed)
+    close = rng.uniform(1, 200, (90, n))
+    close[rng.random(close.shape) < 0.1] = 0.0
+    if nan:
+        close[rng.integers(0, 90), rng.integers(0, n)] = np.nan
+    net = rng.normal(0, 1e3, n).round(3)
+    book = SimpleNamespace(_value_close=close, _net=net, _last_row=89, _gross_bound=None,
+                           p=SimpleNamespace(max_leverage=max_lev))
+    for row in rng.permutation(90)[:40].tolist():
+        gross, _ = leverage(net, close[row], 1.0)
+        bound = float(close[row] @ np.abs(net))   # the same terms, summed in another order
+        lo, hi = sorted((gross / max_lev, bound / max_lev))
+        edge = [lo * (1 - 1e-15), lo, (lo + hi) / 2, hi, hi * (1 + 1e-15)]
+        for value in (gross / max_lev * (1 + eps), *edge, gross, 0.0, -5.0):
+            want = leverage(net, close[row], value)[1] > max_lev
+            assert SqueezeBook._over_leverage(book, row, value) == want

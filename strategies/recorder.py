@@ -10,6 +10,7 @@ labels. :meth:`Recorder.result` hands that to :meth:`strategies.result.BacktestR
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import backtrader as bt
@@ -49,7 +50,39 @@ class _Tape:
             setattr(self, name, np.concatenate([arr, np.full_like(arr, np.nan)]))
 
 
-class Recorder(bt.Analyzer):
+class _MetaRecorder(type(bt.Analyzer)):
+    """``bt.Analyzer``'s metaclass without the aliases of every data made up front.
+
+    ``MetaAnalyzer.donew`` (backtrader 1.9.78, pinned) sets ``data{d}`` and
+    ``data{d}_{line}`` (by alias and by index) for every data: 7,000 attributes per analyzer
+    on 500 feeds. This repeats its steps and sets the first data's aliases (``data``,
+    ``data_close``...) as it does; :meth:`Recorder.__getattr__` gives the others on first use,
+    the same objects."""
+
+    def donew(cls, *args: Any, **kwargs: Any) -> Any:
+        _obj, args, kwargs = super(bt.analyzer.MetaAnalyzer, cls).donew(*args, **kwargs)
+        _obj._children = []
+        _obj.strategy = strategy = bt.metabase.findowner(_obj, bt.Strategy)
+        _obj._parent = bt.metabase.findowner(_obj, bt.Analyzer)
+        masterobs = bt.metabase.findowner(_obj, bt.Observer)
+        if masterobs is not None:
+            masterobs._register_analyzer(_obj)
+        _obj.datas = strategy.datas
+        if _obj.datas:
+            _obj.data = data = _obj.datas[0]
+            for i, line in enumerate(data.lines):
+                alias = data._getlinealias(i)
+                if alias:
+                    setattr(_obj, f"data_{alias}", line)
+                setattr(_obj, f"data_{i}", line)
+        _obj.create_analysis()
+        return _obj, args, kwargs
+
+
+_DATA_ALIAS = re.compile(r"data(\d+)(?:_(\w+))?")
+
+
+class Recorder(bt.Analyzer, metaclass=_MetaRecorder):
     """Broker value, cash and cumulative borrow per bar (preallocated arrays) and every fill.
 
     Params: ``closes`` (also keep every data's close per bar). ``get_analysis()``: ``dt``,
@@ -85,6 +118,27 @@ class Recorder(bt.Analyzer):
     _per_bar = property(lambda self: self._tape.per_bar)
     _start_cash = property(lambda self: self._tape.start_cash)
     fills = property(lambda self: self._tape.fills)
+
+    def __getattr__(self, name: str) -> Any:
+        """``data{d}`` and ``data{d}_{line}`` (alias or index), as ``bt.Analyzer`` sets them
+        for every data (see :class:`_MetaRecorder`), made on first use."""
+        m = _DATA_ALIAS.fullmatch(name)
+        datas = self.__dict__.get("datas")
+        if m is None or datas is None or int(m.group(1)) >= len(datas):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        data = datas[int(m.group(1))]
+        value = data
+        if m.group(2) is not None:
+            part = m.group(2)
+            aliases = [data._getlinealias(i) for i in range(data.lines.fullsize())]
+            if part.isdigit() and int(part) < len(aliases):
+                value = data.lines[int(part)]
+            elif part in aliases and part:
+                value = data.lines[aliases.index(part)]
+            else:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        setattr(self, name, value)
+        return value
 
     def once(self, key: Any, compute: Any) -> Any:
         """``compute()`` once per finished run for all the recorders of the strategy (results,

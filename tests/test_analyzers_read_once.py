@@ -163,3 +163,25 @@ def test_closes_read_in_place_from_the_brokers_table(broker):
     assert shared is (broker != "back")
     if shared:
         assert not got.to_numpy().flags.writeable
+
+
+def test_recorders_give_backtraders_data_aliases_on_use():
+    """A Recorder (the project's analyzers) makes the per-data aliases ``data{d}`` and
+    ``data{d}_{line}`` when first read instead of up front: every one a plain ``bt.Analyzer``
+    has is there and the same object; other names still raise AttributeError."""
+    from squeeze_lab.strategies.recorder import Recorder
+
+    market = random_market(13, n_names=4, n_days=40, listing=False)
+    c = make_cerebro(market)
+    c.addstrategy(bt.Strategy)
+    c.addanalyzer(bt.Analyzer, _name="plain")
+    c.addanalyzer(Recorder, _name="rec")
+    strat = c.run()[0]
+    plain, rec = strat.analyzers.plain, strat.analyzers.rec
+    names = [k for k in vars(plain) if k.startswith("data")]
+    assert len(names) == 2 + 14 + 4 * 15   # data, datas, data_*; per data: data{d} + 14
+    assert not any(k.startswith("data3") for k in vars(rec))   # not made up front
+    for k in names:
+        assert getattr(rec, k) is getattr(plain, k), k
+    for bad in ("data4", "data0_nope", "data0_7", "dataX", "nothing"):
+        assert not hasattr(rec, bad)

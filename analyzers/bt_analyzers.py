@@ -87,7 +87,7 @@ class _Collector(Recorder):
 
     def _close_frame(self) -> pd.DataFrame:
         """Every data's close per bar, read once for all the analyzers of the strategy."""
-        return self.once("closes", self.closes)
+        return self.once("closes", lambda: self.closes(shared=True))
 
     def _result(self) -> BacktestResult:
         """The run as a BacktestResult (one assembly: ``Recorder.result``, shared by the

@@ -225,20 +225,22 @@ class Recorder(bt.Analyzer, metaclass=_MetaRecorder):
         """The bars' dates (normalized, named ``date``)."""
         return day_index(self._dt[:self._n])
 
-    def closes(self) -> pd.DataFrame:
+    def closes(self, shared: bool = False) -> pd.DataFrame:
         """Every data's close per bar (needs ``closes=True``): read once from the feeds' line
-        buffers (:func:`closes_at`; in place from the table an ArrayBroker values on when that
-        is the same, ``ArrayBroker.closes_of``), or as copied per bar when the buffers forget
-        old bars."""
+        buffers (:func:`closes_at`), or as copied per bar when the buffers forget old bars.
+        ``shared=True`` (the analyzers, which only read it): in place and read-only from the
+        table an ArrayBroker values on when that is the same (``ArrayBroker.closes_of``)."""
         if not self._keep_closes:
             raise SqueezeLabError("Recorder was added without closes=True: closes were not kept")
+        closes = None
         if self._per_bar:
             closes = np.asarray(self._tape.close_rows, dtype=np.float64).reshape(self._n,
                                                                               len(self._names))
         else:
             nums = self._dt[:self._n]
-            read = getattr(self.strategy.broker, "closes_of", None)
-            closes = read(list(self.datas), nums) if read is not None else None
+            read = getattr(self.strategy.broker, "closes_of", None) if shared else None
+            if read is not None:
+                closes = read(list(self.datas), nums)
             if closes is None:
                 closes = closes_at(list(self.datas), nums)
         return pd.DataFrame(closes, index=self._dates(), columns=self._names, copy=False)

@@ -155,7 +155,7 @@ def test_closes_read_in_place_from_the_brokers_table(broker):
     c.addstrategy(SqueezeBook, market=market, targets=targets)
     c.addanalyzer(LegAttribution, _name="legs")
     strat = c.run()[0]
-    got = strat.analyzers.legs.closes()
+    got = strat.analyzers.legs.closes(shared=True)
     tape = strat._squeeze_tape
     want = closes_at(list(strat.datas), tape.dt[:tape.n])
     np.testing.assert_array_equal(got.to_numpy(), want)
@@ -163,6 +163,10 @@ def test_closes_read_in_place_from_the_brokers_table(broker):
     assert shared is (broker != "back")
     if shared:
         assert not got.to_numpy().flags.writeable
+    own = strat.analyzers.legs.closes()   # the public default: a frame of its own
+    np.testing.assert_array_equal(own.to_numpy(), want)
+    own.iloc[0, 0] = -1.0
+    assert strat.analyzers.legs.closes().iloc[0, 0] == want[0, 0]
 
 
 def test_recorders_give_backtraders_data_aliases_on_use():

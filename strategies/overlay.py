@@ -91,14 +91,15 @@ def resolve_overlay_params(params: dict[str, Any] | None = None) -> dict[str, An
 
 
 def empty_log() -> pd.DataFrame:
-    """An overlay log with no rows and the right columns and dtypes."""
+    """An overlay log with no rows and the columns and dtypes of one with rows (:func:`_assemble`):
+    a log cut to no rows compares equal to an empty one."""
     return pd.DataFrame({
         "date": pd.Series([], dtype="datetime64[ns]"),
         "signal": pd.Series([], dtype=np.float64),
-        "action": pd.Series([], dtype=object),
+        "action": pd.Series([], dtype="str"),
         "size": pd.Series([], dtype=np.float64),
-        "detail": pd.Series([], dtype=object),
-        "event": pd.Series([], dtype=object),
+        "detail": pd.Series([], dtype="str"),
+        "event": pd.Series([], dtype="str"),
     })
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_signals import N_DAYS, hand_market, index_path, perturb_after, random_market
 
@@ -21,6 +21,7 @@ from squeeze_lab.strategies.overlay import (
     OVERLAY_LOG_COLUMNS,
     ActionRows,
     apply_overlay,
+    empty_log,
     overlay_state,
     regime_switch,
     resolve_overlay_params,
@@ -433,6 +434,7 @@ def test_action_rows_budget_and_setups():
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), t=st.integers(14, 40), mode=st.sampled_from(["zscore", "return"]))
+@example(seed=1563, t=14, mode="zscore")   # one log empty: its columns typed as a full one's
 def test_overlay_has_no_look_ahead(seed, t, mode):
     mk = random_market(seed)            # no reference: index and basket rebuilt from prices
     pk = perturb_after(mk, t, seed + 3)
@@ -467,3 +469,15 @@ def test_fund_trims_longs_and_hedge_so_the_book_stays_fundable():
                         {"long": np.array([1.0]), "short": np.array([-1.0]), "hedge": np.zeros(1)},
                         pd.Index(["A"]))
     assert Fund(0.9)(calm) and calm.log == [] and calm.legs["long"][0] == 1.0
+
+
+def test_empty_log_has_the_columns_and_dtypes_of_a_log_with_rows():
+    """A run without decisions and a log cut to none compare equal (same dtypes, not object)."""
+    mk = random_market(1563)
+    _, log = apply_overlay(mk, book_targets(mk, **SMALL_BOOK), enabled=True,
+                           actions=("degross", "cover_crowded"), signal_mode="return",
+                           signal_lookback=3, signal_vol_window=5, cooloff=1, threshold=0.0)
+    assert len(log) > 0
+    assert tuple(empty_log().columns) == OVERLAY_LOG_COLUMNS == tuple(log.columns)
+    assert empty_log().dtypes.to_dict() == log.dtypes.to_dict()
+    pd.testing.assert_frame_equal(log.iloc[:0].reset_index(drop=True), empty_log())

@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..feeds.borrow import day_numbers
 from ..feeds.errors import SqueezeLabError
+from .result import BuiltOnRead, Deferred
 from .targets import LEGS
 
 #: ``execution.borrow_model`` choices.
@@ -469,12 +470,13 @@ class BorrowRecord:
     """What one run paid to borrow and what locates/recalls did (``BacktestResult.borrow_record``).
 
     ``ledger``: borrow booked per market row and name (money; a row's charge is for the short held
-    at the previous close); ``fee_bps``: the fee in force per row and name; ``events``: locate cuts
-    and recalls (:data:`EVENT_COLUMNS`).
+    at the previous close; the twin's is built on first read, :func:`ledger_from_bookings`);
+    ``fee_bps``: the fee in force per row and name; ``events``: locate cuts and recalls
+    (:data:`EVENT_COLUMNS`).
     """
 
     model: str
-    ledger: pd.DataFrame
+    ledger: pd.DataFrame = BuiltOnRead()   # type: ignore[assignment]
     fee_bps: np.ndarray
     events: pd.DataFrame
     notes: tuple[str, ...] = ()
@@ -485,10 +487,34 @@ class BorrowRecord:
                             self.ledger.to_numpy(), self.fee_bps)
 
 
-def make_record(terms: BorrowTerms, ledger: np.ndarray, book: BorrowBook,
+def make_record(terms: BorrowTerms, ledger: np.ndarray | list[Booking], book: BorrowBook,
                 dates: pd.DatetimeIndex, tickers: pd.Index) -> BorrowRecord:
-    """The run's :class:`BorrowRecord` from its terms, ledger and locate/recall book."""
-    return BorrowRecord(model=terms.model,   # the run's own ledger, not copied
-                        ledger=pd.DataFrame(ledger, index=dates, columns=tickers, copy=False),
+    """The run's :class:`BorrowRecord` from its terms, ledger (an array, or the bookings of
+    :func:`ledger_from_bookings`, replayed on first read) and locate/recall book."""
+    def frame() -> pd.DataFrame:
+        arr = (ledger if isinstance(ledger, np.ndarray)   # the run's own array, not copied
+               else ledger_from_bookings(ledger, len(dates), len(tickers)))
+        return pd.DataFrame(arr, index=dates, columns=tickers, copy=False)
+
+    return BorrowRecord(model=terms.model,
+                        ledger=frame() if isinstance(ledger, np.ndarray) else Deferred(frame),
                         fee_bps=terms.fee_bps, events=book.frame(dates, tickers),
                         notes=terms.notes)
+
+
+#: One booking of a borrow ledger: rows ``start..stop-1``, the columns (None: every name), the
+#: values (None: 0.0) and, when not None, the row of ``values`` each booked row takes.
+Booking = tuple[int, int, np.ndarray | None, np.ndarray | None, np.ndarray | None]
+
+
+def ledger_from_bookings(bookings: list[Booking], n_rows: int, n_names: int) -> np.ndarray:
+    """A ledger (rows x names) from its bookings in order, each setting its cells as a run
+    writing the ledger directly would (a later booking replaces an earlier one's cells)."""
+    out = np.zeros((n_rows, n_names))
+    for start, stop, cols, values, take in bookings:
+        vals = 0.0 if values is None else values if take is None else values[take]
+        if cols is None:
+            out[start:stop] = vals
+        else:
+            out[start:stop, cols] = vals
+    return out

@@ -113,12 +113,17 @@ class LegFrames(Mapping[str, pd.DataFrame]):
     """
 
     def __init__(self, dates: pd.DatetimeIndex, tickers: pd.Index, fill_rows: np.ndarray,
-                 leg_states: np.ndarray) -> None:
+                 leg_states: np.ndarray | Sequence[np.ndarray]) -> None:
         self._dates, self._tickers = dates, tickers
         self._rows = np.asarray(fill_rows, dtype=np.int64)
-        self._states = np.asarray(leg_states, dtype=np.float64).reshape(
-            len(self._rows), len(LEGS), len(tickers))
+        self._given = leg_states   # stacked on first use (a list of states, or an array)
         self._frames: dict[str, pd.DataFrame] = {}
+
+    @functools.cached_property
+    def _states(self) -> np.ndarray:
+        """The leg states (fills x legs x names)."""
+        return np.asarray(self._given, dtype=np.float64).reshape(
+            len(self._rows), len(LEGS), len(self._tickers))
 
     def __getitem__(self, leg: str) -> pd.DataFrame:
         if leg not in self._frames:

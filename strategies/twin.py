@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..feeds.errors import SqueezeLabError
 from .borrow import (
+    Booking,
     BorrowBook,
     BorrowTerms,
     make_record,
@@ -104,7 +105,6 @@ class _Run:
     equity: np.ndarray
     cash: np.ndarray
     borrow_day: np.ndarray
-    ledger: np.ndarray | None    # borrow per row and name (BacktestResult.borrow_record)
     detail: bool                 # keep what only the full result needs (ledger, order labels)
     sizing: np.ndarray           # per signal: the close where resized, 1.0 elsewhere
     all_resized: np.ndarray      # per signal: every name resized (no leg kept as held)
@@ -113,7 +113,7 @@ class _Run:
     has_exits: np.ndarray        # per signal: some name is forced out before delisting
 
     #: The per-row records: rows before ``_Held.nxt`` are final (a resumed run copies them).
-    RECORDS: ClassVar[tuple[str, ...]] = ("equity", "cash", "borrow_day", "ledger")
+    RECORDS: ClassVar[tuple[str, ...]] = ("equity", "cash", "borrow_day")
 
 
 @dataclass
@@ -144,10 +144,14 @@ class _Held:
     fills: list[dict[str, np.ndarray]] = field(default_factory=list)
     fill_rows: list[int] = field(default_factory=list)
     leg_states: list[np.ndarray] = field(default_factory=list)
-    #: per fill batch (detail only): its leg state's index, reason, borrow labels and exits
-    batches: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = \
+    #: per fill batch (detail only): its fill row, per order the legs whose shares changed
+    #: (legs x orders), its reason, borrow labels and exits
+    batches: list[tuple[int, np.ndarray, str, np.ndarray | None, np.ndarray | None]] = \
         field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: the borrow ledger's bookings (detail only; :func:`strategies.borrow.ledger_from_bookings`
+    #: builds ``BacktestResult.borrow_record.ledger`` from them when it is first read)
+    bookings: list[Booking] = field(default_factory=list)
 
 
 
@@ -225,7 +229,7 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
     """Resolve the run's parameters, prices, plan and borrow terms; allocate its records."""
     p = resolve_exec_params(exec_params)
     px = price_arrays(market)
-    n_rows, n_names = px.close.shape
+    n_rows = px.close.shape[0]
     terms = borrow if borrow is not None else resolve_terms(p["borrow_model"], market,
                                                             p["borrow_bps"])
     plan = plan_actions(market, targets)
@@ -240,7 +244,7 @@ def _setup(market: Any, targets: Targets, borrow: BorrowTerms | None, max_net_lo
                 book=BorrowBook(terms, max_net_long, SHARE_QUANTUM if p["fractional"] else 1.0),
                 charging=terms.charging, equity=np.empty(n_rows),
                 cash=np.empty(n_rows), borrow_day=np.zeros(n_rows),
-                ledger=np.zeros((n_rows, n_names)) if detail else None, detail=detail,
+                detail=detail,
                 sizing=np.where(plan.resize, sig_close, 1.0),
                 all_resized=plan.resize.all(axis=1),
                 limit_px=limit_price(sig_close, plan.tradable_next[plan.rows]),
@@ -254,20 +258,20 @@ def _value_rows(run: _Run, held: _Held, start: int, stop: int, cash: float) -> f
         return cash
     seg = slice(start, stop + 1)
     cols = held.short
-    if run.ledger is not None and start < held.valued:   # rows valued again after an earlier
-        run.ledger[start:min(stop + 1, held.valued)] = 0.0   # action are booked anew
+    if run.detail and start < held.valued:   # rows valued again after an earlier action are
+        held.bookings.append((start, min(stop + 1, held.valued), None, None, None))   # anew
     held.valued = max(held.valued, stop + 1)
     if run.charging and len(cols):
         if (by_days := _charges_by_days(run, held)) is not None:   # rows with the same day
             per_day, b_day = by_days                                # count charge the same
             days = run.days[seg]
             b = b_day[days]
-            if run.ledger is not None:
-                run.ledger[seg, cols] = per_day[days]
+            if run.detail:
+                held.bookings.append((start, stop + 1, cols, per_day, days))
         else:
             per_name = _segment_charges(run, held, start, stop)
-            if run.ledger is not None:
-                run.ledger[seg, cols] = per_name
+            if run.detail:
+                held.bookings.append((start, stop + 1, cols, per_name, None))
             b = _sum(per_name, axis=1)
         run.borrow_day[seg] = b
         cash_seg = cash - np.add.accumulate(b)
@@ -383,8 +387,8 @@ def _overnight_borrow(run: _Run, held: _Held, t: int, f: int) -> float:
         rate = held.short_rate if held.short_rate is not None else run.terms.rate[t, short]
         mark = held.short_avg if run.terms.mark == "average" else run.px.close[t, short]
         per[short] = short_charges(run.days[f], rate, held.short_abs, mark)
-    if run.ledger is not None:
-        run.ledger[f] = per
+    if run.detail:
+        held.bookings.append((f, f + 1, None, per, None))
     return float(_sum(per))
 
 
@@ -445,7 +449,7 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
         fill = {"size": d, "price": pr}
         if run.detail:   # labelled once at the end (_labels)
             fill.update(cols=seq, commission=cm)
-            held.batches.append((len(held.leg_states), reason, why, act.exits))
+            held.batches.append((f, new_legs[:, seq] != held.legs[:, seq], reason, why, act.exits))
         held.fills.append(fill)
     held.legs, held.net = new_legs, net
     if run.detail:   # the legs' history: only the full result reads it
@@ -471,27 +475,23 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
     held.short_rate = rate[0, short] if rate.strides[0] == 0 else None
 
 
-def _labels(held: _Held, fill_rows: np.ndarray, states: np.ndarray) -> Fills:
+def _labels(held: _Held) -> Fills:
     """The detail fills with their fill rows and labels: per order the legs whose shares changed
-    (:func:`strategies.execution.change_codes`, per leg state) and the reason (the row's, with
-    a borrow label where a locate acted, ``delist_exit`` for forced exits), as the trades
-    table's columns (:func:`strategies.result.label_array`). ``fill_rows``, ``states``:
-    ``held.fill_rows`` and ``held.leg_states`` as arrays."""
+    (:func:`strategies.execution.change_codes`, from the masks kept per batch) and the reason
+    (the row's, with a borrow label where a locate acted, ``delist_exit`` for forced exits), as
+    the trades table's columns (:func:`strategies.result.label_array`)."""
     if not held.fills:
         return Fills.from_parts([])
+    batches = held.batches
     counts = np.array([len(f["cols"]) for f in held.fills])
-    state = np.repeat(np.array([b[0] for b in held.batches], dtype=np.int64), counts)
     cols = np.concatenate([f["cols"] for f in held.fills]).astype(np.int64, copy=False)
-    # per leg state (states x legs x names) the legs changed from the state before (none
-    # before the first), then each order's: one comparison per state, leg and name
-    changed = np.empty(states.shape, dtype=bool)
-    np.not_equal(states[0], 0.0, out=changed[0])
-    np.not_equal(states[1:], states[:-1], out=changed[1:])
     names, reasons = _reason_codes(held, counts, cols)
-    return Fills(rows=fill_rows[state], cols=cols,
+    changed = np.concatenate([b[1] for b in batches], axis=1)   # legs x orders
+    return Fills(rows=np.repeat(np.array([b[0] for b in batches], dtype=np.int64), counts),
+                 cols=cols,
                  **{k: np.concatenate([f[k] for f in held.fills]).astype(np.float64, copy=False)
                     for k in ("size", "price", "commission")},
-                 leg=label_array(LEG_CODE_LABELS, change_codes(changed, axis=1)[state, cols]),
+                 leg=label_array(LEG_CODE_LABELS, change_codes(changed, axis=0)),
                  reason=label_array(names, reasons))
 
 
@@ -501,10 +501,10 @@ def _reason_codes(held: _Held, counts: np.ndarray, cols: np.ndarray
     reason as a code into the returned names: the batch's, with a borrow label where a locate
     acted (:func:`strategies.borrow.order_reason`), ``delist_exit`` for forced exits."""
     names: dict[str, int] = {}
-    codes = np.repeat(np.array([names.setdefault(b[1], len(names)) for b in held.batches],
+    codes = np.repeat(np.array([names.setdefault(b[2], len(names)) for b in held.batches],
                                dtype=np.int64), counts)
     starts = np.cumsum(counts) - counts
-    for start, n, (_, reason, why, exits) in zip(starts, counts, held.batches, strict=True):
+    for start, n, (_, _, reason, why, exits) in zip(starts, counts, held.batches, strict=True):
         seg = slice(start, start + n)   # only batches with borrow labels or exits
         if why is not None:
             codes[seg] = [names.setdefault(order_reason(reason, why[j]), len(names))
@@ -534,15 +534,15 @@ def _detail_result(run: _Run, held: _Held, targets: Targets, log: pd.DataFrame
                    ) -> BacktestResult:
     """The full result, assembled by ``BacktestResult.from_fills`` as backtrader's is."""
     market = run.market
-    fill_rows, states = np.asarray(held.fill_rows, dtype=np.int64), np.asarray(held.leg_states)
     return BacktestResult.from_fills(
         market.dates, market.tickers, equity=run.equity, cash=run.cash, borrow=run.borrow_day,
-        fills=_labels(held, fill_rows, states), legs=(fill_rows, states),
+        fills=_labels(held), legs=(np.asarray(held.fill_rows, dtype=np.int64), tuple(held.leg_states)),
         targets=targets,
         overlay_log=log,
         engine="vectorized",
         rejected_orders=0,
         margin_calls=margin_calls_frame(held.calls),
         info={"exec": run.p, "n_signals": int(len(run.plan.rows))},
-        borrow_record=make_record(run.terms, run.ledger, run.book, market.dates, market.tickers),
+        borrow_record=make_record(run.terms, held.bookings, run.book, market.dates,
+                                  market.tickers),
     )

@@ -252,3 +252,51 @@ def test_first_recall_finds_the_first_binding_fall():
     assert book.first_recall(0, 5, legs_of([10.0, 0.0], [0.0, -20.0])) is None
     new, why = book.adjust(4, legs, np.array([10.0, 10.0]), 1000.0, None)
     assert new[1, 1] == -30.0 and why[1] == "recall" and len(book.events) == 1
+
+
+def test_ledger_from_bookings_replays_in_order_by_hand():
+    """Each booking sets its cells (a later one replaces an earlier one's); None columns are
+    the whole row, None values clear, ``take`` picks the values' rows (a per-day-count table)."""
+    table = np.array([[0.0, 0.0], [1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])   # day count x short
+    bookings = [
+        (0, 3, np.array([1, 3]), table, np.array([1, 1, 3])),   # rows 0-2, names 1 and 3
+        (1, 3, None, None, None),                               # rows 1-2 valued again: cleared
+        (1, 2, np.array([0]), np.array([[5.0]]), None),         # row 1, name 0
+        (3, 4, None, np.array([0.5, 0.0, 0.0, 0.25]), None),    # a whole row (overnight)
+    ]
+    expected = np.array([[0.0, 1.0, 0.0, 10.0],
+                         [5.0, 0.0, 0.0, 0.0],
+                         [0.0, 0.0, 0.0, 0.0],
+                         [0.5, 0.0, 0.0, 0.25]])
+    np.testing.assert_array_equal(B.ledger_from_bookings(bookings, 4, 4), expected)
+    np.testing.assert_array_equal(B.ledger_from_bookings([], 2, 3), np.zeros((2, 3)))
+
+
+def test_record_built_from_bookings_on_first_read_and_pickled_built():
+    """make_record given bookings builds the ledger frame when first read (once), and a pickled
+    record carries the built frame."""
+    import pickle
+
+    dates = pd.date_range("2024-01-01", periods=2, freq="D")
+    tickers = pd.Index(["A", "B"])
+    book_frame = pd.DataFrame()
+
+    class _Book:   # the locate/recall book's one method make_record reads
+        def frame(self, d, t):
+            return book_frame
+
+    class _Terms:
+        model, fee_bps, notes = "flat", np.zeros((2, 2)), ()
+
+    bookings = [(1, 2, np.array([1]), np.array([[4.0]]), None)]
+    rec = B.make_record(_Terms(), bookings, _Book(), dates, tickers)
+    assert "ledger" in vars(rec) and not isinstance(vars(rec)["ledger"], pd.DataFrame)
+    first = rec.ledger
+    assert first is rec.ledger   # built once
+    expected = pd.DataFrame([[0.0, 0.0], [0.0, 4.0]], index=dates, columns=tickers)
+    pd.testing.assert_frame_equal(first, expected)
+    back = pickle.loads(pickle.dumps(rec))
+    pd.testing.assert_frame_equal(back.ledger, expected)
+    arr = np.ones((2, 2))
+    given = B.make_record(_Terms(), arr, _Book(), dates, tickers)
+    assert given.ledger.to_numpy() is arr or np.shares_memory(given.ledger.to_numpy(), arr)

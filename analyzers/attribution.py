@@ -222,24 +222,43 @@ def _cost_series(result: BacktestResult, dates: pd.DatetimeIndex, col: str) -> n
 def _fill_pnl(trades: pd.DataFrame | None, dates: pd.DatetimeIndex, tickers: pd.Index,
               C: np.ndarray) -> np.ndarray:
     """Money made by each day's fills of each name, marked at the close (dates x tickers)."""
-    D = np.zeros(C.shape)
-    V = np.zeros(C.shape)
-    if trades is not None and not trades.empty:
-        dpos = date_positions(dates, trades["date"], "a fill")
-        tpos = tickers.get_indexer(trades["ticker"])
-        size = trades["size"].to_numpy(np.float64)
-        np.add.at(D, (dpos, tpos), size)
-        np.add.at(V, (dpos, tpos), size * trades["price"].to_numpy(np.float64))
-    D *= C
-    D -= V
-    return D
+    return FillPnl(trades, dates, tickers)(C, 0, C.shape[1])
+
+
+class FillPnl:
+    """:func:`_fill_pnl` for a block of names at a time (``fill_pnl(C_block, a, b)``), so the
+    split needs no dates x tickers arrays of it: each fill is added in the order of ``trades``
+    as :func:`_fill_pnl` adds it, so every number is the same."""
+
+    def __init__(self, trades: pd.DataFrame | None, dates: pd.DatetimeIndex,
+                 tickers: pd.Index) -> None:
+        self.rows = self.cols = np.zeros(0, dtype=np.int64)
+        self.size = self.value = np.zeros(0)
+        if trades is not None and not trades.empty:
+            self.rows = date_positions(dates, trades["date"], "a fill")
+            self.cols = tickers.get_indexer(trades["ticker"])
+            self.size = trades["size"].to_numpy(np.float64)
+            self.value = self.size * trades["price"].to_numpy(np.float64)
+
+    def __call__(self, C: np.ndarray, a: int, b: int) -> np.ndarray:
+        """Fill PnL of names ``a:b`` (``C``: their closes, dates x (b - a))."""
+        D = np.zeros(C.shape)
+        V = np.zeros(C.shape)
+        m = (self.cols >= a) & (self.cols < b)
+        if m.any():
+            at = (self.rows[m], self.cols[m] - a)
+            np.add.at(D, at, self.size[m])
+            np.add.at(V, at, self.value[m])
+        D *= C
+        D -= V
+        return D
 
 
 #: Names per block of :func:`_leg_pnl` (its scratch arrays are dates x this many names).
 _BLOCK = 64
 
 
-def _leg_pnl(S: list[np.ndarray], C: np.ndarray, F: np.ndarray) -> np.ndarray:
+def _leg_pnl(S: list[np.ndarray], C: np.ndarray, F: np.ndarray | FillPnl) -> np.ndarray:
     """PnL per (leg, date, ticker): the leg's carry plus its share of the fills' PnL ``F``.
 
     Each leg's share of a name's fills is its change in shares over the net change; where the
@@ -247,11 +266,13 @@ def _leg_pnl(S: list[np.ndarray], C: np.ndarray, F: np.ndarray) -> np.ndarray:
     held the most shares (the long leg when none). Every number depends on one name only, so
     the names are done in blocks (small scratch arrays), each with the same float operations in
     the same order as the whole-array form ``prevS * dC + where(ok, dS / sum(dS), fallback) * F``.
+    ``F`` is the fill PnL (dates x tickers) or a :class:`FillPnl` that gives it block by block.
     """
     by_leg = np.empty((len(S), *C.shape))
     for a in range(0, C.shape[1], _BLOCK):
         b = min(a + _BLOCK, C.shape[1])
-        _leg_pnl_block([s[:, a:b] for s in S], C[:, a:b], F[:, a:b], by_leg[:, :, a:b])
+        Fb = F(C[:, a:b], a, b) if isinstance(F, FillPnl) else F[:, a:b]
+        _leg_pnl_block([s[:, a:b] for s in S], C[:, a:b], Fb, by_leg[:, :, a:b])
     return by_leg
 
 
@@ -350,7 +371,7 @@ def attribute(result: BacktestResult, close: pd.DataFrame,
 
     S = leg_list(result, dates, tickers)
     C = close_array(close, dates, tickers)
-    by_leg = _leg_pnl(S, C, _fill_pnl(trades, dates, tickers, C))
+    by_leg = _leg_pnl(S, C, FillPnl(trades, dates, tickers))
     held = LegValues(S, C)
 
     commission = -_cost_series(result, dates, "commission")

@@ -109,15 +109,25 @@ class _Collector(Recorder):
         return self.rets_plain
 
 
+#: Rows per block of :func:`_max_mismatch` (its scratch is this many rows x names).
+_ROWS = 256
+
+
 def _max_mismatch(legs: Mapping[str, pd.DataFrame], shares: pd.DataFrame) -> float:
-    """max |sum of the legs - shares| (shares): in place when the frames share one grid."""
+    """max |sum of the legs - shares| (shares): by blocks of rows when the frames share one
+    grid (each number as the whole-array sum gives it; scratch of one block)."""
     frames = list(legs.values())
     if all(f.index.equals(shares.index) and f.columns.equals(shares.columns) for f in frames):
-        acc = frames[0].to_numpy(np.float64).copy()
-        for f in frames[1:]:
-            acc += f.to_numpy(np.float64)
-        acc -= shares.to_numpy(np.float64)
-        return float(np.abs(acc, out=acc).max())
+        arrays = [f.to_numpy(np.float64) for f in frames]
+        sh = shares.to_numpy(np.float64)
+        worst = []
+        for a in range(0, len(sh), _ROWS):
+            acc = arrays[0][a:a + _ROWS].copy()
+            for x in arrays[1:]:
+                acc += x[a:a + _ROWS]
+            acc -= sh[a:a + _ROWS]
+            worst.append(np.abs(acc, out=acc).max())
+        return float(np.max(worst))
     return float(np.abs(sum(frames) - shares).to_numpy().max())
 
 

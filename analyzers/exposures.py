@@ -64,40 +64,62 @@ def exposures(result: BacktestResult, close: pd.DataFrame,
         tickers = tickers.union(df.columns, sort=False)
     S = leg_list(result, dates, tickers)
     C = close_array(close, dates, tickers)
-    legval = [s * C for s in S]   # value held per leg (dates x tickers)
-    pos = legval[0] + legval[1]   # the legs' sum, added in leg order (as sum(axis=0) does)
-    for lv in legval[2:]:
-        pos += lv
     b = np.ones(len(tickers))
     if betas is not None:
         b = np.nan_to_num(betas.reindex(tickers).to_numpy(np.float64), nan=1.0)
     eq = equity.to_numpy()
-    out = pd.DataFrame(index=dates)
-    out["equity"] = eq
-    out["long_value"] = np.where(pos > 0, pos, 0.0).sum(axis=1)
-    out["short_value"] = np.where(pos < 0, pos, 0.0).sum(axis=1)
-    out["gross"] = out["long_value"] - out["short_value"]
-    out["net"] = out["long_value"] + out["short_value"]
-    out["beta_net"] = pos @ b
-    for i, leg in enumerate(LEGS):
-        out[f"{leg}_leg_value" if leg != "hedge" else "hedge_value"] = legval[i].sum(axis=1)
-    out["hedge_gross"] = np.abs(legval[LEGS.index("hedge")]).sum(axis=1)
+    cols, pos = value_sums(S, C)
+    cols["beta_net"] = pos @ b
+    del pos
+    cols["gross"] = cols["long_value"] - cols["short_value"]
+    cols["net"] = cols["long_value"] + cols["short_value"]
     with np.errstate(divide="ignore", invalid="ignore"):
         for col in ("gross", "net", "long", "short", "beta_net", "hedge"):
             src = {"long": "long_value", "short": "short_value", "hedge": "hedge_value"}.get(col, col)
-            out[f"{col}_exposure"] = out[src].to_numpy() / eq
-    for i, leg in enumerate(LEGS):
-        out[f"n_{leg}"] = (S[i] != 0).sum(axis=1).astype(np.int64)
+            cols[f"{col}_exposure"] = cols[src] / eq
     traded = np.zeros(len(dates))
     tr = result.trades
     if tr is not None and not tr.empty:
         p = date_positions(dates, tr["date"], "a fill")
         np.add.at(traded, p, np.abs(tr["size"].to_numpy(np.float64) * tr["price"].to_numpy(np.float64)))
     prev_eq = np.concatenate((eq[:1], eq[:-1]))
-    out["traded_value"] = traded
+    cols["equity"] = eq
+    cols["traded_value"] = traded
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["turnover"] = traded / prev_eq
-    return out[list(EXPOSURE_COLUMNS)]
+        cols["turnover"] = traded / prev_eq
+    return pd.DataFrame({c: cols[c] for c in EXPOSURE_COLUMNS}, index=dates)
+
+
+#: Rows per block of :func:`value_sums` (its scratch arrays are this many rows x tickers).
+_ROWS = 256
+
+
+def value_sums(S: list[np.ndarray], C: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-row sums of the legs' values ``S[i] * C`` (dates x tickers): long/short value of the
+    net position, each leg's value, the hedge's gross, names held per leg; and the net position
+    value ``pos`` (dates x tickers). Done in blocks of rows (scratch of one block besides
+    ``pos``); a row's sum is the same float as the whole array's ``sum(axis=1)`` gives."""
+    n = C.shape[0]
+    names = [f"{leg}_leg_value" if leg != "hedge" else "hedge_value" for leg in LEGS]
+    out = {k: np.empty(n) for k in ("long_value", "short_value", *names, "hedge_gross")}
+    counts = [np.empty(n, dtype=np.int64) for _ in LEGS]
+    pos = np.empty(C.shape)
+    h = LEGS.index("hedge")
+    for a in range(0, n, _ROWS):
+        z = slice(a, min(a + _ROWS, n))
+        lv = [s[z] * C[z] for s in S]   # value held per leg
+        p = pos[z]
+        np.add(lv[0], lv[1], out=p)   # the legs' sum, added in leg order (as sum(axis=0) does)
+        for x in lv[2:]:
+            p += x
+        out["long_value"][z] = np.where(p > 0, p, 0.0).sum(axis=1)
+        out["short_value"][z] = np.where(p < 0, p, 0.0).sum(axis=1)
+        for i, name in enumerate(names):
+            out[name][z] = lv[i].sum(axis=1)
+            counts[i][z] = (S[i][z] != 0).sum(axis=1)
+        out["hedge_gross"][z] = np.abs(lv[h]).sum(axis=1)
+    out.update({f"n_{leg}": counts[i] for i, leg in enumerate(LEGS)})
+    return out, pos
 
 
 def summarize_exposures(exp: pd.DataFrame, start: Any = None, end: Any = None,

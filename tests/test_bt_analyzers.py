@@ -254,3 +254,21 @@ def test_episode_drawdowns(market):
     assert default["skipped"] == []  # built-ins outside the data do not apply
     with pytest.raises(SqueezeLabError, match="episode old"):
         _cerebro(market, [(EpisodeDrawdowns, "dd", {"episodes": eps, "strict": True})])
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 256])
+def test_max_mismatch_by_row_blocks(block, monkeypatch):
+    """max |legs - shares| read block by block: the whole-array value (hand-checked: 0.5 on row
+    2), NaN kept, and frames on another grid compared as frames."""
+    import squeeze_lab.analyzers.bt_analyzers as ba
+
+    monkeypatch.setattr(ba, "_ROWS", block)
+    idx = pd.date_range("2025-01-02", periods=5, freq="B")
+    legs = {"long": pd.DataFrame({"A": [1.0, 1, 2, 2, 0], "B": 0.0}, index=idx),
+            "short": pd.DataFrame({"A": 0.0, "B": [0.0, -1, -1, -3, -3]}, index=idx),
+            "hedge": pd.DataFrame({"A": 0.0, "B": [0.0, 0, 0.5, 0, 0]}, index=idx)}
+    shares = pd.DataFrame({"A": [1.0, 1, 2, 2, 0], "B": [0.0, -1, -1, -3, -3]}, index=idx)
+    assert ba._max_mismatch(legs, shares) == 0.5
+    legs["long"].iloc[4, 0] = np.nan
+    assert np.isnan(ba._max_mismatch(legs, shares))
+    assert ba._max_mismatch({"long": shares.iloc[::-1]}, shares) == 0.0   # aligned as frames

@@ -15,6 +15,7 @@ from squeeze_lab.analyzers.exposures import (
     exposures,
     summarize_exposures,
 )
+from squeeze_lab.strategies.targets import LEGS
 
 
 def _hand_run():
@@ -87,3 +88,56 @@ def test_property_gross_net_identities(seed):
     assert np.allclose(exp["equity"], res.equity)
     assert (exp["turnover"] >= 0).all()
     assert isinstance(exp.index, pd.DatetimeIndex)
+
+
+def _value_sums_whole(S, C):
+    """The per-row sums as whole-array passes (the form ``value_sums`` blocks must equal)."""
+    legval = [s * C for s in S]
+    pos = legval[0] + legval[1]
+    for lv in legval[2:]:
+        pos += lv
+    out = {"long_value": np.where(pos > 0, pos, 0.0).sum(axis=1),
+           "short_value": np.where(pos < 0, pos, 0.0).sum(axis=1),
+           "hedge_gross": np.abs(legval[2]).sum(axis=1)}
+    for i, leg in enumerate(LEGS):
+        out[f"{leg}_leg_value" if leg != "hedge" else "hedge_value"] = legval[i].sum(axis=1)
+        out[f"n_{leg}"] = (S[i] != 0).sum(axis=1).astype(np.int64)
+    return out, pos
+
+
+def test_value_sums_hand_checked():
+    """One row: long 2 AAA @ 10, short -3 BBB @ 5, hedge +1 BBB @ 5: net AAA +20, BBB -10."""
+    from squeeze_lab.analyzers.exposures import value_sums
+
+    S = [np.array([[2.0, 0.0]]), np.array([[0.0, -3.0]]), np.array([[0.0, 1.0]])]
+    out, pos = value_sums(S, np.array([[10.0, 5.0]]))
+    assert pos.tolist() == [[20.0, -10.0]]
+    assert (out["long_value"][0], out["short_value"][0]) == (20.0, -10.0)
+    assert (out["long_leg_value"][0], out["short_leg_value"][0], out["hedge_value"][0]) == (
+        20.0, -15.0, 5.0)
+    assert out["hedge_gross"][0] == 5.0
+    assert (out["n_long"][0], out["n_short"][0], out["n_hedge"][0]) == (1, 1, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 90), st.integers(1, 40), st.integers(1, 7))
+def test_value_sums_by_row_blocks_bit_for_bit(seed, n_names, n_rows, block):
+    """Row blocks (of 1 to 7 rows here) give every row's sums as the whole-array form does."""
+    import squeeze_lab.analyzers.exposures as ex
+
+    rng = np.random.default_rng(seed)
+    shape = (n_rows, n_names)
+    S = [np.where(rng.random(shape) < 0.3, rng.normal(0, 100, shape), 0.0) for _ in LEGS]
+    S[1][rng.random(shape) < 0.05] = -0.0
+    C = rng.uniform(1, 100, shape)
+    want, want_pos = _value_sums_whole(S, C)
+    old = ex._ROWS
+    try:
+        ex._ROWS = block
+        got, pos = ex.value_sums(S, C)
+    finally:
+        ex._ROWS = old
+    assert np.array_equal(pos.view(np.int64), want_pos.view(np.int64))
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert got[k].dtype == v.dtype and np.array_equal(got[k].view(np.int64), v.view(np.int64)), k

@@ -85,7 +85,14 @@ class Fills:
 def label_array(names: Sequence[str], codes: np.ndarray) -> Any:
     """``names[codes]`` as a trades table column holds it: the dtype pandas infers for the names
     (its string dtype), taken from the few names instead of converting one string per fill."""
-    return pd.Series(np.asarray(names, dtype=object)).array.take(np.asarray(codes, np.int64))
+    return _names_array(tuple(names)).take(np.asarray(codes, np.int64))
+
+
+@functools.lru_cache(maxsize=64)
+def _names_array(names: tuple[str, ...]) -> Any:
+    """The array pandas infers for a few label names (made once per set of names; read only:
+    ``take`` returns a new array)."""
+    return pd.Series(np.asarray(names, dtype=object)).array
 
 
 def legs_from_log(n_rows: int, n_names: int, fill_rows: np.ndarray,

@@ -144,8 +144,8 @@ class _Held:
     fills: list[dict[str, np.ndarray]] = field(default_factory=list)
     fill_rows: list[int] = field(default_factory=list)
     leg_states: list[np.ndarray] = field(default_factory=list)
-    #: per fill batch (detail only): its fill row, per order the legs whose shares changed
-    #: (legs x orders), its reason, borrow labels and exits
+    #: per fill batch (detail only): its fill row, the legs' shares it changed (legs x names),
+    #: its reason, borrow labels and exits
     batches: list[tuple[int, np.ndarray, str, np.ndarray | None, np.ndarray | None]] = \
         field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -449,7 +449,7 @@ def _fill(run: _Run, held: _Held, act: _Action, new_legs: np.ndarray, why: np.nd
         fill = {"size": d, "price": pr}
         if run.detail:   # labelled once at the end (_labels)
             fill.update(cols=seq, commission=cm)
-            held.batches.append((f, new_legs[:, seq] != held.legs[:, seq], reason, why, act.exits))
+            held.batches.append((f, new_legs != held.legs, reason, why, act.exits))
         held.fills.append(fill)
     held.legs, held.net = new_legs, net
     if run.detail:   # the legs' history: only the full result reads it
@@ -477,7 +477,7 @@ def _trade(run: _Run, held: _Held, seq: np.ndarray, d: np.ndarray, pr: np.ndarra
 
 def _labels(held: _Held) -> Fills:
     """The detail fills with their fill rows and labels: per order the legs whose shares changed
-    (:func:`strategies.execution.change_codes`, from the masks kept per batch) and the reason
+    (:func:`strategies.execution.change_codes` of the masks kept per batch) and the reason
     (the row's, with a borrow label where a locate acted, ``delist_exit`` for forced exits), as
     the trades table's columns (:func:`strategies.result.label_array`)."""
     if not held.fills:
@@ -486,12 +486,13 @@ def _labels(held: _Held) -> Fills:
     counts = np.array([len(f["cols"]) for f in held.fills])
     cols = np.concatenate([f["cols"] for f in held.fills]).astype(np.int64, copy=False)
     names, reasons = _reason_codes(held, counts, cols)
-    changed = np.concatenate([b[1] for b in batches], axis=1)   # legs x orders
-    return Fills(rows=np.repeat(np.array([b[0] for b in batches], dtype=np.int64), counts),
+    batch = np.repeat(np.arange(len(batches)), counts)
+    codes = change_codes(np.stack([b[1] for b in batches]), axis=1)[batch, cols]
+    return Fills(rows=np.array([b[0] for b in batches], dtype=np.int64)[batch],
                  cols=cols,
                  **{k: np.concatenate([f[k] for f in held.fills]).astype(np.float64, copy=False)
                     for k in ("size", "price", "commission")},
-                 leg=label_array(LEG_CODE_LABELS, change_codes(changed, axis=0)),
+                 leg=label_array(LEG_CODE_LABELS, codes),
                  reason=label_array(names, reasons))
 
 
@@ -523,8 +524,9 @@ def _equity_run(run: _Run, held: _Held, log: pd.DataFrame) -> EquityRun:
               * np.concatenate([x["price"] for x in fills])) if fills else np.zeros(0)
     return EquityRun(equity=pd.Series(run.equity, index=dates, name="equity"),   # copies:
                      cash=pd.Series(run.cash, index=dates, name="cash"),           # the caller's
-                     # summed as the trades table's column would be (pandas)
-                     traded_value=float(pd.Series(traded).sum()),
+                     # summed as the trades table's column would be (pandas: NaN as 0.0,
+                     # then numpy's sum; np.nansum does the same)
+                     traded_value=float(np.nansum(traded)),
                      n_trades=len(traded), overlay_log=log,
                      first_fill=None if held.first_fill is None else dates[held.first_fill],
                      margin_calls=margin_calls_frame(held.calls))

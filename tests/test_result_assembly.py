@@ -142,6 +142,11 @@ def test_label_array_is_the_column_pandas_infers(names):
     if hasattr(ref_arr, "_pa_array"):   # the arrow storage too (parquet writes it)
         assert arr._pa_array.type == ref_arr._pa_array.type
         assert arr._pa_array.num_chunks == ref_arr._pa_array.num_chunks
+    # the names' array is made once and shared: a column changed in place leaves later ones as
+    # they would be
+    got["x"].array[:] = got["x"].array[0]
+    again = pd.DataFrame({"x": label_array(names, codes)})
+    pd.testing.assert_frame_equal(again, ref, check_exact=True)
 
 
 def test_twin_trades_equal_the_table_from_object_labels():

@@ -57,6 +57,17 @@ def abs_row_sums(x: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def abs_col_sums(x: np.ndarray, cols: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
+    """``abs_row_sums(x, other)[cols]``, reading only those columns (the same floats: each is
+    summed row by row; a lone column of several is read twice, since alone it would be summed
+    pairwise, as :func:`abs_row_sums` sums the one column of a one-column ``x``)."""
+    take = np.concatenate([cols, cols[:1]]) if len(cols) == 1 and x.shape[1] > 1 else cols
+    blk = x.take(take, axis=1)   # C order, as a block of columns is (x[:, take] is not)
+    if other is not None:
+        blk *= other.take(take, axis=1)
+    return np.abs(blk, out=blk).sum(axis=0)[:len(cols)]
+
+
 class LegValues:
     """End-of-day market value per (leg, date, ticker), ``shares * close``, computed on use from
     the legs' shares and the closes (no leg x date x ticker copy is kept). Indexes, iterates
@@ -73,8 +84,12 @@ class LegValues:
     def __len__(self) -> int:
         return len(self._legs)
 
-    def abs_sums(self, start: int, stop: int) -> np.ndarray:
-        """(leg, ticker): the sum of |value| over rows ``start:stop`` (:func:`abs_row_sums`)."""
+    def abs_sums(self, start: int, stop: int, cols: np.ndarray | None = None) -> np.ndarray:
+        """(leg, ticker): the sum of |value| over rows ``start:stop`` (:func:`abs_row_sums`),
+        of the tickers ``cols`` only when given (:func:`abs_col_sums`)."""
+        if cols is not None:
+            return np.stack([abs_col_sums(s[start:stop], cols, self._close[start:stop])
+                             for s in self._legs])
         return np.stack([abs_row_sums(s[start:stop], self._close[start:stop])
                          for s in self._legs])
 
@@ -459,6 +474,17 @@ def _plain(v: Any) -> Any:
     return str(v) if not isinstance(v, str) else v
 
 
+def _main_legs(attr: Attribution, cols: np.ndarray, base: int, first: int, stop: int
+               ) -> np.ndarray:
+    """Per ticker of ``cols``, the leg that held the most |value| over rows ``base:stop`` (the
+    one with the most |pnl| over ``first:stop`` when none held any)."""
+    if not len(cols):
+        return np.zeros(0, dtype=np.int64)
+    held = attr.held.abs_sums(base, stop, cols)
+    lpnl = np.stack([abs_col_sums(p[first:stop], cols) for p in attr.by_leg])
+    return np.where(held.max(axis=0) > 0, held.argmax(axis=0), lpnl.argmax(axis=0))
+
+
 def top_names(attr: Attribution, start: Any = None, end: Any = None, k: int = 5,
               attributes: pd.DataFrame | None = None,
               short_interest: pd.DataFrame | None = None,
@@ -491,17 +517,16 @@ def top_names(attr: Attribution, start: Any = None, end: Any = None, k: int = 5,
                          end if end is not None else dates[-1])
     first = 1 if a == 0 else a
     pnl = attr.by_leg[:, first: b + 1].sum(axis=(0, 1))
-    # (leg, ticker) sums of |value| and |pnl| over the window, one leg at a time (small scratch)
-    held = attr.held.abs_sums(base, b + 1)
-    lpnl = np.stack([abs_row_sums(p[first: b + 1]) for p in attr.by_leg])
-    leg_idx = np.where(held.max(axis=0) > 0, held.argmax(axis=0), lpnl.argmax(axis=0))
     base_eq = float(attr.equity.iloc[base])
     tick = np.asarray(attr.tickers.astype(str))
     order_pos = np.lexsort((tick, -pnl))
     order_neg = np.lexsort((tick, pnl))
     pos = [i for i in order_pos if pnl[i] > 0][:k]
     neg = [i for i in order_neg if pnl[i] < 0][:k]
-    chosen = attr.tickers[sorted(set(pos) | set(neg))]
+    picked = np.array(sorted(set(pos) | set(neg)), dtype=np.int64)
+    chosen = attr.tickers[picked]
+    leg_idx = dict(zip(picked.tolist(), _main_legs(attr, picked, base, first, b + 1).tolist(),
+                       strict=True))
     info = _name_attrs(chosen, attributes,
                        {"short_interest": short_interest, "days_to_cover": days_to_cover},
                        dates[a])

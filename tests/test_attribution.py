@@ -418,3 +418,45 @@ def test_fill_pnl_by_blocks_bit_for_bit(seed, n_names, n_rows, n_fills):
     assert np.array_equal(fills(C, 0, n_names).view(np.int64), whole.view(np.int64))
     got, want = _leg_pnl(S, C, fills), _leg_pnl(S, C, whole)
     assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def test_abs_col_sums_hand_checked():
+    from squeeze_lab.analyzers.attribution import abs_col_sums
+
+    x = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]])
+    assert abs_col_sums(x, np.array([2, 0])).tolist() == [9.0, 5.0]
+    assert abs_col_sums(x, np.array([1]), other=x).tolist() == [29.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 150), st.integers(1, 300), st.integers(1, 5))
+def test_abs_col_sums_bit_for_bit(seed, n_names, n_rows, n_cols):
+    """Some columns' sums of |x| (or |x * other|) are those of every column, bit for bit: lone
+    columns, a one-column x, rows enough for NumPy's pairwise sum to differ from row order."""
+    from squeeze_lab.analyzers.attribution import abs_col_sums, abs_row_sums
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1e3, (n_rows, n_names)) * rng.choice([1.0, 1e-9, 1e9], (n_rows, n_names))
+    other = rng.uniform(1, 100, x.shape)
+    cols = rng.choice(n_names, min(n_cols, n_names), replace=False)
+    for o in (None, other):
+        want = abs_row_sums(x, o)[cols]
+        assert np.array_equal(abs_col_sums(x, cols, o).view(np.int64), want.view(np.int64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 8))
+def test_top_names_leg_is_the_whole_array_choice(seed, k):
+    """The leg reported for each top name is the argmax over legs of |value| held (else of
+    |pnl|) computed on every name, as before only the picked names were read."""
+    mk = tiny_market(n_days=30, seed=seed % 1000)
+    rng = np.random.default_rng(seed)
+    orders = {d: {leg: {t: float(rng.integers(-20, 21)) for t in TICKERS if rng.random() < 0.5}
+                  for leg in LEGS} for d in range(0, 28, 4)}
+    attr = attribute(simulate(mk, orders, cash=1e5), mk.close)
+    held = np.abs(np.asarray(attr.held)[:, 4:21]).sum(axis=1)
+    lpnl = np.abs(attr.by_leg[:, 5:21]).sum(axis=1)
+    legs = np.where(held.max(axis=0) > 0, held.argmax(axis=0), lpnl.argmax(axis=0))
+    tn = top_names(attr, mk.dates[5], mk.dates[20], k=k)
+    for rec in tn["contributors"] + tn["detractors"]:
+        assert rec["leg"] == LEGS[int(legs[list(attr.tickers).index(rec["ticker"])])]

@@ -145,6 +145,12 @@ def test_report_helpers_on_made_up_timings():
     note = R.issue_table(res, sweep, procs, 1000)[0]["note"]
     assert note.endswith("; round by round 1.40x (median of 3, 0.90x to 2.50x)")
     res[1000]["empty_ours"]["seconds_all"] = [10.0, 10.0]   # a round failed: no pairs
+    # the engine's row: the market's arrays timed apart, the ratio with them in the note
+    res[1000]["twin"]["parts"].update(market_arrays=0.1, engine_equity=0.3)
+    row = R.issue_table(res, sweep, procs, 1000)[-1]
+    assert row["value"] == pytest.approx(2.5) and row["met"] is True
+    assert "0.100 s once per market, with them 3.0x" in row["note"]
+    assert row["note"].endswith("equity only as sweeps run it 0.300 s = 1.5x)")
     assert "round by round" not in R.issue_table(res, sweep, procs, 1000)[0]["note"]
     assert R.summarize([{"seconds": 3.0, "rss_mb": 5.0, "rss_before_mb": 1.0, "final_value": 2.0},
                         {"seconds": 1.0, "rss_mb": 7.0, "rss_before_mb": 1.0, "final_value": 2.0},

@@ -224,7 +224,25 @@ def run_notes(out: RunOutput) -> list[str]:
                      f"its signal peaked at {peak:.3g}, below overlay.threshold={ov['threshold']:g}"
                      "; lower the threshold to see it act")
     notes.extend(borrow_lines(out))
+    notes.extend(episode_lines(out.config, out.metrics))
     return notes
+
+
+def episode_lines(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
+    """Episodes the run could not measure in full (in the warm-up, or begun before the first
+    position): without a line they would just be missing from the tables."""
+    eps = metrics.get("episodes") or {}
+    fix = ("give a book file that starts earlier" if config["book"].get("path") else
+           "start earlier (--start) or shorten the warm-up (book.momentum_lookback, "
+           "book.vol_window, book.beta_window)")
+    lines = [f"{config['name']}: episode {s['name']} ({s['start']}..{s['end']}) is not analyzed: "
+             f"it is {s['reason']}; {fix}" for s in eps.get("skipped") or []]
+    for ep_name, ep in (eps.get("named") or {}).items():
+        if ep.get("truncated"):
+            lines.append(f"{config['name']}: episode {ep_name} began in the warm-up: measured from "
+                         f"{ep.get('first_session')}, the book's first position, not from "
+                         f"{ep['start']}")
+    return lines
 
 
 def run_one(config: Config, out: str | Path, ui: Any, command: str,

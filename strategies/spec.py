@@ -41,16 +41,23 @@ def check_name(value: str, what: str = "run name", fix: str = "--name my-book") 
 
 
 def check_episodes(specs: tuple[Any, ...]) -> tuple[str, ...]:
-    """``NAME:START:END`` strings: names valid and distinct, dates real, start <= end."""
+    """``NAME:START:END`` strings (or a built-in episode's bare name, written out as its window):
+    names valid and distinct, dates real, start <= end."""
+    from ..feeds.episodes import EPISODES
+
     seen: dict[str, str] = {}
     out = []
     for spec in specs:
         if not isinstance(spec, str):
             raise SqueezeLabError(f"analysis.episodes item {spec!r} is not NAME:START:END text: "
                                   "write e.g. may_2024:2024-05-01:2024-05-31")
+        if spec.strip() in EPISODES:
+            ep = EPISODES[spec.strip()]
+            spec = f"{ep.name}:{ep.start:%Y-%m-%d}:{ep.end:%Y-%m-%d}"
         parts = spec.split(":")
         if len(parts) != 3 or not parts[0]:
-            raise SqueezeLabError(f"episode {spec!r} is not NAME:START:END: write e.g. "
+            raise SqueezeLabError(f"episode {spec!r} is not NAME:START:END nor a built-in episode "
+                                  f"({', '.join(EPISODES)}): write e.g. "
                                   "--episode may_2024:2024-05-01:2024-05-31")
         name = check_name(parts[0].strip(), "episode name", "--episode may_2024:2024-05-01:2024-05-31")
         try:

@@ -300,6 +300,22 @@ def price_panel(path: Path) -> Panel:
 
 
 
+def unread_files_note(folder: Path) -> list[str]:
+    """A folder read through its prices/close file also holds CSV files no layout reads (e.g. the
+    ETF closes beside the stocks): one note naming them, so they are not ignored silently."""
+    main = find_csv(folder, "prices") or find_csv(folder, "close")
+    if main is None:  # one file per ticker: every other CSV file is read as a ticker
+        return []
+    unread = sorted(q.name for q in folder.iterdir()
+                    if is_csv(q) and csv_stem(q).lower() not in RESERVED_STEMS)
+    if not unread:
+        return []
+    return [f"data folder {folder}: read {main.name}; not read: {', '.join(unread)} (a folder with "
+            f"{main.name} reads only its side files attributes, short_interest, days_to_cover, "
+            "reference and factors): give reference tickers with data.reference_prices=PATH, "
+            "or move the file out"]
+
+
 # =============================================================================== the feed
 @dataclass
 class _Prices:
@@ -370,6 +386,8 @@ def csv_market(
         suspicious = "keep"   # exported from a market whose suspicious moves were kept
     prices = _read_prices(src, start, end, exclude, suspicious, int(ffill_limit), max_gap_days,
                           reference_prices, index_ticker, growth_ticker, optional_references, notes)
+    if folder is not None:
+        notes.extend(unread_files_note(folder))
     frames, close = prices.frames, prices.frames["close"]
     att = _csv_attributes(attributes, folder, close.columns, manifest, cache_dir, progress, notes)
     si, dtc, si_info = market_short_interest(_side_file(short_interest, "short_interest", folder),

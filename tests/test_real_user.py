@@ -44,3 +44,20 @@ def test_an_episode_in_the_warm_up_is_said_not_dropped_silently(tmp_path: Path, 
     (folder,) = tmp_path.glob("quake-*")
     config = json.loads((folder / "config.json").read_text())
     assert config["analysis"]["episodes"] == ["aug_2007:2007-08-06:2007-08-10"]
+
+
+def test_a_data_folder_says_which_csv_files_it_did_not_read(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from squeeze_lab.feeds.csv_feed import csv_market
+
+    prices = pd.read_csv(PRICES, nrows=4000)
+    prices = prices[prices["ticker"].isin(prices["ticker"].unique()[:3])]
+    prices.to_csv(tmp_path / "prices.csv.gz", index=False)
+    etf = prices[["date"]].drop_duplicates().assign(ticker="SPY", close=100.0)
+    etf.to_csv(tmp_path / "etf_close.csv.gz", index=False)
+    notes = [n for n in csv_market(tmp_path, suspicious="keep").notes if "not read" in n]
+    assert len(notes) == 1 and "read prices.csv.gz; not read: etf_close.csv.gz" in notes[0]
+    assert "data.reference_prices" in notes[0]
+    (tmp_path / "etf_close.csv.gz").unlink()
+    assert not [n for n in csv_market(tmp_path, suspicious="keep").notes if "not read" in n]

@@ -369,3 +369,22 @@ def test_run_backtrader_values_on_the_markets_closes(market):
     c.run()
     assert c.broker._fast and c.broker._close is not c.broker.p.close_table
     np.testing.assert_array_equal(c.broker._close, price_arrays(market).close)
+
+
+@pytest.mark.parametrize("setting", ["default", "noshortcash", "leverage"])
+def test_values_by_blocks_of_bars_as_bar_by_bar(market, setting, monkeypatch):
+    """Valued a block of bars at a time while the positions stay (up to 64 bars) or one bar at
+    a time: every value, cash, leverage and credit total is the same float."""
+    def feeds():
+        return feeds_for(market, market.tickers[:8])
+
+    def setup(cerebro):
+        cerebro.broker.setcommission(commission=0.001, interest=0.05,
+                                     leverage=2.0 if setting == "leverage" else 1.0)
+        cerebro.broker.set_shortcash(setting != "noshortcash")
+
+    blocks, _ = _run(feeds, ArrayBroker, setup=setup, seed=5, every=9)
+    monkeypatch.setattr(ArrayBroker, "value_block", 1)
+    by_bar, br = _run(feeds, ArrayBroker, setup=setup, seed=5, every=9)
+    assert br._fast and len(by_bar.fills) > 20
+    assert blocks.rows == by_bar.rows and blocks.fills == by_bar.fills

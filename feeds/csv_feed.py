@@ -326,6 +326,7 @@ class _Prices:
     source: str
     ref_returns: dict[str, pd.Series]
     ref_labels: dict[str, str]
+    cut_at: str | None = None   # the requested end, when the data goes on after it
 
 
 def csv_market(
@@ -402,6 +403,8 @@ def csv_market(
     fac = _factors(_side_file(factors, "factors", folder), close.index)
     meta, fill_model, synthetic, seed = _provenance(src, reference_prices, labels, manifest, frames,
                                                     si, dtc, prices.fill_model, notes)
+    if prices.cut_at is not None:   # the data goes on after the requested end
+        meta["cut_at"] = prices.cut_at
     return Market(
         open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
         volume=frames["volume"], attributes=att, reference=ref, factors=fac,
@@ -463,7 +466,9 @@ def _read_prices(src: Path, start: Any, end: Any, exclude: Sequence[str], suspic
                  notes: list[str]) -> _Prices:
     """The price panel cut to the dates, names excluded, validated, reference tickers taken out
     and suspicious moves screened."""
-    panel = normalize_tickers(cut_dates(price_panel(src), start, end))
+    full = price_panel(src)
+    panel = normalize_tickers(cut_dates(full, start, end))
+    cut_at = f"{pd.Timestamp(end):%Y-%m-%d}" if full.dates[-1] > panel.dates[-1] else None
     panel = drop_empty(exclude_tickers(panel, clean_ticker_list(exclude, "data.exclude"), notes),
                        notes)
     frames, fill_model = build_frames(panel, ffill_limit, max_gap_days, notes)
@@ -502,7 +507,7 @@ def _read_prices(src: Path, start: Any, end: Any, exclude: Sequence[str], suspic
         frames = {k: v.loc[live] for k, v in frames.items()}
         returns = {k: v.loc[live] for k, v in returns.items()}
     frames = screen_suspicious(frames, found, suspicious, panel.source, notes)
-    return _Prices(frames, fill_model, panel.source, returns, labels)
+    return _Prices(frames, fill_model, panel.source, returns, labels, cut_at)
 
 
 def _reference_frame(path: str | Path | None, dates: pd.DatetimeIndex,

@@ -44,7 +44,10 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 
 def resolve_asof(market: Market, asof: str | None) -> tuple[pd.Timestamp, list[str]]:
-    """The session to report on (the last one on or before ``asof``), and a note when it moved."""
+    """The session to report on (the last one on or before ``asof``), and a note when it moved.
+
+    Data read up to ``asof`` (``cut_at`` in its meta: it goes on after) holds ``asof``'s session
+    if there is one, so a later ``asof`` there is a weekend or holiday, not outside the data."""
     dates = market.dates
     if asof is None:
         return dates[-1], []
@@ -52,7 +55,8 @@ def resolve_asof(market: Market, asof: str | None) -> tuple[pd.Timestamp, list[s
         a = pd.to_datetime(asof, format="%Y-%m-%d").normalize()
     except (TypeError, ValueError) as err:
         raise SqueezeLabError(f"--asof {asof!r} is not YYYY-MM-DD: write e.g. --asof 2026-01-21") from err
-    if a < dates[0] or a > dates[-1]:
+    read_to_asof = market.meta.get("cut_at") == f"{a:%Y-%m-%d}"
+    if a < dates[0] or (a > dates[-1] and not read_to_asof):
         raise SqueezeLabError(f"--asof {a.date()} is outside the data ({dates[0].date()}.."
                               f"{dates[-1].date()}): pick a date inside it")
     i = dates.searchsorted(a, side="right") - 1

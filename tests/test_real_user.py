@@ -61,3 +61,19 @@ def test_a_data_folder_says_which_csv_files_it_did_not_read(tmp_path: Path) -> N
     assert "data.reference_prices" in notes[0]
     (tmp_path / "etf_close.csv.gz").unlink()
     assert not [n for n in csv_market(tmp_path, suspicious="keep").notes if "not read" in n]
+
+
+def test_monitor_as_of_a_past_day_reads_nothing_after_it(tmp_path: Path, capsys) -> None:
+    # TTNP's x16 re-listing is on 2009-05-07: as of March 2009 it is an ordinary name
+    code, err = main(capsys, "monitor", "--data", f"csv:{PRICES}", "--asof", "2009-03-21",
+                     "--set", "book.names_per_leg=30", "--out", str(tmp_path),
+                     "--json", str(tmp_path / "m.json"), "--quiet")
+    assert code == 0, err
+    assert "2009-05-07" not in err and "TTNP" not in err, err
+    assert "--asof 2009-03-21 is not a session: reporting as of 2009-03-20" in err
+    assert json.loads((tmp_path / "m.json").read_text())["asof"].startswith("2009-03-20")
+    code, err = main(capsys, "monitor", "--data", f"csv:{PRICES}", "--asof", "2005-01-03",
+                     "--out", str(tmp_path), "--quiet")
+    assert code == 2 and err.strip().splitlines() == [
+        "squeeze-lab monitor: error: --asof 2005-01-03 is outside the data (2006-01-03..2010-12-31): "
+        "pick a date inside it"], err

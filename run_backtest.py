@@ -61,7 +61,8 @@ def cmd_market(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return 0
     tag = "[bold red]SYNTHETIC[/]" if market.synthetic else "[bold green]real data[/]"
-    ui.print(f"{tag} market: source={market.source} seed={market.seed} "
+    seed = "" if market.seed is None else f" seed={market.seed}"  # real data has no seed
+    ui.print(f"{tag} market: source={market.source}{seed} "
              f"{summary['start']}..{summary['end']} ({summary['n_days']} sessions), "
              f"{summary['n_names']} names, hash {summary['market_hash']}")
     if market.synthetic:  # a real market's notes were printed by load_market (even --quiet)

@@ -205,16 +205,17 @@ DATA = Section("data", "where prices come from and which dates are run", (
 @_rel("book.momentum_skip < book.momentum_lookback")
 def _skip_below_lookback(v: Mapping[str, Any]) -> str | None:
     if v["momentum_skip"] >= v["momentum_lookback"]:
-        return (f"book param momentum_skip={v['momentum_skip']} must be smaller than "
-                f"momentum_lookback={v['momentum_lookback']}: e.g. 252 and 21")
+        return (f"book.momentum_skip={v['momentum_skip']} must be smaller than "
+                f"book.momentum_lookback={v['momentum_lookback']}: lower book.momentum_skip or "
+                "raise book.momentum_lookback (e.g. 252 and 21, or 60 and 5)")
     return None
 
 
 @_rel("|book.net| < book.gross")
 def _net_inside_gross(v: Mapping[str, Any]) -> str | None:
     if abs(v["net"]) >= v["gross"]:
-        return (f"book param net={v['net']} must be inside (-gross, gross) with "
-                f"gross={v['gross']}: e.g. net=0.0")
+        return (f"book.net={v['net']} must be inside (-book.gross, book.gross) with "
+                f"book.gross={v['gross']}: e.g. book.net=0.0")
     return None
 
 

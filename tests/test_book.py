@@ -60,8 +60,9 @@ def test_params_documented_and_typed():
     ({"gross": 0.0}, r"gross=0.0 is outside \(0, inf\)"),
     ({"neutral": "market"}, "use one of dollar, beta"),
     ({"fraction_per_leg": 0.7}, r"fraction_per_leg=0.7 is outside \[0, 0.5\]"),
-    ({"net": 2.5}, r"net=2.5 must be inside \(-gross, gross\)"),
-    ({"momentum_skip": 300}, "momentum_skip=300 must be smaller than momentum_lookback=252"),
+    ({"net": 2.5}, r"book.net=2.5 must be inside \(-book.gross, book.gross\)"),
+    ({"momentum_skip": 300}, "book.momentum_skip=300 must be smaller than book.momentum_lookback="
+                             "252: lower book.momentum_skip or raise book.momentum_lookback"),
 ])
 def test_bad_params_rejected(given_, match):
     with pytest.raises(SqueezeLabError, match=match):

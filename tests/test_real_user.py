@@ -77,3 +77,9 @@ def test_monitor_as_of_a_past_day_reads_nothing_after_it(tmp_path: Path, capsys)
     assert code == 2 and err.strip().splitlines() == [
         "squeeze-lab monitor: error: --asof 2005-01-03 is outside the data (2006-01-03..2010-12-31): "
         "pick a date inside it"], err
+
+
+def test_market_of_real_data_names_no_seed(capsys) -> None:
+    assert run_backtest.main(["market", "--data", f"csv:{PRICES}", "--start", "2009-01-02"]) == 0
+    out = capsys.readouterr().out
+    assert "real data market: source=csv 2009-01-02..2010-12-31" in out and "seed" not in out, out

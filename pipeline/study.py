@@ -68,7 +68,7 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     """Side-by-side page and terminal table of complete run folders (refuses anything else)."""
     from rich.table import Table
 
-    from ..tearsheet.comparison_page import measured_periods_note
+    from ..tearsheet.comparison_page import different_data_note, measured_periods_note
     from ..tearsheet.render import comparison_table, render_comparison
     from ..tearsheet.rundir import read_run
 
@@ -93,6 +93,9 @@ def compare_runs(paths: list[Path], out: Path | None, ui: UI) -> Path:
     periods = measured_periods_note(runs, [r.name for r in runs])
     if periods:
         ui.note(periods)
+    data = different_data_note(runs, [r.name for r in runs])
+    if data:
+        ui.note(data)
     _print_tradeoff(runs, ui)
     ui.print(f"comparison: {page}")
     return page

@@ -209,6 +209,33 @@ def measured_periods_note(runs: Sequence[RunData], labels: Sequence[str]) -> str
             f"{each}): their statistics are not over the same sessions.")
 
 
+def different_data_note(runs: Sequence[RunData], labels: Sequence[str]) -> str:
+    """A warning when the runs ran on different data or against different indexes (alpha, beta
+    and the rows against the index are then not like for like), else an empty string."""
+    provs = [r.provenance for r in runs]
+    kinds = {bool(p.get("synthetic")) for p in provs}
+    index = [str(p.get("index_label") or "not recorded") for p in provs]
+    out = []
+    if len(kinds) > 1:
+        each = "; ".join(f"{lab}: {'SYNTHETIC' if p.get('synthetic') else 'real'}"
+                         for lab, p in zip(labels, provs, strict=True))
+        out.append(f"SYNTHETIC and real runs side by side ({each}).")
+    elif len({_data_text(p) for p in provs}) > 1:
+        each = "; ".join(f"{lab}: {_data_text(p)}" for lab, p in zip(labels, provs, strict=True))
+        out.append(f"The runs are on different data ({each}).")
+    if len(set(index)) > 1:
+        each = "; ".join(f"{lab}: {i}" for lab, i in zip(labels, index, strict=True))
+        out.append(f"Alpha, beta and the rows against the index use different indexes ({each}).")
+    return " ".join(out)
+
+
+def _data_text(prov: Mapping[str, Any]) -> str:
+    """Where a run's prices came from: source and file, or the scenario's seed (not its dates,
+    which the periods note covers)."""
+    where = prov.get("path") or (f"seed {prov.get('seed')}" if prov.get("seed") is not None else "")
+    return f"{prov.get('source')} {where}".strip()
+
+
 def _metric_tables(runs: Sequence[RunData], labels: list[str]) -> list[Table]:
     """Performance and named-episode metrics side by side, one column per run."""
     heads = ["Metric"] + labels
@@ -220,7 +247,8 @@ def _metric_tables(runs: Sequence[RunData], labels: list[str]) -> list[Table]:
     tables = []
     if perf_rows:
         tables.append(Table("Performance", heads, perf_rows, anchor="metrics", numeric=num,
-                            note=measured_periods_note(runs, labels)))
+                            note=" ".join(n for n in (measured_periods_note(runs, labels),
+                                                      different_data_note(runs, labels)) if n)))
     if ep_rows:
         tables.append(Table("Named episodes", heads, ep_rows, anchor="episode-metrics",
                             numeric=num))

@@ -83,3 +83,24 @@ def test_market_of_real_data_names_no_seed(capsys) -> None:
     assert run_backtest.main(["market", "--data", f"csv:{PRICES}", "--start", "2009-01-02"]) == 0
     out = capsys.readouterr().out
     assert "real data market: source=csv 2009-01-02..2010-12-31" in out and "seed" not in out, out
+
+
+def test_compare_says_when_runs_use_different_data_or_indexes() -> None:
+    from types import SimpleNamespace
+
+    from squeeze_lab.tearsheet.comparison_page import different_data_note
+
+    def run(**prov):
+        return SimpleNamespace(provenance={"source": "csv", "synthetic": False, "seed": None,
+                                           "path": "prices.csv.gz",
+                                           "index_label": "SPY (from etf_close.csv.gz)", **prov})
+
+    assert different_data_note([run(), run()], ["a", "b"]) == ""
+    note = different_data_note([run(), run(index_label="equal-weighted universe")], ["a", "b"])
+    assert note == ("Alpha, beta and the rows against the index use different indexes "
+                    "(a: SPY (from etf_close.csv.gz); b: equal-weighted universe).")
+    note = different_data_note([run(), run(path="other.csv")], ["a", "b"])
+    assert note == "The runs are on different data (a: csv prices.csv.gz; b: csv other.csv)."
+    note = different_data_note([run(), run(source="scenario", synthetic=True, seed=7, path=None)],
+                               ["a", "b"])
+    assert note.startswith("SYNTHETIC and real runs side by side (a: real; b: SYNTHETIC).")

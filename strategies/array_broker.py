@@ -350,6 +350,7 @@ class ArrayBroker(bt.brokers.BackBroker):
                              self._dtline._tz).tolist()
         self._credit_key: Any = None   # the held cache's key at the last credit step
         self._vblock: tuple | None = None   # (key, first bar, stop, values...) of _valued
+        self._cblock: dict[str, Any] | None = None   # the charges of _credit_row's block
         for data, pos in self.positions.items():   # positions opened before the first bar
             if data not in self._slot_of:
                 return False
@@ -627,31 +628,78 @@ class ArrayBroker(bt.brokers.BackBroker):
             return
         t = self._dtline.idx
         today = self._day[t]
-        if c["key"] == self._credit_key:   # held as at the last step: one day count for all
-            days: Any = today - self._credit_today
-            charged = c["charge"] if days > 0 else np.zeros(len(held), dtype=bool)
+        if c["key"] == self._credit_key:   # held as at the last step: rows of a block
+            dcredit, paid, booked = self._credit_row(c, t)
+            if booked is not None:
+                self._book(dcredit, *booked)
         else:
             days = today - self._last_day[held]
             charged = c["charge"] & (days > 0)
-        if self._rate_rows is None:
-            rate, price = c["rate"], c["price"]
-        else:  # BorrowCommInfo: the fee and mark of the previous bar (see its _get_credit_interest)
-            rate = self._rate_rows[t - 1][c["rate_col"]]   # (row view, then a 1-D take)
-            price = (c["price"] if self._mark_rows is None else
-                     np.where(c["has_mark"], self._mark_rows[t - 1, c["mark_col"]], c["price"]))
-        dcredit = np.where(charged, days * rate * c["abs_size"] * price, 0.0)
-        if self._ledger is not None:
-            book = charged & c["vector"]
-            cols = c["ledger_col"][book]
-            if self._ledger_unique:   # one column per data: a plain += is add.at
-                row = self._ledger[t]
-                row[cols] += dcredit[book]
-            else:
-                np.add.at(self._ledger, (t, cols), dcredit[book])
+            if self._rate_rows is None:
+                rate, price = c["rate"], c["price"]
+            else:  # BorrowCommInfo: the fee and mark of the previous bar (its _get_credit_interest)
+                rate = self._rate_rows[t - 1][c["rate_col"]]   # (row view, then a 1-D take)
+                price = (c["price"] if self._mark_rows is None else
+                         np.where(c["has_mark"], self._mark_rows[t - 1, c["mark_col"]], c["price"]))
+            dcredit = np.where(charged, days * rate * c["abs_size"] * price, 0.0)
+            paid = _seq_sum(dcredit)
+            if self._ledger is not None:
+                book = charged & c["vector"]
+                self._book(dcredit, book, c["ledger_col"][book])
         self.d_credit.add(held, dcredit)
         self._last_day[held] = today
         self._credit_at, self._credit_today, self._credit_key = t, today, c["key"]
-        self.cash -= _seq_sum(dcredit)
+        self.cash -= paid
+
+    def _book(self, dcredit: np.ndarray, book: np.ndarray, cols: np.ndarray) -> None:
+        """Add the booked charges to the ledger's row of this bar."""
+        t = self._dtline.idx
+        if self._ledger_unique:   # one column per data: a plain += is add.at
+            row = self._ledger[t]
+            row[cols] += dcredit[book]
+        else:
+            np.add.at(self._ledger, (t, cols), dcredit[book])
+
+    #: Most bars charged at once while the holdings stay as they are (:meth:`_credit_row`).
+    credit_block = 64
+
+    def _credit_row(self, c: dict[str, Any], t: int) -> tuple[np.ndarray, float, Any]:
+        """Bar ``t``'s charges, total and ledger booking (or None) with the holdings of the last
+        step, from a block of bars charged at once while they stay (each bar one day count for
+        all: its day less the last step's; 4 bars after a change, doubling up to
+        :attr:`credit_block`)."""
+        cb = self._cblock
+        if (cb is None or cb["key"] != c["key"] or not cb["start"] <= t < cb["stop"]
+                or (t > cb["start"] and self._credit_at != t - 1)):
+            size = 2 * (cb["stop"] - cb["start"]) if cb and cb["key"] == c["key"] else 4
+            stop = min(t + max(1, min(size, self.credit_block)), len(self._day))
+            cb = self._cblock = self._credit_rows(c, t, stop)
+        i = t - cb["start"]
+        return cb["charges"][i], cb["paid"][i], cb["booked"] if cb["days"][i] > 0 else None
+
+    def _credit_rows(self, c: dict[str, Any], start: int, stop: int) -> dict[str, Any]:
+        """The charges of bars ``start:stop`` (rows) on the holdings ``c``, as the per-bar step
+        makes them: ``days * rate * |size| * price`` where charged, the first bar's days counted
+        from the last step, the others' from the bar before."""
+        days = np.array(self._day[start:stop], dtype=np.int64)
+        days[1:] -= days[:-1].copy()
+        days[0] -= self._credit_today
+        prev = slice(start - 1, stop - 1)
+        if self._rate_rows is None:
+            rate, price = c["rate"], c["price"]
+        else:
+            rate = self._rate_rows[prev][:, c["rate_col"]]
+            price = (c["price"] if self._mark_rows is None else
+                     np.where(c["has_mark"], self._mark_rows[prev][:, c["mark_col"]], c["price"]))
+        charged = c["charge"] & (days > 0)[:, None]
+        charges = np.where(charged, days[:, None] * rate * c["abs_size"] * price, 0.0)
+        booked = None
+        if self._ledger is not None:
+            book = c["charge"] & c["vector"]
+            booked = (book, c["ledger_col"][book])
+        return {"key": c["key"], "start": start, "stop": stop, "charges": charges,
+                "paid": np.add.accumulate(charges, axis=1)[:, -1].tolist(),
+                "days": days.tolist(), "booked": booked}
 
     def _get_value(self, datas: Any = None, lever: bool = False) -> float:
         if datas is not None or not self._fast or self._fundhist:

@@ -257,3 +257,38 @@ def test_cover_expensive_covers_shorts_at_or_above_the_fee_and_engines_agree():
     v = run_vectorized(mk, r.targets, overlay_log=log, max_net_long=cfg["overlay"]["max_net_long"],
                        **cfg["execution"])
     assert_reconciled(r, v)
+
+
+@pytest.mark.parametrize("model", ["flat", "crowding", "file"])
+def test_credit_by_blocks_of_bars_as_bar_by_bar(limited, model, monkeypatch):
+    """ArrayBroker's charges made a block of bars at a time while the holdings stay (up to 64
+    bars) or one bar at a time by the step's general branch: the same values, cash, credit
+    totals and ledger, bit for bit (60 names: sums long enough for their order to show)."""
+    mk = random_market(9, n_names=60, n_days=90, listing=False)
+    tg = random_targets(mk, seed=4, every=15, hedge=0.0)
+    terms = (B.resolve_terms(model, mk, EX["borrow_bps"]) if model != "file" else
+             B.resolve_terms("file", mk, EX["borrow_bps"], borrow_table(
+                 pd.DataFrame({"date": mk.dates[0], "ticker": mk.tickers,
+                               "fee_bps": np.linspace(20, 900, 60)}), mk.dates, mk.tickers)))
+
+    def run():
+        c = make_cerebro(mk, **EX, borrow=terms)
+        c.addstrategy(SqueezeBook, market=mk, targets=tg, borrow=terms)
+        c.addanalyzer(Recorder, _name="rec")
+        got = c.run()[0].analyzers.rec.get_analysis()
+        assert c.broker._fast
+        return [np.asarray(got[k]).copy() for k in ("value", "cash", "credit")], c.borrow_ledger
+
+    blocks, ledger = run()
+    step = ArrayBroker._credit_step
+
+    def bar_by_bar(self):   # every bar through the step's general branch, as if held anew
+        step(self)
+        self._credit_key = None
+
+    monkeypatch.setattr(ArrayBroker, "_credit_step", bar_by_bar)
+    monkeypatch.setattr(ArrayBroker, "value_block", 1)
+    by_bar, ledger_1 = run()
+    for a, b in zip(blocks, by_bar, strict=True):
+        assert np.array_equal(a.view(np.int64), b.view(np.int64))
+    assert np.array_equal(ledger.view(np.int64), ledger_1.view(np.int64)) and ledger.sum() > 0

@@ -490,7 +490,8 @@ def _read_prices(src: Path, start: Any, end: Any, exclude: Sequence[str], suspic
         elif role in optional:
             notes.append(f"reference {role}: no {tk} in the data"
                          + ("" if extra is None else f" nor in {reference_prices}")
-                         + " (give it with data.reference_prices); built from the universe instead")
+                         + " (give it with data.reference_prices): the universe stands in "
+                         "where it can (said below)")
         else:
             where = "the prices" + ("" if extra is None else f" or {reference_prices}")
             raise _fail(f"{panel.source}: no price column {tk!r} in {where} for the {role} reference: "

@@ -344,6 +344,16 @@ def suspicious_message(found: Sequence[Suspicious], source: str, shown: int = 3)
             f"with --set data.suspicious=\"keep\"")
 
 
+def _first_move_each(found: Sequence[Suspicious], shown: int = 5) -> str:
+    """The first flagged move of each name (up to ``shown`` names), so a dropped name is not
+    left without its reason."""
+    first: dict[str, Suspicious] = {}
+    for s in found:
+        first.setdefault(s.ticker, s)
+    more = "; ..." if len(first) > shown else ""
+    return "; ".join(s.describe() for s in list(first.values())[:shown]) + more
+
+
 def screen_suspicious(frames: dict[str, pd.DataFrame], found: Sequence[Suspicious], policy: str,
                       source: str, notes: list[str]) -> dict[str, pd.DataFrame]:
     """Apply ``data.suspicious``: ``stop`` raises :func:`suspicious_message`, ``keep`` notes the
@@ -354,7 +364,7 @@ def screen_suspicious(frames: dict[str, pd.DataFrame], found: Sequence[Suspiciou
     if not found:
         return frames
     names = list(dict.fromkeys(s.ticker for s in found))
-    examples = "; ".join(s.describe() for s in found[:3])
+    examples = _first_move_each(found)
     if policy == "stop":
         raise _fail(suspicious_message(found, source))
     if policy == "keep":

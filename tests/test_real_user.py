@@ -104,3 +104,31 @@ def test_compare_says_when_runs_use_different_data_or_indexes() -> None:
     note = different_data_note([run(), run(source="scenario", synthetic=True, seed=7, path=None)],
                                ["a", "b"])
     assert note.startswith("SYNTHETIC and real runs side by side (a: real; b: SYNTHETIC).")
+
+
+def test_a_missing_growth_ticker_is_not_said_to_be_built_then_unavailable() -> None:
+    from squeeze_lab.feeds.csv_feed import csv_market
+
+    notes = csv_market(PRICES, end="2006-12-29", suspicious="keep", index_ticker="SPY",
+                       growth_ticker="QQQ", optional_references=("index", "growth")).notes
+    growth = [n for n in notes if n.startswith("reference growth")]
+    assert growth == ["reference growth: no QQQ in the data (give it with data.reference_prices): "
+                      "the universe stands in where it can (said below)",
+                      "reference growth unavailable: no growth ticker and no is_tech names"], notes
+
+
+def test_every_excluded_name_gets_its_reason() -> None:
+    import pandas as pd
+
+    from squeeze_lab.feeds.panel import Suspicious, screen_suspicious
+
+    day = pd.Timestamp("2009-05-07")
+    found = [Suspicious("AAA", day, "x4", "jump", "f:1"), Suspicious("AAA", day, "/4", "jump", "f:2"),
+             Suspicious("BBB", day, "x3", "jump", "f:3"), Suspicious("CCC", day, "x5", "jump", "f:4"),
+             Suspicious("DDD", day, "/2", "spike", "f:5")]
+    close = pd.DataFrame(1.0, index=[day], columns=["AAA", "BBB", "CCC", "DDD", "EEE"])
+    notes: list[str] = []
+    out = screen_suspicious({"close": close}, found, "exclude", "f", notes)
+    assert list(out["close"].columns) == ["EEE"]
+    assert ("(e.g. AAA x4 on 2009-05-07 (f:1); BBB x3 on 2009-05-07 (f:3); CCC x5 on 2009-05-07 "
+            "(f:4); DDD /2 on 2009-05-07 (f:5))") in notes[0], notes

@@ -205,7 +205,9 @@ def _check_date(flag: str, value: str | None) -> None:
     try:
         datetime.strptime(value, "%Y-%m-%d")
     except (TypeError, ValueError) as err:
-        raise SqueezeLabError(f"{flag} {value!r} is not YYYY-MM-DD: write e.g. {flag} 2026-01-21") from err
+        what = ("not YYYY-MM-DD" if "does not match format" in str(err) or not isinstance(value, str)
+                else f"not a calendar date ({err})")   # the shape is right, the day is not
+        raise SqueezeLabError(f"{flag} {value!r} is {what}: write e.g. {flag} 2026-01-21") from err
 
 
 def write_json(obj: Any, path: str | Path) -> Path:

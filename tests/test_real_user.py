@@ -132,3 +132,13 @@ def test_every_excluded_name_gets_its_reason() -> None:
     assert list(out["close"].columns) == ["EEE"]
     assert ("(e.g. AAA x4 on 2009-05-07 (f:1); BBB x3 on 2009-05-07 (f:3); CCC x5 on 2009-05-07 "
             "(f:4); DDD /2 on 2009-05-07 (f:5))") in notes[0], notes
+
+
+@pytest.mark.parametrize("asof, why", [
+    ("2009-02-30", "--asof '2009-02-30' is not a calendar date (day is out of range for month)"),
+    ("20090320", "--asof '20090320' is not YYYY-MM-DD: write e.g. --asof 2026-01-21"),
+])
+def test_a_bad_asof_says_what_is_wrong(capsys, asof: str, why: str) -> None:
+    code, err = main(capsys, "monitor", "--data", f"csv:{PRICES}", "--asof", asof)
+    assert code == 2 and err.startswith(f"squeeze-lab monitor: error: {why}"), err
+    assert len(err.splitlines()) == 1

@@ -224,24 +224,33 @@ def run_notes(out: RunOutput) -> list[str]:
                      f"its signal peaked at {peak:.3g}, below overlay.threshold={ov['threshold']:g}"
                      "; lower the threshold to see it act")
     notes.extend(borrow_lines(out))
-    notes.extend(episode_lines(out.config, out.metrics))
+    notes.extend(episode_lines(out))
     return notes
 
 
-def episode_lines(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
-    """Episodes the run could not measure in full (in the warm-up, or begun before the first
-    position): without a line they would just be missing from the tables."""
-    eps = metrics.get("episodes") or {}
-    fix = ("give a book file that starts earlier" if config["book"].get("path") else
+def episode_lines(out: RunOutput) -> list[str]:
+    """Episodes the run could not measure in full (in the warm-up, cut by the data's ends, or a
+    built-in only partly inside the data): without a line they would be missing or shortened in
+    the tables without a word."""
+    name, eps = out.config["name"], out.metrics.get("episodes") or {}
+    fix = ("give a book file that starts earlier" if out.config["book"].get("path") else
            "start earlier (--start) or shorten the warm-up (book.momentum_lookback, "
            "book.vol_window, book.beta_window)")
-    lines = [f"{config['name']}: episode {s['name']} ({s['start']}..{s['end']}) is not analyzed: "
-             f"it is {s['reason']}; {fix}" for s in eps.get("skipped") or []]
+    lines = [f"{name}: episode {s['name']} ({s['start']}..{s['end']}) is not analyzed: it is "
+             f"{s['reason']}; {fix}" for s in eps.get("skipped") or []]
     for ep_name, ep in (eps.get("named") or {}).items():
         if ep.get("truncated"):
-            lines.append(f"{config['name']}: episode {ep_name} began in the warm-up: measured from "
-                         f"{ep.get('first_session')}, the book's first position, not from "
-                         f"{ep['start']}")
+            lines.append(f"{name}: episode {ep_name} ({ep['start']}..{ep['end']}) is measured over "
+                         f"{ep['first_session']}..{ep['last_session']} only ({ep['sessions']} "
+                         "sessions): the rest is outside the data or in the warm-up")
+    dates = out.market.dates
+    part = applicable_episodes(dates, synthetic=out.market.synthetic, partial=True)
+    for ep_name, ep in part.items():
+        if ep_name not in out.episodes:
+            lines.append(f"{name}: built-in episode {ep_name} ({ep.start:%Y-%m-%d}..{ep.end:%Y-%m-%d}"
+                         f") is only partly inside the data ({dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}"
+                         f"), so it is not analyzed: --episode {ep_name} measures the part inside, "
+                         "or widen --start/--end")
     return lines
 
 

@@ -142,3 +142,23 @@ def test_a_bad_asof_says_what_is_wrong(capsys, asof: str, why: str) -> None:
     code, err = main(capsys, "monitor", "--data", f"csv:{PRICES}", "--asof", asof)
     assert code == 2 and err.startswith(f"squeeze-lab monitor: error: {why}"), err
     assert len(err.splitlines()) == 1
+
+
+#: Up to the middle of the March-May 2009 junk rally.
+TO_APRIL_2009 = ["--data", f"csv:{PRICES}", "--start", "2008-06-02", "--end", "2009-04-15",
+                 "--set", "book.momentum_lookback=60", "--set", "book.momentum_skip=5",
+                 "--set", "book.names_per_leg=20", "--quiet"]
+
+
+def test_an_episode_the_data_cuts_is_said(tmp_path: Path, capsys) -> None:
+    code, err = main(capsys, "run", *TO_APRIL_2009, "--name", "apr", "--out", str(tmp_path))
+    assert code == 0, err
+    assert ("note: apr: built-in episode mar_may_2009 (2009-03-09..2009-05-29) is only partly "
+            "inside the data (2008-06-02..2009-04-15), so it is not analyzed: --episode "
+            "mar_may_2009 measures the part inside") in err, err
+    code, err = main(capsys, "run", *TO_APRIL_2009, "--episode", "mar_may_2009", "--name", "apr2",
+                     "--out", str(tmp_path))
+    assert code == 0, err
+    assert ("note: apr2: episode mar_may_2009 (2009-03-09..2009-05-29) is measured over "
+            "2009-03-09..2009-04-15 only (27 sessions)") in err, err
+    assert "partly inside" not in err

@@ -225,7 +225,17 @@ def run_notes(out: RunOutput) -> list[str]:
                      "; lower the threshold to see it act")
     notes.extend(borrow_lines(out))
     notes.extend(episode_lines(out))
+    perf = out.metrics.get("performance") or {}
+    if (perf.get("n_days") or 0) < SHORT_MEASURED:
+        notes.append(f"{out.config.name}: the statistics cover only {perf.get('n_days')} sessions "
+                     f"({perf.get('start')}..{perf.get('end')}): annualized figures (annual return, "
+                     "volatility, Sharpe, alpha) over so short a period say little; start earlier "
+                     "(--start) or shorten the warm-up")
     return notes
+
+
+#: Fewer measured sessions than this (a quarter) and annualized statistics are noted as thin.
+SHORT_MEASURED = 63
 
 
 def episode_lines(out: RunOutput) -> list[str]:

@@ -41,6 +41,8 @@ def test_an_episode_in_the_warm_up_is_said_not_dropped_silently(tmp_path: Path, 
     (line,) = [x for x in err.splitlines() if "aug_2007" in x]
     assert line.startswith("note: quake: episode aug_2007 (2007-08-06..2007-08-10) is not analyzed")
     assert "warm-up" in line and "2007-09-05" in line and "book.beta_window" in line
+    assert ("note: quake: the statistics cover only 18 sessions (2007-09-05..2007-09-28): "
+            "annualized figures") in err
     (folder,) = tmp_path.glob("quake-*")
     config = json.loads((folder / "config.json").read_text())
     assert config["analysis"]["episodes"] == ["aug_2007:2007-08-06:2007-08-10"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -219,12 +220,31 @@ def _unknown_tickers(book: BookFile, market: Market) -> None:
     known = set(map(str, market.tickers))
     names = pd.unique(book.frame["ticker"])
     missing = [t for t in names if t not in known]
+    dropped = _dropped_by_the_feed(market, missing)
+    if dropped:
+        raise SqueezeLabError(
+            f"book file {book.path}: {', '.join(list(dropped)[:5])} is in the data but was dropped "
+            f"from the universe ({next(iter(dropped.values()))}): remove it from the book, or keep "
+            "it (data.suspicious=\"keep\", or take it out of data.exclude)")
     if missing:
         close = difflib.get_close_matches(missing[0], list(known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise SqueezeLabError(
             f"book file {book.path}: {len(missing)} ticker(s) not in the market's data, e.g. "
             f"{', '.join(missing[:5])}{hint}: add them to the data or remove them from the book")
+
+
+def _dropped_by_the_feed(market: Market, tickers: list[str]) -> dict[str, str]:
+    """Which of ``tickers`` the feed dropped (its ``excluded ...: A, B`` notes), with the reason:
+    a book naming them is told so, not that they are missing from the data."""
+    out: dict[str, str] = {}
+    for note in market.notes:
+        head, _, rest = str(note).partition(": ")
+        if not head.startswith("excluded "):
+            continue
+        names = set(re.findall(r"[A-Za-z0-9.\-]+", rest.split(" (")[0]))
+        out.update({t: head for t in tickers if t in names and t not in out})
+    return out
 
 
 def book_weights(book: BookFile, market: Market, capital: float) -> dict[str, pd.DataFrame]:

@@ -164,3 +164,15 @@ def test_an_episode_the_data_cuts_is_said(tmp_path: Path, capsys) -> None:
     assert ("note: apr2: episode mar_may_2009 (2009-03-09..2009-05-29) is measured over "
             "2009-03-09..2009-04-15 only (27 sessions)") in err, err
     assert "partly inside" not in err
+
+
+def test_a_book_naming_a_dropped_name_is_told_why(tmp_path: Path, capsys) -> None:
+    book = tmp_path / "book.csv"
+    book.write_text("date,ticker,weight\n2009-03-02,TTNP,-0.1\n2009-03-02,COST,0.1\n")
+    code, err = main(capsys, "run", "--data", f"csv:{PRICES}", "--start", "2008-01-02",
+                     "--book", str(book), "--out", str(tmp_path / "runs"), "--quiet")
+    assert code == 2
+    assert (f"error: run 'run': book file {book}: TTNP is in the data but was dropped from the "
+            "universe (excluded 2 name(s) with suspicious one-day moves (data.suspicious=exclude))"
+            ) in err, err
+    assert not (tmp_path / "runs").exists()

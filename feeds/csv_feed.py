@@ -387,8 +387,6 @@ def csv_market(
         suspicious = "keep"   # exported from a market whose suspicious moves were kept
     prices = _read_prices(src, start, end, exclude, suspicious, int(ffill_limit), max_gap_days,
                           reference_prices, index_ticker, growth_ticker, optional_references, notes)
-    if folder is not None:
-        notes.extend(unread_files_note(folder))
     frames, close = prices.frames, prices.frames["close"]
     att = _csv_attributes(attributes, folder, close.columns, manifest, cache_dir, progress, notes)
     si, dtc, si_info = market_short_interest(_side_file(short_interest, "short_interest", folder),
@@ -402,9 +400,7 @@ def csv_market(
         si_info = replace(si_info, reference_basket=True)
     fac = _factors(_side_file(factors, "factors", folder), close.index)
     meta, fill_model, synthetic, seed = _provenance(src, reference_prices, labels, manifest, frames,
-                                                    si, dtc, prices.fill_model, notes)
-    if prices.cut_at is not None:   # the data goes on after the requested end
-        meta["cut_at"] = prices.cut_at
+                                                    si, dtc, prices, notes)
     return Market(
         open=frames["open"], high=frames["high"], low=frames["low"], close=frames["close"],
         volume=frames["volume"], attributes=att, reference=ref, factors=fac,
@@ -436,11 +432,15 @@ def _factors(path: Path | None, dates: pd.DatetimeIndex) -> pd.DataFrame:
 
 def _provenance(src: Path, reference_prices: str | Path | None, labels: dict[str, str],
                 manifest: Manifest | None, frames: dict[str, pd.DataFrame],
-                si: pd.DataFrame | None, dtc: pd.DataFrame | None, fill_model: str,
+                si: pd.DataFrame | None, dtc: pd.DataFrame | None, prices: _Prices,
                 notes: list[str]) -> tuple[dict[str, Any], str, bool, int | None]:
-    """The market's meta (its files, the series' labels), fill model, synthetic flag and seed:
-    an exported folder restores the last three from its manifest."""
+    """The market's meta (its files, the series' labels, where ``end`` cut data that goes on),
+    fill model, synthetic flag and seed: an exported folder restores the last three from its
+    manifest."""
     meta: dict[str, Any] = {"path": str(src)}
+    fill_model = prices.fill_model
+    if prices.cut_at is not None:   # the data goes on after the requested end
+        meta["cut_at"] = prices.cut_at
     if reference_prices is not None:
         meta["reference_prices"] = str(reference_prices)
     meta.update({f"{role}_label": label for role, label in labels.items()})
@@ -467,6 +467,8 @@ def _read_prices(src: Path, start: Any, end: Any, exclude: Sequence[str], suspic
     """The price panel cut to the dates, names excluded, validated, reference tickers taken out
     and suspicious moves screened."""
     full = price_panel(src)
+    if src.is_dir():
+        notes.extend(unread_files_note(src))
     panel = normalize_tickers(cut_dates(full, start, end))
     cut_at = f"{pd.Timestamp(end):%Y-%m-%d}" if full.dates[-1] > panel.dates[-1] else None
     panel = drop_empty(exclude_tickers(panel, clean_ticker_list(exclude, "data.exclude"), notes),

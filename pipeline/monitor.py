@@ -103,11 +103,31 @@ def book_now(market: Market, config: Mapping[str, Any], asof: pd.Timestamp
     """
     from ..strategies.book import book_targets
 
+    if config["book"].get("path"):
+        return own_book_now(market, config["book"], asof)
     targets = book_targets(market, **config["book"])
     rows = targets.dates[targets.dates <= asof]
     if not len(rows):
         return None, None
     return targets.total().loc[rows[-1]], rows[-1]
+
+
+def own_book_now(market: Market, book: Mapping[str, Any], asof: pd.Timestamp
+                 ) -> tuple[pd.Series | None, pd.Timestamp | None]:
+    """The book file's last block on or before ``asof`` (net over legs), checked against the data
+    up to ``asof``: later blocks are not read (the data may stop at ``asof``), nothing is filled."""
+    from dataclasses import replace
+
+    from ..strategies.own_book import book_weights, read_book_file
+
+    f = read_book_file(book["path"])
+    past = f.frame[f.frame["date"] <= asof]
+    if past.empty:
+        return None, None
+    day = pd.Timestamp(past["date"].max())
+    legs = book_weights(replace(f, frame=past[past["date"] == day]), market,
+                        float(book["capital"]), trade=False)
+    return (legs["long"] + legs["short"] + legs["hedge"]).loc[day], day
 
 
 def signal_section(config: Mapping[str, Any], market: Market, sessions: int,

@@ -247,12 +247,14 @@ def _dropped_by_the_feed(market: Market, tickers: list[str]) -> dict[str, str]:
     return out
 
 
-def book_weights(book: BookFile, market: Market, capital: float) -> dict[str, pd.DataFrame]:
+def book_weights(book: BookFile, market: Market, capital: float,
+                 trade: bool = True) -> dict[str, pd.DataFrame]:
     """Per-leg weights (book dates x market tickers), checked against the market.
 
     Refused: tickers not in the data, dates outside it, dates that are not sessions of the data,
     the last session (no next bar to fill at), a non-zero target in a name that is not listed at
     the signal close or the next bar, and a date whose net long exceeds :data:`MAX_NET_LONG`.
+    ``trade=False`` (the monitor: the book as held, nothing filled) drops the two next-bar rules.
     """
     _unknown_tickers(book, market)
     dates = market.dates
@@ -271,7 +273,7 @@ def book_weights(book: BookFile, market: Market, capital: float) -> dict[str, pd
         raise SqueezeLabError(
             f"book file {book.path}: {d.date()} is not a trading session of the data: "
             f"date the block on a session (e.g. {prev.date()}, the session before)")
-    if row.max() == len(dates) - 1:
+    if trade and row.max() == len(dates) - 1:
         raise SqueezeLabError(
             f"book file {book.path}: {last.date()} is the data's last session, there is no next "
             "bar to trade at: drop that block or extend --end")
@@ -284,7 +286,9 @@ def book_weights(book: BookFile, market: Market, capital: float) -> dict[str, pd
     leg = f["leg"].to_numpy()
     leg = np.where(leg == "", np.where(value >= 0, "long", "short"), leg)
     listed = market.tradable.to_numpy(bool)
-    live = listed[row[date_row], tick_col] & listed[row[date_row] + 1, tick_col]
+    live = listed[row[date_row], tick_col]
+    if trade:
+        live = live & listed[row[date_row] + 1, tick_col]
     dead = (f["value"].to_numpy() != 0) & ~live
     if dead.any():
         i = int(np.argmax(dead))

@@ -176,3 +176,20 @@ def test_a_book_naming_a_dropped_name_is_told_why(tmp_path: Path, capsys) -> Non
             "universe (excluded 2 name(s) with suspicious one-day moves (data.suspicious=exclude))"
             ) in err, err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("asof, held", [("2009-03-20", "2009-03-02"), ("2009-04-01", "2009-04-01")])
+def test_monitor_of_an_own_book_as_of_a_past_day(tmp_path: Path, capsys, asof: str,
+                                                  held: str) -> None:
+    # the file goes on after asof, and may have a block on asof itself: neither is an error
+    rows = [f"{d},{t},{w}" for d in ("2009-03-02", "2009-04-01", "2010-06-01")
+            for t, w in (("COST", 0.2), ("MKC", 0.2), ("BAC", -0.15), ("C", -0.15))]
+    book = tmp_path / "book.csv"
+    book.write_text("date,ticker,weight\n" + "\n".join(rows) + "\n")
+    code, err = main(capsys, "monitor", "--data", f"csv:{PRICES}", "--asof", asof, "--book",
+                     str(book), "--out", str(tmp_path), "--json", str(tmp_path / "m.json"),
+                     "--quiet")
+    assert code == 0, err
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["book_date"].startswith(held)
+    assert {r["ticker"] for r in report["crowding"]} == {"BAC", "C"}

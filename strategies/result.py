@@ -138,9 +138,10 @@ class LegFrames(Mapping[str, pd.DataFrame]):
             if i is None:
                 raise KeyError(leg)
             out = np.zeros((len(self._dates), len(self._tickers)))
-            if len(self._rows):
-                held = np.diff(np.append(self._rows, len(self._dates)))
-                out[self._rows[0]:] = np.repeat(self._states[:, i, :], held, axis=0)
+            if len(self._rows):   # each state's row copied into the rows it is held (no
+                held = np.diff(np.append(self._rows, len(self._dates)))   # repeated temporary)
+                np.take(self._states[:, i, :], np.repeat(np.arange(len(held)), held), axis=0,
+                        out=out[self._rows[0]:], mode="clip")   # (in range; "raise" buffers)
             self._frames[leg] = pd.DataFrame(out, index=self._dates, columns=self._tickers,
                                              copy=False)
         return self._frames[leg]

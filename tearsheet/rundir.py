@@ -296,6 +296,11 @@ def read_run(path: str | Path, require_tearsheet: bool = True) -> RunData:
         raise SqueezeLabError(f"{p} is not a run folder (no such directory): pass a folder under runs/")
     needed = REQUIRED if require_tearsheet else tuple(f for f in REQUIRED if f != "tearsheet.html")
     missing = [f for f in needed if not (p / f).is_file()]
+    inside = sorted(q.name for q in p.iterdir() if (q / "metrics.json").is_file()) if missing else []
+    if len(missing) == len(needed) and inside:   # a folder of runs (runs/), not a run
+        raise SqueezeLabError(
+            f"{p} is a folder of {len(inside)} run(s) ({', '.join(inside[:3])}"
+            f"{', ...' if len(inside) > 3 else ''}), not a run: pass the runs, e.g. {p}/*/")
     if missing:
         raise SqueezeLabError(
             f"{p} is not a complete run (missing {', '.join(missing)}): re-run it with squeeze-lab run"

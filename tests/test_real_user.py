@@ -193,3 +193,13 @@ def test_monitor_of_an_own_book_as_of_a_past_day(tmp_path: Path, capsys, asof: s
     report = json.loads((tmp_path / "m.json").read_text())
     assert report["book_date"].startswith(held)
     assert {r["ticker"] for r in report["crowding"]} == {"BAC", "C"}
+
+
+def test_compare_given_the_runs_folder_says_to_pass_the_runs(tmp_path: Path, capsys) -> None:
+    for name in ("book-1a2b3c4d", "degross-5e6f7a8b"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "metrics.json").write_text("{}")
+    code, err = main(capsys, "compare", str(tmp_path / "runs"))
+    assert code == 2 and err == (
+        f"squeeze-lab compare: error: {tmp_path / 'runs'} is a folder of 2 run(s) (book-1a2b3c4d, "
+        f"degross-5e6f7a8b), not a run: pass the runs, e.g. {tmp_path / 'runs'}/*/\n")
